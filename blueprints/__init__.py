@@ -1,0 +1,1 @@
+"""Trigger wiring by area; each module holds one Blueprint registered on the app in function_app.py."""

@@ -1,0 +1,8 @@
+"""Azure Functions entry point: the one FunctionApp the worker indexes; triggers live in blueprints/."""
+
+import azure.functions as func
+
+from blueprints import health
+
+app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
+app.register_functions(health.bp)

@@ -1,0 +1,84 @@
+"""The one place HTTP functions turn results and errors into responses (SPEC §3 error format)."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import azure.functions as func
+
+log = logging.getLogger("rv3sync.http")
+
+JSON = "application/json"
+
+
+class ApiError(Exception):
+    """An error the API reports to its caller: status, English snake_case code, Spanish message for staff."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        details: list[Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(code)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details or []
+        self.headers = dict(headers or {})
+
+
+def _default(value: Any) -> Any:
+    from pydantic_core import to_jsonable_python
+
+    return to_jsonable_python(value)
+
+
+def json_response(body: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> func.HttpResponse:
+    text = json.dumps(body, ensure_ascii=False, default=_default)
+    return func.HttpResponse(text, status_code=status, headers=dict(headers or {}), mimetype=JSON, charset="utf-8")
+
+
+def error_response(error: ApiError) -> func.HttpResponse:
+    body = {"error": {"code": error.code, "message": error.message, "details": error.details}}
+    return json_response(body, status=error.status, headers=error.headers)
+
+
+def http_endpoint(
+    handler: Callable[[func.HttpRequest], func.HttpResponse],
+) -> Callable[[func.HttpRequest], func.HttpResponse]:
+    """Wrap an HTTP function: ApiError → its response; bad settings → 503; anything else → 500 without details."""
+
+    @functools.wraps(handler)
+    def wrapper(req: func.HttpRequest) -> func.HttpResponse:
+        from shared.settings import SettingsError
+
+        try:
+            return handler(req)
+        except ApiError as error:
+            return error_response(error)
+        except SettingsError as exc:
+            log.error("configuration error: %s", exc)
+            keys = [key for key, _ in exc.problems]
+            return error_response(
+                ApiError(503, "configuration_error", "La configuración del servicio es inválida.", details=keys)
+            )
+        except Exception:
+            incident = uuid.uuid4().hex[:12]
+            log.exception("unhandled error in %s (incident %s)", handler.__name__, incident)
+            return error_response(
+                ApiError(
+                    500,
+                    "internal_error",
+                    f"Error interno del servicio. Código de incidente: {incident}.",
+                )
+            )
+
+    return wrapper

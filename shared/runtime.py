@@ -1,0 +1,52 @@
+"""Process-wide adapters, built on first use (never at import: cold start) and shared by all invocations."""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING
+
+from shared.settings import get_settings
+
+if TYPE_CHECKING:
+    from shared.queues import Queues
+    from shared.store.database import Database
+
+_lock = threading.Lock()
+_database: Database | None = None
+_queues: Queues | None = None
+
+
+def database() -> Database:
+    global _database  # noqa: PLW0603 - one engine (and pool) per worker process
+    with _lock:
+        if _database is None:
+            from shared.store.database import Database
+
+            settings = get_settings()
+            _database = Database.connect_url(
+                settings.sql_url.get_secret_value(),
+                sql_auth=settings.sql_auth,
+                entra_client_id=settings.azure_client_id,
+            )
+        return _database
+
+
+def queues() -> Queues:
+    global _queues  # noqa: PLW0603 - one storage client (and connection pool) per worker process
+    with _lock:
+        if _queues is None:
+            from shared.queues import Queues
+
+            _queues = Queues.from_settings(get_settings())
+        return _queues
+
+
+def reset() -> None:
+    """Forget the adapters and settings (tests, and the local host after changing settings)."""
+    global _database, _queues  # noqa: PLW0603
+    with _lock:
+        if _database is not None:
+            _database.dispose()
+        _database = None
+        _queues = None
+    get_settings.cache_clear()

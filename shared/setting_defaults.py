@@ -1,0 +1,16 @@
+"""Default values of the app settings, importable without pydantic so triggers can read them at index time."""
+
+import os
+
+RECONCILE_SCHEDULE = "0 0 6 * * *"  # 06:00 UTC = 01:00 in Lima (UTC-5 all year)
+RV3_POLL_SCHEDULE = "0 */1 * * * *"
+OUTBOX_SWEEP_SCHEDULE = "30 */1 * * * *"
+
+
+def schedule(name: str, default: str) -> str:
+    """A timer schedule from the environment (app settings), falling back to its documented default.
+
+    Read at function-indexing time, so a missing app setting never stops the app from starting the way an
+    unresolved `%SETTING%` binding expression would.
+    """
+    return os.environ.get(name) or default

@@ -1,0 +1,1 @@
+"""The sync database: schema, engine, migrations and the statements the services run."""

@@ -1,0 +1,61 @@
+"""Engines for the sync database (and RV3's), with connect timeouts and per-dialect connection set-up."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine, make_url
+
+CONNECT_TIMEOUT_S = 15
+
+
+def create_db_engine(url: str, *, entra_client_id: str | None = None, sql_auth: str = "password") -> Engine:
+    """An engine for `url`: SQLite in WAL mode with immediate transactions, or a pooled server connection.
+
+    `sql_auth="entra"` (Azure SQL) hands an Entra ID access token to pyodbc on every new connection.
+    """
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    kwargs: dict[str, Any] = {"future": True}
+    if backend == "sqlite":
+        return _sqlite_engine(url, parsed.database)
+    kwargs["pool_pre_ping"] = True
+    kwargs["pool_recycle"] = 1800
+    if backend == "postgresql":
+        kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_S}
+    elif backend in ("mysql", "mariadb"):
+        kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_S, "read_timeout": 60, "write_timeout": 60}
+    elif backend == "mssql":
+        kwargs["connect_args"] = {"timeout": CONNECT_TIMEOUT_S}
+        kwargs["fast_executemany"] = True
+    engine = sa.create_engine(url, **kwargs)
+    if backend == "mssql" and sql_auth == "entra":
+        from shared.store.entra import MsalTokenSource, install_entra_token
+
+        install_entra_token(engine, MsalTokenSource(client_id=entra_client_id))
+    return engine
+
+
+def _sqlite_engine(url: str, database: str | None) -> Engine:
+    if database and database != ":memory:":
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(url, future=True, connect_args={"timeout": 30, "check_same_thread": False})
+
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not the driver, start transactions, so every one can be BEGIN IMMEDIATE:
+        # several local host processes then queue for the write lock instead of failing to upgrade it.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _on_begin(connection: sa.Connection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine

@@ -1,0 +1,254 @@
+"""The sync database's tables (SQLAlchemy Core), the one description Alembic migrations are checked against."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class UtcDateTime(sa.types.TypeDecorator[datetime]):
+    """Aware UTC datetimes in Python, naive UTC in every database (SQLite, PostgreSQL and Azure SQL alike)."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        moment = datetime.fromisoformat(value) if isinstance(value, str) else value  # SQLite: text for MAX() etc.
+        if not isinstance(moment, datetime):
+            raise TypeError(f"unexpected {type(moment).__name__} from a UTC datetime column")
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+# SQLite only auto-increments INTEGER PRIMARY KEY; elsewhere ids are 64-bit.
+Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+def _pk() -> sa.Column[int]:
+    return sa.Column("id", Id, primary_key=True, autoincrement=True)
+
+
+def _stamps() -> list[sa.Column[datetime]]:
+    return [
+        sa.Column("created_at", UtcDateTime(), nullable=False),
+        sa.Column("updated_at", UtcDateTime(), nullable=False),
+    ]
+
+
+def _unique_when_set(name: str, *columns: sa.Column[Any]) -> sa.Index:
+    """A unique index ignoring NULLs: Azure SQL would otherwise allow only one NULL in a unique constraint."""
+    condition = sa.and_(*(c.isnot(None) for c in columns if c.nullable))
+    return sa.Index(
+        name, *columns, unique=True, mssql_where=condition, postgresql_where=condition, sqlite_where=condition
+    )
+
+
+locations = sa.Table(
+    "locations",
+    metadata,
+    _pk(),
+    sa.Column("ghl_location_id", sa.String(64), nullable=False, unique=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("timezone", sa.String(64), nullable=False),
+    sa.Column("is_active", sa.Boolean(), nullable=False),
+    sa.Column("default_calendar_id", sa.String(64)),
+    sa.Column("working_hours", sa.String(16)),
+    sa.Column("validation_mode", sa.String(16)),
+    sa.Column("default_duration_min", sa.Integer()),
+    sa.Column("create_patients_from_ghl", sa.Boolean(), nullable=False, server_default=sa.false()),
+    sa.Column("send_document_id", sa.Boolean(), nullable=False, server_default=sa.false()),
+    *_stamps(),
+)
+
+calendars = sa.Table(
+    "calendars",
+    metadata,
+    _pk(),
+    sa.Column("location_id", Id, sa.ForeignKey("locations.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("ghl_calendar_id", sa.String(64), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("description", sa.Text()),
+    sa.Column("timezone", sa.String(64)),
+    sa.Column("is_active", sa.Boolean(), nullable=False),
+    sa.Column("synced_at", UtcDateTime(), nullable=False),
+    sa.UniqueConstraint("location_id", "ghl_calendar_id"),
+)
+
+# RV3 patient ⇄ GHL contact, per location. Several patients may share one GHL contact (GHL matches by phone,
+# and family members often share one), so the GHL id is indexed, not unique.
+contacts = sa.Table(
+    "contacts",
+    metadata,
+    _pk(),
+    sa.Column("location_id", Id, sa.ForeignKey("locations.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("patient_key", sa.String(200), nullable=False),
+    sa.Column("ghl_contact_id", sa.String(64), nullable=False, index=True),
+    sa.Column("rv3_patient_id", sa.String(64)),
+    sa.Column("full_name", sa.String(300)),
+    sa.Column("phone", sa.String(32)),
+    sa.Column("email", sa.String(254)),
+    sa.Column("flags", sa.JSON(), nullable=False),
+    *_stamps(),
+    sa.UniqueConstraint("location_id", "patient_key"),
+)
+
+appointments = sa.Table(
+    "appointments",
+    metadata,
+    _pk(),
+    sa.Column("location_id", Id, sa.ForeignKey("locations.id"), nullable=False),
+    sa.Column("calendar_id", sa.String(64), nullable=False),
+    sa.Column("contact_id", sa.String(64)),
+    sa.Column("patient_contact_id", Id, sa.ForeignKey("contacts.id")),
+    sa.Column("title", sa.String(255), nullable=False),
+    sa.Column("notes", sa.Text()),
+    sa.Column("assigned_user_id", sa.String(64)),
+    sa.Column("start_at", UtcDateTime(), nullable=False),
+    sa.Column("end_at", UtcDateTime(), nullable=False),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("status_raw", sa.String(64)),
+    sa.Column("ghl_event_id", sa.String(64)),
+    sa.Column("rv3_appointment_id", sa.String(64)),
+    sa.Column("version", sa.Integer(), nullable=False, server_default="1"),
+    sa.Column("sync_state", sa.String(16), nullable=False),
+    sa.Column("last_synced_hash", sa.String(64)),
+    sa.Column("last_error", sa.Text()),
+    sa.Column("source", sa.String(8), nullable=False),
+    sa.Column("rv3_updated_at", UtcDateTime()),
+    sa.Column("ghl_updated_at", UtcDateTime()),
+    sa.Column("flags", sa.JSON(), nullable=False),
+    *_stamps(),
+    sa.Index("ix_appointments_location_start", "location_id", "start_at"),
+    sa.Index("ix_appointments_calendar_start", "calendar_id", "start_at"),
+    sa.Index("ix_appointments_sync_state", "sync_state"),
+)
+_unique_when_set("uq_appointments_location_ghl_event", appointments.c.location_id, appointments.c.ghl_event_id)
+_unique_when_set(
+    "uq_appointments_location_rv3_appointment", appointments.c.location_id, appointments.c.rv3_appointment_id
+)
+
+# One row per change to push to GHL, written in the same transaction as the appointment change.
+outbox = sa.Table(
+    "outbox",
+    metadata,
+    _pk(),
+    sa.Column("op_id", sa.String(36), nullable=False, unique=True),
+    sa.Column("appointment_id", Id, sa.ForeignKey("appointments.id"), nullable=False),
+    sa.Column("operation", sa.String(16), nullable=False),
+    sa.Column("appointment_version", sa.Integer(), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("last_error", sa.Text()),
+    sa.Column("correlation_id", sa.String(64)),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("dispatched_at", UtcDateTime()),
+    sa.Column("done_at", UtcDateTime()),
+    sa.Index("ix_outbox_status_created", "status", "created_at"),
+    sa.Index("ix_outbox_appointment", "appointment_id"),
+)
+
+# Every webhook received from GHL, once: `dedupe_key` is `id:<webhookId>` or `hash:<canonical payload hash>`.
+webhook_inbox = sa.Table(
+    "webhook_inbox",
+    metadata,
+    _pk(),
+    sa.Column("dedupe_key", sa.String(160), nullable=False, unique=True),
+    sa.Column("webhook_id", sa.String(128)),
+    sa.Column("payload_hash", sa.String(64), nullable=False),
+    sa.Column("event_type", sa.String(64), nullable=False),
+    sa.Column("location_id", sa.String(64)),
+    sa.Column("ghl_event_id", sa.String(64)),
+    sa.Column("received_at", UtcDateTime(), nullable=False),
+    sa.Column("processed_at", UtcDateTime()),
+    sa.Column("success", sa.Boolean()),
+    sa.Column("outcome", sa.String(32)),
+    sa.Column("error", sa.Text()),
+    sa.Column("duration_ms", sa.Float()),
+    sa.Index("ix_webhook_inbox_received", "received_at"),
+)
+
+# One row per call to GHL (and per queue-message outcome), the source of the metrics endpoints.
+sync_attempts = sa.Table(
+    "sync_attempts",
+    metadata,
+    _pk(),
+    sa.Column("operation", sa.String(64), nullable=False),
+    sa.Column("location_id", sa.String(64)),
+    sa.Column("appointment_id", Id),
+    sa.Column("success", sa.Boolean(), nullable=False),
+    sa.Column("status_code", sa.Integer()),
+    sa.Column("error_code", sa.String(64)),
+    sa.Column("duration_ms", sa.Float(), nullable=False),
+    sa.Column("trace_id", sa.String(64)),
+    sa.Column("attempted_at", UtcDateTime(), nullable=False),
+    sa.Index("ix_sync_attempts_attempted", "attempted_at"),
+    sa.Index("ix_sync_attempts_operation_attempted", "operation", "attempted_at"),
+)
+
+# A concurrent edit on both sides, and how CONFLICT_POLICY settled it.
+conflicts = sa.Table(
+    "conflicts",
+    metadata,
+    _pk(),
+    sa.Column("appointment_id", Id, sa.ForeignKey("appointments.id"), nullable=False),
+    sa.Column("policy", sa.String(16), nullable=False),
+    sa.Column("winner", sa.String(8), nullable=False),
+    sa.Column("rv3_values", sa.JSON(), nullable=False),
+    sa.Column("ghl_values", sa.JSON(), nullable=False),
+    sa.Column("detected_at", UtcDateTime(), nullable=False),
+)
+
+reconciliation_reports = sa.Table(
+    "reconciliation_reports",
+    metadata,
+    _pk(),
+    sa.Column("run_id", sa.String(36), nullable=False),
+    sa.Column("location_id", sa.String(64), nullable=False),
+    sa.Column("window_start", UtcDateTime(), nullable=False),
+    sa.Column("window_end", UtcDateTime(), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("heal", sa.Boolean(), nullable=False, server_default=sa.false()),
+    sa.Column("checkpoint", UtcDateTime()),
+    sa.Column("drift_count", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("report", sa.JSON(), nullable=False),
+    sa.Column("error", sa.Text()),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("finished_at", UtcDateTime()),
+    sa.UniqueConstraint("run_id", "location_id"),
+    sa.Index("ix_reconciliation_reports_created", "created_at"),
+)
+
+# API writes by Idempotency-Key: the first result is replayed for a repeated key.
+idempotency_keys = sa.Table(
+    "idempotency_keys",
+    metadata,
+    _pk(),
+    sa.Column("scope", sa.String(64), nullable=False),
+    sa.Column("key", sa.String(200), nullable=False),
+    sa.Column("request_hash", sa.String(64), nullable=False),
+    sa.Column("status_code", sa.Integer()),
+    sa.Column("response_body", sa.Text()),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.UniqueConstraint("scope", "key"),
+)

@@ -1,0 +1,54 @@
+"""The deployed entry point: one FunctionApp, thin triggers, and an import that stays small for cold starts."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import azure.functions as func
+
+import function_app
+
+APP_DIR = Path(__file__).resolve().parents[2]
+ANONYMOUS_ROUTES = {"health", "webhooks/ghl", "ghl/oauth/callback"}
+# get_functions() may be called once per app: a second call reports every function as a duplicate.
+FUNCTIONS = function_app.app.get_functions()
+
+
+def _http_bindings() -> list[dict[str, object]]:
+    bindings = []
+    for fn in FUNCTIONS:
+        trigger = fn.get_trigger()
+        if trigger is not None and trigger.get_binding_name() == "httpTrigger":
+            bindings.append(trigger.get_dict_repr())
+    return bindings
+
+
+def test_importing_the_app_loads_no_heavy_sdk() -> None:
+    probe = (
+        "import sys, function_app; "
+        "heavy = [m for m in sys.modules if m.split('.')[0] in "
+        "('pydantic', 'pydantic_settings', 'sqlalchemy', 'alembic', 'httpx', 'msal', 'pyodbc', 'cryptography', "
+        "'opentelemetry') or m.startswith(('azure.storage', 'azure.data', 'azure.identity', 'azure.monitor'))]; "
+        "print(','.join(sorted(heavy)))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], cwd=APP_DIR, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+def test_only_the_webhook_oauth_callback_and_liveness_are_anonymous() -> None:
+    for binding in _http_bindings():
+        expected = "anonymous" if binding["route"] in ANONYMOUS_ROUTES else "function"
+        level = binding["authLevel"]
+        assert getattr(level, "value", level) == expected, binding["route"]
+
+
+def test_health_is_served_by_a_native_http_function() -> None:
+    routes = {b["route"] for b in _http_bindings()}
+    assert {"health", "ghl/health"} <= routes
+
+
+def test_the_app_is_the_single_function_app_the_worker_indexes() -> None:
+    apps = [v for v in vars(function_app).values() if isinstance(v, func.FunctionApp)]
+    assert apps == [function_app.app]

@@ -1,0 +1,1 @@
+"""Local tooling that is not deployed: functions host, GHL sandbox, benchmarks."""
