@@ -2,7 +2,9 @@
 
 import azure.functions as func
 
-from blueprints import health
+from blueprints import docs, health, locations
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 app.register_functions(health.bp)
+app.register_functions(locations.bp)
+app.register_functions(docs.bp)

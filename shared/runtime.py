@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING
 
-from shared.settings import get_settings
+from shared.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     from shared.queues import Queues
@@ -14,6 +14,10 @@ if TYPE_CHECKING:
 _lock = threading.Lock()
 _database: Database | None = None
 _queues: Queues | None = None
+
+
+def settings() -> Settings:
+    return get_settings()
 
 
 def database() -> Database:

@@ -96,14 +96,16 @@ calendars = sa.Table(
 )
 
 # RV3 patient ⇄ GHL contact, per location. Several patients may share one GHL contact (GHL matches by phone,
-# and family members often share one), so the GHL id is indexed, not unique.
+# and family members often share one), so the GHL id is indexed, not unique. The GHL id is resolved by the
+# sync worker; `resolving_until` is a short lease so two workers never create the same contact twice.
 contacts = sa.Table(
     "contacts",
     metadata,
     _pk(),
     sa.Column("location_id", Id, sa.ForeignKey("locations.id", ondelete="CASCADE"), nullable=False),
     sa.Column("patient_key", sa.String(200), nullable=False),
-    sa.Column("ghl_contact_id", sa.String(64), nullable=False, index=True),
+    sa.Column("ghl_contact_id", sa.String(64), index=True),
+    sa.Column("resolving_until", UtcDateTime()),
     sa.Column("rv3_patient_id", sa.String(64)),
     sa.Column("full_name", sa.String(300)),
     sa.Column("phone", sa.String(32)),

@@ -121,10 +121,7 @@ def upgrade() -> None:
         sa.Column("is_active", sa.Boolean(), nullable=False),
         sa.Column("synced_at", shared.store.schema.UtcDateTime(), nullable=False),
         sa.ForeignKeyConstraint(
-            ["location_id"],
-            ["locations.id"],
-            name=op.f("fk_calendars_location_id_locations"),
-            ondelete="CASCADE",
+            ["location_id"], ["locations.id"], name=op.f("fk_calendars_location_id_locations"), ondelete="CASCADE"
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_calendars")),
         sa.UniqueConstraint("location_id", "ghl_calendar_id", name=op.f("uq_calendars_location_id_ghl_calendar_id")),
@@ -134,7 +131,8 @@ def upgrade() -> None:
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
         sa.Column("location_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("patient_key", sa.String(length=200), nullable=False),
-        sa.Column("ghl_contact_id", sa.String(length=64), nullable=False),
+        sa.Column("ghl_contact_id", sa.String(length=64), nullable=True),
+        sa.Column("resolving_until", shared.store.schema.UtcDateTime(), nullable=True),
         sa.Column("rv3_patient_id", sa.String(length=64), nullable=True),
         sa.Column("full_name", sa.String(length=300), nullable=True),
         sa.Column("phone", sa.String(length=32), nullable=True),
@@ -143,10 +141,7 @@ def upgrade() -> None:
         sa.Column("created_at", shared.store.schema.UtcDateTime(), nullable=False),
         sa.Column("updated_at", shared.store.schema.UtcDateTime(), nullable=False),
         sa.ForeignKeyConstraint(
-            ["location_id"],
-            ["locations.id"],
-            name=op.f("fk_contacts_location_id_locations"),
-            ondelete="CASCADE",
+            ["location_id"], ["locations.id"], name=op.f("fk_contacts_location_id_locations"), ondelete="CASCADE"
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_contacts")),
         sa.UniqueConstraint("location_id", "patient_key", name=op.f("uq_contacts_location_id_patient_key")),

@@ -1,0 +1,15 @@
+"""The API's own description: the OpenAPI 3.1 document generated from the pydantic models."""
+
+import azure.functions as func
+
+from shared.api.routing import api_route
+from shared.http import json_response
+
+bp = func.Blueprint()
+
+
+@api_route(bp, "openapi.json", methods=["GET"], summary="This API's OpenAPI 3.1 document", tag="docs")
+def openapi_document(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.api.openapi import build_document
+
+    return json_response(build_document())

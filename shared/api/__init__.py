@@ -1,0 +1,1 @@
+"""HTTP API plumbing: route declarations, request parsing, pydantic schemas and the OpenAPI document."""

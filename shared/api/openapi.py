@@ -1,0 +1,132 @@
+"""The API's OpenAPI 3.1 document, built from the declared operations and the pydantic schemas."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from shared.api import schemas
+from shared.api.routing import OPERATIONS, Operation
+
+ROUTE_PREFIX = "/api"
+_PARAM = re.compile(r"\{(\*?)([A-Za-z_]\w*)(?::([a-z]+))?(\?)?\}")
+
+STATUS_TEXT = {
+    200: "OK",
+    201: "Created",
+    202: "Accepted",
+    204: "No Content",
+    302: "Redirect",
+    400: "Invalid request",
+    401: "Missing or invalid credentials",
+    404: "Not found",
+    409: "Conflict",
+    412: "Version mismatch (If-Match)",
+    413: "Body too large",
+    422: "Unprocessable",
+    429: "Rate limited (see Retry-After)",
+    503: "Dependency unavailable",
+}
+
+
+def _model(name: str) -> type[BaseModel]:
+    model = getattr(schemas, name)
+    assert isinstance(model, type) and issubclass(model, BaseModel), name
+    return model
+
+
+def _path(op: Operation) -> tuple[str, list[dict[str, Any]]]:
+    params: list[dict[str, Any]] = []
+
+    def replace(match: re.Match[str]) -> str:
+        name, kind = match.group(2), match.group(3)
+        params.append(
+            {
+                "name": name,
+                "in": "path",
+                "required": True,
+                "schema": {"type": "integer"} if kind == "int" else {"type": "string"},
+            }
+        )
+        return "{" + name + "}"
+
+    return f"{ROUTE_PREFIX}/{_PARAM.sub(replace, op.route)}", params
+
+
+def _query_params(model_name: str) -> list[dict[str, Any]]:
+    schema = _model(model_name).model_json_schema()
+    required = set(schema.get("required", []))
+    return [
+        {"name": name, "in": "query", "required": name in required, "schema": prop}
+        for name, prop in schema.get("properties", {}).items()
+    ]
+
+
+def build_document() -> dict[str, Any]:
+    names = sorted(
+        {op.body for op in OPERATIONS if op.body}
+        | {m for op in OPERATIONS for m in op.responses.values() if m}
+        | {"ErrorResponse"}
+    )
+    _, defs = models_json_schema(
+        [(_model(n), "validation" if n.endswith("In") else "serialization") for n in names],
+        ref_template="#/components/schemas/{model}",
+    )
+    paths: dict[str, dict[str, Any]] = {}
+    for op in sorted(OPERATIONS, key=lambda o: o.route):
+        path, params = _path(op)
+        if op.query:
+            params += _query_params(op.query)
+        params += [
+            {"name": h, "in": "header", "required": False, "schema": {"type": "string"}, "description": d}
+            for h, d in op.headers
+        ]
+        for method in op.methods:
+            operation: dict[str, Any] = {
+                "operationId": op.name if len(op.methods) == 1 else f"{op.name}_{method.lower()}",
+                "summary": op.summary,
+                "tags": [op.tag],
+                "responses": {
+                    str(status): {
+                        "description": STATUS_TEXT.get(status, "Response"),
+                        **(
+                            {"content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{model}"}}}}
+                            if model
+                            else {}
+                        ),
+                    }
+                    for status, model in sorted(op.responses.items())
+                },
+            }
+            if params:
+                operation["parameters"] = params
+            if op.body:
+                operation["requestBody"] = {
+                    "required": True,
+                    "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{op.body}"}}},
+                }
+            if op.anonymous:
+                operation["security"] = []
+            paths.setdefault(path, {})[method.lower()] = operation
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "rv3-ghl-sync",
+            "version": "1.0.0",
+            "description": "Reflexo V3 ⇄ GoHighLevel appointment sync (Azure Functions). Errors: "
+            '`{"error": {"code", "message", "details"}}` with Spanish messages for clinic staff.',
+        },
+        "servers": [{"url": "/"}],
+        "security": [{"functionKeyHeader": []}, {"functionKeyQuery": []}],
+        "paths": paths,
+        "components": {
+            "schemas": defs.get("$defs", {}),
+            "securitySchemes": {
+                "functionKeyHeader": {"type": "apiKey", "in": "header", "name": "x-functions-key"},
+                "functionKeyQuery": {"type": "apiKey", "in": "query", "name": "code"},
+            },
+        },
+    }

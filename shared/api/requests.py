@@ -1,0 +1,90 @@
+"""Reading HTTP requests safely: JSON bodies into pydantic models, query and route values, with Spanish errors."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TypeVar
+
+import azure.functions as func
+from pydantic import BaseModel, ValidationError
+
+from shared.http import ApiError
+
+MAX_BODY_BYTES = 64 * 1024
+M = TypeVar("M", bound=BaseModel)
+
+_SPANISH = {
+    "missing": "Campo obligatorio.",
+    "extra_forbidden": "Campo no permitido.",
+    "string_type": "Debe ser un texto.",
+    "string_too_short": "El texto es demasiado corto.",
+    "string_too_long": "El texto es demasiado largo.",
+    "string_pattern_mismatch": "Formato inválido.",
+    "int_parsing": "Debe ser un número entero.",
+    "int_type": "Debe ser un número entero.",
+    "bool_parsing": "Debe ser verdadero o falso.",
+    "bool_type": "Debe ser verdadero o falso.",
+    "datetime_from_date_parsing": "Fecha y hora inválidas (use ISO-8601).",
+    "datetime_parsing": "Fecha y hora inválidas (use ISO-8601).",
+    "datetime_type": "Fecha y hora inválidas (use ISO-8601).",
+    "date_from_datetime_parsing": "Fecha inválida (use AAAA-MM-DD).",
+    "date_parsing": "Fecha inválida (use AAAA-MM-DD).",
+    "literal_error": "Valor no permitido.",
+    "enum": "Valor no permitido.",
+    "greater_than_equal": "Valor demasiado pequeño.",
+    "less_than_equal": "Valor demasiado grande.",
+    "model_type": "Debe ser un objeto JSON.",
+    "dict_type": "Debe ser un objeto JSON.",
+}
+
+
+def validation_details(error: ValidationError) -> list[dict[str, Any]]:
+    """Pydantic errors as `{field, code, message}` for staff (Spanish), without echoing the input values."""
+    details = []
+    for item in error.errors(include_url=False, include_input=False):
+        field = ".".join(str(part) for part in item["loc"]) or "body"
+        kind = item["type"]
+        message = _SPANISH.get(kind)
+        if message is None:
+            ctx_error = item.get("ctx", {}).get("error")
+            message = str(ctx_error) if ctx_error else "Valor inválido."
+        details.append({"field": field, "code": kind, "message": message})
+    return details
+
+
+def json_body(req: func.HttpRequest) -> Any:
+    raw = req.get_body() or b""
+    if len(raw) > MAX_BODY_BYTES:
+        raise ApiError(413, "payload_too_large", f"El cuerpo supera el máximo de {MAX_BODY_BYTES // 1024} KB.")
+    if not raw.strip():
+        raise ApiError(400, "invalid_json", "El cuerpo de la solicitud está vacío; se esperaba JSON.")
+    try:
+        return json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ApiError(400, "invalid_json", "El cuerpo de la solicitud no es JSON válido.") from exc
+
+
+def parse_body(req: func.HttpRequest, model: type[M]) -> M:
+    data = json_body(req)
+    if not isinstance(data, dict):
+        raise ApiError(400, "invalid_json", "El cuerpo debe ser un objeto JSON.")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ApiError(400, "validation_error", "Datos inválidos.", details=validation_details(exc)) from exc
+
+
+def parse_query(req: func.HttpRequest, model: type[M]) -> M:
+    try:
+        return model.model_validate(dict(req.params))
+    except ValidationError as exc:
+        raise ApiError(
+            400, "invalid_query", "Parámetros de consulta inválidos.", details=validation_details(exc)
+        ) from exc
+
+
+def route_id(req: func.HttpRequest, name: str = "id") -> int:
+    value = req.route_params.get(name, "")
+    if not value.isdigit() or len(value) > 18:
+        raise ApiError(404, "not_found", "El recurso no existe.")
+    return int(value)

@@ -1,0 +1,109 @@
+"""Request and response bodies of the HTTP API (pydantic); the OpenAPI document is generated from them."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+_HOURS = re.compile(r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-4]):[0-5]\d$")
+GHL_ID = r"^[A-Za-z0-9_\-]{1,64}$"
+
+
+class ErrorDetail(BaseModel):
+    field: str | None = None
+    code: str | None = None
+    message: str
+
+
+class ErrorBody(BaseModel):
+    code: str = Field(examples=["schedule_conflict"])
+    message: str = Field(examples=["Conflicto de horario con: Consulta (14:00 - 15:00)"])
+    details: list[ErrorDetail | str | dict[str, object]] = []
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody
+
+
+def check_timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError("Zona horaria desconocida (use un nombre IANA, p. ej. America/Lima).") from exc
+    return value
+
+
+def check_hours(value: str | None) -> str | None:
+    if value is None:
+        return None
+    value = value.replace(" ", "")
+    if not _HOURS.match(value) or value[:5] >= value[6:]:
+        raise ValueError("Horario inválido: use HH:MM-HH:MM, p. ej. 08:00-20:00.")
+    return value
+
+
+class LocationSettingsIn(BaseModel):
+    """A clinic branch linked to a GHL sub-account (location)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ghl_location_id: str = Field(pattern=GHL_ID, examples=["CRlTCqv7ASS9xOpPQ59O"])
+    name: str = Field(min_length=1, max_length=200, examples=["Reflexo Perú - Principal"])
+    timezone: str = Field("America/Lima", max_length=64)
+    is_active: bool = True
+    default_calendar_id: str | None = Field(None, pattern=GHL_ID)
+    working_hours: str | None = Field(None, examples=["08:00-20:00"], description="Local time; default 08:00-20:00")
+    validation_mode: Literal["strict", "flexible"] | None = None
+    default_duration_min: int | None = Field(None, ge=5, le=480, description="Duration of RV3 appointments")
+    create_patients_from_ghl: bool = Field(
+        False, description="Create RV3 patients for GHL bookings of unknown contacts"
+    )
+    send_document_id: bool = Field(False, description="Send the patient's DNI to GHL (opt-in)")
+
+    _tz = field_validator("timezone")(check_timezone)
+    _hours = field_validator("working_hours")(check_hours)
+
+
+class LocationSettings(LocationSettingsIn):
+    id: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class LocationList(BaseModel):
+    count: int
+    results: list[LocationSettings]
+
+
+class DefaultCalendarIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    calendar_id: str = Field(pattern=GHL_ID)
+
+
+class CalendarOut(BaseModel):
+    """A GHL calendar as the original RV3 integration listed it (GHL's camelCase names kept)."""
+
+    id: str
+    name: str
+    description: str | None = None
+    timezone: str | None = None
+    isActive: bool  # GHL's camelCase name, kept for RV3's front end
+    locationId: str
+
+
+class CalendarList(BaseModel):
+    calendars: list[CalendarOut]
+    total: int
+    success: bool = True
+
+
+class CalendarsQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    location_id: str | None = Field(None, pattern=GHL_ID)
+    refresh: bool = False

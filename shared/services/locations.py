@@ -1,0 +1,185 @@
+"""Location settings and their GHL calendars: CRUD, default calendar, calendar cache refreshed from GHL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
+
+from shared import runtime
+from shared.api.schemas import (
+    CalendarList,
+    CalendarOut,
+    LocationList,
+    LocationSettings,
+    LocationSettingsIn,
+)
+from shared.ghl.errors import GhlError
+from shared.http import ApiError
+from shared.services.ghl_errors import api_error_from_ghl
+from shared.store import locations as repo
+
+CALENDAR_CACHE_TTL = timedelta(minutes=15)
+
+LOCATION_NOT_FOUND = ApiError(404, "location_not_found", "La sede no existe.")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _out(record: repo.LocationRecord) -> LocationSettings:
+    return LocationSettings.model_validate(record, from_attributes=True)
+
+
+def _calendar_out(record: repo.CalendarRecord, location: repo.LocationRecord) -> CalendarOut:
+    return CalendarOut(
+        id=record.ghl_calendar_id,
+        name=record.name,
+        description=record.description,
+        timezone=record.timezone or location.timezone,
+        isActive=record.is_active,
+        locationId=location.ghl_location_id,
+    )
+
+
+def list_settings(*, active_only: bool = False) -> LocationList:
+    with runtime.database().transaction() as conn:
+        records = repo.list_locations(conn, active_only=active_only)
+    return LocationList(count=len(records), results=[_out(r) for r in records])
+
+
+def get_settings(location_id: int) -> LocationSettings:
+    with runtime.database().transaction() as conn:
+        record = repo.get_location(conn, location_id)
+    if record is None:
+        raise LOCATION_NOT_FOUND
+    return _out(record)
+
+
+def _duplicate() -> ApiError:
+    return ApiError(409, "location_exists", "Ya existe una sede con ese ghl_location_id.")
+
+
+def create_settings(body: LocationSettingsIn) -> LocationSettings:
+    try:
+        with runtime.database().transaction() as conn:
+            if repo.find_location(conn, body.ghl_location_id):
+                raise _duplicate()
+            record = repo.insert_location(conn, body.model_dump(), _now())
+    except sa.exc.IntegrityError as exc:  # a concurrent create of the same location
+        raise _duplicate() from exc
+    return _out(record)
+
+
+def update_settings(location_id: int, body: LocationSettingsIn) -> LocationSettings:
+    try:
+        with runtime.database().transaction() as conn:
+            if repo.get_location(conn, location_id) is None:
+                raise LOCATION_NOT_FOUND
+            other = repo.find_location(conn, body.ghl_location_id)
+            if other is not None and other.id != location_id:
+                raise _duplicate()
+            repo.update_location(conn, location_id, body.model_dump(), _now())
+            record = repo.get_location(conn, location_id)
+    except sa.exc.IntegrityError as exc:
+        raise _duplicate() from exc
+    assert record is not None
+    return _out(record)
+
+
+def delete_settings(location_id: int) -> None:
+    with runtime.database().transaction() as conn:
+        if repo.get_location(conn, location_id) is None:
+            raise LOCATION_NOT_FOUND
+        if repo.has_appointments(conn, location_id):
+            raise ApiError(
+                409,
+                "location_has_appointments",
+                "La sede tiene citas registradas; desactívela (is_active=false) en lugar de eliminarla.",
+            )
+        repo.delete_location(conn, location_id)
+
+
+def _refresh_calendars(location: repo.LocationRecord) -> list[repo.CalendarRecord]:
+    try:
+        fetched = runtime.ghl().list_calendars(location.ghl_location_id)
+    except GhlError as exc:
+        raise api_error_from_ghl(exc, not_found="La sede no existe en GoHighLevel.") from exc
+    snapshot = [
+        repo.CalendarSnapshot(
+            ghl_calendar_id=cal.id,
+            name=cal.name,
+            description=cal.description,
+            timezone=getattr(cal, "timezone", None),
+            is_active=cal.isActive is not False,
+        )
+        for cal in fetched
+    ]
+    with runtime.database().transaction() as conn:
+        return repo.replace_calendars(conn, location.id, snapshot, _now())
+
+
+def _cached_calendars(location: repo.LocationRecord, *, refresh: bool) -> list[repo.CalendarRecord]:
+    with runtime.database().transaction() as conn:
+        cached = repo.list_calendars(conn, location.id)
+    fresh = cached and min(c.synced_at for c in cached) > _now() - CALENDAR_CACHE_TTL
+    return cached if fresh and not refresh else _refresh_calendars(location)
+
+
+def _location_or_404(location_id: int) -> repo.LocationRecord:
+    with runtime.database().transaction() as conn:
+        location = repo.get_location(conn, location_id)
+    if location is None:
+        raise LOCATION_NOT_FOUND
+    return location
+
+
+def calendars(location_id: int, *, refresh: bool = False) -> CalendarList:
+    location = _location_or_404(location_id)
+    records = _cached_calendars(location, refresh=refresh)
+    return CalendarList(calendars=[_calendar_out(r, location) for r in records], total=len(records))
+
+
+def set_default_calendar(location_id: int, calendar_id: str) -> LocationSettings:
+    location = _location_or_404(location_id)
+    records = _cached_calendars(location, refresh=False)
+    if not any(r.ghl_calendar_id == calendar_id and r.is_active for r in records):
+        records = _refresh_calendars(location)  # it may have been created in GHL since the last sync
+    if not any(r.ghl_calendar_id == calendar_id and r.is_active for r in records):
+        raise ApiError(
+            400,
+            "calendar_unavailable",
+            f"El calendario {calendar_id} no existe o no está disponible.",
+            details=[{"field": "calendar_id", "message": "No pertenece a esta sede o está inactivo."}],
+        )
+    with runtime.database().transaction() as conn:
+        repo.update_location(conn, location_id, {"default_calendar_id": calendar_id}, _now())
+        record = repo.get_location(conn, location_id)
+    assert record is not None
+    return _out(record)
+
+
+def resolve_location(ghl_location_id: str | None) -> repo.LocationRecord:
+    """The location a request means: the one named, else the configured one, else the only active one."""
+    wanted = ghl_location_id or runtime.settings().ghl_location_id
+    with runtime.database().transaction() as conn:
+        if wanted:
+            location = repo.find_location(conn, wanted)
+            if location is None:
+                raise ApiError(404, "location_not_found", f"La sede {wanted} no está configurada.")
+            return location
+        active = repo.list_locations(conn, active_only=True)
+    if len(active) != 1:
+        raise ApiError(
+            400,
+            "location_required",
+            "Indique location_id: hay varias sedes activas." if active else "No hay sedes activas configuradas.",
+        )
+    return active[0]
+
+
+def ghl_calendars(ghl_location_id: str | None, *, refresh: bool = False) -> CalendarList:
+    location = resolve_location(ghl_location_id)
+    records = _cached_calendars(location, refresh=refresh)
+    return CalendarList(calendars=[_calendar_out(r, location) for r in records], total=len(records))

@@ -1,0 +1,172 @@
+"""Appointments as stored by the sync: reads, filtered listing, versioned updates and overlap queries."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from shared.store.schema import appointments, calendars, contacts, locations
+
+CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True)
+class AppointmentRecord:
+    id: int
+    location_id: int
+    ghl_location_id: str
+    timezone: str
+    calendar_id: str
+    contact_id: str | None
+    patient_contact_id: int | None
+    title: str
+    notes: str | None
+    assigned_user_id: str | None
+    start_at: datetime
+    end_at: datetime
+    status: str
+    status_raw: str | None
+    ghl_event_id: str | None
+    rv3_appointment_id: str | None
+    version: int
+    sync_state: str
+    last_synced_hash: str | None
+    last_error: str | None
+    source: str
+    rv3_updated_at: datetime | None
+    ghl_updated_at: datetime | None
+    flags: list[str]
+    created_at: datetime
+    updated_at: datetime
+
+
+_COLUMNS = [
+    *appointments.c,
+    locations.c.ghl_location_id,
+    locations.c.timezone,
+]
+_FROM = appointments.join(locations, appointments.c.location_id == locations.c.id)
+
+
+def _record(row: sa.Row[Any]) -> AppointmentRecord:
+    data = dict(row._mapping)
+    data["flags"] = list(data.get("flags") or [])
+    return AppointmentRecord(**{k: data[k] for k in AppointmentRecord.__dataclass_fields__})
+
+
+def get(conn: Connection, appointment_id: int) -> AppointmentRecord | None:
+    row = conn.execute(sa.select(*_COLUMNS).select_from(_FROM).where(appointments.c.id == appointment_id)).first()
+    return _record(row) if row else None
+
+
+def find_by_ghl_event(conn: Connection, location_id: int, ghl_event_id: str) -> AppointmentRecord | None:
+    row = conn.execute(
+        sa.select(*_COLUMNS)
+        .select_from(_FROM)
+        .where(appointments.c.location_id == location_id, appointments.c.ghl_event_id == ghl_event_id)
+    ).first()
+    return _record(row) if row else None
+
+
+def insert(conn: Connection, values: Mapping[str, Any]) -> int:
+    return int(conn.execute(appointments.insert().values(**values)).inserted_primary_key[0])
+
+
+def update_if_version(conn: Connection, appointment_id: int, expected_version: int, values: Mapping[str, Any]) -> bool:
+    """Apply `values` and bump the version only if nobody changed the appointment since `expected_version`."""
+    result = conn.execute(
+        appointments.update()
+        .where(appointments.c.id == appointment_id, appointments.c.version == expected_version)
+        .values(**values, version=appointments.c.version + 1)
+    )
+    return result.rowcount == 1
+
+
+def set_sync_result(conn: Connection, appointment_id: int, values: Mapping[str, Any]) -> None:
+    """Record what the sync did (GHL ids, hashes, state); never bumps the version: it is not a user edit."""
+    conn.execute(appointments.update().where(appointments.c.id == appointment_id).values(**values))
+
+
+def lock_calendar(conn: Connection, location_id: int, calendar_id: str) -> None:
+    """Serialise bookings of one calendar inside this transaction, so two overlapping creates cannot both pass."""
+    conn.execute(
+        sa.select(calendars.c.id)
+        .where(calendars.c.location_id == location_id, calendars.c.ghl_calendar_id == calendar_id)
+        .with_for_update()
+    ).all()
+
+
+def overlapping(
+    conn: Connection,
+    location_id: int,
+    calendar_id: str,
+    start: datetime,
+    end: datetime,
+    *,
+    exclude_id: int | None = None,
+) -> list[AppointmentRecord]:
+    """Non-cancelled appointments of the calendar that intersect [start, end)."""
+    query = (
+        sa.select(*_COLUMNS)
+        .select_from(_FROM)
+        .where(
+            appointments.c.location_id == location_id,
+            appointments.c.calendar_id == calendar_id,
+            appointments.c.status != CANCELLED,
+            appointments.c.start_at < end,
+            appointments.c.end_at > start,
+        )
+        .order_by(appointments.c.start_at)
+    )
+    if exclude_id is not None:
+        query = query.where(appointments.c.id != exclude_id)
+    return [_record(row) for row in conn.execute(query)]
+
+
+@dataclass(frozen=True)
+class ListFilter:
+    location_id: int | None = None
+    statuses: Sequence[str] = ()
+    sync_state: str | None = None
+    start_from: datetime | None = None
+    start_before: datetime | None = None
+
+
+def _where(flt: ListFilter) -> list[sa.ColumnElement[bool]]:
+    clauses: list[sa.ColumnElement[bool]] = []
+    if flt.location_id is not None:
+        clauses.append(appointments.c.location_id == flt.location_id)
+    if flt.statuses:
+        clauses.append(appointments.c.status.in_(list(flt.statuses)))
+    if flt.sync_state:
+        clauses.append(appointments.c.sync_state == flt.sync_state)
+    if flt.start_from is not None:
+        clauses.append(appointments.c.start_at >= flt.start_from)
+    if flt.start_before is not None:
+        clauses.append(appointments.c.start_at < flt.start_before)
+    return clauses
+
+
+def list_page(conn: Connection, flt: ListFilter, *, offset: int, limit: int) -> tuple[list[AppointmentRecord], int]:
+    """One page ordered by start time (then id, so pages are stable) and the total count."""
+    where = _where(flt)
+    total = conn.execute(sa.select(sa.func.count()).select_from(appointments).where(*where)).scalar_one()
+    rows = conn.execute(
+        sa.select(*_COLUMNS)
+        .select_from(_FROM)
+        .where(*where)
+        .order_by(appointments.c.start_at, appointments.c.id)
+        .offset(offset)
+        .limit(limit)
+    )
+    return [_record(row) for row in rows], int(total)
+
+
+def patient_of(conn: Connection, patient_contact_id: int) -> Mapping[str, Any] | None:
+    row = conn.execute(sa.select(contacts).where(contacts.c.id == patient_contact_id)).first()
+    return dict(row._mapping) if row else None
