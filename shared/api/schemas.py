@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import date, datetime
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 _HOURS = re.compile(r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-4]):[0-5]\d$")
 GHL_ID = r"^[A-Za-z0-9_\-]{1,64}$"
@@ -107,3 +107,106 @@ class CalendarsQuery(BaseModel):
 
     location_id: str | None = Field(None, pattern=GHL_ID)
     refresh: bool = False
+
+
+class PatientIn(BaseModel):
+    """Patient data as the clinic has it: phone without country code, maybe no email, maybe nothing at all."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200, examples=["María Quispe Huamán"])
+    phone: str | None = Field(None, max_length=40, examples=["987654321"])
+    email: str | None = Field(None, max_length=254)
+    document_id: str | None = Field(None, max_length=20, description="DNI")
+    rv3_patient_id: str | None = Field(None, max_length=64)
+
+
+class CitaIn(BaseModel):
+    """An appointment from RV3. Naive times mean the location's time zone (America/Lima by default)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: str = Field(min_length=1, max_length=255, examples=["Consulta Fisioterapia"])
+    contact_id: str | None = Field(None, pattern=GHL_ID, description="An existing GHL contact of the location")
+    patient: PatientIn | None = Field(None, description="Or the patient: the GHL contact is found or created")
+    ghl_calendar_id: str | None = Field(None, pattern=GHL_ID, description="Default: the location's default calendar")
+    location_id: str | None = Field(None, pattern=GHL_ID, description="GHL location id; default: the only one")
+    start_time: datetime = Field(examples=["2025-12-25T14:00:00-05:00"])
+    end_time: datetime = Field(examples=["2025-12-25T15:00:00-05:00"])
+    notes: str | None = Field(None, max_length=5000)
+    assigned_user_id: str | None = Field(None, pattern=GHL_ID)
+    validation_mode: Literal["strict", "flexible"] | None = Field(
+        None, description="Override the location's validation mode for this request"
+    )
+
+    @model_validator(mode="after")
+    def _one_contact(self) -> CitaIn:
+        if (self.contact_id is None) == (self.patient is None):
+            raise ValueError("Indique contact_id o patient (uno de los dos).")
+        return self
+
+
+class CitaUpdateIn(CitaIn):
+    status: Literal["scheduled", "confirmed", "attended", "no_show"] | None = Field(
+        None, description="Use POST .../cancel to cancel"
+    )
+
+
+class PatientOut(BaseModel):
+    name: str | None = None
+    phone: str | None = None
+    email: str | None = None
+
+
+class ValidationWarning(BaseModel):
+    code: str
+    message: str
+
+
+class Cita(BaseModel):
+    id: int
+    title: str
+    location_id: str
+    ghl_calendar_id: str
+    contact_id: str | None
+    patient: PatientOut | None = None
+    start_time: datetime = Field(description="ISO-8601 with the location's offset")
+    end_time: datetime
+    status: str
+    notes: str | None = None
+    assigned_user_id: str | None = None
+    ghl_event_id: str | None = None
+    sync_state: Literal["pending", "synced", "error", "conflict"]
+    last_error: str | None = None
+    version: int
+    flags: list[str] = []
+    source: str
+    warnings: list[ValidationWarning] = []
+    created_at: datetime
+    updated_at: datetime
+
+
+class CitaList(BaseModel):
+    count: int
+    page: int
+    page_size: int
+    results: list[Cita]
+
+
+class CitasQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    page: int = Field(1, ge=1, le=100_000)
+    page_size: int = Field(20, ge=1, le=100)
+    status: str | None = Field(None, description="One or several, comma-separated", examples=["scheduled,confirmed"])
+    desde: date | None = Field(None, description="From this date (location time zone)")
+    hasta: date | None = Field(None, description="Up to and including this date (location time zone)")
+    location_id: str | None = Field(None, pattern=GHL_ID)
+    sync_state: Literal["pending", "synced", "error", "conflict"] | None = None
+
+
+class UpcomingQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    location_id: str | None = Field(None, pattern=GHL_ID)
+    limit: int = Field(20, ge=1, le=100)
