@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -70,7 +71,7 @@ def test_canonical_json_refuses_what_json_cannot_hold() -> None:
         canonical_json({"x": object()})
 
 
-def _ghl_echo(sent: dict[str, Any], **changes: Any) -> dict[str, Any]:
+def _ghl_echo(sent: Mapping[str, Any], **changes: Any) -> dict[str, Any]:
     """What a GHL webhook reports after we sent `sent`: its own time format and extra fields."""
     echo = {
         "id": "ev1",

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from sync_core.models import AppointmentStatus, LocationRules, ValidationMode
-from sync_core.validation import AppointmentDraft, CalendarInfo, ValidationResult, validate_appointment
+from sync_core.validation import AppointmentDraft, CalendarInfo, Draft, ValidationResult, validate_appointment
 
 from .conftest import LIMA, AppointmentFactory
 
@@ -29,7 +29,7 @@ def draft(start_hm: tuple[int, int], end_hm: tuple[int, int], **overrides: Any) 
     return AppointmentDraft(**values)
 
 
-def check(candidate: AppointmentDraft, others: Any = (), **overrides: Any) -> ValidationResult:
+def check(candidate: Draft, others: Any = (), **overrides: Any) -> ValidationResult:
     kwargs: dict[str, Any] = {"rules": RULES, "calendar": CALENDAR, "others": others}
     kwargs.update(overrides)
     return validate_appointment(candidate, **kwargs)
