@@ -71,7 +71,10 @@ class ContactDraft(BaseModel):
     flags: list[str] = Field(default_factory=list)
 
     def ghl_body(self) -> dict[str, object]:
-        """The `POST /contacts/upsert` body (CreateContactDto fields only; absent values omitted)."""
+        """The `POST /contacts/upsert` body (CreateContactDto fields only; absent values omitted).
+
+        No `tags`: on upsert GHL replaces all of a contact's tags with the ones sent.
+        """
         body: dict[str, object] = {
             "locationId": self.location_id,
             "firstName": self.first_name,

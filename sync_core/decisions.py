@@ -248,6 +248,25 @@ def decide_outbound(appointment: Appointment) -> OutboundKind:
     return OutboundKind.update
 
 
+def record_push(appointment: Appointment, *, ghl_event_id: str, sent_at: datetime) -> Appointment:
+    """The appointment after GHL accepted our write of its current state (create, update or cancel).
+
+    Pass as `sent_at` the moment the request was SENT: a late echo of an earlier write of ours then
+    carries an older `dateUpdated` and is ignored as stale instead of undoing this one, while a real
+    edit made in GHL after this request is still newer.
+    """
+    previous = appointment.ghl_updated_at
+    return appointment.model_copy(
+        update={
+            "ghl_event_id": ghl_event_id,
+            "last_synced_hash": sync_hash(synced_fields_from_appointment(appointment)),
+            "sync_state": SyncState.synced,
+            "last_error": None,
+            "ghl_updated_at": max(previous, sent_at) if previous is not None else sent_at,
+        }
+    )
+
+
 def find_adoptable_event(
     events: Iterable[GhlAppointment], *, calendar_id: str, contact_id: str, start: datetime
 ) -> GhlAppointment | None:

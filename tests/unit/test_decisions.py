@@ -13,6 +13,7 @@ from sync_core.decisions import (
     decide_outbound,
     decide_webhook_effect,
     find_adoptable_event,
+    record_push,
 )
 from sync_core.ghl_appointments import GhlAppointment, parse_ghl_appointment
 from sync_core.ghl_payloads import create_body
@@ -266,6 +267,38 @@ def test_local_cancellation_of_a_synced_appointment_sends_a_cancel(synced: Appoi
         decide_outbound(synced.model_copy(update={"status": AppointmentStatus.cancelled}))
         == OutboundKind.cancel
     )
+
+
+def test_after_a_push_the_echo_of_that_write_is_ignored(make_appointment: AppointmentFactory) -> None:
+    pushed = record_push(make_appointment(), ghl_event_id="ev1", sent_at=SYNCED_AT)
+    assert (pushed.ghl_event_id, pushed.sync_state, pushed.ghl_updated_at) == (
+        "ev1",
+        SyncState.synced,
+        SYNCED_AT,
+    )
+    assert decide_outbound(pushed) == OutboundKind.skip
+    assert (
+        decide(pushed, ghl_event("create", dateUpdated="2025-12-20T12:00:01Z")).kind == EffectKind.ignore_echo
+    )
+
+
+def test_a_late_echo_of_an_earlier_write_does_not_undo_a_later_one(
+    make_appointment: AppointmentFactory,
+) -> None:
+    first = record_push(
+        make_appointment(), ghl_event_id="ev1", sent_at=datetime(2025, 12, 20, 12, tzinfo=UTC)
+    )
+    moved = first.model_copy(update={"start": datetime(2025, 12, 22, 12, tzinfo=LIMA),
+                                     "end": datetime(2025, 12, 22, 13, tzinfo=LIMA)})  # fmt: skip
+    second = record_push(moved, ghl_event_id="ev1", sent_at=datetime(2025, 12, 20, 12, 5, tzinfo=UTC))
+    late_echo_of_first = ghl_event(dateUpdated="2025-12-20T12:00:01Z")
+    assert decide(second, late_echo_of_first).kind == EffectKind.ignore_stale
+
+
+def test_a_ghl_edit_made_after_our_push_still_applies(make_appointment: AppointmentFactory) -> None:
+    pushed = record_push(make_appointment(), ghl_event_id="ev1", sent_at=SYNCED_AT)
+    edit = ghl_event(title="Cambiado en GHL", dateUpdated="2025-12-20T12:00:03Z")
+    assert decide(pushed, edit).kind == EffectKind.update
 
 
 def found(event_id: str, **fields: Any) -> GhlAppointment:
