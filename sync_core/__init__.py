@@ -1,1 +1,1 @@
-"""Pure domain rules of the RV3 ⇄ GHL sync: no I/O, no Azure, no SQL, no HTTP."""
+"""Pure domain rules of the RV3 ⇄ GHL sync: models, mapping, validation, hashing and decisions (no I/O)."""
