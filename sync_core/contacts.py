@@ -128,9 +128,7 @@ def normalize_document(raw: str | None) -> str | None:
     return cleaned or None
 
 
-def build_contact(
-    patient: Patient, location_id: str, *, document_field_id: str | None = None
-) -> ContactDraft:
+def build_contact(patient: Patient, location_id: str, *, document_field_id: str | None = None) -> ContactDraft:
     """The GHL contact for a patient. Invalid phone or email are left out and flagged, never sent.
 
     The DNI is only sent when the location opted in by naming its custom field (`document_field_id`).

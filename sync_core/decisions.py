@@ -135,18 +135,14 @@ def decide_webhook_effect(
     return Effect(kind=kind, reason=reason, changes=changes)
 
 
-def _decide_delete(
-    current: Appointment | None, ghl: GhlAppointment, *, has_pending_local_change: bool
-) -> Effect:
+def _decide_delete(current: Appointment | None, ghl: GhlAppointment, *, has_pending_local_change: bool) -> Effect:
     # A deleted GHL event cannot take a local change any more, so the delete stands whatever the
     # policy; a pending local change is reported as a conflict GHL won.
     if current is None:
         return Effect(kind=EffectKind.ignore_unknown, reason="delete_of_unknown_appointment")
     if current.status == AppointmentStatus.cancelled and not has_pending_local_change:
         return Effect(kind=EffectKind.ignore_noop, reason="already_cancelled")
-    fields = synced_fields_from_appointment(current).model_copy(
-        update={"status": AppointmentStatus.cancelled.value}
-    )
+    fields = synced_fields_from_appointment(current).model_copy(update={"status": AppointmentStatus.cancelled.value})
     changes = AppointmentChanges(
         ghl_event_id=ghl.id,
         calendar_id=current.calendar_id,
@@ -172,9 +168,7 @@ def _resolve_conflict(
         winner, reason = Source.rv3, "policy_rv3_wins"
     elif policy == ConflictPolicy.ghl_wins:
         winner, reason = Source.ghl, "policy_ghl_wins"
-    elif ghl.date_updated is not None and (
-        current.rv3_updated_at is None or ghl.date_updated > current.rv3_updated_at
-    ):
+    elif ghl.date_updated is not None and (current.rv3_updated_at is None or ghl.date_updated > current.rv3_updated_at):
         winner, reason = Source.ghl, "ghl_change_is_newer"
     else:
         # Ties and an undated GHL change go to the clinic's own edit: RV3 is where staff work.

@@ -79,11 +79,7 @@ def decide_retry(
     if kind == ErrorKind.rate_limited:
         if attempt > max_requeues:
             return RetryDecision(action=RetryAction.permanent, delay_s=0.0, reason="rate_limit_exhausted")
-        delay = (
-            retry_after_s
-            if retry_after_s is not None
-            else backoff_delay(attempt, base=base, cap=cap, rng=rng)
-        )
+        delay = retry_after_s if retry_after_s is not None else backoff_delay(attempt, base=base, cap=cap, rng=rng)
         return RetryDecision(
             action=RetryAction.requeue,
             delay_s=min(max(delay, 0.0), MAX_VISIBILITY_DELAY_S),

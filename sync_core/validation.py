@@ -152,9 +152,7 @@ def _check_working_hours(draft: Draft, rules: LocationRules) -> Issue | None:
     local_end = draft.end.astimezone(tz)
     hours = rules.working_hours
     inside = (
-        local_start.date() == local_end.date()
-        and local_start.time() >= hours.start
-        and local_end.time() <= hours.end
+        local_start.date() == local_end.date() and local_start.time() >= hours.start and local_end.time() <= hours.end
     )
     if inside:
         return None

@@ -10,6 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from shared.store.ids import inserted_id
 from shared.store.schema import appointments, calendars, contacts, locations
 
 CANCELLED = "cancelled"
@@ -74,7 +75,7 @@ def find_by_ghl_event(conn: Connection, location_id: int, ghl_event_id: str) -> 
 
 
 def insert(conn: Connection, values: Mapping[str, Any]) -> int:
-    return int(conn.execute(appointments.insert().values(**values)).inserted_primary_key[0])
+    return inserted_id(conn.execute(appointments.insert().values(**values)))
 
 
 def update_if_version(conn: Connection, appointment_id: int, expected_version: int, values: Mapping[str, Any]) -> bool:

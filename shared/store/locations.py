@@ -10,6 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from shared.store.ids import inserted_id
 from shared.store.schema import appointments, calendars, locations
 
 LOCATION_FIELDS = (
@@ -82,8 +83,8 @@ def find_location(conn: Connection, ghl_location_id: str) -> LocationRecord | No
 
 def insert_location(conn: Connection, values: Mapping[str, Any], now: datetime) -> LocationRecord:
     data = {k: values[k] for k in LOCATION_FIELDS if k in values}
-    new_id = conn.execute(locations.insert().values(**data, created_at=now, updated_at=now)).inserted_primary_key[0]
-    record = get_location(conn, int(new_id))
+    new_id = inserted_id(conn.execute(locations.insert().values(**data, created_at=now, updated_at=now)))
+    record = get_location(conn, new_id)
     assert record is not None
     return record
 

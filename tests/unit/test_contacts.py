@@ -50,9 +50,7 @@ def test_valid_email_is_kept_with_its_domain_lower_cased(raw: str, expected: str
     assert normalize_email(raw) == expected
 
 
-@pytest.mark.parametrize(
-    "raw", ["sin correo", "ana@", "ana@gmail", "ana perez@gmail.com", "a@b.test", "-", None]
-)
+@pytest.mark.parametrize("raw", ["sin correo", "ana@", "ana@gmail", "ana perez@gmail.com", "a@b.test", "-", None])
 def test_invalid_email_gives_none(raw: str | None) -> None:
     assert normalize_email(raw) is None
 
@@ -87,9 +85,7 @@ def test_contact_carries_clean_phone_email_and_split_rv3_name() -> None:
         ("Ana  María   Pérez García", "Ana María", "Pérez García"),
     ],
 )
-def test_a_single_full_name_splits_with_the_two_surnames_last(
-    full_name: str, first: str, last: str | None
-) -> None:
+def test_a_single_full_name_splits_with_the_two_surnames_last(full_name: str, first: str, last: str | None) -> None:
     draft = build_contact(Patient(name=full_name, phone="987654321"), "loc1")
     assert (draft.first_name, draft.last_name) == (first, last)
     assert draft.ghl_body().get("lastName") == last

@@ -51,9 +51,7 @@ def ghl_event(action: Action = "update", **fields: Any) -> GhlAppointmentEvent:
 def synced(make_appointment: AppointmentFactory) -> Appointment:
     """An appointment RV3 created and pushed to GHL as event ev1 (its echo would hash the same)."""
     appointment = make_appointment(ghl_event_id="ev1", ghl_updated_at=SYNCED_AT, sync_state=SyncState.synced)
-    return appointment.model_copy(
-        update={"last_synced_hash": sync_hash(synced_fields_from_appointment(appointment))}
-    )
+    return appointment.model_copy(update={"last_synced_hash": sync_hash(synced_fields_from_appointment(appointment))})
 
 
 def decide(current: Appointment | None, event: GhlAppointmentEvent, **kwargs: Any) -> Any:
@@ -80,9 +78,7 @@ def test_duplicate_webhook_is_applied_once() -> None:
 
 def test_our_own_write_coming_back_changes_nothing(synced: Appointment) -> None:
     sent = create_body(synced, timezone="America/Lima")
-    echo = ghl_event(
-        "create", startTime=sent["startTime"], endTime=sent["endTime"], dateUpdated="2025-12-20T12:00:05Z"
-    )
+    echo = ghl_event("create", startTime=sent["startTime"], endTime=sent["endTime"], dateUpdated="2025-12-20T12:00:05Z")
     assert decide(synced, echo).kind == EffectKind.ignore_echo
 
 
@@ -140,33 +136,25 @@ def test_delete_of_an_already_cancelled_appointment_changes_nothing(synced: Appo
 
 
 def test_delete_wins_over_a_pending_local_change_and_is_recorded_as_conflict(synced: Appointment) -> None:
-    effect = decide(
-        synced, ghl_event("delete"), has_pending_local_change=True, policy=ConflictPolicy.rv3_wins
-    )
+    effect = decide(synced, ghl_event("delete"), has_pending_local_change=True, policy=ConflictPolicy.rv3_wins)
     assert (effect.kind, effect.winner) == (EffectKind.conflict, Source.ghl)
     assert effect.changes.apply_to(synced).status == AppointmentStatus.cancelled
 
 
-def concurrent(
-    synced: Appointment, *, rv3_at: datetime | None, ghl_at: str | None
-) -> tuple[Appointment, Any]:
+def concurrent(synced: Appointment, *, rv3_at: datetime | None, ghl_at: str | None) -> tuple[Appointment, Any]:
     local = synced.model_copy(update={"title": "Editado en RV3", "rv3_updated_at": rv3_at})
     event = ghl_event(title="Editado en GHL", dateUpdated=ghl_at)
     return local, event
 
 
 def test_rv3_wins_policy_keeps_the_local_edit(synced: Appointment) -> None:
-    local, event = concurrent(
-        synced, rv3_at=datetime(2025, 12, 21, 8, tzinfo=UTC), ghl_at="2025-12-21T09:00:00Z"
-    )
+    local, event = concurrent(synced, rv3_at=datetime(2025, 12, 21, 8, tzinfo=UTC), ghl_at="2025-12-21T09:00:00Z")
     effect = decide(local, event, has_pending_local_change=True, policy=ConflictPolicy.rv3_wins)
     assert (effect.kind, effect.winner, effect.changes) == (EffectKind.conflict, Source.rv3, None)
 
 
 def test_ghl_wins_policy_applies_the_ghl_edit(synced: Appointment) -> None:
-    local, event = concurrent(
-        synced, rv3_at=datetime(2025, 12, 21, 10, tzinfo=UTC), ghl_at="2025-12-21T09:00:00Z"
-    )
+    local, event = concurrent(synced, rv3_at=datetime(2025, 12, 21, 10, tzinfo=UTC), ghl_at="2025-12-21T09:00:00Z")
     effect = decide(local, event, has_pending_local_change=True, policy=ConflictPolicy.ghl_wins)
     assert (effect.kind, effect.winner) == (EffectKind.conflict, Source.ghl)
     resolved = effect.changes.apply_to(local)
@@ -175,9 +163,7 @@ def test_ghl_wins_policy_applies_the_ghl_edit(synced: Appointment) -> None:
 
 
 def test_latest_wins_picks_the_newer_ghl_edit(synced: Appointment) -> None:
-    local, event = concurrent(
-        synced, rv3_at=datetime(2025, 12, 21, 8, tzinfo=UTC), ghl_at="2025-12-21T09:00:00Z"
-    )
+    local, event = concurrent(synced, rv3_at=datetime(2025, 12, 21, 8, tzinfo=UTC), ghl_at="2025-12-21T09:00:00Z")
     effect = decide(local, event, has_pending_local_change=True)
     assert (effect.kind, effect.winner, effect.reason) == (
         EffectKind.conflict,
@@ -188,17 +174,13 @@ def test_latest_wins_picks_the_newer_ghl_edit(synced: Appointment) -> None:
 
 
 def test_latest_wins_picks_the_newer_rv3_edit(synced: Appointment) -> None:
-    local, event = concurrent(
-        synced, rv3_at=datetime(2025, 12, 21, 10, tzinfo=UTC), ghl_at="2025-12-21T09:00:00Z"
-    )
+    local, event = concurrent(synced, rv3_at=datetime(2025, 12, 21, 10, tzinfo=UTC), ghl_at="2025-12-21T09:00:00Z")
     effect = decide(local, event, has_pending_local_change=True)
     assert (effect.kind, effect.winner, effect.changes) == (EffectKind.conflict, Source.rv3, None)
 
 
 def test_latest_wins_gives_a_tie_to_the_clinic(synced: Appointment) -> None:
-    local, event = concurrent(
-        synced, rv3_at=datetime(2025, 12, 21, 9, tzinfo=UTC), ghl_at="2025-12-21T09:00:00Z"
-    )
+    local, event = concurrent(synced, rv3_at=datetime(2025, 12, 21, 9, tzinfo=UTC), ghl_at="2025-12-21T09:00:00Z")
     assert decide(local, event, has_pending_local_change=True).winner == Source.rv3
 
 
@@ -213,9 +195,7 @@ def test_latest_wins_with_an_undated_local_change_takes_the_ghl_edit(synced: App
 
 
 def test_a_stale_ghl_change_is_not_a_conflict(synced: Appointment) -> None:
-    local, event = concurrent(
-        synced, rv3_at=datetime(2025, 12, 21, 9, tzinfo=UTC), ghl_at="2025-12-19T09:00:00Z"
-    )
+    local, event = concurrent(synced, rv3_at=datetime(2025, 12, 21, 9, tzinfo=UTC), ghl_at="2025-12-19T09:00:00Z")
     assert decide(local, event, has_pending_local_change=True).kind == EffectKind.ignore_stale
 
 
@@ -263,10 +243,7 @@ def test_notes_only_edit_is_not_a_synced_change(synced: Appointment) -> None:
 
 
 def test_local_cancellation_of_a_synced_appointment_sends_a_cancel(synced: Appointment) -> None:
-    assert (
-        decide_outbound(synced.model_copy(update={"status": AppointmentStatus.cancelled}))
-        == OutboundKind.cancel
-    )
+    assert decide_outbound(synced.model_copy(update={"status": AppointmentStatus.cancelled})) == OutboundKind.cancel
 
 
 def test_after_a_push_the_echo_of_that_write_is_ignored(make_appointment: AppointmentFactory) -> None:
@@ -277,17 +254,13 @@ def test_after_a_push_the_echo_of_that_write_is_ignored(make_appointment: Appoin
         SYNCED_AT,
     )
     assert decide_outbound(pushed) == OutboundKind.skip
-    assert (
-        decide(pushed, ghl_event("create", dateUpdated="2025-12-20T12:00:01Z")).kind == EffectKind.ignore_echo
-    )
+    assert decide(pushed, ghl_event("create", dateUpdated="2025-12-20T12:00:01Z")).kind == EffectKind.ignore_echo
 
 
 def test_a_late_echo_of_an_earlier_write_does_not_undo_a_later_one(
     make_appointment: AppointmentFactory,
 ) -> None:
-    first = record_push(
-        make_appointment(), ghl_event_id="ev1", sent_at=datetime(2025, 12, 20, 12, tzinfo=UTC)
-    )
+    first = record_push(make_appointment(), ghl_event_id="ev1", sent_at=datetime(2025, 12, 20, 12, tzinfo=UTC))
     moved = first.model_copy(update={"start": datetime(2025, 12, 22, 12, tzinfo=LIMA),
                                      "end": datetime(2025, 12, 22, 13, tzinfo=LIMA)})  # fmt: skip
     second = record_push(moved, ghl_event_id="ev1", sent_at=datetime(2025, 12, 20, 12, 5, tzinfo=UTC))

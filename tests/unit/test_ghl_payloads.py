@@ -26,9 +26,7 @@ REQUEST_STATUSES = {"new", "confirmed", "cancelled", "showed", "noshow", "invali
 def test_create_body_has_local_offset_times_and_skips_ghl_slot_validation(
     make_appointment: AppointmentFactory,
 ) -> None:
-    body = create_body(
-        make_appointment(assigned_user_id="u1", notes="Traer exámenes"), timezone="America/Lima"
-    )
+    body = create_body(make_appointment(assigned_user_id="u1", notes="Traer exámenes"), timezone="America/Lima")
     assert body == {
         "calendarId": "cal1",
         "locationId": "loc1",
@@ -55,9 +53,7 @@ def test_create_body_only_uses_schema_fields_and_valid_statuses(
 
 
 def test_create_body_leaves_out_absent_optional_values(make_appointment: AppointmentFactory) -> None:
-    body = create_body(
-        make_appointment(title=" ", notes=None, assigned_user_id=None), timezone="America/Lima"
-    )
+    body = create_body(make_appointment(title=" ", notes=None, assigned_user_id=None), timezone="America/Lima")
     assert not {"title", "description", "assignedUserId"} & set(body)
 
 

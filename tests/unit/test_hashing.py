@@ -111,9 +111,7 @@ def test_echo_in_utc_z_form_still_matches(make_appointment: AppointmentFactory) 
 
 def test_sub_second_precision_does_not_break_echo_matching(make_appointment: AppointmentFactory) -> None:
     appointment = make_appointment(start=datetime(2025, 12, 22, 15, 0, 0, 250_000, tzinfo=UTC))
-    echoed = parse_ghl_appointment(
-        _ghl_echo(create_body(appointment, timezone="America/Lima")), tz="America/Lima"
-    )
+    echoed = parse_ghl_appointment(_ghl_echo(create_body(appointment, timezone="America/Lima")), tz="America/Lima")
     assert sync_hash(synced_fields_from_ghl(echoed)) == sync_hash(synced_fields_from_appointment(appointment))
 
 

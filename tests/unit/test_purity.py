@@ -63,8 +63,6 @@ def test_each_sync_core_module_says_what_it_is_for(module: Path) -> None:
 
 
 def test_the_import_scan_would_catch_a_forbidden_import() -> None:
-    tree = ast.parse(
-        "import os\nfrom azure.storage.queue import QueueClient\nfrom datetime import datetime\n"
-    )
+    tree = ast.parse("import os\nfrom azure.storage.queue import QueueClient\nfrom datetime import datetime\n")
     assert _imported_roots(tree) & FORBIDDEN_IMPORTS == {"os", "azure"}
     assert "now" in _called_names(ast.parse("datetime.now(UTC)"))

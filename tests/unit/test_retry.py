@@ -24,9 +24,7 @@ class HighestDraw(random.Random):
     cap=st.floats(min_value=0, max_value=3600),
     seed=st.integers(),
 )
-def test_backoff_never_exceeds_its_cap_or_goes_negative(
-    attempt: int, base: float, cap: float, seed: int
-) -> None:
+def test_backoff_never_exceeds_its_cap_or_goes_negative(attempt: int, base: float, cap: float, seed: int) -> None:
     delay = backoff_delay(attempt, base=base, cap=cap, rng=random.Random(seed))
     assert 0.0 <= delay <= min(cap, base * 2.0 ** min(attempt - 1, 64))
 
@@ -59,9 +57,7 @@ def test_rate_limit_without_retry_after_backs_off_within_the_cap() -> None:
 
 
 def test_rate_limit_delay_fits_a_queue_visibility_timeout() -> None:
-    decision = decide_retry(
-        ErrorKind.rate_limited, attempt=1, retry_after_s=30 * 24 * 3600, rng=random.Random(1)
-    )
+    decision = decide_retry(ErrorKind.rate_limited, attempt=1, retry_after_s=30 * 24 * 3600, rng=random.Random(1))
     assert decision.delay_s == MAX_VISIBILITY_DELAY_S
 
 

@@ -33,15 +33,11 @@ def test_client_time_with_offset_is_stored_as_the_same_instant_in_utc() -> None:
 
 def test_naive_client_time_is_read_in_the_location_timezone() -> None:
     assert parse_client_datetime("2025-12-25T09:00:00", LIMA) == datetime(2025, 12, 25, 14, tzinfo=UTC)
-    assert parse_client_datetime("2025-12-25 09:00", "America/New_York") == datetime(
-        2025, 12, 25, 14, tzinfo=UTC
-    )
+    assert parse_client_datetime("2025-12-25 09:00", "America/New_York") == datetime(2025, 12, 25, 14, tzinfo=UTC)
 
 
 def test_naive_datetime_object_is_read_in_the_location_timezone() -> None:
-    assert parse_client_datetime(datetime(2025, 7, 1, 8, 30), LIMA) == datetime(
-        2025, 7, 1, 13, 30, tzinfo=UTC
-    )
+    assert parse_client_datetime(datetime(2025, 7, 1, 8, 30), LIMA) == datetime(2025, 7, 1, 13, 30, tzinfo=UTC)
 
 
 def test_lima_has_no_daylight_saving_so_january_and_july_share_the_offset() -> None:
@@ -171,11 +167,7 @@ def test_lima_wall_time_round_trips_through_naive_input(instant: datetime) -> No
     assert wall == (instant.astimezone(timezone(timedelta(hours=-5)))).replace(tzinfo=None)
 
 
-@given(
-    instant=st.datetimes(
-        min_value=datetime(1971, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)
-    )
-)
+@given(instant=st.datetimes(min_value=datetime(1971, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)))
 def test_epoch_ms_round_trips_to_the_millisecond(instant: datetime) -> None:
     truncated = instant.replace(microsecond=instant.microsecond // 1000 * 1000)
     assert parse_ghl_time(epoch_ms(instant), LIMA) == truncated

@@ -42,16 +42,12 @@ class Signer:
 
 
 def _pem(key: ed25519.Ed25519PublicKey | rsa.RSAPublicKey) -> str:
-    return key.public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    ).decode()
+    return key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
 
 
 @pytest.fixture(scope="module")
 def signer() -> Signer:
-    return Signer(
-        ed25519.Ed25519PrivateKey.generate(), rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    )
+    return Signer(ed25519.Ed25519PrivateKey.generate(), rsa.generate_private_key(public_exponent=65537, key_size=2048))
 
 
 @pytest.mark.parametrize("header", ["X-GHL-Signature", "x-ghl-signature", "X-Ghl-Signature"])
@@ -106,18 +102,14 @@ def test_wrong_length_signature_is_a_mismatch_not_a_crash(signer: Signer) -> Non
     assert verify_signature(BODY, {"x-wh-signature": short}, **signer.keys()).reason == "signature_mismatch"
 
 
-@pytest.mark.parametrize(
-    "pem", ["not a pem", "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----", "ñ"]
-)
+@pytest.mark.parametrize("pem", ["not a pem", "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----", "ñ"])
 def test_broken_configured_key_rejects_instead_of_raising(signer: Signer, pem: str) -> None:
     check = verify_signature(BODY, {"X-GHL-Signature": signer.ed25519(BODY)}, ed25519_public_pem=pem)
     assert (check.valid, check.reason) == (False, "invalid_public_key")
 
 
 def test_a_key_of_the_wrong_type_is_rejected(signer: Signer) -> None:
-    check = verify_signature(
-        BODY, {"X-GHL-Signature": signer.ed25519(BODY)}, ed25519_public_pem=signer.rsa_pem
-    )
+    check = verify_signature(BODY, {"X-GHL-Signature": signer.ed25519(BODY)}, ed25519_public_pem=signer.rsa_pem)
     assert (check.valid, check.reason) == (False, "invalid_public_key")
 
 

@@ -221,6 +221,4 @@ def test_different_deliveries_without_webhook_id_have_different_keys() -> None:
     first = official()
     second = official(appointment={**APPOINTMENT, "title": "Otra"})
     del first["webhookId"], second["webhookId"]
-    assert dedupe_key(parse_webhook(raw(first)), raw(first)) != dedupe_key(
-        parse_webhook(raw(second)), raw(second)
-    )
+    assert dedupe_key(parse_webhook(raw(first)), raw(first)) != dedupe_key(parse_webhook(raw(second)), raw(second))

@@ -13,10 +13,7 @@ import sys
 from pathlib import Path
 
 APP_DIR = Path(__file__).resolve().parents[2]
-PROBE = (
-    "import time, sys; t = time.perf_counter(); import {module}; "
-    "sys.stdout.write(repr(time.perf_counter() - t))"
-)
+PROBE = "import time, sys; t = time.perf_counter(); import {module}; sys.stdout.write(repr(time.perf_counter() - t))"
 TARGET_RATIO = 2.0
 
 
