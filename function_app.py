@@ -2,9 +2,10 @@
 
 import azure.functions as func
 
-from blueprints import docs, health, locations
+from blueprints import citas, docs, health, locations
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 app.register_functions(health.bp)
 app.register_functions(locations.bp)
 app.register_functions(docs.bp)
+app.register_functions(citas.bp)

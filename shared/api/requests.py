@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any, TypeVar
 
 import azure.functions as func
@@ -88,3 +89,34 @@ def route_id(req: func.HttpRequest, name: str = "id") -> int:
     if not value.isdigit() or len(value) > 18:
         raise ApiError(404, "not_found", "El recurso no existe.")
     return int(value)
+
+
+def correlation_id(req: func.HttpRequest) -> str:
+    """The caller's correlation id (x-correlation-id, or the trace id of a W3C traceparent), else a new one."""
+    given = (req.headers.get("x-correlation-id") or "").strip()
+    if given and len(given) <= 64 and given.replace("-", "").isalnum():
+        return given
+    traceparent = (req.headers.get("traceparent") or "").split("-")
+    if len(traceparent) == 4 and len(traceparent[1]) == 32:
+        return traceparent[1]
+    return uuid.uuid4().hex
+
+
+def if_match_version(req: func.HttpRequest) -> int | None:
+    """The version in `If-Match` ("3", W/"3" or 3); None when absent; 400 when it is not a version."""
+    raw = (req.headers.get("if-match") or "").strip()
+    if not raw or raw == "*":
+        return None
+    value = raw.removeprefix("W/").strip('"')
+    if not value.isdigit():
+        raise ApiError(400, "invalid_if_match", 'If-Match debe ser la versión de la cita, p. ej. "3".')
+    return int(value)
+
+
+def idempotency_key(req: func.HttpRequest) -> str | None:
+    key = (req.headers.get("idempotency-key") or "").strip()
+    if not key:
+        return None
+    if len(key) > 200:
+        raise ApiError(400, "invalid_idempotency_key", "Idempotency-Key no puede superar 200 caracteres.")
+    return key

@@ -120,7 +120,7 @@ def _refresh_calendars(location: repo.LocationRecord) -> list[repo.CalendarRecor
         return repo.replace_calendars(conn, location.id, snapshot, _now())
 
 
-def _cached_calendars(location: repo.LocationRecord, *, refresh: bool) -> list[repo.CalendarRecord]:
+def cached_calendars(location: repo.LocationRecord, *, refresh: bool = False) -> list[repo.CalendarRecord]:
     with runtime.database().transaction() as conn:
         cached = repo.list_calendars(conn, location.id)
     fresh = cached and min(c.synced_at for c in cached) > _now() - CALENDAR_CACHE_TTL
@@ -137,13 +137,13 @@ def _location_or_404(location_id: int) -> repo.LocationRecord:
 
 def calendars(location_id: int, *, refresh: bool = False) -> CalendarList:
     location = _location_or_404(location_id)
-    records = _cached_calendars(location, refresh=refresh)
+    records = cached_calendars(location, refresh=refresh)
     return CalendarList(calendars=[_calendar_out(r, location) for r in records], total=len(records))
 
 
 def set_default_calendar(location_id: int, calendar_id: str) -> LocationSettings:
     location = _location_or_404(location_id)
-    records = _cached_calendars(location, refresh=False)
+    records = cached_calendars(location, refresh=False)
     if not any(r.ghl_calendar_id == calendar_id and r.is_active for r in records):
         records = _refresh_calendars(location)  # it may have been created in GHL since the last sync
     if not any(r.ghl_calendar_id == calendar_id and r.is_active for r in records):
@@ -181,5 +181,5 @@ def resolve_location(ghl_location_id: str | None) -> repo.LocationRecord:
 
 def ghl_calendars(ghl_location_id: str | None, *, refresh: bool = False) -> CalendarList:
     location = resolve_location(ghl_location_id)
-    records = _cached_calendars(location, refresh=refresh)
+    records = cached_calendars(location, refresh=refresh)
     return CalendarList(calendars=[_calendar_out(r, location) for r in records], total=len(records))

@@ -33,6 +33,8 @@ class AppointmentRecord:
     status: str
     status_raw: str | None
     ghl_event_id: str | None
+    pending_create: dict[str, Any] | None
+    sync_lease_until: datetime | None
     rv3_appointment_id: str | None
     version: int
     sync_state: str
@@ -91,6 +93,23 @@ def update_if_version(conn: Connection, appointment_id: int, expected_version: i
 def set_sync_result(conn: Connection, appointment_id: int, values: Mapping[str, Any]) -> None:
     """Record what the sync did (GHL ids, hashes, state); never bumps the version: it is not a user edit."""
     conn.execute(appointments.update().where(appointments.c.id == appointment_id).values(**values))
+
+
+def claim_sync(conn: Connection, appointment_id: int, now: datetime, until: datetime) -> bool:
+    """Take the appointment's sync lease; False while another worker holds an unexpired one."""
+    result = conn.execute(
+        appointments.update()
+        .where(
+            appointments.c.id == appointment_id,
+            sa.or_(appointments.c.sync_lease_until.is_(None), appointments.c.sync_lease_until < now),
+        )
+        .values(sync_lease_until=until)
+    )
+    return result.rowcount == 1
+
+
+def release_sync(conn: Connection, appointment_id: int) -> None:
+    conn.execute(appointments.update().where(appointments.c.id == appointment_id).values(sync_lease_until=None))
 
 
 def lock_calendar(conn: Connection, location_id: int, calendar_id: str) -> None:

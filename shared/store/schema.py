@@ -131,6 +131,11 @@ appointments = sa.Table(
     sa.Column("status", sa.String(32), nullable=False),
     sa.Column("status_raw", sa.String(64)),
     sa.Column("ghl_event_id", sa.String(64)),
+    # Set before a GHL create is sent and cleared once its event id is stored: a create whose outcome is unknown
+    # (timeout, reset, crash) is looked up by these fields and adopted, never sent twice.
+    sa.Column("pending_create", sa.JSON()),
+    # One worker at a time pushes an appointment to GHL; the lease expires if that worker dies.
+    sa.Column("sync_lease_until", UtcDateTime()),
     sa.Column("rv3_appointment_id", sa.String(64)),
     sa.Column("version", sa.Integer(), nullable=False, server_default="1"),
     sa.Column("sync_state", sa.String(16), nullable=False),

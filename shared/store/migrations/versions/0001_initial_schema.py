@@ -164,6 +164,8 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=32), nullable=False),
         sa.Column("status_raw", sa.String(length=64), nullable=True),
         sa.Column("ghl_event_id", sa.String(length=64), nullable=True),
+        sa.Column("pending_create", sa.JSON(), nullable=True),
+        sa.Column("sync_lease_until", shared.store.schema.UtcDateTime(), nullable=True),
         sa.Column("rv3_appointment_id", sa.String(length=64), nullable=True),
         sa.Column("version", sa.Integer(), server_default="1", nullable=False),
         sa.Column("sync_state", sa.String(length=16), nullable=False),

@@ -1,0 +1,134 @@
+"""Citas (appointments) API of SPEC §3: list, create, detail, full update, cancel, upcoming."""
+
+import azure.functions as func
+
+from shared.api.routing import api_route
+from shared.http import json_response
+
+bp = func.Blueprint()
+TAG = "citas"
+IDEMPOTENCY = ("Idempotency-Key", "Repeat a create safely: the first result is returned for the same key")
+IF_MATCH = ("If-Match", 'The version you edited, e.g. "3"; a stale version gets 412')
+
+
+def _cita_response(cita: object, status: int = 200, correlation: str | None = None) -> func.HttpResponse:
+    body = cita.model_dump(mode="json")  # type: ignore[attr-defined]
+    headers = {"ETag": f'"{body["version"]}"'}
+    if correlation:
+        headers["x-correlation-id"] = correlation
+    return json_response(body, status=status, headers=headers)
+
+
+@api_route(
+    bp,
+    "ghl/citas",
+    methods=["GET"],
+    summary="List appointments (filters: page, page_size, status, desde, hasta, location_id, sync_state)",
+    tag=TAG,
+    query="CitasQuery",
+    responses={200: "CitaList", 400: "ErrorResponse"},
+)
+def citas_list(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.api.requests import parse_query
+    from shared.api.schemas import CitasQuery
+    from shared.services import citas
+
+    return json_response(citas.list_citas(parse_query(req, CitasQuery)).model_dump(mode="json"))
+
+
+@api_route(
+    bp,
+    "ghl/citas",
+    methods=["POST"],
+    summary="Create an appointment; it is synced to GHL in the background (sync_state)",
+    tag=TAG,
+    body="CitaIn",
+    headers=[IDEMPOTENCY],
+    responses={201: "Cita", 400: "ErrorResponse", 409: "ErrorResponse", 413: "ErrorResponse", 422: "ErrorResponse"},
+)
+def citas_create(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.api.requests import correlation_id, idempotency_key, parse_body
+    from shared.api.schemas import CitaIn
+    from shared.services import citas
+
+    correlation = correlation_id(req)
+    status, body = citas.create(
+        parse_body(req, CitaIn), idempotency_key=idempotency_key(req), correlation_id=correlation
+    )
+    headers = {"ETag": f'"{body["version"]}"', "x-correlation-id": correlation}
+    return json_response(body, status=status, headers=headers)
+
+
+@api_route(
+    bp,
+    "ghl/citas/upcoming",
+    methods=["GET"],
+    summary="Next appointments from now, in start order",
+    tag=TAG,
+    query="UpcomingQuery",
+    responses={200: "CitaList"},
+)
+def citas_upcoming(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.api.requests import parse_query
+    from shared.api.schemas import UpcomingQuery
+    from shared.services import citas
+
+    return json_response(citas.upcoming(parse_query(req, UpcomingQuery)).model_dump(mode="json"))
+
+
+@api_route(
+    bp,
+    "ghl/citas/{id:int}",
+    methods=["GET"],
+    summary="One appointment, with its GHL event id, sync_state, last_error and version",
+    tag=TAG,
+    responses={200: "Cita", 404: "ErrorResponse"},
+)
+def citas_get(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.api.requests import route_id
+    from shared.services import citas
+
+    return _cita_response(citas.get(route_id(req)))
+
+
+@api_route(
+    bp,
+    "ghl/citas/{id:int}",
+    methods=["PUT"],
+    summary="Replace an appointment (reschedule, retitle, status); If-Match supported",
+    tag=TAG,
+    body="CitaUpdateIn",
+    headers=[IF_MATCH],
+    responses={200: "Cita", 400: "ErrorResponse", 404: "ErrorResponse", 409: "ErrorResponse", 412: "ErrorResponse"},
+)
+def citas_update(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.api.requests import correlation_id, if_match_version, parse_body, route_id
+    from shared.api.schemas import CitaUpdateIn
+    from shared.services import citas
+
+    correlation = correlation_id(req)
+    cita = citas.update(
+        route_id(req),
+        parse_body(req, CitaUpdateIn),
+        if_match=if_match_version(req),
+        correlation_id=correlation,
+    )
+    return _cita_response(cita, correlation=correlation)
+
+
+@api_route(
+    bp,
+    "ghl/citas/{id:int}/cancel",
+    methods=["POST"],
+    summary="Cancel an appointment (idempotent); GHL keeps the event as cancelled",
+    tag=TAG,
+    headers=[IF_MATCH],
+    responses={200: "Cita", 404: "ErrorResponse", 412: "ErrorResponse"},
+)
+def citas_cancel(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.api.requests import correlation_id, if_match_version, route_id
+    from shared.services import citas
+
+    correlation = correlation_id(req)
+    cita = citas.cancel(route_id(req), if_match=if_match_version(req), correlation_id=correlation)
+    return _cita_response(cita, correlation=correlation)

@@ -1,0 +1,487 @@
+"""The citas API use cases: validate, store the appointment and its outbox row in one transaction, dispatch."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from shared import runtime
+from shared.api.schemas import (
+    Cita,
+    CitaIn,
+    CitaList,
+    CitasQuery,
+    CitaUpdateIn,
+    PatientOut,
+    UpcomingQuery,
+    ValidationWarning,
+)
+from shared.http import ApiError
+from shared.services import dispatch, locations
+from shared.store import appointments as repo
+from shared.store import contacts as contact_repo
+from shared.store import locations as location_repo
+from shared.store.schema import idempotency_keys
+from sync_core.contacts import Patient, build_contact, patient_key
+from sync_core.errors import DomainError, Issue
+from sync_core.hashing import payload_hash
+from sync_core.models import (
+    Appointment,
+    AppointmentStatus,
+    LocationRules,
+    Source,
+    SyncState,
+    ValidationMode,
+    WorkingHours,
+)
+from sync_core.times import as_utc, local_date_range, parse_client_datetime, zone
+from sync_core.validation import AppointmentDraft, CalendarInfo, ValidationResult, validate_appointment
+
+log = logging.getLogger("rv3sync.citas")
+
+CREATE_SCOPE = "citas.create"
+NOT_FOUND = ApiError(404, "appointment_not_found", "La cita no existe.")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def rules_for(location: location_repo.LocationRecord) -> LocationRules:
+    """The validation rules of a location: its own settings, else the app-wide defaults."""
+    settings = runtime.settings()
+    return LocationRules(
+        timezone=location.timezone,
+        working_hours=WorkingHours.parse(location.working_hours or settings.working_hours),
+        min_duration_min=settings.min_duration_min,
+        validation_mode=ValidationMode(location.validation_mode or settings.validation_mode),
+    )
+
+
+def to_domain(record: repo.AppointmentRecord) -> Appointment:
+    return Appointment(
+        id=str(record.id),
+        location_id=record.ghl_location_id,
+        calendar_id=record.calendar_id,
+        contact_id=record.contact_id,
+        title=record.title,
+        notes=record.notes,
+        assigned_user_id=record.assigned_user_id,
+        start=record.start_at,
+        end=record.end_at,
+        status=AppointmentStatus(record.status),
+        ghl_event_id=record.ghl_event_id,
+        version=record.version,
+        sync_state=SyncState(record.sync_state),
+        last_synced_hash=record.last_synced_hash,
+        last_error=record.last_error,
+        rv3_updated_at=record.rv3_updated_at,
+        ghl_updated_at=record.ghl_updated_at,
+        source=Source(record.source),
+        flags=record.flags,
+    )
+
+
+def _cita(conn: Connection, record: repo.AppointmentRecord, warnings: list[Issue] | None = None) -> Cita:
+    tz = zone(record.timezone)
+    patient = None
+    if record.patient_contact_id is not None:
+        link = contact_repo.get(conn, record.patient_contact_id)
+        if link is not None:
+            patient = PatientOut(name=link.full_name, phone=link.phone, email=link.email)
+    return Cita(
+        id=record.id,
+        title=record.title,
+        location_id=record.ghl_location_id,
+        ghl_calendar_id=record.calendar_id,
+        contact_id=record.contact_id,
+        patient=patient,
+        start_time=record.start_at.astimezone(tz),
+        end_time=record.end_at.astimezone(tz),
+        status=record.status,
+        notes=record.notes,
+        assigned_user_id=record.assigned_user_id,
+        ghl_event_id=record.ghl_event_id,
+        sync_state=record.sync_state,
+        last_error=record.last_error,
+        version=record.version,
+        flags=record.flags,
+        source=record.source,
+        warnings=[ValidationWarning(code=w.code, message=w.message) for w in warnings or []],
+        created_at=record.created_at,
+        updated_at=record.updated_at,
+    )
+
+
+def _issues_error(result: ValidationResult) -> ApiError:
+    first = result.errors[0]
+    all_conflicts = all(issue.code == "schedule_conflict" for issue in result.errors)
+    details = [issue.model_dump(exclude_none=True) for issue in result.errors]
+    return ApiError(409 if all_conflicts else 400, first.code, first.message, details=details)
+
+
+@dataclass(frozen=True)
+class _Slot:
+    """What validation needs to know about the proposed appointment."""
+
+    calendar_id: str
+    start: datetime
+    end: datetime
+
+
+def _times(body: CitaIn, tz: str) -> tuple[datetime, datetime]:
+    try:
+        start = parse_client_datetime(body.start_time, tz, field="start_time")
+        end = parse_client_datetime(body.end_time, tz, field="end_time")
+    except DomainError as exc:
+        raise ApiError(400, exc.code, exc.issue.message, details=[exc.issue.model_dump(exclude_none=True)]) from exc
+    return as_utc(start), as_utc(end)
+
+
+def _calendar_info(location: location_repo.LocationRecord, calendar_id: str) -> CalendarInfo | None:
+    records = locations.cached_calendars(location)
+    if not any(r.ghl_calendar_id == calendar_id for r in records):
+        records = locations.cached_calendars(location, refresh=True)  # created in GHL after the last sync?
+    for record in records:
+        if record.ghl_calendar_id == calendar_id:
+            return CalendarInfo(
+                id=record.ghl_calendar_id,
+                location_id=location.ghl_location_id,
+                name=record.name,
+                is_active=record.is_active,
+            )
+    return None
+
+
+def _validate(
+    conn: Connection,
+    location: location_repo.LocationRecord,
+    slot: _Slot,
+    body: CitaIn,
+    calendar: CalendarInfo | None,
+    *,
+    exclude_id: int | None = None,
+) -> list[Issue]:
+    """Validate under a lock on the calendar, so two overlapping bookings cannot both pass. Returns warnings."""
+    repo.lock_calendar(conn, location.id, slot.calendar_id)
+    others = [
+        to_domain(r)
+        for r in repo.overlapping(conn, location.id, slot.calendar_id, slot.start, slot.end, exclude_id=exclude_id)
+    ]
+    draft = AppointmentDraft(
+        id=str(exclude_id) if exclude_id is not None else None,
+        location_id=location.ghl_location_id,
+        calendar_id=slot.calendar_id,
+        title=body.title,
+        start=slot.start,
+        end=slot.end,
+    )
+    mode = ValidationMode(body.validation_mode) if body.validation_mode else None
+    result = validate_appointment(draft, rules=rules_for(location), calendar=calendar, others=others, mode=mode)
+    if not result.ok:
+        raise _issues_error(result)
+    return list(result.warnings)
+
+
+def _calendar_id(body: CitaIn, location: location_repo.LocationRecord) -> str:
+    calendar_id = body.ghl_calendar_id or location.default_calendar_id
+    if not calendar_id:
+        raise ApiError(
+            400,
+            "calendar_required",
+            "Indique ghl_calendar_id o configure un calendario por defecto para la sede.",
+            details=[{"field": "ghl_calendar_id", "message": "Campo obligatorio."}],
+        )
+    return calendar_id
+
+
+def _link_patient(
+    conn: Connection, location: location_repo.LocationRecord, body: CitaIn, now: datetime
+) -> tuple[int | None, str | None, list[str]]:
+    """(patient link id, GHL contact id if already known, data flags) for the request's contact or patient."""
+    if body.patient is None:
+        return None, body.contact_id, []
+    patient = Patient(
+        name=body.patient.name,
+        phone=body.patient.phone,
+        email=body.patient.email,
+        document_id=body.patient.document_id,
+        rv3_patient_id=body.patient.rv3_patient_id,
+    )
+    draft = build_contact(patient, location.ghl_location_id)
+    link = contact_repo.upsert_patient(
+        conn,
+        location.id,
+        patient_key(patient),
+        {
+            "rv3_patient_id": patient.rv3_patient_id,
+            "full_name": draft.name,
+            "phone": draft.phone,
+            "email": draft.email,
+            "flags": draft.flags,
+        },
+        now,
+    )
+    return link.id, link.ghl_contact_id, draft.flags
+
+
+def _replay(conn: Connection, key: str, request_hash: str) -> tuple[int, dict[str, Any]] | None:
+    row = conn.execute(
+        sa.select(idempotency_keys).where(idempotency_keys.c.scope == CREATE_SCOPE, idempotency_keys.c.key == key)
+    ).first()
+    if row is None:
+        return None
+    if row.request_hash != request_hash:
+        raise ApiError(
+            422,
+            "idempotency_key_reused",
+            "La Idempotency-Key ya se usó con un contenido distinto.",
+        )
+    return int(row.status_code), json.loads(row.response_body)
+
+
+def create(body: CitaIn, *, idempotency_key: str | None, correlation_id: str | None) -> tuple[int, dict[str, Any]]:
+    """Create an appointment; with an Idempotency-Key a repeated request gets the first result back."""
+    request_hash = payload_hash(body.model_dump(mode="json"))
+    db = runtime.database()
+    if idempotency_key:
+        with db.transaction() as conn:
+            replay = _replay(conn, idempotency_key, request_hash)
+        if replay is not None:
+            return replay
+    location = locations.resolve_location(body.location_id)
+    if not location.is_active:
+        raise ApiError(409, "location_inactive", "La sede está desactivada.")
+    calendar_id = _calendar_id(body, location)
+    start, end = _times(body, location.timezone)
+    calendar = _calendar_info(location, calendar_id)
+    now = _now()
+    try:
+        with db.transaction() as conn:
+            warnings = _validate(conn, location, _Slot(calendar_id, start, end), body, calendar)
+            link_id, contact_id, flags = _link_patient(conn, location, body, now)
+            appointment_id = repo.insert(
+                conn,
+                {
+                    "location_id": location.id,
+                    "calendar_id": calendar_id,
+                    "contact_id": contact_id,
+                    "patient_contact_id": link_id,
+                    "title": body.title,
+                    "notes": body.notes,
+                    "assigned_user_id": body.assigned_user_id,
+                    "start_at": start,
+                    "end_at": end,
+                    "status": AppointmentStatus.scheduled.value,
+                    "sync_state": SyncState.pending.value,
+                    "source": Source.rv3.value,
+                    "rv3_updated_at": now,
+                    "flags": flags,
+                    "created_at": now,
+                    "updated_at": now,
+                },
+            )
+            entry = dispatch.record_change(
+                conn,
+                appointment_id=appointment_id,
+                operation="create",
+                version=1,
+                now=now,
+                correlation_id=correlation_id,
+            )
+            record = repo.get(conn, appointment_id)
+            assert record is not None
+            response = _cita(conn, record, warnings).model_dump(mode="json")
+            if idempotency_key:
+                conn.execute(
+                    idempotency_keys.insert().values(
+                        scope=CREATE_SCOPE,
+                        key=idempotency_key,
+                        request_hash=request_hash,
+                        status_code=201,
+                        response_body=json.dumps(response, ensure_ascii=False),
+                        created_at=now,
+                    )
+                )
+    except sa.exc.IntegrityError:
+        if not idempotency_key:
+            raise
+        with db.transaction() as conn:  # the same key committed concurrently: answer with its result
+            replay = _replay(conn, idempotency_key, request_hash)
+        if replay is None:
+            raise
+        return replay
+    dispatch.send(entry)
+    return 201, response
+
+
+def _load(conn: Connection, appointment_id: int) -> repo.AppointmentRecord:
+    record = repo.get(conn, appointment_id)
+    if record is None:
+        raise NOT_FOUND
+    return record
+
+
+def get(appointment_id: int) -> Cita:
+    with runtime.database().transaction() as conn:
+        return _cita(conn, _load(conn, appointment_id))
+
+
+def _check_version(record: repo.AppointmentRecord, if_match: int | None) -> None:
+    if if_match is not None and if_match != record.version:
+        raise ApiError(
+            412,
+            "version_mismatch",
+            f"La cita fue modificada por otra persona (versión actual {record.version}); recárguela y reintente.",
+            details=[{"current_version": record.version}],
+        )
+
+
+def update(appointment_id: int, body: CitaUpdateIn, *, if_match: int | None, correlation_id: str | None) -> Cita:
+    db = runtime.database()
+    with db.transaction() as conn:
+        current = _load(conn, appointment_id)
+    _check_version(current, if_match)
+    if current.status == AppointmentStatus.cancelled.value:
+        raise ApiError(409, "appointment_cancelled", "La cita está cancelada; cree una nueva.")
+    if body.location_id and body.location_id != current.ghl_location_id:
+        raise ApiError(409, "location_change_not_supported", "No se puede mover una cita a otra sede.")
+    with db.transaction() as conn:
+        location = location_repo.get_location(conn, current.location_id)
+    assert location is not None
+    calendar_id = body.ghl_calendar_id or current.calendar_id
+    start, end = _times(body, location.timezone)
+    calendar = _calendar_info(location, calendar_id)
+    now = _now()
+    with db.transaction() as conn:
+        warnings = _validate(conn, location, _Slot(calendar_id, start, end), body, calendar, exclude_id=current.id)
+        link_id, contact_id, flags = _link_patient(conn, location, body, now)
+        same_contact = (
+            link_id == current.patient_contact_id
+            if body.patient is not None
+            else contact_id == current.contact_id and current.patient_contact_id is None
+        )
+        if not same_contact:
+            raise ApiError(
+                409,
+                "contact_change_not_supported",
+                "No se puede cambiar el paciente de una cita; cancélela y cree una nueva.",
+            )
+        values = {
+            "calendar_id": calendar_id,
+            "title": body.title,
+            "notes": body.notes,
+            "assigned_user_id": body.assigned_user_id,
+            "start_at": start,
+            "end_at": end,
+            "status": body.status or current.status,
+            "sync_state": SyncState.pending.value,
+            "last_error": None,
+            "rv3_updated_at": now,
+            "updated_at": now,
+            "flags": sorted(set(current.flags) | set(flags)),
+        }
+        if not repo.update_if_version(conn, current.id, current.version, values):
+            raise ApiError(409, "version_mismatch", "La cita cambió mientras se guardaba; recárguela y reintente.")
+        entry = dispatch.record_change(
+            conn,
+            appointment_id=current.id,
+            operation="update",
+            version=current.version + 1,
+            now=now,
+            correlation_id=correlation_id,
+        )
+        record = _load(conn, current.id)
+        result = _cita(conn, record, warnings)
+    dispatch.send(entry)
+    return result
+
+
+def cancel(appointment_id: int, *, if_match: int | None, correlation_id: str | None) -> Cita:
+    """Cancel (idempotent: cancelling a cancelled appointment changes nothing and answers the same)."""
+    now = _now()
+    with runtime.database().transaction() as conn:
+        current = _load(conn, appointment_id)
+        _check_version(current, if_match)
+        if current.status == AppointmentStatus.cancelled.value:
+            return _cita(conn, current)
+        values = {
+            "status": AppointmentStatus.cancelled.value,
+            "sync_state": SyncState.pending.value,
+            "last_error": None,
+            "rv3_updated_at": now,
+            "updated_at": now,
+        }
+        if not repo.update_if_version(conn, current.id, current.version, values):
+            raise ApiError(409, "version_mismatch", "La cita cambió mientras se cancelaba; reintente.")
+        entry = dispatch.record_change(
+            conn,
+            appointment_id=current.id,
+            operation="cancel",
+            version=current.version + 1,
+            now=now,
+            correlation_id=correlation_id,
+        )
+        result = _cita(conn, _load(conn, current.id))
+    dispatch.send(entry)
+    return result
+
+
+def _location_filter(ghl_location_id: str | None) -> location_repo.LocationRecord | None:
+    if not ghl_location_id:
+        return None
+    with runtime.database().transaction() as conn:
+        location = location_repo.find_location(conn, ghl_location_id)
+    if location is None:
+        raise ApiError(404, "location_not_found", f"La sede {ghl_location_id} no está configurada.")
+    return location
+
+
+def list_citas(query: CitasQuery) -> CitaList:
+    location = _location_filter(query.location_id)
+    tz = location.timezone if location else runtime.settings().timezone
+    start_from = start_before = None
+    if query.desde or query.hasta:
+        if query.desde and query.hasta and query.hasta < query.desde:
+            raise ApiError(400, "invalid_range", "La fecha 'hasta' es anterior a 'desde'.")
+        window = local_date_range(query.desde, query.hasta, tz)
+        start_from, start_before = window.start, window.end
+    statuses = [s.strip() for s in (query.status or "").split(",") if s.strip()]
+    unknown = [s for s in statuses if s not in AppointmentStatus.__members__]
+    if unknown:
+        raise ApiError(
+            400,
+            "invalid_query",
+            "Estado desconocido: " + ", ".join(unknown),
+            details=[{"field": "status", "allowed": list(AppointmentStatus.__members__)}],
+        )
+    flt = repo.ListFilter(
+        location_id=location.id if location else None,
+        statuses=statuses,
+        sync_state=query.sync_state,
+        start_from=start_from,
+        start_before=start_before,
+    )
+    with runtime.database().transaction() as conn:
+        records, total = repo.list_page(conn, flt, offset=(query.page - 1) * query.page_size, limit=query.page_size)
+        results = [_cita(conn, r) for r in records]
+    return CitaList(count=total, page=query.page, page_size=query.page_size, results=results)
+
+
+def upcoming(query: UpcomingQuery) -> CitaList:
+    location = _location_filter(query.location_id)
+    flt = repo.ListFilter(
+        location_id=location.id if location else None,
+        statuses=[s.value for s in AppointmentStatus if s != AppointmentStatus.cancelled],
+        start_from=_now(),
+    )
+    with runtime.database().transaction() as conn:
+        records, total = repo.list_page(conn, flt, offset=0, limit=query.limit)
+        results = [_cita(conn, r) for r in records]
+    return CitaList(count=total, page=1, page_size=query.limit, results=results)

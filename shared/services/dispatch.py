@@ -1,0 +1,67 @@
+"""From outbox to queue: record a change with the appointment, hand it to `rv3-to-ghl`, sweep what was missed."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.engine import Connection
+
+from shared import runtime
+from shared.queues import RV3_TO_GHL, QueueUnavailable
+from shared.store import outbox
+
+log = logging.getLogger("rv3sync.dispatch")
+
+SWEEP_AFTER = timedelta(minutes=1)
+
+
+def record_change(
+    conn: Connection,
+    *,
+    appointment_id: int,
+    operation: str,
+    version: int,
+    now: datetime,
+    correlation_id: str | None,
+) -> outbox.OutboxEntry:
+    """Add the outbox row inside the caller's transaction (committed together with the change itself)."""
+    return outbox.add(
+        conn,
+        appointment_id=appointment_id,
+        operation=operation,
+        version=version,
+        now=now,
+        correlation_id=correlation_id,
+    )
+
+
+def send(entry: outbox.OutboxEntry) -> bool:
+    """Enqueue an outbox entry; when storage is down it stays pending and the sweeper sends it later."""
+    try:
+        runtime.queues().send(RV3_TO_GHL, entry.message())
+    except QueueUnavailable:
+        log.warning(
+            "outbox entry left for the sweeper: queue unavailable",
+            extra={"operation": "outbox_dispatch", "success": False, "appointment_id": entry.appointment_id},
+        )
+        return False
+    with runtime.database().transaction() as conn:
+        outbox.mark_dispatched(conn, entry.op_id, datetime.now(UTC))
+    return True
+
+
+def sweep(now: datetime | None = None) -> int:
+    """Re-send outbox entries committed more than a minute ago but never enqueued (crash, storage outage)."""
+    moment = now or datetime.now(UTC)
+    with runtime.database().transaction() as conn:
+        entries = outbox.undispatched(conn, moment - SWEEP_AFTER)
+    sent = sum(1 for entry in entries if send(entry))
+    if entries:
+        log.info(
+            "outbox sweep re-dispatched %d of %d entries",
+            sent,
+            len(entries),
+            extra={"operation": "outbox_sweep", "success": sent == len(entries)},
+        )
+    return sent
