@@ -2,10 +2,11 @@
 
 import azure.functions as func
 
-from blueprints import citas, docs, health, locations
+from blueprints import citas, docs, health, locations, sync
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 app.register_functions(health.bp)
 app.register_functions(locations.bp)
 app.register_functions(docs.bp)
 app.register_functions(citas.bp)
+app.register_functions(sync.bp)

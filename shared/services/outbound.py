@@ -68,17 +68,20 @@ class Outcome:
     detail: str = ""
 
 
+class MalformedMessage(ValueError):
+    """A queue message that no retry can fix: it ends in the poison queue for inspection and replay."""
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
 
 def process(raw: dict[str, Any]) -> Outcome:
-    """Handle one `rv3-to-ghl` message. Raises only when the message must be retried by the host."""
+    """Handle one `rv3-to-ghl` message. Raises only for what a retry may fix, or a malformed message (poison)."""
     try:
         message = OutboundMessage.model_validate(raw)
-    except ValidationError:
-        log.error("malformed rv3-to-ghl message dropped", extra={"operation": "outbound", "success": False})
-        return Outcome("failed", "malformed message")
+    except ValidationError as exc:
+        raise MalformedMessage("rv3-to-ghl message does not match OutboundMessage") from exc
     started = time.perf_counter()
     try:
         outcome = _sync(message)
