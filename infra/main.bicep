@@ -36,6 +36,9 @@ param sqlAdminPrincipalType string = ''
 @description('Public IP allowed through the SQL firewall to run migrations and the grant script. Empty: none.')
 param sqlClientIpAddress string = ''
 
+@description('ODBC driver named in SQL_URL. Check `pyodbc.drivers()` on the app if connections fail with "Can\'t open lib".')
+param sqlOdbcDriver string = 'ODBC Driver 18 for SQL Server'
+
 @allowed([1, 2, 4, 6, 8])
 @description('Upper vCore bound of the serverless database.')
 param sqlMaxVCores int = 2
@@ -274,6 +277,7 @@ module api 'app/api.bicep' = {
     applicationInsightsName: monitoring.outputs.name
     sqlServerFqdn: sql.outputs.fullyQualifiedDomainName
     sqlDatabaseName: sqlDatabaseName
+    sqlOdbcDriver: sqlOdbcDriver
     ghlClientSecretReference: keyVaultReference(keyVault.outputs.uri, secretNames.ghlClientSecret)
     ghlPrivateTokenReference: empty(ghlPrivateToken) ? '' : keyVaultReference(keyVault.outputs.uri, secretNames.ghlPrivateToken)
     rv3SqlUrlReference: empty(rv3SqlUrl) ? '' : keyVaultReference(keyVault.outputs.uri, secretNames.rv3SqlUrl)

@@ -13,6 +13,9 @@ param applicationInsightsName string
 param sqlServerFqdn string
 param sqlDatabaseName string
 
+@description('ODBC driver the SQL_URL names; it must be installed in the Functions Python image.')
+param sqlOdbcDriver string = 'ODBC Driver 18 for SQL Server'
+
 @description('Key Vault reference (@Microsoft.KeyVault(SecretUri=...)) of the GHL client secret.')
 param ghlClientSecretReference string
 
@@ -49,7 +52,7 @@ resource applicationInsights 'Microsoft.Insights/components@2020-02-02' existing
 
 var uri = 'https://${name}.azurewebsites.net'
 var ghlRedirectUri = '${uri}/api/ghl/oauth/callback'
-var sqlUrl = 'mssql+pyodbc://@${sqlServerFqdn}:1433/${sqlDatabaseName}?driver=ODBC+Driver+18+for+SQL+Server&Encrypt=yes'
+var sqlUrl = 'mssql+pyodbc://@${sqlServerFqdn}:1433/${sqlDatabaseName}?driver=${replace(sqlOdbcDriver, ' ', '+')}&Encrypt=yes'
 
 // FUNCTIONS_WORKER_RUNTIME is deliberately absent: Flex Consumption rejects it as an app setting and
 // takes the runtime from functionAppConfig.runtime below. An empty value leaves the app its own default

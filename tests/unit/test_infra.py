@@ -208,10 +208,12 @@ def test_sql_is_serverless_entra_only_and_reached_with_a_token() -> None:
     assert database["sku"]["name"] == "GP_S_Gen5"
     assert database["autoPauseDelay"] == "autoPauseDelayMinutes"
 
-    sql_url = bicep("app/api.bicep")["variables"]["sqlUrl"]["value"]
+    api = bicep("app/api.bicep")
+    sql_url = api["variables"]["sqlUrl"]["value"]
     assert sql_url.startswith("mssql+pyodbc://@${sqlServerFqdn}:1433/${sqlDatabaseName}?")
-    assert "driver=ODBC+Driver+18+for+SQL+Server" in sql_url
+    assert "driver=${replace(sqlOdbcDriver, ' ', '+')}" in sql_url
     assert "Encrypt=yes" in sql_url
+    assert api["parameters"]["sqlOdbcDriver"]["default"] == "ODBC Driver 18 for SQL Server"
     assert deployed_app_settings()["SQL_AUTH"] == "entra"
 
 
