@@ -1,0 +1,140 @@
+// Log alert rules on the app's own telemetry, plus an optional e-mail action group.
+//
+// Contract with shared/telemetry: an alert condition is logged as an event named `alert.<kind>`
+// (a trace whose message is that name, or a customEvent of that name) whose customDimensions carry
+// `alert = <kind>`, plus `headroom` (rate_headroom_low) or `drift` (reconciliation_drift). Every
+// finished reconciliation run logs `reconciliation.completed`; its absence is an alert of its own.
+
+param location string = resourceGroup().location
+param tags object = {}
+
+@description('Resource id of the Application Insights component the app reports to.')
+param applicationInsightsId string
+
+@description('E-mail address that receives the alerts. Empty: no action group, alerts only show in the portal.')
+param alertEmail string = ''
+
+var appEvents = 'union isfuzzy=true (traces | project timestamp, name = message, customDimensions), (customEvents | project timestamp, name, customDimensions)'
+
+var eventAlerts = [
+  {
+    kind: 'poison_message'
+    severity: 2
+    description: 'Un mensaje de sincronización agotó sus reintentos y pasó a la cola -poison.'
+    condition: ''
+  }
+  {
+    kind: 'webhook_failure'
+    severity: 2
+    description: 'Un webhook de GHL no pudo verificarse o encolarse.'
+    condition: ''
+  }
+  {
+    kind: 'token_refresh_failed'
+    severity: 1
+    description: 'No se pudo renovar el token OAuth de GHL de una sede: la sincronización de esa sede está detenida.'
+    condition: ''
+  }
+  {
+    kind: 'rate_headroom_low'
+    severity: 3
+    description: 'Quedan menos de 10 solicitudes en la ventana de límite de GHL de una sede.'
+    condition: '| where todouble(customDimensions.headroom) < 10'
+  }
+  {
+    kind: 'reconciliation_drift'
+    severity: 2
+    description: 'La conciliación diaria encontró citas distintas entre RV3 y GHL.'
+    condition: '| where todouble(customDimensions.drift) > 0'
+  }
+  {
+    kind: 'reconciliation_missed'
+    severity: 1
+    description: 'La conciliación programada no se ejecutó o falló.'
+    condition: ''
+  }
+]
+
+module actionGroup 'br/public:avm/res/insights/action-group:0.8.0' = if (!empty(alertEmail)) {
+  name: 'alertActionGroup'
+  params: {
+    name: 'ag-rv3-ghl-sync'
+    groupShortName: 'rv3ghlsync'
+    location: 'global'
+    tags: tags
+    emailReceivers: [
+      {
+        name: 'operaciones'
+        emailAddress: alertEmail
+        useCommonAlertSchema: true
+      }
+    ]
+  }
+}
+
+var actions = empty(alertEmail) ? {} : { actionGroupResourceIds: [actionGroup!.outputs.resourceId] }
+
+module eventAlertRules 'br/public:avm/res/insights/scheduled-query-rule:0.6.0' = [
+  for alert in eventAlerts: {
+    name: 'alert-${replace(alert.kind, '_', '-')}'
+    params: {
+      name: 'alert-${replace(alert.kind, '_', '-')}'
+      location: location
+      tags: tags
+      alertDescription: alert.description
+      severity: alert.severity
+      scopes: [applicationInsightsId]
+      evaluationFrequency: 'PT5M'
+      windowSize: 'PT5M'
+      autoMitigate: true
+      actions: actions
+      criterias: {
+        allOf: [
+          {
+            query: '${appEvents} | where name == "alert.${alert.kind}" or tostring(customDimensions.alert) == "${alert.kind}" ${alert.condition}'
+            timeAggregation: 'Count'
+            operator: 'GreaterThan'
+            threshold: 0
+            failingPeriods: {
+              numberOfEvaluationPeriods: 1
+              minFailingPeriodsToAlert: 1
+            }
+          }
+        ]
+      }
+    }
+  }
+]
+
+// A dead timer or a stopped app logs nothing, so a missed run is also caught by the lack of a
+// `reconciliation.completed` event in the last 26 hours (daily schedule plus two hours of grace).
+module reconciliationHeartbeatRule 'br/public:avm/res/insights/scheduled-query-rule:0.6.0' = {
+  name: 'alert-reconciliation-heartbeat'
+  params: {
+    name: 'alert-reconciliation-heartbeat'
+    location: location
+    tags: tags
+    alertDescription: 'No hay registro de una conciliación terminada en las últimas 26 horas.'
+    severity: 1
+    scopes: [applicationInsightsId]
+    evaluationFrequency: 'PT1H'
+    windowSize: 'P1D'
+    queryTimeRange: 'P2D'
+    autoMitigate: true
+    actions: actions
+    criterias: {
+      allOf: [
+        {
+          query: '${appEvents} | where name == "reconciliation.completed" and timestamp > ago(26h)'
+          timeAggregation: 'Count'
+          operator: 'LessThan'
+          threshold: 1
+          failingPeriods: {
+            numberOfEvaluationPeriods: 1
+            minFailingPeriodsToAlert: 1
+          }
+        }
+      ]
+    }
+  }
+}
