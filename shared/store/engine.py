@@ -32,9 +32,14 @@ def create_db_engine(url: str, *, entra_client_id: str | None = None, sql_auth: 
         kwargs["fast_executemany"] = True
     engine = sa.create_engine(url, **kwargs)
     if backend == "mssql" and sql_auth == "entra":
-        from shared.store.entra import MsalTokenSource, install_entra_token
+        import os
 
-        install_entra_token(engine, MsalTokenSource(client_id=entra_client_id))
+        from shared.store.entra import install_entra_token, token_source_from_env
+
+        env = dict(os.environ)
+        if entra_client_id:
+            env.setdefault("AZURE_CLIENT_ID", entra_client_id)
+        install_entra_token(engine, token_source_from_env(env))
     return engine
 
 

@@ -24,9 +24,7 @@ HTTP_TIMEOUT_SECONDS = 10.0
 
 # The driver refuses an access token next to any other credential, and SQLAlchemy adds
 # Trusted_Connection=Yes on its own whenever the URL has no user name.
-_CREDENTIAL_KEYWORDS = frozenset(
-    {"authentication", "trusted_connection", "integrated security", "uid", "pwd"}
-)
+_CREDENTIAL_KEYWORDS = frozenset({"authentication", "trusted_connection", "integrated security", "uid", "pwd"})
 
 
 class EntraTokenError(RuntimeError):

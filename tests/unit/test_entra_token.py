@@ -33,8 +33,7 @@ from shared.store.entra import (
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 AZURE_SQL_URL = (
-    "mssql+pyodbc://@rv3sync.database.windows.net:1433/rv3sync"
-    "?driver=ODBC+Driver+18+for+SQL+Server&Encrypt=yes"
+    "mssql+pyodbc://@rv3sync.database.windows.net:1433/rv3sync?driver=ODBC+Driver+18+for+SQL+Server&Encrypt=yes"
 )
 
 
@@ -286,7 +285,5 @@ def test_without_identity_endpoint_or_secret_the_developer_login_is_used() -> No
 def test_importing_the_module_does_not_load_msal_or_requests() -> None:
     code = "import sys, shared.store.entra; print(sorted({'msal', 'requests'} & set(sys.modules)))"
     repo_root = Path(__file__).resolve().parents[2]
-    loaded = subprocess.run(
-        [sys.executable, "-c", code], cwd=repo_root, capture_output=True, text=True, check=True
-    )
+    loaded = subprocess.run([sys.executable, "-c", code], cwd=repo_root, capture_output=True, text=True, check=True)
     assert loaded.stdout.strip() == "[]"

@@ -202,9 +202,7 @@ def test_secrets_reach_the_app_only_as_key_vault_references() -> None:
     api_params = module_params(main["modules"]["api"])
     assert api_params["ghlClientSecretReference"]["function"]["type"] == "keyVaultReference"
     for optional in ("ghlPrivateTokenReference", "rv3SqlUrlReference"):
-        assert api_params[optional]["operator"]["operands"]["false_value"]["function"]["type"] == (
-            "keyVaultReference"
-        )
+        assert api_params[optional]["operator"]["operands"]["false_value"]["function"]["type"] == ("keyVaultReference")
     assert function_app()["keyVaultAccessIdentityResourceId"] == "identityId"
 
 
