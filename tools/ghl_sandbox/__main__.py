@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import uvicorn
-
 from .app import build_app
 from .config import (
     DEMO_CLIENT_ID,
@@ -18,6 +16,7 @@ from .config import (
 )
 from .keys import ED25519_PUBLIC, RSA_PUBLIC
 from .sandbox import Sandbox
+from .server import listening_socket, uvicorn_server
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -72,9 +71,10 @@ def describe(sandbox: Sandbox, url: str) -> str:
 def main(argv: list[str] | None = None) -> None:
     config = load_config(_parse_args(argv))
     sandbox = Sandbox(config)
-    print(describe(sandbox, f"http://{config.host}:{config.port}"), flush=True)
-    # h11: the fault injector resets connections through its transport.
-    uvicorn.run(build_app(sandbox), host=config.host, port=config.port, http="h11", log_level="info")
+    sock = listening_socket(config.host, config.port)
+    host, port = sock.getsockname()[:2]
+    print(describe(sandbox, f"http://{host}:{port}"), flush=True)
+    uvicorn_server(build_app(sandbox), "info").run(sockets=[sock])
 
 
 if __name__ == "__main__":
