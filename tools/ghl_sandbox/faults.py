@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 import socket
 import struct
@@ -63,6 +62,8 @@ async def abort_connection(send: Send) -> None:
     transport = getattr(cycle, "transport", None)
     if transport is None:
         raise RuntimeError("connection reset faults need the sandbox to run under uvicorn")
+    if transport.is_closing():
+        return
     sock = transport.get_extra_info("socket")
     if sock is not None:
         # SO_LINGER with a zero timeout turns close() into a RST instead of an orderly FIN.
@@ -81,6 +82,7 @@ async def hang(receive: Receive, send: Send, seconds: float) -> None:
         while (await receive())["type"] != "http.disconnect":
             pass
 
-    with contextlib.suppress(TimeoutError):
+    try:
         await asyncio.wait_for(until_disconnect(), timeout=seconds)
-    await abort_connection(send)
+    except TimeoutError:
+        await abort_connection(send)
