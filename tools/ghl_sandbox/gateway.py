@@ -63,12 +63,13 @@ class Gateway:
         call.headers["x-trace-id"] = call.trace_id
         scope.setdefault("state", {})["trace_id"] = call.trace_id
         endpoint = self._match(scope)
+        # Counted in the state the call started in, so a call still hanging after a reset counts nowhere new.
+        counters = self.sandbox.state.counters
         try:
             await self._serve(scope, receive, send, call, endpoint)
         finally:
             if endpoint is not None:
-                location = call.grant.location_id if call.grant else None
-                self.sandbox.state.counters.record(endpoint.key, location, call.outcome)
+                counters.record(endpoint.key, call.grant.location_id if call.grant else None, call.outcome)
 
     def _match(self, scope: Scope) -> Endpoint | None:
         for route in self.routes:

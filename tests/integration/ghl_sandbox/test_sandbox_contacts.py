@@ -23,12 +23,12 @@ def _upsert(ghl: httpx.Client, **fields: Any) -> httpx.Response:
 
 def test_created_contact_answers_201_with_normalised_phone(ghl: httpx.Client) -> None:
     response = _create(
-        ghl, firstName="Rosa", lastName="Flores", phone="987 000 111", email="Rosa@Example.com"
+        ghl, firstName="Rosa", lastName="Flores", phone="987 000 555", email="Rosa@Example.com"
     )
 
     body = assert_documented("contacts", "POST", "/contacts/", response)
     assert response.status_code == 201
-    assert body["contact"]["phone"] == "+51987000111"  # E.164 with the location's country
+    assert body["contact"]["phone"] == "+51987000555"  # E.164 with the location's country
     assert body["contact"]["emailLowerCase"] == "rosa@example.com"
 
 
