@@ -20,11 +20,15 @@ from .sandbox import Sandbox
 
 
 def listening_socket(host: str, port: int) -> socket.socket:
-    """A bound TCP socket for uvicorn; TCP_NODELAY avoids a 40 ms delayed-ACK stall per keep-alive request."""
+    """A listening TCP socket for uvicorn: connections queue from here on, before uvicorn accepts them.
+
+    TCP_NODELAY avoids a 40 ms delayed-ACK stall on every keep-alive request.
+    """
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.bind((host, port))
+    sock.listen(128)
     return sock
 
 

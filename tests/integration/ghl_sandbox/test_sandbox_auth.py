@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -40,9 +41,9 @@ def _token(sandbox: SandboxServer, **form: str) -> httpx.Response:
     return httpx.post(f"{sandbox.url}/oauth/token", data={**credentials, **form})
 
 
-def _install(sandbox: SandboxServer) -> dict[str, str]:
+def _install(sandbox: SandboxServer) -> dict[str, Any]:
     response = _token(sandbox, grant_type="authorization_code", code=_code(sandbox), redirect_uri=REDIRECT)
-    tokens: dict[str, str] = assert_documented("oauth", "POST", "/oauth/token", response)
+    tokens: dict[str, Any] = assert_documented("oauth", "POST", "/oauth/token", response)
     return tokens
 
 

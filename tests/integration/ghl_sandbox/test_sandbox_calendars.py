@@ -7,7 +7,8 @@ from typing import Any
 
 import httpx
 
-from tools.ghl_sandbox import DEMO_LOCATION_ID, SandboxServer
+from tools.ghl_sandbox import DEMO_LOCATION_ID, DEMO_SEED, SandboxServer, SeedSpec
+from tools.ghl_sandbox.config import CalendarSeed
 
 from .helpers import CALENDARS
 from .openapi import assert_documented
@@ -217,3 +218,16 @@ def test_unknown_ids_can_answer_404_when_configured(sandbox: SandboxServer, ghl:
     response = ghl.get(f"{APPOINTMENTS}/nope", headers=CALENDARS)
 
     assert (response.status_code, response.json()["message"]) == (404, "Appointment not found")
+
+
+def test_seeding_an_existing_location_adds_calendars_to_it(sandbox: SandboxServer, ghl: httpx.Client) -> None:
+    demo = DEMO_SEED.locations[0]
+    extra = CalendarSeed(id="cal_masajes", name="Masajes", is_active=False)
+    sandbox.admin.seed(SeedSpec(locations=[demo.model_copy(update={"calendars": [extra]})]))
+
+    calendars = ghl.get("/calendars/", params={"locationId": DEMO_LOCATION_ID}, headers=CALENDARS).json()[
+        "calendars"
+    ]
+
+    assert ("cal_masajes", False) in {(c["id"], c["isActive"]) for c in calendars}
+    assert len(calendars) == 4

@@ -31,7 +31,7 @@ def _book(client: httpx.Client, contact_id: str, timeout: float = 5, **extra: An
 
 
 def _faults(sandbox: SandboxServer, rule: dict[str, Any], endpoint: str | None = None, seed: int = 7) -> None:
-    settings = {"seed": seed, "hang_seconds": 3}
+    settings: dict[str, Any] = {"seed": seed, "hang_seconds": 3}
     settings.update({"endpoints": {endpoint: rule}} if endpoint else {"all_endpoints": rule})
     sandbox.admin.configure("faults", settings)
 
