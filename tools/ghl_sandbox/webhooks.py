@@ -137,7 +137,8 @@ class WebhookOutbox:
 
     async def _attempt(self, client: httpx.AsyncClient, delivery: Delivery) -> None:
         url = self.config.url
-        if url is None or delivery.state != "pending":
+        forgotten = not any(d is delivery for d in self.deliveries)  # dropped by a reset mid-batch
+        if url is None or delivery.state != "pending" or forgotten:
             return
         attempt = Attempt(at=iso_utc(self.clock.now()))
         delivery.attempts.append(attempt)
