@@ -185,8 +185,9 @@ async def simulate_booking(request: Request) -> Response:
 async def simulate_appointment_edit(request: Request) -> Response:
     """A change made in GHL's UI (reschedule, status, notes): AppointmentUpdate sent."""
     sandbox = sandbox_of(request)
+    changes = await _body(request)
     appt = find_appointment(sandbox, request.path_params["eventId"])
-    update_appointment(sandbox, appt, await _body(request), check_slots=False)
+    update_appointment(sandbox, appt, changes, check_slots=False)
     return _ok(calendar_event_dto(sandbox.state, appt))
 
 
@@ -207,8 +208,9 @@ async def simulate_contact_create(request: Request) -> Response:
 
 async def simulate_contact_edit(request: Request) -> Response:
     sandbox = sandbox_of(request)
+    changes = await _body(request)
     contact = find_contact(sandbox, request.path_params["contactId"])
-    update_contact(sandbox, contact, await _body(request))
+    update_contact(sandbox, contact, changes)
     return _ok(contact_dto(contact))
 
 

@@ -273,18 +273,18 @@ async def post_appointment(request: Request) -> Response:
 
 async def put_appointment(request: Request) -> Response:
     sandbox = sandbox_of(request)
+    data = await json_object(request)  # before the lookup: no await may split a read from its write
     appt = find_appointment(sandbox, request.path_params["eventId"])
     require_location(request, appt.location_id)
-    data = await json_object(request)
     update_appointment(sandbox, appt, data, check_slots=_checks_slots(sandbox, data))
     return JSONResponse(appointment_response(sandbox.state, appt))
 
 
 async def delete_event(request: Request) -> Response:
     sandbox = sandbox_of(request)
+    await json_object(request)  # the spec makes the (empty) body required
     appt = find_appointment(sandbox, request.path_params["eventId"])
     require_location(request, appt.location_id)
-    await json_object(request)  # the spec makes the (empty) body required
     delete_appointment(sandbox, appt)
     return JSONResponse({"succeeded": True}, status_code=201)
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
 
-from tools.ghl_sandbox import DEMO_LOCATION_ID, SandboxServer
+from tools.ghl_sandbox import DEMO_LOCATION_ID, DEMO_PRIVATE_TOKEN, SandboxServer
 from tools.ghl_sandbox.config import LocationSeed, PrivateTokenSeed, SeedSpec
 
 from .helpers import CONTACTS
@@ -154,3 +155,18 @@ def test_location_answers_with_its_timezone(ghl: httpx.Client) -> None:
         "Reflexo Perú - Sede Principal",
         "America/Lima",
     )
+
+
+def test_concurrent_upserts_of_one_person_make_one_contact(sandbox: SandboxServer) -> None:
+    headers = {"Authorization": f"Bearer {DEMO_PRIVATE_TOKEN}", **CONTACTS}
+    body = {"locationId": DEMO_LOCATION_ID, "firstName": "Ana", "email": "ana@example.com"}
+
+    async def upsert_many() -> list[dict[str, Any]]:
+        async with httpx.AsyncClient(base_url=sandbox.url, headers=headers, timeout=5) as client:
+            answers = await asyncio.gather(*(client.post("/contacts/upsert", json=body) for _ in range(20)))
+        return [a.json() for a in answers]
+
+    results = asyncio.run(upsert_many())
+
+    assert len({r["contact"]["id"] for r in results}) == 1
+    assert sum(r["new"] for r in results) == 1
