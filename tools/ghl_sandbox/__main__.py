@@ -25,9 +25,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, help="port to listen on (default 8090)")
     parser.add_argument("--config", type=Path, help="JSON or TOML file with SandboxConfig keys")
     parser.add_argument("--key-dir", type=Path, help="where the webhook signing keys live")
-    parser.add_argument(
-        "--webhook-url", help="where to POST signed webhooks (e.g. the app's /api/webhooks/ghl)"
-    )
+    parser.add_argument("--webhook-url", help="where to POST signed webhooks (e.g. the app's /api/webhooks/ghl)")
     return parser.parse_args(argv)
 
 

@@ -47,9 +47,7 @@ class _Call:
 
 
 class Gateway:
-    def __init__(
-        self, app: ASGIApp, sandbox: Sandbox, endpoints: list[Endpoint], routes: list[Route]
-    ) -> None:
+    def __init__(self, app: ASGIApp, sandbox: Sandbox, endpoints: list[Endpoint], routes: list[Route]) -> None:
         self.app = app
         self.sandbox = sandbox
         self.endpoints = {e.key: e for e in endpoints}
@@ -78,9 +76,7 @@ class Gateway:
                 return self.endpoints[route.name]
         return None
 
-    async def _serve(
-        self, scope: Scope, receive: Receive, send: Send, call: _Call, endpoint: Endpoint | None
-    ) -> None:
+    async def _serve(self, scope: Scope, receive: Receive, send: Send, call: _Call, endpoint: Endpoint | None) -> None:
         respond = call.wrap(send)
         outage = self.sandbox.outage_mode()
         if outage is not None:
@@ -151,9 +147,7 @@ class Gateway:
         elif failure == "rate_limit":
             interval_ms = self.sandbox.config.rate_limit.interval_ms
             call.headers["Retry-After"] = str(max(1, -(-interval_ms // 1000)))
-            await error_response(GhlError(429, "Too Many Requests"), call.trace_id)(
-                scope, receive, call.wrap(send)
-            )
+            await error_response(GhlError(429, "Too Many Requests"), call.trace_id)(scope, receive, call.wrap(send))
         else:
             error = GhlError(int(failure), _SERVER_ERROR_MESSAGES[failure])
             await error_response(error, call.trace_id)(scope, receive, call.wrap(send))

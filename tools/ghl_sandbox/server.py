@@ -45,9 +45,7 @@ class ThreadedServer:
         self._socket = listening_socket(host, port)
         self.host, self.port = self._socket.getsockname()[:2]
         self._server = uvicorn_server(app, "warning")
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True
-        )
+        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True)
 
     @property
     def url(self) -> str:

@@ -39,9 +39,7 @@ def _test_seed() -> SeedSpec:
 
 @pytest.fixture(scope="session")
 def sandbox_server(key_dir: Path) -> Iterator[SandboxServer]:
-    config = SandboxConfig(
-        seed=_test_seed(), key_dir=key_dir, rsa_key_bits=2048, faults=FaultConfig(hang_seconds=3)
-    )
+    config = SandboxConfig(seed=_test_seed(), key_dir=key_dir, rsa_key_bits=2048, faults=FaultConfig(hang_seconds=3))
     with SandboxServer(config) as server:
         yield server
 
@@ -102,7 +100,5 @@ def receiver(_receiver_server: WebhookReceiver, sandbox: SandboxServer) -> Webho
     _receiver_server.received.clear()
     _receiver_server.statuses.clear()
     _receiver_server.delay_seconds = 0.0
-    sandbox.admin.configure(
-        "webhooks", {"url": _receiver_server.url, "time_scale": 0.0002, "retry_jitter_seconds": 10}
-    )
+    sandbox.admin.configure("webhooks", {"url": _receiver_server.url, "time_scale": 0.0002, "retry_jitter_seconds": 10})
     return _receiver_server

@@ -23,9 +23,7 @@ def _upsert(ghl: httpx.Client, **fields: Any) -> httpx.Response:
 
 
 def test_created_contact_answers_201_with_normalised_phone(ghl: httpx.Client) -> None:
-    response = _create(
-        ghl, firstName="Rosa", lastName="Flores", phone="987 000 555", email="Rosa@Example.com"
-    )
+    response = _create(ghl, firstName="Rosa", lastName="Flores", phone="987 000 555", email="Rosa@Example.com")
 
     body = assert_documented("contacts", "POST", "/contacts/", response)
     assert response.status_code == 201
@@ -87,9 +85,7 @@ def test_location_allowing_duplicates_creates_new_contacts_when_asked(sandbox: S
             ]
         )
     )
-    with httpx.Client(
-        base_url=sandbox.url, headers={"Authorization": "Bearer pit-dup", **CONTACTS}
-    ) as client:
+    with httpx.Client(base_url=sandbox.url, headers={"Authorization": "Bearer pit-dup", **CONTACTS}) as client:
         body = {"locationId": "loc_dup", "email": "x@example.com", "createNewIfDuplicateAllowed": True}
         first = client.post("/contacts/upsert", json=body).json()["contact"]["id"]
         second = client.post("/contacts/upsert", json=body).json()["contact"]["id"]
@@ -108,12 +104,8 @@ def test_duplicate_search_returns_the_contact_or_null(ghl: httpx.Client) -> None
     by_email = ghl.get(
         "/contacts/search/duplicate", params={**params, "email": "rosa+clinic@example.com"}, headers=CONTACTS
     )
-    by_number = ghl.get(
-        "/contacts/search/duplicate", params={**params, "number": "+51987000444"}, headers=CONTACTS
-    )
-    nobody = ghl.get(
-        "/contacts/search/duplicate", params={**params, "email": "x@example.com"}, headers=CONTACTS
-    )
+    by_number = ghl.get("/contacts/search/duplicate", params={**params, "number": "+51987000444"}, headers=CONTACTS)
+    nobody = ghl.get("/contacts/search/duplicate", params={**params, "email": "x@example.com"}, headers=CONTACTS)
 
     assert by_email.json()["contact"]["id"] == contact_id
     assert by_number.json()["contact"]["id"] == contact_id
@@ -126,9 +118,7 @@ def test_contact_can_be_read_updated_and_deleted(ghl: httpx.Client, contact_id: 
     deleted = ghl.delete(f"/contacts/{contact_id}", headers=CONTACTS)
     gone = ghl.get(f"/contacts/{contact_id}", headers=CONTACTS)
 
-    assert (
-        assert_documented("contacts", "GET", "/contacts/{contactId}", read)["contact"]["firstName"] == "Rosa"
-    )
+    assert assert_documented("contacts", "GET", "/contacts/{contactId}", read)["contact"]["firstName"] == "Rosa"
     update_body = assert_documented("contacts", "PUT", "/contacts/{contactId}", updated)
     assert (update_body["succeded"], update_body["contact"]["name"]) == (True, "Rosa Flores Díaz")
     assert assert_documented("contacts", "DELETE", "/contacts/{contactId}", deleted) == {"succeded": True}

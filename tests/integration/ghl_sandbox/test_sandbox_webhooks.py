@@ -112,9 +112,7 @@ def test_signing_can_use_one_scheme_or_a_wrong_key(
 def test_a_429_answer_is_redelivered_until_it_succeeds(
     receiver: WebhookReceiver, sandbox: SandboxServer, ghl: httpx.Client, contact_id: str
 ) -> None:
-    sandbox.admin.configure(
-        "webhooks", {"url": receiver.url, "time_scale": 0.0002, "events": ["AppointmentCreate"]}
-    )
+    sandbox.admin.configure("webhooks", {"url": receiver.url, "time_scale": 0.0002, "events": ["AppointmentCreate"]})
     receiver.statuses.extend([429, 429])
 
     _book(ghl, contact_id)
@@ -158,9 +156,7 @@ def test_any_other_answer_is_final(
     assert [a["status"] for a in delivery["attempts"]] == [status]
 
 
-def test_unreachable_target_loses_the_event(
-    sandbox: SandboxServer, ghl: httpx.Client, contact_id: str
-) -> None:
+def test_unreachable_target_loses_the_event(sandbox: SandboxServer, ghl: httpx.Client, contact_id: str) -> None:
     sandbox.admin.configure("webhooks", {"url": "http://127.0.0.1:9/hook", "events": ["AppointmentCreate"]})
 
     _book(ghl, contact_id)
