@@ -1,0 +1,1 @@
+"""Local tooling that is not deployed: Functions host, Azurite launcher, GHL sandbox, benchmarks."""
