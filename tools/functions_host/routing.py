@@ -190,6 +190,23 @@ def _parse_parameter(text: str, template: str) -> Parameter:
     return Parameter(name, tuple(checks), optional, default, catch_all)
 
 
+def _read_parameter(text: str, start: int, template: str) -> tuple[str, int]:
+    """The text of a `{...}` parameter starting after its `{`, where `{{`/`}}` stand for braces (as in
+    `regex(^\\d{{3}}$)`), and the index just past its closing `}`."""
+    inner = ""
+    index = start
+    while index < len(text):
+        if text.startswith("{{", index) or text.startswith("}}", index):
+            inner += text[index]
+            index += 2
+        elif text[index] == "}":
+            return inner, index + 1
+        else:
+            inner += text[index]
+            index += 1
+    raise HostConfigError(f"route {template!r}: unclosed '{{'")
+
+
 def _parse_segment(text: str, template: str) -> Segment:
     parts: list[str | Parameter] = []
     literal = ""
@@ -200,14 +217,11 @@ def _parse_segment(text: str, template: str) -> Segment:
             literal += char
             index += 2
         elif char == "{":
-            end = text.find("}", index)
-            if end < 0:
-                raise HostConfigError(f"route {template!r}: unclosed '{{'")
+            inner, index = _read_parameter(text, index + 1, template)
             if literal:
                 parts.append(literal)
                 literal = ""
-            parts.append(_parse_parameter(text[index + 1 : end], template))
-            index = end + 1
+            parts.append(_parse_parameter(inner, template))
         elif char == "}":
             raise HostConfigError(f"route {template!r}: unexpected '}}'")
         else:
@@ -221,7 +235,8 @@ def _parse_segment(text: str, template: str) -> Segment:
     if len(parts) > 1:
         if any(isinstance(p, Parameter) and (p.catch_all or p.optional) for p in parts):
             raise HostConfigError(f"route {template!r}: optional or catch-all parameters must stand alone")
-        regex = "".join(re.escape(p) if isinstance(p, str) else f"(?P<{p.name}>.+?)" for p in parts)
+        # Greedy parameters find each literal from the right, as ASP.NET matches complex segments.
+        regex = "".join(re.escape(p) if isinstance(p, str) else f"(?P<{p.name}>.+)" for p in parts)
         pattern = re.compile(regex, re.IGNORECASE)
     return Segment(tuple(parts), pattern)
 
