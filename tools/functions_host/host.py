@@ -203,8 +203,9 @@ def _timer_listeners(functions: list[FunctionDescriptor], invoker: Invoker, host
         return [TimerListener(f, invoker, None, None) for f in timers]
     from azure.data.tables import TableClient
 
+    # No SDK retries: the timer listeners retry the lease themselves, on a jittered interval.
     table = TableClient.from_connection_string(
-        storage, HOST_STATE_TABLE, connection_timeout=5, read_timeout=30, retry_total=2
+        storage, HOST_STATE_TABLE, connection_timeout=5, read_timeout=30, retry_total=0
     )
     listeners = []
     for function in timers:

@@ -45,8 +45,10 @@ class QueueClients:
                 queue_name,
                 connection_timeout=5,
                 read_timeout=30,
+                # About 0.5 s then 2.5 s (jittered): bounded, and short enough that a listener falls back
+                # to its own polling backoff soon when storage is down.
                 retry_policy=ExponentialRetry(
-                    initial_backoff=1, increment_base=2, retry_total=2, random_jitter_range=1
+                    initial_backoff=0.5, increment_base=2, retry_total=2, random_jitter_range=0.5
                 ),
             )
         return self._clients[key]
@@ -209,6 +211,8 @@ class QueueListener:
                     messages_per_page=self._options.batch_size,
                     max_messages=self._options.batch_size,
                     visibility_timeout=lease_seconds,
+                    # A failed poll is not retried here: the listener's own backoff paces the next one.
+                    retry_total=0,
                 )
             )
 

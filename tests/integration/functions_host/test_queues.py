@@ -9,6 +9,8 @@ import pytest
 from azure.core.exceptions import ResourceExistsError
 from azure.storage.queue import QueueClient, TextBase64EncodePolicy
 
+from tools.azurite import Azurite
+
 from .harness import AppEnvironment, StartHost, wait_for
 
 pytestmark = pytest.mark.azurite
@@ -112,3 +114,18 @@ def test_two_hosts_share_a_queue_and_each_message_runs_once(
     records = app_env.records("record")
     assert sorted(r["body"] for r in records) == sorted(bodies)
     assert {r["pid"] for r in records} <= {first.process.pid, second.process.pid}  # type: ignore[union-attr]
+
+
+def test_host_resumes_polling_after_storage_restarts(
+    azurite: Azurite, app_env: AppEnvironment, start_host: StartHost
+) -> None:
+    host = start_host(app_env)
+    client = queue(app_env, app_env.record_queue)
+    azurite.stop()
+    try:
+        wait_for(lambda: "Polling queue" in host.log(), what="the host to notice storage is down")
+    finally:
+        azurite.start()
+    client.send_message("después del reinicio")
+    (record,) = wait_for(lambda: app_env.records("record"), timeout=30, what="the message after the restart")
+    assert record["body"] == "después del reinicio"
