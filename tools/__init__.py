@@ -1,1 +1,1 @@
-"""Local tooling that is not deployed: functions host, GHL sandbox, benchmarks."""
+"""Local tooling that is not deployed: the Functions host, the GHL sandbox, Azurite launcher and benchmarks."""

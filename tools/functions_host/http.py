@@ -1,0 +1,149 @@
+"""The HTTP front end: a raw ASGI app that routes, checks keys, builds `func.HttpRequest` and answers
+with the function's `func.HttpResponse`, the way the Functions host does."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+from urllib.parse import parse_qsl
+
+import azure.functions as func
+
+from tools.functions_host.indexing import FunctionDescriptor, HttpTrigger
+from tools.functions_host.invocation import Invoker
+from tools.functions_host.keys import HostKeys
+from tools.functions_host.routing import Router
+
+logger = logging.getLogger("Host.Http")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+HTTP_REASON = "This function was programmatically called via the host APIs."
+
+
+def _joined(pairs: list[tuple[str, str]]) -> dict[str, str]:
+    """Repeated names arrive joined with ',' (ASP.NET's StringValues.ToString())."""
+    joined: dict[str, str] = {}
+    for name, value in pairs:
+        joined[name] = f"{joined[name]},{value}" if name in joined else value
+    return joined
+
+
+def encode_http_result(value: Any) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """Status, headers (repeated ones kept) and body of what an HTTP function returned, as the worker encodes
+    it; anything but an HttpResponse or a string fails the invocation, as it does on Azure."""
+    if isinstance(value, str):
+        value = func.HttpResponse(value)
+    if not isinstance(value, func.HttpResponse):
+        raise TypeError(
+            f"unable to encode outgoing TypedData: unsupported type for Python type {type(value).__name__!r}"
+        )
+    headers = [
+        (name.lower().encode("latin-1"), str(header).encode("latin-1"))
+        for name, header in value.headers.items()
+    ]
+    if not any(name == b"content-type" for name, _ in headers):
+        mimetype = value.mimetype
+        content_type = f"{mimetype}; charset={value.charset}" if mimetype.startswith("text/") else mimetype
+        headers.append((b"content-type", content_type.encode("latin-1")))
+    return int(value.status_code), headers, value.get_body() or b""
+
+
+class HttpFrontend:
+    """ASGI application serving every HTTP-triggered function under the host.json route prefix."""
+
+    def __init__(
+        self, functions: list[FunctionDescriptor], invoker: Invoker, keys: HostKeys, route_prefix: str
+    ) -> None:
+        self._router = Router(
+            (f.trigger.route, f.trigger.methods, f) for f in functions if isinstance(f.trigger, HttpTrigger)
+        )
+        self._prefix = [segment.lower() for segment in route_prefix.split("/") if segment]
+        self._invoker = invoker
+        self._keys = keys
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
+        route_path = self._strip_prefix(raw_path)
+        match = self._router.resolve(scope["method"], route_path) if route_path is not None else None
+        if match is None:
+            await _respond(send, 404)
+            return
+        function = match.target
+        assert isinstance(function.trigger, HttpTrigger)
+        headers = _joined([(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope["headers"]])
+        query_string = scope.get("query_string", b"").decode("latin-1")
+        if not self._keys.authorizes(function.trigger.auth_level, headers, query_string):
+            await _respond(send, 401)
+            return
+        body = await _read_body(receive)
+        request = func.HttpRequest(
+            method=scope["method"],
+            url=_url(scope, headers, raw_path, query_string),
+            headers=headers,
+            params=_joined(parse_qsl(query_string, keep_blank_values=True)),
+            route_params=match.route_params,
+            body=body,
+        )
+        outcome = await self._invoker.invoke(
+            function, lambda: request, HTTP_REASON, encode_result=encode_http_result
+        )
+        if not outcome.succeeded:
+            await _respond(send, 500)  # details stay in the log, never in the response
+            return
+        status, response_headers, body = outcome.value
+        await _respond(send, status, response_headers, body)
+
+    def _strip_prefix(self, raw_path: str) -> str | None:
+        segments = raw_path.strip("/").split("/")
+        if [s.lower() for s in segments[: len(self._prefix)]] != self._prefix:
+            return None
+        return "/".join(segments[len(self._prefix) :])
+
+    @staticmethod
+    async def _lifespan(receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+def _url(scope: Scope, headers: dict[str, str], raw_path: str, query_string: str) -> str:
+    host = headers.get("host")
+    if host is None:
+        server_host, server_port = scope.get("server") or ("127.0.0.1", 80)
+        host = f"{server_host}:{server_port}"
+    return f"{scope.get('scheme', 'http')}://{host}{raw_path}" + (f"?{query_string}" if query_string else "")
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+async def _respond(
+    send: Send, status: int, headers: list[tuple[bytes, bytes]] | None = None, body: bytes = b""
+) -> None:
+    headers = [h for h in headers or [] if h[0] != b"content-length"]
+    headers.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
