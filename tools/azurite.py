@@ -122,11 +122,7 @@ class Azurite:
         """Start Azurite and return once its queue and table endpoints accept connections."""
         if self.running:
             return
-        busy = [
-            p
-            for p in (self.ports.blob, self.ports.queue, self.ports.table)
-            if _accepts_connections(self.host, p)
-        ]
+        busy = [p for p in (self.ports.blob, self.ports.queue, self.ports.table) if _accepts_connections(self.host, p)]
         if busy:
             raise AzuriteError(f"ports already in use on {self.host}: {busy} (another Azurite running?)")
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -161,9 +157,7 @@ class Azurite:
             pending = {port for port in pending if not _accepts_connections(self.host, port)}
             if pending and time.monotonic() > deadline:
                 self.stop()
-                raise AzuriteError(
-                    f"Azurite did not open ports {sorted(pending)} within {self.startup_timeout}s"
-                )
+                raise AzuriteError(f"Azurite did not open ports {sorted(pending)} within {self.startup_timeout}s")
             if pending:
                 time.sleep(0.1)
 

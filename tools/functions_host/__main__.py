@@ -16,12 +16,8 @@ from tools.functions_host.host import HostOptions, configure_logging, serve
 
 def parse_args(argv: list[str] | None) -> HostOptions:
     parser = argparse.ArgumentParser(prog="python -m tools.functions_host", description=__doc__)
-    parser.add_argument(
-        "--app-dir", type=Path, default=Path.cwd(), help="folder with host.json (default: cwd)"
-    )
-    parser.add_argument(
-        "--module", default="function_app", help="module defining `app` (default: function_app)"
-    )
+    parser.add_argument("--app-dir", type=Path, default=Path.cwd(), help="folder with host.json (default: cwd)")
+    parser.add_argument("--module", default="function_app", help="module defining `app` (default: function_app)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     parser.add_argument("--port", type=int, default=None, help="HTTP port (default: LocalHttpPort or 7071)")
     parser.add_argument(

@@ -14,9 +14,7 @@ from typing import Any
 # Flex Consumption's default; `func start` would otherwise let an invocation hang forever.
 DEFAULT_FUNCTION_TIMEOUT = timedelta(minutes=30)
 
-_TIMESPAN = re.compile(
-    r"^(?:(?P<days>\d+)\.)?(?P<h>\d{1,2}):(?P<m>\d{1,2}):(?P<s>\d{1,2})(?:\.(?P<frac>\d{1,7}))?$"
-)
+_TIMESPAN = re.compile(r"^(?:(?P<days>\d+)\.)?(?P<h>\d{1,2}):(?P<m>\d{1,2}):(?P<s>\d{1,2})(?:\.(?P<frac>\d{1,7}))?$")
 _SETTING_REFERENCE = re.compile(r"%([^%]+)%")
 
 
@@ -69,9 +67,7 @@ class QueueOptions:
         threshold = _get(section, "newBatchThreshold")
         encoding = str(_get(section, "messageEncoding", "base64")).lower()
         if encoding not in ("base64", "none"):
-            raise HostConfigError(
-                f"extensions.queues.messageEncoding must be base64 or none, got {encoding!r}"
-            )
+            raise HostConfigError(f"extensions.queues.messageEncoding must be base64 or none, got {encoding!r}")
         max_dequeue_count = int(_get(section, "maxDequeueCount", 5))
         if max_dequeue_count < 1:
             raise HostConfigError("extensions.queues.maxDequeueCount must be at least 1")
@@ -82,14 +78,10 @@ class QueueOptions:
             # WebJobs default: half a batch per processor.
             new_batch_threshold=int(threshold) if threshold is not None else batch_size // 2 * cpu_count,
             max_polling_interval=(
-                parse_timespan(polling, what="maxPollingInterval")
-                if polling is not None
-                else timedelta(minutes=1)
+                parse_timespan(polling, what="maxPollingInterval") if polling is not None else timedelta(minutes=1)
             ),
             visibility_timeout=(
-                parse_timespan(visibility, what="visibilityTimeout")
-                if visibility is not None
-                else timedelta(0)
+                parse_timespan(visibility, what="visibilityTimeout") if visibility is not None else timedelta(0)
             ),
             max_dequeue_count=max_dequeue_count,
             message_encoding=encoding,

@@ -174,9 +174,7 @@ async def serve(options: HostOptions) -> Stopped:
     logger.info("Stopping the host: no new work, waiting for invocations in flight")
     stopping.set()
     server.should_exit = True
-    _, pending = await asyncio.wait(
-        {server_task, *listener_tasks}, timeout=options.drain_timeout.total_seconds()
-    )
+    _, pending = await asyncio.wait({server_task, *listener_tasks}, timeout=options.drain_timeout.total_seconds())
     for task in {server_task, *listener_tasks} - pending:
         if not task.cancelled() and task.exception() is not None:
             logger.error("A listener stopped with an error", exc_info=task.exception())
@@ -197,9 +195,7 @@ def _timer_listeners(functions: list[FunctionDescriptor], invoker: Invoker, host
         return []
     storage = os.environ.get(STORAGE_SETTING)
     if not storage:
-        logger.warning(
-            "AzureWebJobsStorage is not set: timers run without the single-host lease or schedule monitor"
-        )
+        logger.warning("AzureWebJobsStorage is not set: timers run without the single-host lease or schedule monitor")
         return [TimerListener(f, invoker, None, None) for f in timers]
     from azure.data.tables import TableClient
 

@@ -43,8 +43,7 @@ def encode_http_result(value: Any) -> tuple[int, list[tuple[bytes, bytes]], byte
             f"unable to encode outgoing TypedData: unsupported type for Python type {type(value).__name__!r}"
         )
     headers = [
-        (name.lower().encode("latin-1"), str(header).encode("latin-1"))
-        for name, header in value.headers.items()
+        (name.lower().encode("latin-1"), str(header).encode("latin-1")) for name, header in value.headers.items()
     ]
     if not any(name == b"content-type" for name, _ in headers):
         mimetype = value.mimetype
@@ -94,9 +93,7 @@ class HttpFrontend:
             route_params=match.route_params,
             body=body,
         )
-        outcome = await self._invoker.invoke(
-            function, lambda: request, HTTP_REASON, encode_result=encode_http_result
-        )
+        outcome = await self._invoker.invoke(function, lambda: request, HTTP_REASON, encode_result=encode_http_result)
         if not outcome.succeeded:
             await _respond(send, 500)  # details stay in the log, never in the response
             return

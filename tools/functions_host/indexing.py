@@ -100,9 +100,7 @@ def _describe(function: Any, environ: Mapping[str, str]) -> FunctionDescriptor:
             outputs.append(
                 QueueOutput(
                     name=str(binding["name"]),
-                    queue_name=resolve_setting_references(
-                        str(binding["queueName"]), environ, what=what
-                    ).lower(),
+                    queue_name=resolve_setting_references(str(binding["queueName"]), environ, what=what).lower(),
                     connection=binding.get("connection"),
                 )
             )

@@ -175,8 +175,7 @@ class Invoker:
             # A thread cannot be killed: the real host restarts the worker; here the call is abandoned
             # and the invocation fails, so the trigger (queue, HTTP 500) sees what Azure would report.
             logger.error(
-                "Timeout value of %s exceeded by function 'Functions.%s' (Id: '%s'). "
-                "Initiating cancellation.",
+                "Timeout value of %s exceeded by function 'Functions.%s' (Id: '%s'). Initiating cancellation.",
                 _format_timespan(self._timeout),
                 function.name,
                 invocation_id,

@@ -45,9 +45,7 @@ class HostKeys:
             return True
         presented = headers.get("x-functions-key")
         if presented is None:
-            presented = next(
-                (v for k, v in parse_qsl(query_string, keep_blank_values=True) if k == "code"), None
-            )
+            presented = next((v for k, v in parse_qsl(query_string, keep_blank_values=True) if k == "code"), None)
         if not presented:
             return False
         accepted = (self.master_key,) if auth_level == "admin" else (*self.function_keys, self.master_key)

@@ -74,9 +74,7 @@ def decode_message(content: str, encoding: str) -> bytes:
         try:
             return base64.b64decode(content, validate=True)
         except binascii.Error as error:
-            raise ValueError(
-                "the message is not valid base64 (host.json messageEncoding is 'base64')"
-            ) from error
+            raise ValueError("the message is not valid base64 (host.json messageEncoding is 'base64')") from error
     return content.encode("utf-8")
 
 
@@ -173,9 +171,7 @@ class QueueListener:
                 ready = False
                 self._clients.forget(self._connection_string, self.queue_name)
                 self._clients.forget(self._connection_string, self.poison_queue_name)
-                logger.warning(
-                    "Polling queue '%s' failed, backing off: %s", self.queue_name, type(error).__name__
-                )
+                logger.warning("Polling queue '%s' failed, backing off: %s", self.queue_name, type(error).__name__)
                 batch = []
             if batch:
                 delay = self._min_delay

@@ -41,9 +41,7 @@ class NcrontabSchedule:
 
     def __init__(self, expression: str) -> None:
         fields = expression.split()
-        if len(fields) not in (5, 6) or not croniter.is_valid(
-            expression, second_at_beginning=len(fields) == 6
-        ):
+        if len(fields) not in (5, 6) or not croniter.is_valid(expression, second_at_beginning=len(fields) == 6):
             raise HostConfigError(
                 f"timer schedule {expression!r} is not an NCRONTAB expression like '0 */5 * * * *' "
                 "(TimeSpan schedules are not supported by the local host)"
@@ -78,9 +76,7 @@ class TableLease:
     """A lease held on one Table entity through ETag-conditional writes, the local stand-in for the blob lease
     the real host takes: whoever holds an unexpired lease runs the listener; the others keep trying."""
 
-    def __init__(
-        self, table: TableClient, partition: str, row: str, duration: timedelta = LISTENER_LEASE
-    ) -> None:
+    def __init__(self, table: TableClient, partition: str, row: str, duration: timedelta = LISTENER_LEASE) -> None:
         self._table = table
         self._partition = partition
         self._row = row
@@ -226,9 +222,7 @@ class TimerListener:
         try:
             return await asyncio.to_thread(self._lease.try_acquire)
         except AzureError as error:
-            logger.warning(
-                "Timer '%s': could not reach the lease store: %s", self.function.name, type(error).__name__
-            )
+            logger.warning("Timer '%s': could not reach the lease store: %s", self.function.name, type(error).__name__)
             return False
 
     async def _keep_lease(self, stopping: asyncio.Event, lost: asyncio.Event) -> None:
@@ -238,9 +232,7 @@ class TimerListener:
             if stopping.is_set():
                 return
             if not await self._acquire():
-                logger.warning(
-                    "Timer '%s': lost its listener lease; another host fires it now", self.function.name
-                )
+                logger.warning("Timer '%s': lost its listener lease; another host fires it now", self.function.name)
                 lost.set()
                 return
 
@@ -280,18 +272,14 @@ class TimerListener:
                 "Timer '%s': could not save its schedule status: %s", self.function.name, type(error).__name__
             )
 
-    async def _fire(
-        self, moment: datetime, past_due: bool, status: ScheduleStatus | None
-    ) -> ScheduleStatus | None:
+    async def _fire(self, moment: datetime, past_due: bool, status: ScheduleStatus | None) -> ScheduleStatus | None:
         """Invoke once; success or failure, the next run is the next occurrence (the host never retries)."""
         request = TimerRequest(
             past_due=past_due,
             schedule_status=status.as_trigger_status() if status else {},
             schedule={"AdjustForDST": True},
         )
-        await self._invoker.invoke(
-            self.function, lambda: request, reason=f"Timer fired at {moment.isoformat()}"
-        )
+        await self._invoker.invoke(self.function, lambda: request, reason=f"Timer fired at {moment.isoformat()}")
         if self._monitor is None:
             return None
         now = _utcnow()

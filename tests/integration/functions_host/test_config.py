@@ -87,9 +87,9 @@ def test_ncrontab_has_seconds_first_and_runs_in_utc() -> None:
     schedule = NcrontabSchedule("0 0 6 * * *")  # 06:00 UTC = 01:00 in Lima
     lima_evening = datetime(2024, 5, 1, 20, 0, tzinfo=UTC) - timedelta(hours=0)
     assert schedule.next_after(lima_evening) == datetime(2024, 5, 2, 6, 0, tzinfo=UTC)
-    assert NcrontabSchedule("*/15 * * * * *").next_after(
-        datetime(2024, 5, 1, 0, 0, 1, tzinfo=UTC)
-    ) == datetime(2024, 5, 1, 0, 0, 15, tzinfo=UTC)
+    assert NcrontabSchedule("*/15 * * * * *").next_after(datetime(2024, 5, 1, 0, 0, 1, tzinfo=UTC)) == datetime(
+        2024, 5, 1, 0, 0, 15, tzinfo=UTC
+    )
 
 
 def test_ncrontab_day_of_month_and_day_of_week_must_both_match() -> None:

@@ -63,9 +63,7 @@ def test_function_route_without_key_is_401_with_empty_body(host: HostProcess) ->
     [{"headers": {"x-functions-key": FUNCTION_KEY}}, {"params": {"code": FUNCTION_KEY}}],
     ids=["x-functions-key header", "code query parameter"],
 )
-def test_function_key_is_accepted_from_header_or_code(
-    host: HostProcess, request_kwargs: dict[str, object]
-) -> None:
+def test_function_key_is_accepted_from_header_or_code(host: HostProcess, request_kwargs: dict[str, object]) -> None:
     assert host.get("/api/citas/42", **request_kwargs).status_code == 200
 
 
@@ -93,9 +91,7 @@ def test_unknown_route_or_missing_prefix_is_404(host: HostProcess) -> None:
 
 
 def test_post_sees_body_query_and_url_and_gets_status_and_repeated_headers(host: HostProcess) -> None:
-    response = host.request(
-        "POST", "/api/citas?fuente=rv3&tag=a&tag=b", headers=with_key(), json={"paciente_id": 12}
-    )
+    response = host.request("POST", "/api/citas?fuente=rv3&tag=a&tag=b", headers=with_key(), json={"paciente_id": 12})
     assert response.status_code == 201
     assert response.headers["location"] == "/api/citas/1"
     assert response.headers.get_list("x-trace") == ["first", "second"]
@@ -118,10 +114,7 @@ def test_unhandled_exception_is_500_without_details_and_is_logged(host: HostProc
 def test_each_invocation_is_logged_like_the_real_host(host: HostProcess) -> None:
     host.get("/api/hello/log-check")
     log = host.log()
-    assert (
-        "Executing 'Functions.hello' (Reason='This function was programmatically called via the host APIs.'"
-        in log
-    )
+    assert "Executing 'Functions.hello' (Reason='This function was programmatically called via the host APIs.'" in log
     assert "Executed 'Functions.hello' (Succeeded, Id=" in log
 
 

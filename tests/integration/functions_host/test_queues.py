@@ -62,9 +62,7 @@ def test_message_that_is_not_base64_ends_in_poison_without_running_the_function(
     assert host.log().count("Exception binding parameter 'msg'") == 5
 
 
-def test_http_output_binding_message_reaches_the_queue_function(
-    app_env: AppEnvironment, start_host: StartHost
-) -> None:
+def test_http_output_binding_message_reaches_the_queue_function(app_env: AppEnvironment, start_host: StartHost) -> None:
     host = start_host(app_env)
     assert host.request("POST", "/api/enqueue", content="desde http").status_code == 202
     (record,) = wait_for(lambda: app_env.records("record"), what="the queued message to be processed")
@@ -102,9 +100,7 @@ def test_sigterm_lets_the_invocation_in_flight_finish_and_exits_0(
     assert peek_all(queue(app_env, app_env.slow_queue)) == []
 
 
-def test_two_hosts_share_a_queue_and_each_message_runs_once(
-    app_env: AppEnvironment, start_host: StartHost
-) -> None:
+def test_two_hosts_share_a_queue_and_each_message_runs_once(app_env: AppEnvironment, start_host: StartHost) -> None:
     first, second = start_host(app_env), start_host(app_env)
     client = queue(app_env, app_env.record_queue)
     bodies = {f"cita-{n}" for n in range(40)}

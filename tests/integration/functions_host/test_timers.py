@@ -15,15 +15,11 @@ def test_every_second_timer_fires_repeatedly(app_env: AppEnvironment, start_host
     assert "Executing 'Functions.tick' (Reason='Timer fired at " in host.log()
 
 
-def test_two_hosts_of_one_app_fire_each_occurrence_once(
-    app_env: AppEnvironment, start_host: StartHost
-) -> None:
+def test_two_hosts_of_one_app_fire_each_occurrence_once(app_env: AppEnvironment, start_host: StartHost) -> None:
     app_env.tick_schedule = "*/1 * * * * *"
     start_host(app_env)
     start_host(app_env)
-    ticks = wait_for(
-        lambda: len(app_env.records("tick")) >= 3 and app_env.records("tick"), what="three ticks"
-    )
+    ticks = wait_for(lambda: len(app_env.records("tick")) >= 3 and app_env.records("tick"), what="three ticks")
     fired_seconds = [int(tick["at"]) for tick in ticks]
     assert len(fired_seconds) == len(set(fired_seconds))
     assert len({tick["pid"] for tick in ticks}) == 1

@@ -1,0 +1,146 @@
+"""`python -m tools.dev`: run the whole app locally — Azurite, the GHL sandbox (or real GHL), the Functions host.
+
+With no GHL credentials configured, the GHL sandbox serves a demo location on :8090 and sends signed
+webhooks to the app; with `GHL_BASE_URL` pointing at GHL and a token or OAuth client configured (environment
+or `local.settings.json`), the app talks to the real GHL instead. Ctrl-C stops everything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import ExitStack
+from pathlib import Path
+
+from tools.azurite import Azurite, AzuritePorts
+
+APP_DIR = Path(__file__).resolve().parent.parent
+LOCAL = APP_DIR / ".local"
+SANDBOX_PORT = 8090
+HOST_PORT = 7071
+
+
+def local_values() -> dict[str, str]:
+    """`local.settings.json` Values (created from the example on first run), as `func start` reads them."""
+    target = APP_DIR / "local.settings.json"
+    if not target.exists():
+        shutil.copy(APP_DIR / "local.settings.json.example", target)
+        print(f"created {target.name} from local.settings.json.example")
+    values = json.loads(target.read_text(encoding="utf-8")).get("Values", {})
+    return {k: str(v) for k, v in values.items() if v not in (None, "")}
+
+
+def uses_real_ghl(values: dict[str, str]) -> bool:
+    base = os.environ.get("GHL_BASE_URL") or values.get("GHL_BASE_URL", "")
+    has_credentials = any(os.environ.get(k) or values.get(k) for k in ("GHL_PRIVATE_TOKEN", "GHL_CLIENT_SECRET"))
+    return base.startswith("https://") and has_credentials
+
+
+def wait_for(url: str, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return True
+        except OSError:
+            pass
+        time.sleep(0.3)
+    return False
+
+
+def start_sandbox(stack: ExitStack, port: int, webhook_url: str) -> tuple[str, dict[str, str]]:
+    """The demo GHL sandbox on `port`, and the app settings that point the app at it."""
+    from tools.ghl_sandbox import DEMO_SEED, SandboxConfig, SandboxServer
+    from tools.ghl_sandbox.config import (
+        DEMO_CLIENT_ID,
+        DEMO_CLIENT_SECRET,
+        DEMO_LOCATION_ID,
+        DEMO_PRIVATE_TOKEN,
+    )
+
+    config = SandboxConfig(seed=DEMO_SEED, key_dir=LOCAL / "ghl-sandbox" / "keys")
+    config.webhooks.url = webhook_url
+    server = stack.enter_context(SandboxServer(config, port=port))
+    keys = server.public_keys
+    env = {
+        "GHL_BASE_URL": server.url,
+        "GHL_MARKETPLACE_URL": server.url,
+        "GHL_PRIVATE_TOKEN": DEMO_PRIVATE_TOKEN,
+        "GHL_LOCATION_ID": DEMO_LOCATION_ID,
+        "GHL_CLIENT_ID": DEMO_CLIENT_ID,
+        "GHL_CLIENT_SECRET": DEMO_CLIENT_SECRET,
+        "GHL_WEBHOOK_ED25519_KEY": keys.ed25519_pem,
+        "GHL_WEBHOOK_RSA_KEY": keys.rsa_pem,
+    }
+    return server.url, env
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--port", type=int, default=HOST_PORT, help="HTTP port of the Functions host")
+    parser.add_argument("--sandbox-port", type=int, default=SANDBOX_PORT)
+    args = parser.parse_args(argv)
+
+    values = local_values()
+    with ExitStack() as stack:
+        storage = stack.enter_context(Azurite(LOCAL / "azurite", AzuritePorts(blob=10000, queue=10001, table=10002)))
+        print(f"Azurite: queues :{storage.ports.queue}, tables :{storage.ports.table} (data in .local/azurite)")
+        env = dict(os.environ)
+        env["AzureWebJobsStorage"] = storage.connection_string
+        if uses_real_ghl(values):
+            print("GHL: real API (credentials found in the environment or local.settings.json)")
+        else:
+            webhook_url = f"http://127.0.0.1:{args.port}/api/webhooks/ghl"
+            sandbox_url, sandbox_env = start_sandbox(stack, args.sandbox_port, webhook_url)
+            env.update(sandbox_env)
+            print(f"GHL: sandbox at {sandbox_url} (location {env['GHL_LOCATION_ID']}), webhooks to {webhook_url}")
+        return run_host(args.port, env, values)
+
+
+def run_host(port: int, env: dict[str, str], values: dict[str, str]) -> int:
+    """Run the Functions host until Ctrl-C (or until it exits), printing how to call the app once it is up."""
+    host = subprocess.Popen(
+        [sys.executable, "-m", "tools.functions_host", "--app-dir", str(APP_DIR), "--port", str(port)],
+        cwd=APP_DIR,
+        env=env,
+    )
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    health = f"http://127.0.0.1:{port}/api/health"
+    if wait_for(health, timeout=60):
+        key = env.get("LOCAL_FUNCTION_KEY") or values.get("LOCAL_FUNCTION_KEY", "(printed by the host above)")
+        print(f"\nReady: {health} answers 200.")
+        print(f"Function key for the API: x-functions-key: {key}")
+        print(f"Try: curl -H 'x-functions-key: {key}' http://127.0.0.1:{port}/api/ghl/calendars")
+        print("Ctrl-C to stop.\n")
+    else:
+        print(f"The app did not become healthy at {health}; see the host output above.", file=sys.stderr)
+    try:
+        while not stopping and host.poll() is None:
+            time.sleep(0.5)
+    finally:
+        if host.poll() is None:
+            host.send_signal(signal.SIGTERM)
+            try:
+                host.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                host.kill()
+    return 0 if stopping else (host.returncode or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
