@@ -9,6 +9,7 @@ import io
 import logging
 import os
 import signal
+import socket
 import sys
 import time
 from collections.abc import Generator
@@ -159,11 +160,9 @@ async def serve(options: HostOptions) -> Stopped:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stopping.set)
 
-    server_task = asyncio.create_task(server.serve())
+    server_task = asyncio.create_task(server.serve(sockets=[_listen(options.host, port)]))
     while not server.started and not server_task.done():
         await asyncio.sleep(0.05)
-    if server_task.done():
-        raise HostConfigError(f"could not serve HTTP on {options.host}:{port} (port in use?)")
     print(_banner(functions, keys, f"http://{options.host}:{port}", config.route_prefix), flush=True)
     listener_tasks = [asyncio.create_task(listener.run(stopping)) for listener in listeners]
     logger.info("Host started (%d functions)", len(functions))
@@ -189,6 +188,19 @@ async def serve(options: HostOptions) -> Stopped:
         return Stopped(exit_code, drained=False)
     logger.info("Host stopped")
     return Stopped(exit_code, drained=True)
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """Bind before serving, so a busy port is a clear start-up error rather than a server that never runs."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as error:
+        sock.close()
+        raise HostConfigError(f"cannot listen on {host}:{port}: {error.strerror}") from error
+    sock.set_inheritable(True)
+    return sock
 
 
 def _timer_listeners(functions: list[FunctionDescriptor], invoker: Invoker, host: str) -> list[TimerListener]:

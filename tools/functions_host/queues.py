@@ -45,10 +45,9 @@ class QueueClients:
                 queue_name,
                 connection_timeout=5,
                 read_timeout=30,
-                # About 0.5 s then 2.5 s (jittered): bounded, and short enough that a listener falls back
-                # to its own polling backoff soon when storage is down.
+                # Waits of about 1 s then 3 s (jittered by up to 1 s): bounded, and polls skip them.
                 retry_policy=ExponentialRetry(
-                    initial_backoff=0.5, increment_base=2, retry_total=2, random_jitter_range=0.5
+                    initial_backoff=1, increment_base=2, retry_total=2, random_jitter_range=1
                 ),
             )
         return self._clients[key]

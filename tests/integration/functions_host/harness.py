@@ -49,6 +49,7 @@ class AppEnvironment:
     connection_string: str
     record_dir: Path
     tick_schedule: str = "0 0 0 1 1 *"  # once a year: quiet unless a test wants ticks
+    tick_fails: bool = False
     function_key: str | None = FUNCTION_KEY
     master_key: str | None = MASTER_KEY
     suffix: str = field(default_factory=lambda: uuid.uuid4().hex[:10])
@@ -77,6 +78,8 @@ class AppEnvironment:
             TICK_SCHEDULE=self.tick_schedule,
             PYTHONUNBUFFERED="1",
         )
+        if self.tick_fails:
+            env["TICK_FAILS"] = "1"
         if self.function_key:
             env["LOCAL_FUNCTION_KEY"] = self.function_key
         if self.master_key:

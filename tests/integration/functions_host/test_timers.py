@@ -27,3 +27,14 @@ def test_two_hosts_of_one_app_fire_each_occurrence_once(
     fired_seconds = [int(tick["at"]) for tick in ticks]
     assert len(fired_seconds) == len(set(fired_seconds))
     assert len({tick["pid"] for tick in ticks}) == 1
+
+
+def test_failing_timer_is_not_retried_and_runs_again_at_the_next_occurrence(
+    app_env: AppEnvironment, start_host: StartHost
+) -> None:
+    app_env.tick_schedule = "*/1 * * * * *"
+    app_env.tick_fails = True
+    host = start_host(app_env)
+    wait_for(lambda: host.log().count("Executed 'Functions.tick' (Failed") >= 2, what="two failed ticks")
+    fired_seconds = [int(tick["at"]) for tick in app_env.records("tick")]
+    assert len(fired_seconds) == len(set(fired_seconds))  # a retry would land in the same second

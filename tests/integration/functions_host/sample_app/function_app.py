@@ -91,3 +91,5 @@ def slow(msg: func.QueueMessage) -> None:
 @app.timer_trigger(arg_name="timer", schedule="%TICK_SCHEDULE%", use_monitor=False)
 def tick(timer: func.TimerRequest) -> None:
     record("tick", past_due=timer.past_due, at=time.time())
+    if os.environ.get("TICK_FAILS"):
+        raise RuntimeError("tick failed on purpose")
