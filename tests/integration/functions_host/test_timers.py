@@ -1,6 +1,11 @@
 """Timer triggers through the local host: NCRONTAB with seconds, fired in UTC, one host at a time."""
 
+import contextlib
+from datetime import UTC, datetime, timedelta
+
 import pytest
+from azure.core.exceptions import ResourceExistsError
+from azure.data.tables import TableClient
 
 from .harness import AppEnvironment, StartHost, wait_for
 
@@ -38,3 +43,39 @@ def test_failing_timer_is_not_retried_and_runs_again_at_the_next_occurrence(
     wait_for(lambda: host.log().count("Executed 'Functions.tick' (Failed") >= 2, what="two failed ticks")
     fired_seconds = [int(tick["at"]) for tick in app_env.records("tick")]
     assert len(fired_seconds) == len(set(fired_seconds))  # a retry would land in the same second
+
+
+def test_run_on_startup_fires_once_at_start_and_then_follows_the_schedule(
+    app_env: AppEnvironment, start_host: StartHost
+) -> None:
+    app_env.tick_run_on_startup = True
+    start_host(app_env)
+    (tick,) = wait_for(lambda: app_env.records("tick"), what="the start-up run")
+    assert tick["past_due"] is False
+
+
+def test_occurrence_missed_while_no_host_ran_fires_at_start_as_past_due(
+    app_env: AppEnvironment, start_host: StartHost
+) -> None:
+    app_env.tick_use_monitor = True
+    missed = datetime.now(UTC) - timedelta(hours=1)
+    table = TableClient.from_connection_string(app_env.connection_string, "azurewebjobshosts")
+    with contextlib.suppress(ResourceExistsError):
+        table.create_table()
+    table.upsert_entity(
+        {
+            "PartitionKey": app_env.host_id,
+            "RowKey": "tick.Status",
+            "Last": (missed - timedelta(days=365)).isoformat(),
+            "Next": missed.isoformat(),
+            "LastUpdated": (missed - timedelta(days=365)).isoformat(),
+        }
+    )
+    start_host(app_env)
+    (tick,) = wait_for(lambda: app_env.records("tick"), what="the past-due run")
+    assert tick["past_due"] is True
+    assert tick["status"]["Next"] == missed.isoformat()
+    wait_for(
+        lambda: table.get_entity(app_env.host_id, "tick.Status")["Next"] != missed.isoformat(),
+        what="the schedule status to move on to the next occurrence",
+    )
