@@ -67,12 +67,12 @@ class _Server(uvicorn.Server):
         yield
 
 
-def host_id(options: HostOptions) -> str:
+def host_id(app_dir: Path, module: str) -> str:
     """Same app → same id, so several local hosts of one app share timer leases like instances on Azure."""
     configured = os.environ.get(HOST_ID_SETTING)
     if configured:
         return configured.lower()
-    digest = hashlib.sha256(f"{options.app_dir.resolve()}:{options.module}".encode()).hexdigest()
+    digest = hashlib.sha256(f"{app_dir}:{module}".encode()).hexdigest()
     return f"local-{digest[:16]}"
 
 
@@ -109,9 +109,12 @@ async def serve(options: HostOptions) -> Stopped:
     loop = asyncio.get_running_loop()
     # Storage calls are blocking SDK calls; give them their own pool, apart from the functions' threads.
     loop.set_default_executor(ThreadPoolExecutor(max_workers=32, thread_name_prefix="host-io"))
-    local_settings = load_local_settings(options.app_dir, os.environ)
-    config = HostConfig.load(options.app_dir)
-    functions = index_functions(load_app(options.app_dir, options.module), os.environ)
+    app_dir = options.app_dir.resolve()
+    # The worker runs with the app folder as working directory; relative paths in the app mean the same here.
+    os.chdir(app_dir)
+    local_settings = load_local_settings(app_dir, os.environ)
+    config = HostConfig.load(app_dir)
+    functions = index_functions(load_app(app_dir, options.module), os.environ)
     keys = HostKeys.from_environ(os.environ)
 
     connections: dict[str | None, str] = {}
@@ -125,7 +128,7 @@ async def serve(options: HostOptions) -> Stopped:
     clients = QueueClients()
     thread_count = os.environ.get("PYTHON_THREADPOOL_THREAD_COUNT")
     invoker = Invoker(
-        function_directory=options.app_dir.resolve(),
+        function_directory=app_dir,
         function_timeout=config.function_timeout,
         thread_count=int(thread_count) if thread_count else None,
         output_sink=QueueOutputs(clients, connections, config.queues.message_encoding).send,
@@ -142,7 +145,7 @@ async def serve(options: HostOptions) -> Stopped:
         for f in functions
         if isinstance(f.trigger, QueueTrigger)
     ]
-    listeners += _timer_listeners(functions, invoker, host_id(options))
+    listeners += _timer_listeners(functions, invoker, host_id(app_dir, options.module))
 
     port = options.port or local_settings.http_port or DEFAULT_PORT
     server = _Server(
