@@ -53,11 +53,12 @@ class QueueClients:
         return self._clients[key]
 
     async def ensure_exists(self, connection_string: str, queue_name: str) -> None:
-        """Create the queue once per process (after a storage error, listeners `forget` and call again)."""
+        """Create the queue once per process. No SDK retry: every caller already retries (the listener's
+        backoff, or redelivery of the message whose invocation failed); listeners `forget` after errors."""
         if (connection_string, queue_name) in self._created:
             return
         with contextlib.suppress(ResourceExistsError):
-            await asyncio.to_thread(self.get(connection_string, queue_name).create_queue)
+            await asyncio.to_thread(self.get(connection_string, queue_name).create_queue, retry_total=0)
         self._created.add((connection_string, queue_name))
 
     def forget(self, connection_string: str, queue_name: str) -> None:
