@@ -2,6 +2,7 @@
 
 import contextlib
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from azure.core.exceptions import ResourceExistsError
@@ -12,10 +13,15 @@ from .harness import AppEnvironment, StartHost, wait_for
 pytestmark = pytest.mark.azurite
 
 
+def wait_for_ticks(env: AppEnvironment, count: int) -> list[dict[str, Any]]:
+    wait_for(lambda: len(env.records("tick")) >= count, what=f"{count} ticks")
+    return env.records("tick")
+
+
 def test_every_second_timer_fires_repeatedly(app_env: AppEnvironment, start_host: StartHost) -> None:
     app_env.tick_schedule = "*/1 * * * * *"
     host = start_host(app_env)
-    ticks = wait_for(lambda: len(app_env.records("tick")) >= 2 and app_env.records("tick"), what="two ticks")
+    ticks = wait_for_ticks(app_env, 2)
     assert all(tick["past_due"] is False for tick in ticks)
     assert "Executing 'Functions.tick' (Reason='Timer fired at " in host.log()
 
@@ -26,9 +32,7 @@ def test_two_hosts_of_one_app_fire_each_occurrence_once(
     app_env.tick_schedule = "*/1 * * * * *"
     start_host(app_env)
     start_host(app_env)
-    ticks = wait_for(
-        lambda: len(app_env.records("tick")) >= 3 and app_env.records("tick"), what="three ticks"
-    )
+    ticks = wait_for_ticks(app_env, 3)
     fired_seconds = [int(tick["at"]) for tick in ticks]
     assert len(fired_seconds) == len(set(fired_seconds))
     assert len({tick["pid"] for tick in ticks}) == 1

@@ -95,6 +95,7 @@ def slow(msg: func.QueueMessage) -> None:
     use_monitor=os.environ.get("TICK_USE_MONITOR") == "1",
 )
 def tick(timer: func.TimerRequest) -> None:
-    record("tick", past_due=timer.past_due, at=time.time(), status=timer.schedule_status)
+    # schedule_status is on the worker's concrete TimerRequest, not on the func.TimerRequest interface.
+    record("tick", past_due=timer.past_due, at=time.time(), status=getattr(timer, "schedule_status", {}))
     if os.environ.get("TICK_FAILS"):
         raise RuntimeError("tick failed on purpose")
