@@ -8,13 +8,7 @@ from tools.functions_host.config import HostConfigError
 from tools.functions_host.routing import Router, RouteTemplate
 
 
-<<<<<<< HEAD
-def resolve(routes: list[tuple[str, frozenset[str] | None]], method: str, path: str) -> tuple[str, dict[str, str]]:
-=======
-def resolve(
-    routes: Sequence[tuple[str, frozenset[str] | None]], method: str, path: str
-) -> tuple[str, dict[str, str]]:
->>>>>>> functions-host
+def resolve(routes: Sequence[tuple[str, frozenset[str] | None]], method: str, path: str) -> tuple[str, dict[str, str]]:
     router = Router((template, methods, template) for template, methods in routes)
     match = router.resolve(method, path)
     assert match is not None, f"{method} {path} matched nothing"

@@ -30,11 +30,7 @@ def test_two_hosts_of_one_app_fire_each_occurrence_once(app_env: AppEnvironment,
     app_env.tick_schedule = "*/1 * * * * *"
     start_host(app_env)
     start_host(app_env)
-<<<<<<< HEAD
-    ticks = wait_for(lambda: len(app_env.records("tick")) >= 3 and app_env.records("tick"), what="three ticks")
-=======
     ticks = wait_for_ticks(app_env, 3)
->>>>>>> functions-host
     fired_seconds = [int(tick["at"]) for tick in ticks]
     assert len(fired_seconds) == len(set(fired_seconds))
     assert len({tick["pid"] for tick in ticks}) == 1
