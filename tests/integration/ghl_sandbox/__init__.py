@@ -1,0 +1,1 @@
+"""Integration tests of the GHL sandbox (tools/ghl_sandbox) over real HTTP."""
