@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 from pydantic import SecretStr
 
-from shared.ghl.errors import AuthExpired, TokenRejected, Unavailable
+from shared.ghl.errors import AuthExpired, Forbidden, TokenRejected, Unavailable
 from shared.ghl.models import TokenResponse
 from shared.ghl.oauth import OAuthApp
 from shared.ghl.token_store import StoredTokens, TokenStore
@@ -41,7 +41,7 @@ class PrivateTokenProvider:
 
     def access_token(self, location_id: str) -> str:
         if location_id != self._location_id:
-            raise AuthExpired(f"no token for location {location_id}: GHL_PRIVATE_TOKEN is for GHL_LOCATION_ID")
+            raise Forbidden(f"no token for location {location_id}: GHL_PRIVATE_TOKEN is for GHL_LOCATION_ID only")
         return self._token.get_secret_value()
 
     def refresh(self, location_id: str, rejected_token: str) -> str:

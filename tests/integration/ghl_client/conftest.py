@@ -11,7 +11,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
+from urllib.parse import parse_qs, urlsplit
 
+import httpx
 import pytest
 from azure.data.tables import TableClient, TableServiceClient
 from pydantic import SecretStr
@@ -19,10 +21,19 @@ from pydantic import SecretStr
 from shared import runtime
 from shared import settings as settings_module
 from shared.ghl.client import CallRecord, GhlClient, TokenProvider
+from shared.ghl.oauth import OAuthApp
 from shared.ghl.rate_budget import MemoryRateBudget, RateBudget
 from shared.ghl.tokens import PrivateTokenProvider
 from shared.settings import app_setting_names
-from tools.ghl_sandbox import DEMO_LOCATION_ID, DEMO_PRIVATE_TOKEN, DEMO_SEED, SandboxConfig, SandboxServer
+from tools.ghl_sandbox import (
+    DEMO_CLIENT_ID,
+    DEMO_CLIENT_SECRET,
+    DEMO_LOCATION_ID,
+    DEMO_PRIVATE_TOKEN,
+    DEMO_SEED,
+    SandboxConfig,
+    SandboxServer,
+)
 from tools.ghl_sandbox.config import FaultConfig
 
 AZURITE_BIN = Path("/work/main/node_modules/.bin/azurite")
@@ -30,6 +41,7 @@ AZURITE_BIN = Path("/work/main/node_modules/.bin/azurite")
 DEV_ACCOUNT = "devstoreaccount1"
 DEV_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 SANDBOX_HANG_S = 2.0
+REDIRECT = "http://app.test/api/ghl/oauth/callback"
 
 T = TypeVar("T")
 
@@ -139,6 +151,26 @@ def sandbox(sandbox_server: SandboxServer) -> SandboxServer:
     """The sandbox back at its start-up settings and demo seed."""
     sandbox_server.admin.reset()
     return sandbox_server
+
+
+@pytest.fixture
+def oauth_app(sandbox: SandboxServer) -> Iterator[OAuthApp]:
+    """The sandbox's demo marketplace app."""
+    app = OAuthApp(
+        base_url=sandbox.url,
+        marketplace_url=sandbox.url,
+        client_id=DEMO_CLIENT_ID,
+        client_secret=SecretStr(DEMO_CLIENT_SECRET),
+    )
+    yield app
+    app.close()
+
+
+def consent(app: OAuthApp, redirect_uri: str = REDIRECT) -> str:
+    """What the clinic admin's browser does on GHL's consent page: approve, come back with a code."""
+    answer = httpx.get(app.authorize_url("any-state", redirect_uri), timeout=5)
+    assert answer.status_code == 302
+    return parse_qs(urlsplit(answer.headers["location"]).query)["code"][0]
 
 
 @dataclass

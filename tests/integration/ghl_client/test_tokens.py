@@ -7,11 +7,9 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
 
-import httpx
 import pytest
 from azure.data.tables import TableClient
 from pydantic import SecretStr
@@ -22,29 +20,16 @@ from shared.ghl.models import TokenResponse
 from shared.ghl.oauth import OAuthApp
 from shared.ghl.token_store import StoredTokens, TokenStore
 from shared.ghl.tokens import OAuthTokenProvider
-from tools.ghl_sandbox import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_LOCATION_ID, SandboxServer
+from tools.ghl_sandbox import DEMO_LOCATION_ID, SandboxServer
 
-from .conftest import Azurite, Calls
+from .conftest import REDIRECT, Azurite, Calls, consent
 from .refresh_worker import fingerprint
 
 pytestmark = pytest.mark.azurite
 
 LOC = DEMO_LOCATION_ID
-REDIRECT = "http://app.test/api/ghl/oauth/callback"
 TOKEN_ENDPOINT = "POST /oauth/token"
 APP_DIR = Path(__file__).resolve().parents[3]
-
-
-@pytest.fixture
-def oauth_app(sandbox: SandboxServer) -> Iterator[OAuthApp]:
-    app = OAuthApp(
-        base_url=sandbox.url,
-        marketplace_url=sandbox.url,
-        client_id=DEMO_CLIENT_ID,
-        client_secret=SecretStr(DEMO_CLIENT_SECRET),
-    )
-    yield app
-    app.close()
 
 
 @pytest.fixture
@@ -55,13 +40,6 @@ def table(new_table: Callable[[], TableClient]) -> TableClient:
 @pytest.fixture
 def store(table: TableClient) -> TokenStore:
     return TokenStore(table)
-
-
-def consent(app: OAuthApp) -> str:
-    """What the clinic admin's browser does on GHL's consent page: approve, come back with a code."""
-    answer = httpx.get(app.authorize_url("any-state", REDIRECT), timeout=5)
-    assert answer.status_code == 302
-    return parse_qs(urlsplit(answer.headers["location"]).query)["code"][0]
 
 
 @pytest.fixture
