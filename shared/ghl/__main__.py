@@ -90,7 +90,7 @@ def run_check(settings: Settings, requested: str | None) -> Verdict:
         )
     # A few calls: an in-memory budget keeps the check independent of storage in private-token mode.
     budget = MemoryRateBudget(rate_limits(settings))
-    with GhlClient(settings.ghl_base_url, token_provider(settings), budget, read_attempts=1) as client:
+    with GhlClient(settings.ghl_base_url, token_provider(settings), budget, attempts=1) as client:
         verdicts = [check_location(client, settings, location_id) for location_id in location_ids]
     return Verdict(all(v.ok for v in verdicts), [line for v in verdicts for line in v.lines])
 

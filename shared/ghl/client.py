@@ -39,7 +39,8 @@ LOCATIONS_VERSION = "2021-07-28"
 
 DEFAULT_TIMEOUT = httpx.Timeout(connect=5.0, read=15.0, write=10.0, pool=5.0)
 DEFAULT_MAX_WAIT_S = 10.0
-READ_ATTEMPTS = 3
+# Attempts of a call that is safe to repeat: a read, or a write that provably never reached GHL.
+ATTEMPTS = 3
 RATE_LIMIT_RETRIES = 2
 BACKOFF_BASE_S = 0.25
 BACKOFF_CAP_S = 2.0
@@ -123,7 +124,7 @@ class GhlClient:
         transport: httpx.BaseTransport | None = None,
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
         max_wait_s: float = DEFAULT_MAX_WAIT_S,
-        read_attempts: int = READ_ATTEMPTS,
+        attempts: int = ATTEMPTS,
         rate_limit_retries: int = RATE_LIMIT_RETRIES,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
@@ -133,7 +134,7 @@ class GhlClient:
         self._on_call = on_call
         self._timeout = timeout
         self._max_wait_s = max_wait_s
-        self._read_attempts = max(1, read_attempts)
+        self._attempts = max(1, attempts)
         self._rate_limit_retries = rate_limit_retries
         self._sleep = sleep
         self._clock = clock
@@ -356,7 +357,7 @@ class GhlClient:
                 rate_waits += 1  # the next slot comes after Retry-After, for every worker of the location
             except Unavailable:
                 failures += 1
-                if failures >= self._read_attempts:
+                if failures >= self._attempts:
                     raise
                 self._backoff(failures)
 

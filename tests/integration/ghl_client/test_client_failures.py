@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from shared.ghl.client import GhlClient
+from shared.ghl.client import BACKOFF_BASE_S, GhlClient
 from shared.ghl.errors import OutcomeUnknown, RateLimited, Unavailable
 from shared.ghl.rate_budget import MemoryRateBudget
 from sync_core.rate_budget import BudgetLimits
@@ -147,6 +147,17 @@ def test_a_read_is_retried_after_a_server_error_and_succeeds(
     assert calls.statuses == [503, 503, 200]
 
 
+def test_read_retries_back_off_with_bounded_random_waits(make_client: Callable[..., GhlClient], calls: Calls) -> None:
+    waits: list[float] = []
+    unpaced = MemoryRateBudget(BudgetLimits(max_requests=100, interval_s=1e-9))  # no wait for a slot
+    client = make_client(transport=FailFirst(2), sleep=waits.append, budget=unpaced)
+    client.get_location(LOC)
+    assert calls.statuses == [503, 503, 200]
+    assert len(waits) == 2
+    assert 0 <= waits[0] <= BACKOFF_BASE_S
+    assert 0 <= waits[1] <= 2 * BACKOFF_BASE_S
+
+
 def test_a_write_answered_5xx_is_not_retried(make_client: Callable[..., GhlClient], calls: Calls) -> None:
     client = make_client(transport=FailFirst(1))
     with pytest.raises(OutcomeUnknown):
@@ -169,5 +180,5 @@ def test_a_read_that_hangs_is_retried_then_unavailable(
 ) -> None:
     fault(sandbox, "GET /locations/{locationId}", timeout=1.0)
     with pytest.raises(Unavailable):
-        make_client(timeout=SHORT_READ, read_attempts=2).get_location(LOC)
+        make_client(timeout=SHORT_READ, attempts=2).get_location(LOC)
     assert [r.error_code for r in calls.records] == ["unavailable", "unavailable"]
