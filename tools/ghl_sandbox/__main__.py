@@ -19,15 +19,13 @@ from .sandbox import Sandbox
 from .server import listening_socket, uvicorn_server
 
 
-def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m tools.ghl_sandbox", description=__doc__)
     parser.add_argument("--host", help="interface to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port to listen on (default 8090)")
     parser.add_argument("--config", type=Path, help="JSON or TOML file with SandboxConfig keys")
     parser.add_argument("--key-dir", type=Path, help="where the webhook signing keys live")
-    parser.add_argument(
-        "--webhook-url", help="where to POST signed webhooks (e.g. the app's /api/webhooks/ghl)"
-    )
+    parser.add_argument("--webhook-url", help="where to POST signed webhooks (e.g. the app's /api/webhooks/ghl)")
     return parser.parse_args(argv)
 
 
@@ -69,7 +67,7 @@ def describe(sandbox: Sandbox, url: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    config = load_config(_parse_args(argv))
+    config = load_config(parse_args(argv))
     sandbox = Sandbox(config)
     sock = listening_socket(config.host, config.port)
     host, port = sock.getsockname()[:2]

@@ -70,9 +70,7 @@ async def state(request: Request) -> Response:
             "calendars": [calendar_dto(c) for c in st.calendars.values()],
             "users": [vars(u) for u in st.users.values()],
             "contacts": [contact_dto(c) for c in st.contacts.values()],
-            "appointments": [
-                {**calendar_event_dto(st, a), "source": a.source} for a in st.appointments.values()
-            ],
+            "appointments": [{**calendar_event_dto(st, a), "source": a.source} for a in st.appointments.values()],
             "deleted_appointments": [calendar_event_dto(st, a) for a in st.deleted_appointments.values()],
             "oauth": {
                 "clients": list(st.oauth_clients),
@@ -176,17 +174,16 @@ async def simulate_booking(request: Request) -> Response:
     """A booking made inside GHL (booking widget by default): no slot checks, AppointmentCreate sent."""
     sandbox = sandbox_of(request)
     data = await _body(request)
-    appt = create_appointment(
-        sandbox, data, source=str(data.get("source", "booking_widget")), check_slots=False
-    )
+    appt = create_appointment(sandbox, data, source=str(data.get("source", "booking_widget")), check_slots=False)
     return _ok(calendar_event_dto(sandbox.state, appt), 201)
 
 
 async def simulate_appointment_edit(request: Request) -> Response:
     """A change made in GHL's UI (reschedule, status, notes): AppointmentUpdate sent."""
     sandbox = sandbox_of(request)
+    changes = await _body(request)
     appt = find_appointment(sandbox, request.path_params["eventId"])
-    update_appointment(sandbox, appt, await _body(request), check_slots=False)
+    update_appointment(sandbox, appt, changes, check_slots=False)
     return _ok(calendar_event_dto(sandbox.state, appt))
 
 
@@ -207,8 +204,9 @@ async def simulate_contact_create(request: Request) -> Response:
 
 async def simulate_contact_edit(request: Request) -> Response:
     sandbox = sandbox_of(request)
+    changes = await _body(request)
     contact = find_contact(sandbox, request.path_params["contactId"])
-    update_contact(sandbox, contact, await _body(request))
+    update_contact(sandbox, contact, changes)
     return _ok(contact_dto(contact))
 
 

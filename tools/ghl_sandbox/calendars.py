@@ -110,9 +110,7 @@ def create_appointment(sandbox: Sandbox, data: dict[str, Any], source: str, chec
     start = _moment(start_raw, "startTime", location)
     end_raw = _text(data, "endTime")
     end = (
-        _moment(end_raw, "endTime", location)
-        if end_raw
-        else start + timedelta(minutes=calendar.slot_duration_minutes)
+        _moment(end_raw, "endTime", location) if end_raw else start + timedelta(minutes=calendar.slot_duration_minutes)
     )
     if end <= start:
         raise bad_request("endTime must be after startTime")
@@ -154,10 +152,8 @@ def update_appointment(sandbox: Sandbox, appt: Appointment, data: dict[str, Any]
         calendar = sandbox.state.calendars[appt.calendar_id]
     start_raw, end_raw = _text(data, "startTime"), _text(data, "endTime")
     start = _moment(start_raw, "startTime", location).astimezone(UTC) if start_raw else appt.start
-    if end_raw:
-        end = _moment(end_raw, "endTime", location).astimezone(UTC)
-    else:
-        end = start + (appt.end - appt.start)
+    duration = appt.end - appt.start
+    end = _moment(end_raw, "endTime", location).astimezone(UTC) if end_raw else start + duration
     if end <= start:
         raise bad_request("endTime must be after startTime")
     changes: dict[str, Any] = {"calendar_id": calendar.id, "start": start, "end": end}
@@ -273,18 +269,18 @@ async def post_appointment(request: Request) -> Response:
 
 async def put_appointment(request: Request) -> Response:
     sandbox = sandbox_of(request)
+    data = await json_object(request)  # before the lookup: no await may split a read from its write
     appt = find_appointment(sandbox, request.path_params["eventId"])
     require_location(request, appt.location_id)
-    data = await json_object(request)
     update_appointment(sandbox, appt, data, check_slots=_checks_slots(sandbox, data))
     return JSONResponse(appointment_response(sandbox.state, appt))
 
 
 async def delete_event(request: Request) -> Response:
     sandbox = sandbox_of(request)
+    await json_object(request)  # the spec makes the (empty) body required
     appt = find_appointment(sandbox, request.path_params["eventId"])
     require_location(request, appt.location_id)
-    await json_object(request)  # the spec makes the (empty) body required
     delete_appointment(sandbox, appt)
     return JSONResponse({"succeeded": True}, status_code=201)
 
@@ -294,12 +290,8 @@ ENDPOINTS = [
     Endpoint("GET", "/calendars/", list_calendars, _V, "calendars.readonly"),
     Endpoint("GET", "/calendars/events", list_events, _V, "calendars/events.readonly"),
     Endpoint("POST", "/calendars/events/appointments", post_appointment, _V, "calendars/events.write"),
-    Endpoint(
-        "GET", "/calendars/events/appointments/{eventId}", get_appointment, _V, "calendars/events.readonly"
-    ),
-    Endpoint(
-        "PUT", "/calendars/events/appointments/{eventId}", put_appointment, _V, "calendars/events.write"
-    ),
+    Endpoint("GET", "/calendars/events/appointments/{eventId}", get_appointment, _V, "calendars/events.readonly"),
+    Endpoint("PUT", "/calendars/events/appointments/{eventId}", put_appointment, _V, "calendars/events.write"),
     Endpoint("DELETE", "/calendars/events/{eventId}", delete_event, _V, "calendars/events.write"),
     Endpoint("GET", "/calendars/{calendarId}", get_calendar, _V, "calendars.readonly"),
 ]

@@ -184,9 +184,10 @@ async def get_contact(request: Request) -> Response:
 
 async def put_contact(request: Request) -> Response:
     sandbox = sandbox_of(request)
+    data = await json_object(request)  # before the lookup: no await may split a read from its write
     contact = find_contact(sandbox, request.path_params["contactId"])
     require_location(request, contact.location_id)
-    fields = _validated(await json_object(request), UPDATE_FIELDS)
+    fields = _validated(data, UPDATE_FIELDS)
     _refuse_duplicate(sandbox, sandbox.state.locations[contact.location_id], fields, exclude=contact.id)
     update_contact(sandbox, contact, fields)
     return JSONResponse({"succeded": True, "contact": contact_dto(contact)})

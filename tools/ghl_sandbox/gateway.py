@@ -47,9 +47,7 @@ class _Call:
 
 
 class Gateway:
-    def __init__(
-        self, app: ASGIApp, sandbox: Sandbox, endpoints: list[Endpoint], routes: list[Route]
-    ) -> None:
+    def __init__(self, app: ASGIApp, sandbox: Sandbox, endpoints: list[Endpoint], routes: list[Route]) -> None:
         self.app = app
         self.sandbox = sandbox
         self.endpoints = {e.key: e for e in endpoints}
@@ -63,12 +61,13 @@ class Gateway:
         call.headers["x-trace-id"] = call.trace_id
         scope.setdefault("state", {})["trace_id"] = call.trace_id
         endpoint = self._match(scope)
+        # Counted in the state the call started in, so a call still hanging after a reset counts nowhere new.
+        counters = self.sandbox.state.counters
         try:
             await self._serve(scope, receive, send, call, endpoint)
         finally:
             if endpoint is not None:
-                location = call.grant.location_id if call.grant else None
-                self.sandbox.state.counters.record(endpoint.key, location, call.outcome)
+                counters.record(endpoint.key, call.grant.location_id if call.grant else None, call.outcome)
 
     def _match(self, scope: Scope) -> Endpoint | None:
         for route in self.routes:
@@ -77,9 +76,7 @@ class Gateway:
                 return self.endpoints[route.name]
         return None
 
-    async def _serve(
-        self, scope: Scope, receive: Receive, send: Send, call: _Call, endpoint: Endpoint | None
-    ) -> None:
+    async def _serve(self, scope: Scope, receive: Receive, send: Send, call: _Call, endpoint: Endpoint | None) -> None:
         respond = call.wrap(send)
         outage = self.sandbox.outage_mode()
         if outage is not None:
@@ -150,9 +147,7 @@ class Gateway:
         elif failure == "rate_limit":
             interval_ms = self.sandbox.config.rate_limit.interval_ms
             call.headers["Retry-After"] = str(max(1, -(-interval_ms // 1000)))
-            await error_response(GhlError(429, "Too Many Requests"), call.trace_id)(
-                scope, receive, call.wrap(send)
-            )
+            await error_response(GhlError(429, "Too Many Requests"), call.trace_id)(scope, receive, call.wrap(send))
         else:
             error = GhlError(int(failure), _SERVER_ERROR_MESSAGES[failure])
             await error_response(error, call.trace_id)(scope, receive, call.wrap(send))

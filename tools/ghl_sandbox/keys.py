@@ -71,9 +71,7 @@ def load_public_keys(key_dir: Path) -> PublicKeys:
 
 
 def _public_pem(key: ed25519.Ed25519PublicKey | rsa.RSAPublicKey) -> str:
-    return key.public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    ).decode()
+    return key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
 
 
 def _load_or_create(key_dir: Path, rsa_bits: int) -> SigningKeys:

@@ -69,12 +69,7 @@ def _redeem_code(sandbox: Sandbox, client_id: str, form: dict[str, str]) -> Gran
 
 def _redeem_refresh(sandbox: Sandbox, client_id: str, form: dict[str, str]) -> Grant:
     token = sandbox.state.refresh_tokens.get(form.get("refresh_token", ""))
-    if (
-        token is None
-        or token.used
-        or token.grant.client_key != client_id
-        or sandbox.clock.time() >= token.expires_at
-    ):
+    if token is None or token.used or token.grant.client_key != client_id or sandbox.clock.time() >= token.expires_at:
         raise unauthorized(INVALID_REFRESH)
     token.used = True
     return token.grant
@@ -84,9 +79,7 @@ async def token(request: Request) -> Response:
     sandbox = sandbox_of(request)
     parsed = parse_qs((await request.body()).decode(errors="replace"), keep_blank_values=True)
     form = {key: values[-1] for key, values in parsed.items()}
-    missing = [
-        f"{k} should not be empty" for k in ("client_id", "client_secret", "grant_type") if not form.get(k)
-    ]
+    missing = [f"{k} should not be empty" for k in ("client_id", "client_secret", "grant_type") if not form.get(k)]
     if missing:
         raise unprocessable(*missing)
     grant_type = form["grant_type"]
@@ -126,9 +119,7 @@ async def choose_location(request: Request) -> Response:
         raise bad_request("No location to install the app on")
     installer = next((u.id for u in state.users.values() if u.location_id == location.id), "installer")
     grant = Grant(client.client_id, location.id, location.company_id, installer, tuple(scope.split()))
-    code = AuthCode(
-        new_id(40), grant, redirect_uri, sandbox.clock.time() + sandbox.config.auth.code_ttl_seconds
-    )
+    code = AuthCode(new_id(40), grant, redirect_uri, sandbox.clock.time() + sandbox.config.auth.code_ttl_seconds)
     state.codes[code.code] = code
     query = {"code": code.code, **({"state": params["state"]} if "state" in params else {})}
     separator = "&" if "?" in redirect_uri else "?"

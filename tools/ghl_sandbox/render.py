@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,7 +21,8 @@ def iso_utc(moment: datetime) -> str:
 
 
 def calendar_dto(calendar: Calendar) -> dict[str, Any]:
-    slug = re.sub(r"[^a-z0-9]+", "-", calendar.name.lower()).strip("-") or calendar.id
+    ascii_name = unicodedata.normalize("NFKD", calendar.name).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-") or calendar.id
     dto: dict[str, Any] = {
         "id": calendar.id,
         "locationId": calendar.location_id,

@@ -71,9 +71,7 @@ class Sandbox:
         return self.outage.mode if self.outage else None
 
     def appointment_changed(self, event_type: str, appt: Appointment) -> None:
-        self.outbox.enqueue(
-            event_type, appt.location_id, {"appointment": appointment_webhook(self.state, appt)}
-        )
+        self.outbox.enqueue(event_type, appt.location_id, {"appointment": appointment_webhook(self.state, appt)})
 
     def contact_changed(self, event_type: str, contact: Contact) -> None:
         self.outbox.enqueue(event_type, contact.location_id, contact_webhook(contact))

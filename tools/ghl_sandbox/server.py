@@ -20,11 +20,15 @@ from .sandbox import Sandbox
 
 
 def listening_socket(host: str, port: int) -> socket.socket:
-    """A bound TCP socket for uvicorn; TCP_NODELAY avoids a 40 ms delayed-ACK stall per keep-alive request."""
+    """A listening TCP socket for uvicorn: connections queue from here on, before uvicorn accepts them.
+
+    TCP_NODELAY avoids a 40 ms delayed-ACK stall on every keep-alive request.
+    """
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.bind((host, port))
+    sock.listen(128)
     return sock
 
 
@@ -41,9 +45,7 @@ class ThreadedServer:
         self._socket = listening_socket(host, port)
         self.host, self.port = self._socket.getsockname()[:2]
         self._server = uvicorn_server(app, "warning")
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True
-        )
+        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True)
 
     @property
     def url(self) -> str:

@@ -239,7 +239,11 @@ class SandboxState:
         return now
 
     def load(self, spec: SeedSpec) -> dict[str, Any]:
-        """Add the seeded entities (ids generated where missing) and return the ids created."""
+        """Add the seeded entities (ids generated where missing) and return their ids.
+
+        Seeding is additive: a location id that exists gets the seed's settings and the listed calendars,
+        users, contacts and tokens on top of what it has; an entity id that exists is replaced.
+        """
         created: dict[str, Any] = {"locations": []}
         for loc in spec.locations:
             created["locations"].append(self._load_location(loc))

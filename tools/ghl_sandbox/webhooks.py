@@ -81,9 +81,7 @@ class WebhookOutbox:
             "timestamp": iso_utc(self.clock.now()),
         }
         raw = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
-        delivery = Delivery(
-            uuid.uuid4().hex, webhook_id, event_type, location_id, raw, self.clock.monotonic()
-        )
+        delivery = Delivery(uuid.uuid4().hex, webhook_id, event_type, location_id, raw, self.clock.monotonic())
         self.deliveries.append(delivery)
         self.wake()
         return delivery
@@ -137,7 +135,8 @@ class WebhookOutbox:
 
     async def _attempt(self, client: httpx.AsyncClient, delivery: Delivery) -> None:
         url = self.config.url
-        if url is None or delivery.state != "pending":
+        forgotten = not any(d is delivery for d in self.deliveries)  # dropped by a reset mid-batch
+        if url is None or delivery.state != "pending" or forgotten:
             return
         attempt = Attempt(at=iso_utc(self.clock.now()))
         delivery.attempts.append(attempt)
@@ -153,9 +152,7 @@ class WebhookOutbox:
             return
         attempt.status = response.status_code
         if response.status_code == 429 and len(delivery.attempts) <= self.config.max_retries:
-            delay = self.config.retry_interval_seconds + self._rng.uniform(
-                0, self.config.retry_jitter_seconds
-            )
+            delay = self.config.retry_interval_seconds + self._rng.uniform(0, self.config.retry_jitter_seconds)
             delivery.due_at = self.clock.monotonic() + delay * self.config.time_scale
         else:
             delivery.state = "delivered" if response.is_success else "failed"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -14,9 +15,7 @@ from .helpers import CALENDARS, CONTACTS
 from .openapi import assert_documented
 
 REDIRECT = "https://app.example/api/ghl/oauth/callback"
-SCOPES = (
-    "calendars.readonly calendars/events.readonly calendars/events.write contacts.readonly contacts.write"
-)
+SCOPES = "calendars.readonly calendars/events.readonly calendars/events.write contacts.readonly contacts.write"
 
 
 def _consent(sandbox: SandboxServer, state: str = "xyz", **extra: str) -> httpx.Response:
@@ -40,9 +39,9 @@ def _token(sandbox: SandboxServer, **form: str) -> httpx.Response:
     return httpx.post(f"{sandbox.url}/oauth/token", data={**credentials, **form})
 
 
-def _install(sandbox: SandboxServer) -> dict[str, str]:
+def _install(sandbox: SandboxServer) -> dict[str, Any]:
     response = _token(sandbox, grant_type="authorization_code", code=_code(sandbox), redirect_uri=REDIRECT)
-    tokens: dict[str, str] = assert_documented("oauth", "POST", "/oauth/token", response)
+    tokens: dict[str, Any] = assert_documented("oauth", "POST", "/oauth/token", response)
     return tokens
 
 
@@ -54,9 +53,7 @@ def _calendars(sandbox: SandboxServer, access_token: str) -> httpx.Response:
 @pytest.mark.parametrize("authorization", [None, "Bearer not-a-token", "Basic abc"])
 def test_missing_or_unknown_bearer_is_unauthorized(sandbox: SandboxServer, authorization: str | None) -> None:
     headers = {**CALENDARS, **({"Authorization": authorization} if authorization else {})}
-    response = httpx.get(
-        f"{sandbox.url}/calendars/", params={"locationId": DEMO_LOCATION_ID}, headers=headers
-    )
+    response = httpx.get(f"{sandbox.url}/calendars/", params={"locationId": DEMO_LOCATION_ID}, headers=headers)
 
     body = assert_documented("calendars", "GET", "/calendars/", response)
     assert response.status_code == 401
@@ -75,9 +72,7 @@ def test_missing_or_wrong_version_header_is_a_bad_request(ghl: httpx.Client) -> 
 def test_token_of_another_location_is_forbidden(sandbox: SandboxServer) -> None:
     sandbox.admin.seed(
         SeedSpec(
-            locations=[
-                LocationSeed(id="loc_other", name="Otra", private_tokens=[PrivateTokenSeed(token="pit-x")])
-            ]
+            locations=[LocationSeed(id="loc_other", name="Otra", private_tokens=[PrivateTokenSeed(token="pit-x")])]
         )
     )
     headers = {"Authorization": "Bearer pit-x", **CONTACTS}

@@ -7,7 +7,8 @@ from typing import Any
 
 import httpx
 
-from tools.ghl_sandbox import DEMO_LOCATION_ID, SandboxServer
+from tools.ghl_sandbox import DEMO_LOCATION_ID, DEMO_SEED, SandboxServer, SeedSpec
+from tools.ghl_sandbox.config import CalendarSeed
 
 from .helpers import CALENDARS
 from .openapi import assert_documented
@@ -59,9 +60,7 @@ def test_calendar_by_id_comes_wrapped_in_calendar(ghl: httpx.Client) -> None:
     assert body["calendar"]["teamMembers"][0]["userId"] == "usr_demo_ana"
 
 
-def test_booking_answers_the_unwrapped_appointment_with_location_offset(
-    ghl: httpx.Client, contact_id: str
-) -> None:
+def test_booking_answers_the_unwrapped_appointment_with_location_offset(ghl: httpx.Client, contact_id: str) -> None:
     response = _book(ghl, contact_id, "2026-12-01T15:00:00Z", title="Sesión 1")
 
     body = assert_documented("calendars", "POST", APPOINTMENTS, response)
@@ -122,9 +121,7 @@ def test_booking_needs_a_calendar_and_contact_of_that_location(ghl: httpx.Client
     assert no_contact.json()["message"] == "Contact not found"
 
 
-def test_taken_slot_is_refused_unless_free_slot_validation_is_ignored(
-    ghl: httpx.Client, contact_id: str
-) -> None:
+def test_taken_slot_is_refused_unless_free_slot_validation_is_ignored(ghl: httpx.Client, contact_id: str) -> None:
     _book(ghl, contact_id, "2026-12-01T10:00:00-05:00")
 
     overlapping = _book(ghl, contact_id, "2026-12-01T10:30:00-05:00")
@@ -146,13 +143,11 @@ def test_cancel_keeps_the_event_with_a_newer_date_updated(ghl: httpx.Client, con
     event_id = _book(ghl, contact_id, "2026-12-01T10:00:00-05:00").json()["id"]
     before = ghl.get(f"{APPOINTMENTS}/{event_id}", headers=CALENDARS).json()["event"]
 
-    response = ghl.put(
-        f"{APPOINTMENTS}/{event_id}", json={"appointmentStatus": "cancelled"}, headers=CALENDARS
-    )
+    response = ghl.put(f"{APPOINTMENTS}/{event_id}", json={"appointmentStatus": "cancelled"}, headers=CALENDARS)
 
-    assert assert_documented("calendars", "PUT", f"{APPOINTMENTS}/{{eventId}}", response)[
-        "appointmentStatus"
-    ] == ("cancelled")
+    assert assert_documented("calendars", "PUT", f"{APPOINTMENTS}/{{eventId}}", response)["appointmentStatus"] == (
+        "cancelled"
+    )
     fetched = ghl.get(f"{APPOINTMENTS}/{event_id}", headers=CALENDARS)
     after = assert_documented("calendars", "GET", f"{APPOINTMENTS}/{{eventId}}", fetched)["event"]
     assert after["appointmentStatus"] == "cancelled"
@@ -161,13 +156,9 @@ def test_cancel_keeps_the_event_with_a_newer_date_updated(ghl: httpx.Client, con
 
 
 def test_reschedule_keeps_the_duration_and_frees_the_old_slot(ghl: httpx.Client, contact_id: str) -> None:
-    event_id = _book(
-        ghl, contact_id, "2026-12-01T10:00:00-05:00", endTime="2026-12-01T10:45:00-05:00"
-    ).json()["id"]
+    event_id = _book(ghl, contact_id, "2026-12-01T10:00:00-05:00", endTime="2026-12-01T10:45:00-05:00").json()["id"]
 
-    moved = ghl.put(
-        f"{APPOINTMENTS}/{event_id}", json={"startTime": "2026-12-01T15:00:00-05:00"}, headers=CALENDARS
-    )
+    moved = ghl.put(f"{APPOINTMENTS}/{event_id}", json={"startTime": "2026-12-01T15:00:00-05:00"}, headers=CALENDARS)
     rebooked = _book(ghl, contact_id, "2026-12-01T10:00:00-05:00")
 
     assert (moved.json()["startTime"], moved.json()["endTime"]) == (
@@ -190,16 +181,11 @@ def test_delete_answers_201_and_the_event_is_gone(ghl: httpx.Client, contact_id:
     deleted = ghl.request("DELETE", f"/calendars/events/{event_id}", json={}, headers=CALENDARS)
 
     assert deleted.status_code == 201
-    assert assert_documented("calendars", "DELETE", "/calendars/events/{eventId}", deleted) == {
-        "succeeded": True
-    }
+    assert assert_documented("calendars", "DELETE", "/calendars/events/{eventId}", deleted) == {"succeeded": True}
     gone = ghl.get(f"{APPOINTMENTS}/{event_id}", headers=CALENDARS)
     assert gone.status_code == 400
     assert_documented("calendars", "GET", f"{APPOINTMENTS}/{{eventId}}", gone)
-    assert (
-        _events(ghl, "2026-12-01T00:00:00Z", "2026-12-03T00:00:00Z", calendarId=TERAPIA).json()["events"]
-        == []
-    )
+    assert _events(ghl, "2026-12-01T00:00:00Z", "2026-12-03T00:00:00Z", calendarId=TERAPIA).json()["events"] == []
 
 
 def test_delete_requires_the_documented_json_body(ghl: httpx.Client, contact_id: str) -> None:
@@ -217,3 +203,14 @@ def test_unknown_ids_can_answer_404_when_configured(sandbox: SandboxServer, ghl:
     response = ghl.get(f"{APPOINTMENTS}/nope", headers=CALENDARS)
 
     assert (response.status_code, response.json()["message"]) == (404, "Appointment not found")
+
+
+def test_seeding_an_existing_location_adds_calendars_to_it(sandbox: SandboxServer, ghl: httpx.Client) -> None:
+    demo = DEMO_SEED.locations[0]
+    extra = CalendarSeed(id="cal_masajes", name="Masajes", is_active=False)
+    sandbox.admin.seed(SeedSpec(locations=[demo.model_copy(update={"calendars": [extra]})]))
+
+    calendars = ghl.get("/calendars/", params={"locationId": DEMO_LOCATION_ID}, headers=CALENDARS).json()["calendars"]
+
+    assert ("cal_masajes", False) in {(c["id"], c["isActive"]) for c in calendars}
+    assert len(calendars) == 4

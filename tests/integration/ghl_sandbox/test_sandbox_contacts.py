@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
 
-from tools.ghl_sandbox import DEMO_LOCATION_ID, SandboxServer
+from tools.ghl_sandbox import DEMO_LOCATION_ID, DEMO_PRIVATE_TOKEN, SandboxServer
 from tools.ghl_sandbox.config import LocationSeed, PrivateTokenSeed, SeedSpec
 
 from .helpers import CONTACTS
@@ -22,13 +23,11 @@ def _upsert(ghl: httpx.Client, **fields: Any) -> httpx.Response:
 
 
 def test_created_contact_answers_201_with_normalised_phone(ghl: httpx.Client) -> None:
-    response = _create(
-        ghl, firstName="Rosa", lastName="Flores", phone="987 000 111", email="Rosa@Example.com"
-    )
+    response = _create(ghl, firstName="Rosa", lastName="Flores", phone="987 000 555", email="Rosa@Example.com")
 
     body = assert_documented("contacts", "POST", "/contacts/", response)
     assert response.status_code == 201
-    assert body["contact"]["phone"] == "+51987000111"  # E.164 with the location's country
+    assert body["contact"]["phone"] == "+51987000555"  # E.164 with the location's country
     assert body["contact"]["emailLowerCase"] == "rosa@example.com"
 
 
@@ -86,9 +85,7 @@ def test_location_allowing_duplicates_creates_new_contacts_when_asked(sandbox: S
             ]
         )
     )
-    with httpx.Client(
-        base_url=sandbox.url, headers={"Authorization": "Bearer pit-dup", **CONTACTS}
-    ) as client:
+    with httpx.Client(base_url=sandbox.url, headers={"Authorization": "Bearer pit-dup", **CONTACTS}) as client:
         body = {"locationId": "loc_dup", "email": "x@example.com", "createNewIfDuplicateAllowed": True}
         first = client.post("/contacts/upsert", json=body).json()["contact"]["id"]
         second = client.post("/contacts/upsert", json=body).json()["contact"]["id"]
@@ -107,12 +104,8 @@ def test_duplicate_search_returns_the_contact_or_null(ghl: httpx.Client) -> None
     by_email = ghl.get(
         "/contacts/search/duplicate", params={**params, "email": "rosa+clinic@example.com"}, headers=CONTACTS
     )
-    by_number = ghl.get(
-        "/contacts/search/duplicate", params={**params, "number": "+51987000444"}, headers=CONTACTS
-    )
-    nobody = ghl.get(
-        "/contacts/search/duplicate", params={**params, "email": "x@example.com"}, headers=CONTACTS
-    )
+    by_number = ghl.get("/contacts/search/duplicate", params={**params, "number": "+51987000444"}, headers=CONTACTS)
+    nobody = ghl.get("/contacts/search/duplicate", params={**params, "email": "x@example.com"}, headers=CONTACTS)
 
     assert by_email.json()["contact"]["id"] == contact_id
     assert by_number.json()["contact"]["id"] == contact_id
@@ -125,9 +118,7 @@ def test_contact_can_be_read_updated_and_deleted(ghl: httpx.Client, contact_id: 
     deleted = ghl.delete(f"/contacts/{contact_id}", headers=CONTACTS)
     gone = ghl.get(f"/contacts/{contact_id}", headers=CONTACTS)
 
-    assert (
-        assert_documented("contacts", "GET", "/contacts/{contactId}", read)["contact"]["firstName"] == "Rosa"
-    )
+    assert assert_documented("contacts", "GET", "/contacts/{contactId}", read)["contact"]["firstName"] == "Rosa"
     update_body = assert_documented("contacts", "PUT", "/contacts/{contactId}", updated)
     assert (update_body["succeded"], update_body["contact"]["name"]) == (True, "Rosa Flores Díaz")
     assert assert_documented("contacts", "DELETE", "/contacts/{contactId}", deleted) == {"succeded": True}
@@ -154,3 +145,18 @@ def test_location_answers_with_its_timezone(ghl: httpx.Client) -> None:
         "Reflexo Perú - Sede Principal",
         "America/Lima",
     )
+
+
+def test_concurrent_upserts_of_one_person_make_one_contact(sandbox: SandboxServer) -> None:
+    headers = {"Authorization": f"Bearer {DEMO_PRIVATE_TOKEN}", **CONTACTS}
+    body = {"locationId": DEMO_LOCATION_ID, "firstName": "Ana", "email": "ana@example.com"}
+
+    async def upsert_many() -> list[dict[str, Any]]:
+        async with httpx.AsyncClient(base_url=sandbox.url, headers=headers, timeout=5) as client:
+            answers = await asyncio.gather(*(client.post("/contacts/upsert", json=body) for _ in range(20)))
+        return [a.json() for a in answers]
+
+    results = asyncio.run(upsert_many())
+
+    assert len({r["contact"]["id"] for r in results}) == 1
+    assert sum(r["new"] for r in results) == 1

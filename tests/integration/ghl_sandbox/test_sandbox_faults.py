@@ -31,7 +31,7 @@ def _book(client: httpx.Client, contact_id: str, timeout: float = 5, **extra: An
 
 
 def _faults(sandbox: SandboxServer, rule: dict[str, Any], endpoint: str | None = None, seed: int = 7) -> None:
-    settings = {"seed": seed, "hang_seconds": 3}
+    settings: dict[str, Any] = {"seed": seed, "hang_seconds": 3}
     settings.update({"endpoints": {endpoint: rule}} if endpoint else {"all_endpoints": rule})
     sandbox.admin.configure("faults", settings)
 
@@ -54,9 +54,7 @@ def test_a_seed_replays_the_same_429s_and_5xx(sandbox: SandboxServer, ghl: httpx
     assert set(first) & {500, 502, 503}
 
 
-def test_injected_429_carries_retry_after_and_rate_limit_headers(
-    sandbox: SandboxServer, ghl: httpx.Client
-) -> None:
+def test_injected_429_carries_retry_after_and_rate_limit_headers(sandbox: SandboxServer, ghl: httpx.Client) -> None:
     _faults(sandbox, {"rate_limit": 1.0})
 
     response = _list(ghl)
@@ -66,9 +64,7 @@ def test_injected_429_carries_retry_after_and_rate_limit_headers(
 
 
 @pytest.mark.parametrize("status", [500, 502, 503])
-def test_each_server_error_status_can_be_forced(
-    sandbox: SandboxServer, ghl: httpx.Client, status: int
-) -> None:
+def test_each_server_error_status_can_be_forced(sandbox: SandboxServer, ghl: httpx.Client, status: int) -> None:
     _faults(sandbox, {"server_error": 1.0, "server_error_statuses": [status]})
 
     response = _list(ghl)
@@ -101,9 +97,7 @@ def test_timeout_fault_never_answers(sandbox: SandboxServer, ghl: httpx.Client) 
         ghl.get("/calendars/", params={"locationId": DEMO_LOCATION_ID}, headers=CALENDARS, timeout=0.3)
 
 
-def test_reset_fault_drops_the_connection_without_an_answer(
-    sandbox: SandboxServer, ghl: httpx.Client
-) -> None:
+def test_reset_fault_drops_the_connection_without_an_answer(sandbox: SandboxServer, ghl: httpx.Client) -> None:
     _faults(sandbox, {"reset": 1.0})
 
     with pytest.raises((httpx.RemoteProtocolError, httpx.ReadError)):

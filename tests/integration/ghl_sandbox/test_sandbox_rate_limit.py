@@ -79,11 +79,7 @@ def test_refused_requests_do_not_use_up_the_budget(sandbox: SandboxServer, ghl: 
 
 def test_each_location_has_its_own_budget(sandbox: SandboxServer, ghl: httpx.Client) -> None:
     sandbox.admin.seed(
-        SeedSpec(
-            locations=[
-                LocationSeed(id="loc_b", name="Sede B", private_tokens=[PrivateTokenSeed(token="pit-b")])
-            ]
-        )
+        SeedSpec(locations=[LocationSeed(id="loc_b", name="Sede B", private_tokens=[PrivateTokenSeed(token="pit-b")])])
     )
     sandbox.admin.configure("rate_limit", {"interval_ms": 1000, "max_requests": 2})
     for _ in range(2):
