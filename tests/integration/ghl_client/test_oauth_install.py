@@ -3,6 +3,8 @@ page, and lands on the callback; the app's HTTP functions run in-process, as the
 
 from __future__ import annotations
 
+import base64
+import json
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,7 +19,7 @@ from pydantic import SecretStr
 
 from blueprints.oauth import ghl_oauth_authorize, ghl_oauth_callback
 from shared import runtime
-from shared.ghl.oauth import SCOPES, StateSigner
+from shared.ghl.oauth import SCOPES, InvalidState, StateSigner
 from shared.ghl.tables import RATE_BUDGET_TABLE, TOKENS_TABLE
 from shared.ghl.token_store import TokenStore
 from shared.store.schema import locations
@@ -151,6 +153,26 @@ def test_a_forged_state_is_refused_and_nothing_is_stored(browser: httpx.Client, 
     assert stored_tokens().get(DEMO_LOCATION_ID) is None
     assert location_rows() == []
     assert "POST /oauth/token" not in sandbox.admin.counts()["by_endpoint"]  # the code was never used
+
+
+def test_a_state_with_an_edited_expiry_is_refused() -> None:
+    signer = StateSigner(SecretStr(DEMO_CLIENT_SECRET))
+    body, _, mac = signer.sign(time.time() - 601).partition(".")
+    claims = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+    extended = base64.urlsafe_b64encode(json.dumps({**claims, "exp": claims["exp"] + 3600}).encode()).decode()
+    with pytest.raises(InvalidState):
+        signer.verify(f"{extended.rstrip('=')}.{mac}", time.time())
+
+
+def test_without_a_configured_redirect_uri_the_callback_on_this_host_is_used(
+    browser: httpx.Client, clean_settings: pytest.MonkeyPatch
+) -> None:
+    clean_settings.delenv("GHL_REDIRECT_URI")
+    runtime.reset()
+    answer = browser.get(f"{APP}/api/ghl/oauth/authorize")
+    query = parse_qs(urlsplit(answer.headers["location"]).query)
+    assert query["redirect_uri"] == [f"{APP}/api/ghl/oauth/callback"]
+    assert browser.get(answer.headers["location"], follow_redirects=True).status_code == 200
 
 
 def test_an_expired_state_is_refused(browser: httpx.Client) -> None:
