@@ -402,9 +402,14 @@ class GhlClient:
 
     def _observe(self, location_id: str, response: httpx.Response) -> None:
         limits = RateLimitHeaders.parse(response.headers)
-        if limits.present:
-            self._last_limits[location_id] = limits
+        if not limits.present:
+            return
+        self._last_limits[location_id] = limits
+        try:
             self._budget.observe(location_id, limits)
+        except GhlError as error:
+            # The answer matters more: a write GHL applied must not look "not applied" to the caller.
+            log.warning("rate budget of location %s not adapted to GHL's headers: %s", location_id, error.code)
 
     def _backoff(self, failures: int) -> None:
         """Full jitter: spreads the retries of many workers instead of synchronising them."""

@@ -105,7 +105,7 @@ class OAuthTokenProvider:
     def _refresh(self, location_id: str, stale: str) -> str:
         """A token other than `stale`: one another worker just stored, or one this worker refreshes now."""
         with self._lock_of(location_id):  # threads of this process queue here instead of on the lease
-            deadline = self._clock() + self._lease_wait_s
+            deadline = time.monotonic() + self._lease_wait_s
             while True:
                 stored = self._read(location_id)
                 if stored.access_token != stale and self._fresh(stored):
@@ -114,7 +114,7 @@ class OAuthTokenProvider:
                     leased = self._store.try_lease(stored, self._owner, self._lease_s)
                     if leased is not None:
                         return self._rotate(leased)
-                if self._clock() >= deadline:
+                if time.monotonic() >= deadline:
                     raise Unavailable(f"the token refresh of location {location_id} is held by another worker")
                 self._sleep(random.uniform(0.05, 0.25))  # noqa: S311 - jitter, not crypto
 

@@ -11,7 +11,7 @@ import pytest
 from shared.ghl.client import BACKOFF_BASE_S, GhlClient
 from shared.ghl.errors import OutcomeUnknown, RateLimited, Unavailable
 from shared.ghl.rate_budget import MemoryRateBudget
-from sync_core.rate_budget import BudgetLimits
+from sync_core.rate_budget import BudgetLimits, RateLimitHeaders
 from tools.ghl_sandbox import DEMO_LOCATION_ID, SandboxServer
 
 from .conftest import SANDBOX_HANG_S, Calls, eventually
@@ -156,6 +156,21 @@ def test_read_retries_back_off_with_bounded_random_waits(make_client: Callable[.
     assert len(waits) == 2
     assert 0 <= waits[0] <= BACKOFF_BASE_S
     assert 0 <= waits[1] <= 2 * BACKOFF_BASE_S
+
+
+class ObserveFails(MemoryRateBudget):
+    """A budget whose storage fails after the call went through."""
+
+    def observe(self, location_id: str, headers: RateLimitHeaders) -> None:
+        raise Unavailable("rate budget storage unavailable")
+
+
+def test_an_applied_write_is_reported_even_if_the_budget_cannot_record_ghls_headers(
+    make_client: Callable[..., GhlClient], sandbox: SandboxServer
+) -> None:
+    client = make_client(budget=ObserveFails())
+    created = client.create_appointment(LOC, appointment_body(client))
+    assert [a["id"] for a in sandbox.admin.state()["appointments"]] == [created.id]
 
 
 def test_a_write_answered_5xx_is_not_retried(make_client: Callable[..., GhlClient], calls: Calls) -> None:
