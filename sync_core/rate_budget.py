@@ -1,14 +1,4 @@
-"""Per-location GHL request budget: strict pacing that stays under GHL's burst and daily limits.
-
-GHL allows 100 requests per 10 s and 200,000 per day per app and location, without saying whether the
-10 s window is fixed or sliding. A token bucket that lets a burst through and then refills can put up to
-twice the limit into one sliding window, so requests are paced strictly instead (GCRA without burst): each
-request takes the next free slot, one slot every `spacing_s`, and concurrent workers reserve distinct
-slots in one shared state. Any span of the window then holds at most `max_requests * utilization`
-requests; the small remainder absorbs network jitter and clock skew between hosts.
-
-Times are seconds since the epoch, passed in by the caller: the state is shared between hosts.
-"""
+"""Per-location GHL request budget: strict pacing that stays under GHL's burst and daily limits."""
 
 from __future__ import annotations
 
@@ -17,6 +7,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC
 from email.utils import parsedate_to_datetime
+
+# GHL allows 100 requests per 10 s and 200,000 per day per app and location, without saying whether the
+# 10 s window is fixed or sliding. A token bucket that lets a burst through and then refills can put up to
+# twice the limit into one sliding window, so requests are paced strictly instead (GCRA without burst):
+# each request takes the next free slot, one slot every `spacing_s`, and concurrent workers reserve
+# distinct slots in one shared state. Any span of the window then holds at most
+# `max_requests * utilization` requests; the remainder absorbs network jitter and clock skew between
+# hosts. Times are epoch seconds passed in by the caller, because the state is shared between hosts.
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,4 @@
-"""Connection check: `python -m shared.ghl check [--location ID]` authenticates, reads the location and its
-calendars with the current settings, and says in Spanish what works or what to fix (exit code 0 / 1)."""
+"""Connection check: `python -m shared.ghl check [--location ID]` says in Spanish what works or what to fix."""
 
 from __future__ import annotations
 

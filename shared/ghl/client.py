@@ -1,5 +1,4 @@
-"""The one GHL API client: bearer token and Version header per API, the location's rate budget, retries only
-where they cannot duplicate a change, and errors callers can act on (see shared.ghl.errors)."""
+"""The one GHL API client: auth, Version headers, the rate budget, safe retries and errors callers can act on."""
 
 from __future__ import annotations
 
@@ -28,6 +27,9 @@ from shared.ghl.errors import (
 from shared.ghl.models import Calendar, Contact, Event, Location
 from shared.ghl.rate_budget import RateBudget
 from sync_core.rate_budget import RateLimitHeaders, parse_retry_after
+
+# Retries happen only where they cannot duplicate a change: reads, and writes that provably never reached
+# GHL. Errors are by meaning (shared.ghl.errors), not raw status codes.
 
 log = logging.getLogger("rv3sync.ghl")
 # httpx logs every request URL at INFO; duplicate-contact lookups carry a phone or email in the query.

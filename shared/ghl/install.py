@@ -1,5 +1,4 @@
-"""The marketplace install: send the admin to GHL's consent page, then turn the callback's code into stored
-tokens and an active location row in SQL."""
+"""The marketplace install: the consent-page redirect, then code → stored tokens → active location in SQL."""
 
 from __future__ import annotations
 

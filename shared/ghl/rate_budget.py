@@ -1,8 +1,4 @@
-"""Per-location rate budgets the GHL client takes a slot from before each call: in memory, or shared in a Table.
-
-The math is `sync_core.rate_budget`; these adapters keep its state. `TableRateBudget` shares it between
-all workers of all hosts through one Table entity per location, updated with ETag optimistic concurrency.
-"""
+"""Per-location rate budgets the GHL client takes a slot from before each call: in memory or in a Table."""
 
 from __future__ import annotations
 
@@ -27,6 +23,9 @@ from sync_core.rate_budget import (
 
 if TYPE_CHECKING:
     from azure.data.tables import TableClient
+
+# The math is `sync_core.rate_budget`; these adapters keep its state. `TableRateBudget` shares it between all
+# workers of all hosts through one Table entity per location, updated with ETag optimistic concurrency.
 
 log = logging.getLogger("rv3sync.ghl")
 

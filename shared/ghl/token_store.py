@@ -1,9 +1,4 @@
-"""OAuth tokens per location in Azure Table storage (`ghltokens`), with the refresh lease and used install states.
-
-One entity per location (PartitionKey = location id, RowKey "oauth") holds the current pair and, while a
-worker refreshes it, a lease (owner + expiry) taken with the entity's ETag so only one worker spends the
-single-use refresh token. Tokens never leave this module in a log line or a repr.
-"""
+"""OAuth tokens per location in Table storage (`ghltokens`), with the refresh lease and used install states."""
 
 from __future__ import annotations
 
@@ -21,6 +16,10 @@ if TYPE_CHECKING:
     from azure.data.tables import TableClient
 
     from shared.ghl.models import TokenResponse
+
+# One entity per location (PartitionKey = location id, RowKey "oauth") holds the current pair and, while a
+# worker refreshes it, a lease (owner + expiry) taken with the entity's ETag so only one worker spends the
+# single-use refresh token. Tokens never leave this module in a log line or a repr.
 
 TOKENS_ROW = "oauth"
 # Install states live beside the tokens; "_" never starts a GHL location id.

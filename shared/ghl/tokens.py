@@ -1,10 +1,4 @@
-"""Bearer tokens per location: the private-integration token, or OAuth tokens refreshed under a per-location lease.
-
-GHL's refresh tokens rotate (each refresh answers a new pair, and the old refresh token is widely reported to
-be single-use), so exactly one worker of all hosts refreshes a location at a time: it takes the lease on the
-location's token entity, refreshes, and stores the new pair before anybody uses it. The others wait and
-re-read. A lease has an expiry, so a worker that crashed mid-refresh does not block the location forever.
-"""
+"""Bearer tokens per location: the private-integration token, or OAuth tokens refreshed under a lease."""
 
 from __future__ import annotations
 
@@ -23,6 +17,11 @@ from shared.ghl.errors import AuthExpired, Forbidden, TokenRejected, Unavailable
 from shared.ghl.models import TokenResponse
 from shared.ghl.oauth import OAuthApp
 from shared.ghl.token_store import StoredTokens, TokenStore
+
+# GHL's refresh tokens rotate (each refresh answers a new pair, and the old refresh token is widely reported
+# to be single-use), so exactly one worker of all hosts refreshes a location at a time: it takes the lease
+# on the location's token entity, refreshes, and stores the new pair before anybody uses it. The others
+# wait and re-read. A lease has an expiry, so a worker that crashed mid-refresh does not block forever.
 
 log = logging.getLogger("rv3sync.ghl")
 

@@ -1,7 +1,4 @@
-"""A separate host process for the shared-budget tests: sends requests for one location, prints (status, when).
-
-python -m tests.integration.ghl_client.budget_worker SANDBOX_URL CONNECTION_STRING TABLE REQUESTS THREADS
-"""
+"""A separate host process for the shared-budget tests: sends requests for one location, prints (status, when)."""
 
 from __future__ import annotations
 
@@ -19,6 +16,8 @@ from shared.ghl.tokens import PrivateTokenProvider
 from tools.ghl_sandbox import DEMO_LOCATION_ID, DEMO_PRIVATE_TOKEN
 
 from .scaled import SCALED_LIMITS
+
+# python -m tests.integration.ghl_client.budget_worker SANDBOX_URL CONNECTION_STRING TABLE REQUESTS THREADS
 
 Answer = tuple[int | None, float]
 

@@ -1,8 +1,4 @@
-"""A separate host process for the concurrent-refresh test: at an agreed moment, refreshes a location's token
-after a 401 and prints a fingerprint (SHA-256) of the access token it ends up with.
-
-python -m tests.integration.ghl_client.refresh_worker SANDBOX_URL CONNECTION_STRING TABLE REJECTED_TOKEN START_AT
-"""
+"""A separate host process for the concurrent-refresh test: refreshes at an agreed moment, prints a fingerprint."""
 
 from __future__ import annotations
 
@@ -17,6 +13,9 @@ from shared.ghl.oauth import OAuthApp
 from shared.ghl.token_store import TokenStore
 from shared.ghl.tokens import OAuthTokenProvider
 from tools.ghl_sandbox import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_LOCATION_ID
+
+# python -m tests.integration.ghl_client.refresh_worker SANDBOX_URL CONNECTION_STRING TABLE REJECTED_TOKEN START_AT
+# It prints the SHA-256 of the access token it ends up with, never the token.
 
 
 def fingerprint(token: str) -> str:

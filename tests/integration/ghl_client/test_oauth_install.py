@@ -1,5 +1,4 @@
-"""The marketplace install end to end: the browser opens the authorize URL, approves on the sandbox's consent
-page, and lands on the callback; the app's HTTP functions run in-process, as the Functions host calls them."""
+"""The marketplace install end to end: authorize URL → sandbox consent page → callback, functions in-process."""
 
 from __future__ import annotations
 
