@@ -415,7 +415,7 @@ class GhlClient:
 
     def _backoff(self, failures: int) -> None:
         """Full jitter: spreads the retries of many workers instead of synchronising them."""
-        self._sleep(random.uniform(0, min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** (failures - 1))))  # noqa: S311
+        self._sleep(random.uniform(0, min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** (failures - 1))))
 
     def _record(
         self,

@@ -149,7 +149,7 @@ class TableRateBudget:
                     if self._store(location_id, new_state, etag):
                         return result
                     self._known.pop(location_id, None)
-                    time.sleep(random.uniform(0, CONFLICT_BACKOFF_S * (attempt + 1)))  # noqa: S311 - jitter
+                    time.sleep(random.uniform(0, CONFLICT_BACKOFF_S * (attempt + 1)))
             except AzureError as exc:
                 self._known.pop(location_id, None)
                 raise Unavailable(f"rate budget storage unavailable ({type(exc).__name__})") from exc

@@ -115,7 +115,7 @@ class OAuthTokenProvider:
                         return self._rotate(leased)
                 if time.monotonic() >= deadline:
                     raise Unavailable(f"the token refresh of location {location_id} is held by another worker")
-                self._sleep(random.uniform(0.05, 0.25))  # noqa: S311 - jitter, not crypto
+                self._sleep(random.uniform(0.05, 0.25))
 
     def _rotate(self, leased: StoredTokens) -> str:
         location_id = leased.location_id
@@ -154,5 +154,5 @@ class OAuthTokenProvider:
                         extra={"event": "alert.token_persist_failed", "location_id": location_id},
                     )
                     raise
-                self._sleep(random.uniform(0.1, 0.5) * attempt)  # noqa: S311 - jitter, not crypto
+                self._sleep(random.uniform(0.1, 0.5) * attempt)
                 attempt += 1
