@@ -45,7 +45,9 @@ from sync_core.retry import ErrorKind, RetryAction, decide_retry
 log = logging.getLogger("rv3sync.outbound")
 
 CONTACT_LEASE = timedelta(seconds=60)
-SYNC_LEASE = timedelta(seconds=90)  # longer than the GHL calls one message makes, with their timeouts
+# One worker at a time pushes an appointment. The lease is renewed right before each GHL write, so it only
+# has to outlast one call (budget wait + read timeout), and a crashed worker's appointments free up quickly.
+SYNC_LEASE = timedelta(seconds=40)
 LOOKUP_MARGIN = timedelta(minutes=1)
 MAX_ATTEMPTS = 12  # transient GHL failures: with backoff capped at 5 min, about an hour of outage
 
@@ -113,23 +115,48 @@ def _sync(message: OutboundMessage) -> Outcome:
     if entry.status in (outbox.DONE, outbox.FAILED):
         return Outcome("duplicate", "already processed")
     now = _now()
+    lease = _Lease(record.id, now + SYNC_LEASE)
     with db.transaction() as conn:
-        claimed = repo.claim_sync(conn, record.id, now, now + SYNC_LEASE)
+        claimed = repo.claim_sync(conn, record.id, now, lease.until)
     if not claimed:
         return _requeue(message, ErrorKind.rate_limited, retry_after=2.0, note="appointment being synced")
     try:
-        return _sync_claimed(message, record)
+        return _sync_claimed(message, record, lease)
+    except LeaseLost:
+        return _requeue(message, ErrorKind.rate_limited, retry_after=2.0, note="sync lease lost")
     finally:
-        with db.transaction() as conn:
-            repo.release_sync(conn, record.id)
+        if lease.held:
+            with db.transaction() as conn:
+                repo.release_sync(conn, record.id, lease.until)
 
 
-def _sync_claimed(message: OutboundMessage, record: repo.AppointmentRecord) -> Outcome:
+class LeaseLost(RuntimeError):
+    """Our sync lease expired and another worker may be pushing the appointment: stop before writing to GHL."""
+
+
+@dataclass
+class _Lease:
+    appointment_id: int
+    until: datetime
+    held: bool = True
+
+    def renew(self) -> None:
+        """Extend the lease before a GHL write, so the write always runs inside it."""
+        until = _now() + SYNC_LEASE
+        with runtime.database().transaction() as conn:
+            renewed = repo.renew_sync(conn, self.appointment_id, self.until, until)
+        if not renewed:
+            self.held = False
+            raise LeaseLost(f"appointment {self.appointment_id}")
+        self.until = until
+
+
+def _sync_claimed(message: OutboundMessage, record: repo.AppointmentRecord, lease: _Lease) -> Outcome:
     try:
         resolved = _ensure_contact(record)
         if resolved is None:
             return _requeue(message, ErrorKind.rate_limited, retry_after=2.0, note="contact being resolved")
-        return _push(message, resolved)
+        return _push(message, resolved, lease)
     except GhlError as exc:
         return _after_ghl_error(message, exc)
 
@@ -173,7 +200,12 @@ def _ensure_contact(record: repo.AppointmentRecord) -> repo.AppointmentRecord | 
     if ghl_contact_id is None:
         patient = Patient(name=link.full_name or "Paciente", phone=link.phone, email=link.email)
         draft = build_contact(patient, record.ghl_location_id)
-        contact, _created = runtime.ghl().upsert_contact(record.ghl_location_id, draft.ghl_body())
+        try:
+            contact, _created = runtime.ghl().upsert_contact(record.ghl_location_id, draft.ghl_body())
+        except GhlError:
+            with db.transaction() as conn:
+                contact_repo.release_resolution(conn, link.id)
+            raise
         ghl_contact_id = contact.id
         with db.transaction() as conn:
             contact_repo.set_ghl_contact(conn, link.id, ghl_contact_id, link.flags, _now())
@@ -214,7 +246,7 @@ def _adopt_unknown_create(record: repo.AppointmentRecord) -> repo.AppointmentRec
     return refreshed
 
 
-def _push(message: OutboundMessage, record: repo.AppointmentRecord) -> Outcome:
+def _push(message: OutboundMessage, record: repo.AppointmentRecord, lease: _Lease) -> Outcome:
     record = _adopt_unknown_create(record)
     appointment = to_domain(record)
     kind = decide_outbound(appointment)
@@ -223,6 +255,7 @@ def _push(message: OutboundMessage, record: repo.AppointmentRecord) -> Outcome:
         return Outcome("skipped", "GHL already holds this state")
     client = runtime.ghl()
     location_id = record.ghl_location_id
+    lease.renew()
     sent_at = _now()
     if kind is OutboundKind.create:
         assert appointment.contact_id is not None

@@ -108,8 +108,23 @@ def claim_sync(conn: Connection, appointment_id: int, now: datetime, until: date
     return result.rowcount == 1
 
 
-def release_sync(conn: Connection, appointment_id: int) -> None:
-    conn.execute(appointments.update().where(appointments.c.id == appointment_id).values(sync_lease_until=None))
+def renew_sync(conn: Connection, appointment_id: int, held_until: datetime, until: datetime) -> bool:
+    """Extend our lease (identified by its current expiry); False if it expired and someone else took it."""
+    result = conn.execute(
+        appointments.update()
+        .where(appointments.c.id == appointment_id, appointments.c.sync_lease_until == held_until)
+        .values(sync_lease_until=until)
+    )
+    return result.rowcount == 1
+
+
+def release_sync(conn: Connection, appointment_id: int, held_until: datetime) -> None:
+    """Give our lease back; a lease that expired and was taken by another worker is left alone."""
+    conn.execute(
+        appointments.update()
+        .where(appointments.c.id == appointment_id, appointments.c.sync_lease_until == held_until)
+        .values(sync_lease_until=None)
+    )
 
 
 def lock_calendar(conn: Connection, location_id: int, calendar_id: str) -> None:

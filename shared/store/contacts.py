@@ -85,6 +85,11 @@ def claim_resolution(conn: Connection, contact_link_id: int, now: datetime, unti
     return result.rowcount == 1
 
 
+def release_resolution(conn: Connection, contact_link_id: int) -> None:
+    """Give the lease back after a failed attempt, so the next attempt need not wait for it to expire."""
+    conn.execute(contacts.update().where(contacts.c.id == contact_link_id).values(resolving_until=None))
+
+
 def set_ghl_contact(
     conn: Connection, contact_link_id: int, ghl_contact_id: str, flags: list[str], now: datetime
 ) -> None:
