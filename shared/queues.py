@@ -58,7 +58,9 @@ class Queues:
         if conn is not None:
             return cls(QueueServiceClient.from_connection_string(conn, **options))
         return cls(
-            QueueServiceClient(settings.storage_service_uri("queue"), credential=_credential(settings), **options)
+            QueueServiceClient(
+                settings.storage_service_uri("queue"), credential=storage_credential(settings), **options
+            )
         )
 
     def client(self, queue: str) -> QueueClient:
@@ -107,7 +109,8 @@ class Queues:
         self._service.get_service_properties(timeout=READ_TIMEOUT_S)
 
 
-def _credential(settings: Settings) -> Any:
+def storage_credential(settings: Settings) -> Any:
+    """The token credential of an identity-based storage connection (the app's managed identity in Azure)."""
     from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
 
     client_id = settings.storage_client_id or settings.azure_client_id

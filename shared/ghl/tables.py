@@ -22,7 +22,7 @@ def table_client(settings: Settings, name: str) -> TableClient:
     """A client of table `name` in the app's storage account (connection string locally, identity in Azure)."""
     from azure.data.tables import TableServiceClient
 
-    from shared.queues import _credential
+    from shared.queues import storage_credential
 
     options: dict[str, Any] = {
         "connection_timeout": CONNECTION_TIMEOUT_S,
@@ -35,7 +35,7 @@ def table_client(settings: Settings, name: str) -> TableClient:
         service = TableServiceClient.from_connection_string(conn, **options)
     else:
         service = TableServiceClient(
-            endpoint=settings.storage_service_uri("table"), credential=_credential(settings), **options
+            endpoint=settings.storage_service_uri("table"), credential=storage_credential(settings), **options
         )
     return service.get_table_client(name)
 
