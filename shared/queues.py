@@ -22,6 +22,8 @@ POISON_SUFFIX = "-poison"
 CONNECTION_TIMEOUT_S = 5
 READ_TIMEOUT_S = 10
 MAX_VISIBILITY_DELAY_S = 7 * 24 * 3600 - 1
+RETRY_BACKOFF_S = 0.4
+RETRY_JITTER_S = 0.3
 
 
 class QueueUnavailable(RuntimeError):
@@ -38,15 +40,26 @@ class Queues:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Queues:
-        from azure.storage.queue import QueueServiceClient, TextBase64DecodePolicy, TextBase64EncodePolicy
+        from azure.storage.queue import (
+            LinearRetry,
+            QueueServiceClient,
+            TextBase64DecodePolicy,
+            TextBase64EncodePolicy,
+        )
 
         options: dict[str, Any] = {
             "message_encode_policy": TextBase64EncodePolicy(),
             "message_decode_policy": TextBase64DecodePolicy(),
             "connection_timeout": CONNECTION_TIMEOUT_S,
             "read_timeout": READ_TIMEOUT_S,
-            "retry_total": 2,
-            "retry_backoff_factor": 0.2,
+            # The storage SDK ignores `retry_backoff_factor`; its default policy waits 15 s and more between
+            # tries, far beyond what a webhook may take before GHL gives up on it. (It annotates the backoff as
+            # int but draws it with random.uniform, so sub-second values work.)
+            "retry_policy": LinearRetry(
+                backoff=RETRY_BACKOFF_S,  # type: ignore[arg-type]
+                random_jitter_range=RETRY_JITTER_S,  # type: ignore[arg-type]
+                retry_total=2,
+            ),
         }
         conn = settings.storage_connection_string
         if conn is not None:
