@@ -122,8 +122,11 @@ def decide_webhook_effect(
     changes = _changes_from_ghl(ghl, fields, event_hash, current)
     if current is None:
         return Effect(kind=EffectKind.create, reason="new_in_ghl", changes=changes)
-    if current.last_synced_hash == event_hash:
-        return Effect(kind=EffectKind.ignore_echo, reason="matches_last_sync")
+    # Matching the local state (not only the last sync) is also an echo: of a write of ours whose webhook
+    # overtook the worker recording it, or the same edit made on both sides. Nothing to change or settle.
+    if event_hash in (current.last_synced_hash, sync_hash(synced_fields_from_appointment(current))):
+        reason = "matches_last_sync" if current.last_synced_hash == event_hash else "matches_local_state"
+        return Effect(kind=EffectKind.ignore_echo, reason=reason)
     if _older(ghl.date_updated, current.ghl_updated_at):
         return Effect(kind=EffectKind.ignore_stale, reason="older_than_last_ghl_change")
     if has_pending_local_change:
