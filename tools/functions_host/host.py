@@ -9,6 +9,7 @@ import io
 import logging
 import os
 import signal
+import socket
 import sys
 import time
 from collections.abc import Generator
@@ -66,12 +67,12 @@ class _Server(uvicorn.Server):
         yield
 
 
-def host_id(options: HostOptions) -> str:
+def host_id(app_dir: Path, module: str) -> str:
     """Same app → same id, so several local hosts of one app share timer leases like instances on Azure."""
     configured = os.environ.get(HOST_ID_SETTING)
     if configured:
         return configured.lower()
-    digest = hashlib.sha256(f"{options.app_dir.resolve()}:{options.module}".encode()).hexdigest()
+    digest = hashlib.sha256(f"{app_dir}:{module}".encode()).hexdigest()
     return f"local-{digest[:16]}"
 
 
@@ -108,9 +109,12 @@ async def serve(options: HostOptions) -> Stopped:
     loop = asyncio.get_running_loop()
     # Storage calls are blocking SDK calls; give them their own pool, apart from the functions' threads.
     loop.set_default_executor(ThreadPoolExecutor(max_workers=32, thread_name_prefix="host-io"))
-    local_settings = load_local_settings(options.app_dir, os.environ)
-    config = HostConfig.load(options.app_dir)
-    functions = index_functions(load_app(options.app_dir, options.module), os.environ)
+    app_dir = options.app_dir.resolve()
+    # The worker runs with the app folder as working directory; relative paths in the app mean the same here.
+    os.chdir(app_dir)
+    local_settings = load_local_settings(app_dir, os.environ)
+    config = HostConfig.load(app_dir)
+    functions = index_functions(load_app(app_dir, options.module), os.environ)
     keys = HostKeys.from_environ(os.environ)
 
     connections: dict[str | None, str] = {}
@@ -124,7 +128,7 @@ async def serve(options: HostOptions) -> Stopped:
     clients = QueueClients()
     thread_count = os.environ.get("PYTHON_THREADPOOL_THREAD_COUNT")
     invoker = Invoker(
-        function_directory=options.app_dir.resolve(),
+        function_directory=app_dir,
         function_timeout=config.function_timeout,
         thread_count=int(thread_count) if thread_count else None,
         output_sink=QueueOutputs(clients, connections, config.queues.message_encoding).send,
@@ -141,7 +145,7 @@ async def serve(options: HostOptions) -> Stopped:
         for f in functions
         if isinstance(f.trigger, QueueTrigger)
     ]
-    listeners += _timer_listeners(functions, invoker, host_id(options))
+    listeners += _timer_listeners(functions, invoker, host_id(app_dir, options.module))
 
     port = options.port or local_settings.http_port or DEFAULT_PORT
     server = _Server(
@@ -159,11 +163,9 @@ async def serve(options: HostOptions) -> Stopped:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stopping.set)
 
-    server_task = asyncio.create_task(server.serve())
+    server_task = asyncio.create_task(server.serve(sockets=[_listen(options.host, port)]))
     while not server.started and not server_task.done():
         await asyncio.sleep(0.05)
-    if server_task.done():
-        raise HostConfigError(f"could not serve HTTP on {options.host}:{port} (port in use?)")
     print(_banner(functions, keys, f"http://{options.host}:{port}", config.route_prefix), flush=True)
     listener_tasks = [asyncio.create_task(listener.run(stopping)) for listener in listeners]
     logger.info("Host started (%d functions)", len(functions))
@@ -187,6 +189,19 @@ async def serve(options: HostOptions) -> Stopped:
         return Stopped(exit_code, drained=False)
     logger.info("Host stopped")
     return Stopped(exit_code, drained=True)
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """Bind before serving, so a busy port is a clear start-up error rather than a server that never runs."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as error:
+        sock.close()
+        raise HostConfigError(f"cannot listen on {host}:{port}: {error.strerror}") from error
+    sock.set_inheritable(True)
+    return sock
 
 
 def _timer_listeners(functions: list[FunctionDescriptor], invoker: Invoker, host: str) -> list[TimerListener]:

@@ -66,10 +66,7 @@ class HttpFrontend:
         self._keys = keys
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            await self._lifespan(receive, send)
-            return
-        if scope["type"] != "http":
+        if scope["type"] != "http":  # lifespan is off; websockets are not served by Functions
             return
         raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
         route_path = self._strip_prefix(raw_path)
@@ -105,16 +102,6 @@ class HttpFrontend:
         if [s.lower() for s in segments[: len(self._prefix)]] != self._prefix:
             return None
         return "/".join(segments[len(self._prefix) :])
-
-    @staticmethod
-    async def _lifespan(receive: Receive, send: Send) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
 
 
 def _url(scope: Scope, headers: dict[str, str], raw_path: str, query_string: str) -> str:

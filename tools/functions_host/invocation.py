@@ -12,7 +12,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -90,12 +90,10 @@ class BindingError(Exception):
     """The trigger data could not become the function's argument (e.g. a message that is not base64)."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class Outcome:
-    invocation_id: str
     succeeded: bool
-    value: Any = None
-    error: BaseException | None = field(default=None, repr=False)
+    value: Any = None  # the (encoded) return value of a successful invocation
 
 
 def _format_timespan(span: timedelta) -> str:
@@ -153,9 +151,9 @@ class Invoker:
                 await self._output_sink(function, values)
         except Exception as error:  # noqa: BLE001 - a failing function is an outcome; logged with its traceback
             self._log_executed(function, invocation_id, started, succeeded=False, error=error)
-            return Outcome(invocation_id, succeeded=False, error=error)
+            return Outcome(succeeded=False)
         self._log_executed(function, invocation_id, started, succeeded=True)
-        return Outcome(invocation_id, succeeded=True, value=value)
+        return Outcome(succeeded=True, value=value)
 
     async def _run_with_timeout(
         self, function: FunctionDescriptor, arguments: dict[str, Any], invocation_id: str

@@ -45,20 +45,20 @@ class QueueClients:
                 queue_name,
                 connection_timeout=5,
                 read_timeout=30,
-                # About 0.5 s then 2.5 s (jittered): bounded, and short enough that a listener falls back
-                # to its own polling backoff soon when storage is down.
+                # Waits of about 1 s then 3 s (jittered by up to 1 s): bounded, and polls skip them.
                 retry_policy=ExponentialRetry(
-                    initial_backoff=0.5, increment_base=2, retry_total=2, random_jitter_range=0.5
+                    initial_backoff=1, increment_base=2, retry_total=2, random_jitter_range=1
                 ),
             )
         return self._clients[key]
 
     async def ensure_exists(self, connection_string: str, queue_name: str) -> None:
-        """Create the queue once per process (after a storage error, listeners `forget` and call again)."""
+        """Create the queue once per process. No SDK retry: every caller already retries (the listener's
+        backoff, or redelivery of the message whose invocation failed); listeners `forget` after errors."""
         if (connection_string, queue_name) in self._created:
             return
         with contextlib.suppress(ResourceExistsError):
-            await asyncio.to_thread(self.get(connection_string, queue_name).create_queue)
+            await asyncio.to_thread(self.get(connection_string, queue_name).create_queue, retry_total=0)
         self._created.add((connection_string, queue_name))
 
     def forget(self, connection_string: str, queue_name: str) -> None:

@@ -257,7 +257,8 @@ def test_invalid_phone_and_email_never_block_the_appointment(app: App) -> None:
         (b'{"title": 5, "start_time": "ayer", "end_time": true, "contact_id": "c1"}', "validation_error"),
         (b'{"title": "x", "start_time": "2030-03-12T10:00:00", "end_time": "2030-03-12T11:00:00"}', "validation_error"),
         (
-            b'{"title": "x", "contact_id": "c1", "start_time": "2030-03-12T10:00", "end_time": "2030-03-12T11:00", "hack": 1}',
+            b'{"title": "x", "contact_id": "c1", "start_time": "2030-03-12T10:00", '
+            b'"end_time": "2030-03-12T11:00", "hack": 1}',
             "validation_error",
         ),
     ],

@@ -49,9 +49,16 @@ class AppEnvironment:
     connection_string: str
     record_dir: Path
     tick_schedule: str = "0 0 0 1 1 *"  # once a year: quiet unless a test wants ticks
+    tick_fails: bool = False
+    tick_run_on_startup: bool = False
+    tick_use_monitor: bool = False
     function_key: str | None = FUNCTION_KEY
     master_key: str | None = MASTER_KEY
     suffix: str = field(default_factory=lambda: uuid.uuid4().hex[:10])
+
+    @property
+    def host_id(self) -> str:
+        return f"test-{self.suffix}"
 
     @property
     def record_queue(self) -> str:
@@ -69,7 +76,7 @@ class AppEnvironment:
         env = {k: v for k, v in os.environ.items() if k not in ("LOCAL_FUNCTION_KEY", "LOCAL_MASTER_KEY")}
         env.update(
             AzureWebJobsStorage=self.connection_string,
-            AzureFunctionsWebHost__hostid=f"test-{self.suffix}",
+            AzureFunctionsWebHost__hostid=self.host_id,
             RECORD_DIR=str(self.record_dir),
             RECORD_QUEUE=self.record_queue,
             FAILING_QUEUE=self.failing_queue,
@@ -77,6 +84,13 @@ class AppEnvironment:
             TICK_SCHEDULE=self.tick_schedule,
             PYTHONUNBUFFERED="1",
         )
+        for name, enabled in [
+            ("TICK_FAILS", self.tick_fails),
+            ("TICK_RUN_ON_STARTUP", self.tick_run_on_startup),
+            ("TICK_USE_MONITOR", self.tick_use_monitor),
+        ]:
+            if enabled:
+                env[name] = "1"
         if self.function_key:
             env["LOCAL_FUNCTION_KEY"] = self.function_key
         if self.master_key:

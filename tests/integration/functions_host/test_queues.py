@@ -125,3 +125,20 @@ def test_host_resumes_polling_after_storage_restarts(
     client.send_message("después del reinicio")
     (record,) = wait_for(lambda: app_env.records("record"), timeout=30, what="the message after the restart")
     assert record["body"] == "después del reinicio"
+
+
+def test_message_delivered_too_often_without_completing_goes_to_poison_unprocessed(
+    app_env: AppEnvironment, start_host: StartHost
+) -> None:
+    """What protects the queue from a message that crashes its host every time it runs."""
+    client = queue(app_env, app_env.record_queue)
+    client.send_message("mata al host")
+    for _ in range(5):  # five deliveries that never completed, as if five hosts died on it
+        (message,) = client.receive_messages(visibility_timeout=30, max_messages=1)
+        client.update_message(message.id, message.pop_receipt, visibility_timeout=0)
+    assert message.dequeue_count == 5
+    start_host(app_env)
+    poison = queue(app_env, f"{app_env.record_queue}-poison")
+    (content,) = wait_for(lambda: peek_all(poison), what="the message in the poison queue")
+    assert base64.b64decode(content).decode("utf-8") == "mata al host"
+    assert app_env.records("record") == []

@@ -1,19 +1,21 @@
 """Route templates and route choice, as ASP.NET routing in the Functions host resolves them."""
 
+from collections.abc import Sequence
+
 import pytest
 
 from tools.functions_host.config import HostConfigError
 from tools.functions_host.routing import Router, RouteTemplate
 
 
-def resolve(routes: list[tuple[str, frozenset[str] | None]], method: str, path: str) -> tuple[str, dict[str, str]]:
+def resolve(routes: Sequence[tuple[str, frozenset[str] | None]], method: str, path: str) -> tuple[str, dict[str, str]]:
     router = Router((template, methods, template) for template, methods in routes)
     match = router.resolve(method, path)
     assert match is not None, f"{method} {path} matched nothing"
     return match.target, match.route_params
 
 
-def no_match(routes: list[tuple[str, frozenset[str] | None]], method: str, path: str) -> bool:
+def no_match(routes: Sequence[tuple[str, frozenset[str] | None]], method: str, path: str) -> bool:
     return Router((t, m, t) for t, m in routes).resolve(method, path) is None
 
 

@@ -88,6 +88,14 @@ def slow(msg: func.QueueMessage) -> None:
     record("slow", event="done", id=msg.id, dequeue_count=msg.dequeue_count)
 
 
-@app.timer_trigger(arg_name="timer", schedule="%TICK_SCHEDULE%", use_monitor=False)
+@app.timer_trigger(
+    arg_name="timer",
+    schedule="%TICK_SCHEDULE%",
+    run_on_startup=os.environ.get("TICK_RUN_ON_STARTUP") == "1",
+    use_monitor=os.environ.get("TICK_USE_MONITOR") == "1",
+)
 def tick(timer: func.TimerRequest) -> None:
-    record("tick", past_due=timer.past_due, at=time.time())
+    # schedule_status is on the worker's concrete TimerRequest, not on the func.TimerRequest interface.
+    record("tick", past_due=timer.past_due, at=time.time(), status=getattr(timer, "schedule_status", {}))
+    if os.environ.get("TICK_FAILS"):
+        raise RuntimeError("tick failed on purpose")
