@@ -40,16 +40,9 @@ class Queues:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Queues:
-        from azure.storage.queue import (
-            LinearRetry,
-            QueueServiceClient,
-            TextBase64DecodePolicy,
-            TextBase64EncodePolicy,
-        )
+        from azure.storage.queue import LinearRetry, QueueServiceClient
 
         options: dict[str, Any] = {
-            "message_encode_policy": TextBase64EncodePolicy(),
-            "message_decode_policy": TextBase64DecodePolicy(),
             "connection_timeout": CONNECTION_TIMEOUT_S,
             "read_timeout": READ_TIMEOUT_S,
             # The storage SDK ignores `retry_backoff_factor`; its default policy waits 15 s and more between
@@ -69,9 +62,16 @@ class Queues:
         )
 
     def client(self, queue: str) -> QueueClient:
+        from azure.storage.queue import TextBase64DecodePolicy, TextBase64EncodePolicy
+
         with self._lock:
             if queue not in self._clients:
-                self._clients[queue] = self._service.get_queue_client(queue)
+                # Given to each queue client: the service client does not pass its own policies on to them.
+                self._clients[queue] = self._service.get_queue_client(
+                    queue,
+                    message_encode_policy=TextBase64EncodePolicy(),
+                    message_decode_policy=TextBase64DecodePolicy(),
+                )
             return self._clients[queue]
 
     def send(self, queue: str, message: dict[str, Any], *, delay_s: float = 0) -> None:

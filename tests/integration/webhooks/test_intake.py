@@ -5,6 +5,7 @@ Every test runs with the database unreachable: the intake must never need it.
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -12,6 +13,7 @@ from typing import Any
 
 import azure.functions as func
 import pytest
+from azure.storage.queue import QueueClient
 
 from blueprints import webhooks
 from shared import runtime
@@ -78,6 +80,15 @@ def test_signed_appointment_webhook_is_queued_and_acknowledged(
     assert message["dedupe_key"] == f"webhook:{body['webhookId']}"
     assert message["event"]["appointment"]["id"] == body["appointment"]["id"]
     assert message["event"]["appointment"]["start"] == "2030-03-12T15:00:00Z"  # stored in UTC
+
+
+def test_the_queued_message_is_base64_as_the_queue_trigger_decodes_it(
+    intake: None, azurite: Azurite, signing_keys: SigningKeys
+) -> None:
+    post_signed(signing_keys, appointment_body())
+    plain = QueueClient.from_connection_string(azurite.connection_string, GHL_TO_RV3)  # no decoding: the wire
+    [wire] = plain.peek_messages()
+    assert json.loads(base64.b64decode(wire.content, validate=True))["event"]["type"] == "AppointmentCreate"
 
 
 def test_unsigned_webhook_is_refused_and_nothing_is_queued(intake: None) -> None:
