@@ -4,7 +4,7 @@ host (Azurite queues, SQLite), whose queue worker applies them; storage outages,
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
@@ -15,10 +15,13 @@ import sqlalchemy as sa
 from azure.storage.queue import QueueServiceClient
 
 from shared.queues import GHL_TO_RV3
+from shared.store.database import Database
 from shared.store.schema import appointments, contacts, outbox, webhook_inbox
 from tests.fixtures.app import CALENDAR, LOCATION, seed_location
-from tests.fixtures.stack import Stack
+from tests.fixtures.stack import Stack, clear_queues, free_port, stack_env
 from tests.integration.webhooks.helpers import appointment_body, raw
+from tools.azurite import Azurite
+from tools.ghl_sandbox import DEMO_SEED, SandboxConfig, SandboxServer
 from tools.ghl_sandbox.keys import KeyStore, SigningKeys
 
 pytestmark = [pytest.mark.azurite, pytest.mark.slow]
@@ -93,19 +96,45 @@ class Hooks:
         return appointment_body(event_type, contactId=self.contact_id, **fields)
 
 
+@pytest.fixture(scope="module")
+def webhook_stack(azurite: Azurite, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The E2E stack (see tests/fixtures/stack.py) started once for this module: a host start costs ~3 s.
+
+    Tests share its database and tell their data apart by their own event ids.
+    """
+    tmp = tmp_path_factory.mktemp("webhooks-e2e")
+    clear_queues(azurite)
+    port = free_port()
+    config = SandboxConfig(seed=DEMO_SEED, key_dir=tmp / "keys", rsa_key_bits=2048)
+    config.webhooks.url = f"http://127.0.0.1:{port}/api/webhooks/ghl"
+    config.webhooks.time_scale = 0.0002
+    with SandboxServer(config) as sandbox:
+        sql_url = f"sqlite:///{tmp / 'sync.db'}"
+        env = stack_env(azurite, sandbox, sql_url)
+        stack = Stack(sandbox=sandbox, azurite=azurite, db=Database.connect_url(sql_url), env=env, tmp=tmp)
+        seed_location(stack.db)
+        try:
+            stack.start_host(port)
+            yield stack
+        finally:
+            for host in stack.hosts:
+                host.stop()
+            stack.db.dispose()
+
+
 @pytest.fixture
-def hooks(stack: Stack) -> Hooks:
+def hooks(webhook_stack: Stack) -> Hooks:
     """The stack with location `loc_demo` configured in SQL and one patient (Rosa Flores) in GHL only."""
-    seed_location(stack.db)
-    rosa = stack.sandbox.admin.simulate_contact_create(
+    sandbox = webhook_stack.sandbox
+    sandbox.admin.reset()
+    rosa = sandbox.admin.simulate_contact_create(
         locationId=LOCATION, firstName="Rosa", lastName="Flores", phone="+51987000111"
     )
-    config = stack.sandbox.sandbox.config
     return Hooks(
-        stack=stack,
-        signer=KeyStore(config.key_dir, config.rsa_key_bits).signing,
+        stack=webhook_stack,
+        signer=KeyStore(sandbox.key_dir, sandbox.sandbox.config.rsa_key_bits).signing,
         contact_id=str(rosa["id"]),
-        queues=QueueServiceClient.from_connection_string(stack.azurite.connection_string),
+        queues=QueueServiceClient.from_connection_string(webhook_stack.azurite.connection_string),
     )
 
 
