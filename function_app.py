@@ -2,7 +2,7 @@
 
 import azure.functions as func
 
-from blueprints import citas, docs, health, locations, metrics, sync, webhooks
+from blueprints import citas, docs, health, locations, metrics, oauth, sync, webhooks
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 app.register_functions(health.bp)
@@ -10,5 +10,6 @@ app.register_functions(locations.bp)
 app.register_functions(docs.bp)
 app.register_functions(citas.bp)
 app.register_functions(sync.bp)
+app.register_functions(oauth.bp)
 app.register_functions(webhooks.bp)
 app.register_functions(metrics.bp)

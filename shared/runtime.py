@@ -8,12 +8,14 @@ from typing import TYPE_CHECKING
 from shared.settings import Settings, get_settings
 
 if TYPE_CHECKING:
+    from shared.ghl.client import GhlClient
     from shared.queues import Queues
     from shared.store.database import Database
 
 _lock = threading.Lock()
 _database: Database | None = None
 _queues: Queues | None = None
+_ghl: GhlClient | None = None
 
 
 def settings() -> Settings:
@@ -45,12 +47,25 @@ def queues() -> Queues:
         return _queues
 
 
+def ghl() -> GhlClient:
+    global _ghl  # noqa: PLW0603 - one HTTP connection pool and token cache per worker process
+    with _lock:
+        if _ghl is None:
+            from shared.ghl import build_client
+
+            _ghl = build_client(get_settings())
+        return _ghl
+
+
 def reset() -> None:
     """Forget the adapters and settings (tests, and the local host after changing settings)."""
-    global _database, _queues  # noqa: PLW0603
+    global _database, _queues, _ghl  # noqa: PLW0603
     with _lock:
         if _database is not None:
             _database.dispose()
+        if _ghl is not None:
+            _ghl.close()
         _database = None
         _queues = None
+        _ghl = None
     get_settings.cache_clear()

@@ -88,6 +88,10 @@ class Settings(BaseSettings):
     ghl_webhook_ed25519_key: str | None = Field(None, alias="GHL_WEBHOOK_ED25519_KEY")
     ghl_webhook_rsa_key: str | None = Field(None, alias="GHL_WEBHOOK_RSA_KEY")
     ghl_webhook_verify: bool = Field(True, alias="GHL_WEBHOOK_VERIFY")
+    # GHL's per-location limits (100 / 10 s, 200,000 / day); lower them to match a scaled sandbox.
+    ghl_rate_limit_max: int = Field(100, ge=1, alias="GHL_RATE_LIMIT_MAX")
+    ghl_rate_limit_interval_ms: int = Field(10_000, ge=1, alias="GHL_RATE_LIMIT_INTERVAL_MS")
+    ghl_rate_limit_daily: int = Field(200_000, ge=1, alias="GHL_RATE_LIMIT_DAILY")
     timezone: str = Field("America/Lima", alias="TIMEZONE")
     working_hours: str = Field("08:00-20:00", alias="WORKING_HOURS")
     min_duration_min: int = Field(15, ge=1, le=24 * 60, alias="MIN_DURATION_MIN")

@@ -80,6 +80,10 @@ var appSettings = {
   GHL_WEBHOOK_ED25519_KEY: ''
   GHL_WEBHOOK_RSA_KEY: ''
   GHL_WEBHOOK_VERIFY: 'true'
+  // GHL's documented limits per app and location; lower them only to share a location with another app.
+  GHL_RATE_LIMIT_MAX: '100'
+  GHL_RATE_LIMIT_INTERVAL_MS: '10000'
+  GHL_RATE_LIMIT_DAILY: '200000'
   TIMEZONE: timezone
   WORKING_HOURS: workingHours
   MIN_DURATION_MIN: minDurationMin

@@ -264,6 +264,13 @@ def create(body: CitaIn, *, idempotency_key: str | None, correlation_id: str | N
     now = _now()
     try:
         with db.transaction() as conn:
+            if idempotency_key:
+                # Claim the key first: a concurrent request with the same key waits here, then replays.
+                conn.execute(
+                    idempotency_keys.insert().values(
+                        scope=CREATE_SCOPE, key=idempotency_key, request_hash=request_hash, created_at=now
+                    )
+                )
             warnings = _validate(conn, location, _Slot(calendar_id, start, end), body, calendar)
             link_id, contact_id, flags = _link_patient(conn, location, body, now)
             appointment_id = repo.insert(
@@ -300,14 +307,9 @@ def create(body: CitaIn, *, idempotency_key: str | None, correlation_id: str | N
             response = _cita(conn, record, warnings).model_dump(mode="json")
             if idempotency_key:
                 conn.execute(
-                    idempotency_keys.insert().values(
-                        scope=CREATE_SCOPE,
-                        key=idempotency_key,
-                        request_hash=request_hash,
-                        status_code=201,
-                        response_body=json.dumps(response, ensure_ascii=False),
-                        created_at=now,
-                    )
+                    idempotency_keys.update()
+                    .where(idempotency_keys.c.scope == CREATE_SCOPE, idempotency_keys.c.key == idempotency_key)
+                    .values(status_code=201, response_body=json.dumps(response, ensure_ascii=False))
                 )
     except sa.exc.IntegrityError:
         if not idempotency_key:

@@ -1,0 +1,41 @@
+"""Marketplace OAuth install: the authorize redirect (function key) and GHL's callback (anonymous, signed state)."""
+
+import html
+
+import azure.functions as func
+
+from shared.http import ApiError, http_endpoint, json_response
+
+bp = func.Blueprint()
+
+
+@bp.route(route="ghl/oauth/authorize", methods=["GET"])
+@http_endpoint
+def ghl_oauth_authorize(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.ghl.install import authorize_url
+    from shared.settings import get_settings
+
+    location = authorize_url(get_settings(), req.url)
+    return func.HttpResponse(status_code=302, headers={"Location": location, "Cache-Control": "no-store"})
+
+
+@bp.route(route="ghl/oauth/callback", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@http_endpoint
+def ghl_oauth_callback(req: func.HttpRequest) -> func.HttpResponse:
+    from shared import runtime
+    from shared.ghl.install import Installer
+    from shared.settings import get_settings
+
+    if req.params.get("error"):
+        raise ApiError(400, "install_denied", "La instalación fue cancelada o rechazada en GHL.")
+    with Installer.from_settings(get_settings(), runtime.database()) as installer:
+        done = installer.complete(code=req.params.get("code"), state=req.params.get("state"), request_url=req.url)
+    if "application/json" in req.headers.get("accept", ""):
+        body = {"status": "installed", "location_id": done.location_id, "name": done.name, "timezone": done.timezone}
+        return json_response(body)
+    page = (
+        "<!doctype html><html lang='es'><head><meta charset='utf-8'><title>Instalación completada</title></head>"
+        f"<body><h1>Instalación completada</h1><p>La sede <strong>{html.escape(done.name)}</strong> "
+        f"({html.escape(done.location_id)}) ya está conectada con Reflexo. Puede cerrar esta ventana.</p></body></html>"
+    )
+    return func.HttpResponse(page, status_code=200, mimetype="text/html", charset="utf-8")

@@ -1,0 +1,239 @@
+"""Per-location rate budgets the GHL client takes a slot from before each call: in memory or in a Table."""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+from shared.ghl.errors import RateLimited, Unavailable
+from shared.ghl.tables import ensure_table
+from sync_core.rate_budget import (
+    BudgetLimits,
+    BudgetState,
+    RateLimitHeaders,
+    Reservation,
+    after_rate_limited,
+    after_response,
+    reserve,
+)
+
+if TYPE_CHECKING:
+    from azure.data.tables import TableClient
+
+# The math is `sync_core.rate_budget`; these adapters keep its state. `TableRateBudget` shares it between all
+# workers of all hosts through one Table entity per location, updated with ETag optimistic concurrency.
+
+log = logging.getLogger("rv3sync.ghl")
+
+T = TypeVar("T")
+# A change of the state at a moment, and what to answer the caller.
+Decision = Callable[[BudgetState, float], tuple[BudgetState, T]]
+
+ROW_KEY = "budget"
+MAX_CONFLICTS = 25
+CONFLICT_BACKOFF_S = 0.004
+
+
+class RateBudget(Protocol):
+    """Where the client takes a slot before each call and reports what GHL said about its limits."""
+
+    limits: BudgetLimits
+
+    def reserve(self, location_id: str, max_wait_s: float) -> Reservation:
+        """Take the next slot if it comes within `max_wait_s`; a refused reservation takes nothing."""
+        ...
+
+    def observe(self, location_id: str, headers: RateLimitHeaders) -> None:
+        """Adapt to the `X-RateLimit-*` headers of a response."""
+        ...
+
+    def rate_limited(self, location_id: str, retry_after_s: float) -> None:
+        """GHL answered 429: hold every worker of the location for `retry_after_s`."""
+        ...
+
+    def state(self, location_id: str) -> BudgetState:
+        """The location's current budget (metrics, checks)."""
+        ...
+
+
+class MemoryRateBudget:
+    """A budget for one process (the connection check, tests); hosts sharing a location need TableRateBudget."""
+
+    def __init__(self, limits: BudgetLimits | None = None, clock: Callable[[], float] = time.time) -> None:
+        self.limits = limits or BudgetLimits()
+        self._clock = clock
+        self._states: dict[str, BudgetState] = {}
+        self._lock = threading.Lock()
+
+    def _apply(self, location_id: str, decide: Decision[T]) -> T:
+        with self._lock:
+            state, result = decide(self._states.get(location_id, BudgetState()), self._clock())
+            self._states[location_id] = state
+            return result
+
+    def reserve(self, location_id: str, max_wait_s: float) -> Reservation:
+        return self._apply(location_id, _reserving(self.limits, max_wait_s))
+
+    def observe(self, location_id: str, headers: RateLimitHeaders) -> None:
+        self._apply(location_id, _observing(self.limits, headers))
+
+    def rate_limited(self, location_id: str, retry_after_s: float) -> None:
+        self._apply(location_id, _holding(retry_after_s))
+
+    def state(self, location_id: str) -> BudgetState:
+        with self._lock:
+            return self._states.get(location_id, BudgetState())
+
+
+class TableRateBudget:
+    """One entity per location in Table storage (`ghlratebudget`), read-modify-written under its ETag.
+
+    Threads of one process take turns per location (so they do not fight over the ETag), and the last
+    entity seen is kept, so an uncontended reservation costs one conditional write.
+    """
+
+    def __init__(
+        self,
+        table: TableClient,
+        limits: BudgetLimits | None = None,
+        clock: Callable[[], float] = time.time,
+        max_conflicts: int = MAX_CONFLICTS,
+    ) -> None:
+        self.limits = limits or BudgetLimits()
+        self._table = table
+        self._clock = clock
+        self._max_conflicts = max_conflicts
+        self._known: dict[str, tuple[BudgetState, str | None]] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+        self._table_ready = False
+
+    def reserve(self, location_id: str, max_wait_s: float) -> Reservation:
+        return self._transact(location_id, _reserving(self.limits, max_wait_s))
+
+    def observe(self, location_id: str, headers: RateLimitHeaders) -> None:
+        decide = _observing(self.limits, headers)
+        with self._lock_of(location_id):
+            known = self._known.get(location_id)
+            if known is not None and decide(known[0], self._clock())[0] == known[0]:
+                return  # the usual case: nothing to adapt, no write
+        self._transact(location_id, decide)
+
+    def rate_limited(self, location_id: str, retry_after_s: float) -> None:
+        self._transact(location_id, _holding(retry_after_s))
+
+    def state(self, location_id: str) -> BudgetState:
+        with self._lock_of(location_id):
+            return self._load(location_id)[0]
+
+    def _lock_of(self, location_id: str) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(location_id, threading.Lock())
+
+    def _transact(self, location_id: str, decide: Decision[T]) -> T:
+        from azure.core.exceptions import AzureError
+
+        with self._lock_of(location_id):
+            try:
+                for attempt in range(self._max_conflicts):
+                    known = self._known.get(location_id)
+                    state, etag = known if known is not None else self._load(location_id)
+                    # `now` per attempt: a reservation retried after a lost race must not start in the past.
+                    new_state, result = decide(state, self._clock())
+                    if new_state == state:
+                        return result
+                    if self._store(location_id, new_state, etag):
+                        return result
+                    self._known.pop(location_id, None)
+                    time.sleep(random.uniform(0, CONFLICT_BACKOFF_S * (attempt + 1)))
+            except AzureError as exc:
+                self._known.pop(location_id, None)
+                raise Unavailable(f"rate budget storage unavailable ({type(exc).__name__})") from exc
+        log.warning("rate budget for location %s contended %d times", location_id, self._max_conflicts)
+        raise RateLimited(self.limits.spacing_s * self._max_conflicts, "rate budget contended")
+
+    def _load(self, location_id: str) -> tuple[BudgetState, str | None]:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        self._ensure_table()
+        try:
+            entity = self._table.get_entity(location_id, ROW_KEY)
+        except ResourceNotFoundError:
+            loaded: tuple[BudgetState, str | None] = (BudgetState(), None)
+        else:
+            loaded = (_state_of(entity), entity.metadata["etag"])
+        self._known[location_id] = loaded
+        return loaded
+
+    def _store(self, location_id: str, state: BudgetState, etag: str | None) -> bool:
+        """Write `state` if nobody changed the entity since `etag` was read; False on a lost race."""
+        from azure.core import MatchConditions
+        from azure.core.exceptions import HttpResponseError, ResourceExistsError
+        from azure.data.tables import UpdateMode
+
+        entity = {"PartitionKey": location_id, "RowKey": ROW_KEY, **_entity_of(state)}
+        try:
+            if etag is None:
+                written = self._table.create_entity(entity)
+            else:
+                written = self._table.update_entity(
+                    entity, mode=UpdateMode.REPLACE, etag=etag, match_condition=MatchConditions.IfNotModified
+                )
+        except ResourceExistsError:
+            return False
+        except HttpResponseError as exc:
+            if exc.status_code == 412:
+                return False
+            raise
+        self._known[location_id] = (state, written.get("etag"))
+        return True
+
+    def _ensure_table(self) -> None:
+        if not self._table_ready:
+            ensure_table(self._table)
+            self._table_ready = True
+
+
+def _reserving(limits: BudgetLimits, max_wait_s: float) -> Decision[Reservation]:
+    def decide(state: BudgetState, now: float) -> tuple[BudgetState, Reservation]:
+        slot = reserve(state, limits, now, max_wait_s)
+        return slot.state, slot
+
+    return decide
+
+
+def _observing(limits: BudgetLimits, headers: RateLimitHeaders) -> Decision[None]:
+    def decide(state: BudgetState, now: float) -> tuple[BudgetState, None]:
+        return after_response(state, limits, now, headers), None
+
+    return decide
+
+
+def _holding(retry_after_s: float) -> Decision[None]:
+    def decide(state: BudgetState, now: float) -> tuple[BudgetState, None]:
+        return after_rate_limited(state, now, retry_after_s), None
+
+    return decide
+
+
+def _entity_of(state: BudgetState) -> dict[str, Any]:
+    # Floats throughout: Table storage returns large integers as typed wrappers, floats as plain floats.
+    return {
+        "next_slot_at": float(state.next_slot_at),
+        "hold_until": float(state.hold_until),
+        "day": float(state.day),
+        "used_today": float(state.used_today),
+    }
+
+
+def _state_of(entity: Any) -> BudgetState:
+    return BudgetState(
+        next_slot_at=float(entity.get("next_slot_at", 0.0)),
+        hold_until=float(entity.get("hold_until", 0.0)),
+        day=int(entity.get("day", 0)),
+        used_today=int(entity.get("used_today", 0)),
+    )
