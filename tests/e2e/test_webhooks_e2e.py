@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any, TypeVar
 
 import httpx
@@ -188,9 +189,9 @@ def test_an_older_update_arriving_after_a_newer_one_changes_nothing(hooks: Hooks
                        endTime="2030-04-07T13:00:00-05:00", dateUpdated="2030-04-01T12:00:00Z")  # fmt: skip
     older = hooks.body("AppointmentUpdate", id=event_id, startTime="2030-04-07T09:00:00-05:00",
                        endTime="2030-04-07T10:00:00-05:00", dateUpdated="2030-04-01T11:00:00Z")  # fmt: skip
-    for body in (created, newer):
+    for body in (created, newer):  # one at a time: the worker takes a batch of messages in parallel
         assert hooks.post_signed(body).status_code == 200
-        hooks.wait(lambda body=body: hooks.inbox_entry(body["webhookId"]), f"the {body['type']}")
+        hooks.wait(partial(hooks.inbox_entry, str(body["webhookId"])), f"the {body['type']}")
     assert hooks.post_signed(older).status_code == 200
     entry = hooks.wait(lambda: hooks.inbox_entry(older["webhookId"]), "the older update")
     assert entry.outcome == "ignore_stale"
