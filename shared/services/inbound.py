@@ -64,6 +64,8 @@ class _Contention(Exception):
 
 
 class _Requeued(Exception):
+    """The message was sent again for later (GHL busy); `outcome` says so."""
+
     def __init__(self, outcome: Outcome) -> None:
         super().__init__(outcome.detail)
         self.outcome = outcome
@@ -89,7 +91,7 @@ def process(raw: dict[str, Any]) -> Outcome:
         raise MalformedMessage("ghl-to-rv3 message does not match WebhookMessage") from exc
     started = time.perf_counter()
     try:
-        outcome = _dispatch_event(message, started)
+        outcome = _handle(message, started)
     except _Requeued as requeued:
         outcome = requeued.outcome
     except _Contention as exc:
@@ -114,7 +116,7 @@ def process(raw: dict[str, Any]) -> Outcome:
     return outcome
 
 
-def _dispatch_event(message: WebhookMessage, started: float) -> Outcome:
+def _handle(message: WebhookMessage, started: float) -> Outcome:
     event = message.event
     if isinstance(event, GhlAppointmentEvent):
         contact = _contact_for(message, event)
