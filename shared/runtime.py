@@ -52,8 +52,9 @@ def ghl() -> GhlClient:
     with _lock:
         if _ghl is None:
             from shared.ghl import build_client
+            from shared.services.attempts import record_call
 
-            _ghl = build_client(get_settings())
+            _ghl = build_client(get_settings(), on_call=record_call)
         return _ghl
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
@@ -18,6 +19,8 @@ from shared.ghl.errors import GhlError
 from shared.http import ApiError
 from shared.services.ghl_errors import api_error_from_ghl
 from shared.store import locations as repo
+
+log = logging.getLogger("rv3sync.locations")
 
 CALENDAR_CACHE_TTL = timedelta(minutes=15)
 
@@ -160,16 +163,44 @@ def set_default_calendar(location_id: int, calendar_id: str) -> LocationSettings
     return _out(record)
 
 
+def _provision_configured_location(ghl_location_id: str) -> repo.LocationRecord:
+    """Private-integration mode names its one location in settings: register it from GHL on first use."""
+    try:
+        found = runtime.ghl().get_location(ghl_location_id)
+    except GhlError as exc:
+        raise api_error_from_ghl(exc, not_found="La sede configurada no existe en GoHighLevel.") from exc
+    values = {
+        "ghl_location_id": ghl_location_id,
+        "name": found.name or ghl_location_id,
+        "timezone": found.timezone or runtime.settings().timezone,
+        "is_active": True,
+    }
+    try:
+        with runtime.database().transaction() as conn:
+            record = repo.insert_location(conn, values, _now())
+    except sa.exc.IntegrityError:  # provisioned concurrently by another request
+        with runtime.database().transaction() as conn:
+            existing = repo.find_location(conn, ghl_location_id)
+        assert existing is not None
+        return existing
+    log.info("registered the configured GHL location", extra={"operation": "location_provision"})
+    return record
+
+
 def resolve_location(ghl_location_id: str | None) -> repo.LocationRecord:
     """The location a request means: the one named, else the configured one, else the only active one."""
-    wanted = ghl_location_id or runtime.settings().ghl_location_id
+    settings = runtime.settings()
+    wanted = ghl_location_id or settings.ghl_location_id
     with runtime.database().transaction() as conn:
         if wanted:
             location = repo.find_location(conn, wanted)
-            if location is None:
-                raise ApiError(404, "location_not_found", f"La sede {wanted} no está configurada.")
-            return location
         active = repo.list_locations(conn, active_only=True)
+    if wanted:
+        if location is not None:
+            return location
+        if wanted == settings.ghl_location_id and settings.ghl_mode == "private":
+            return _provision_configured_location(wanted)
+        raise ApiError(404, "location_not_found", f"La sede {wanted} no está configurada.")
     if len(active) != 1:
         raise ApiError(
             400,
