@@ -250,7 +250,6 @@ def test_a_change_made_through_the_citas_api_does_not_bounce_back(hooks: Hooks) 
     cita_body = {
         "title": "Terapia - Rosa Flores",
         "contact_id": hooks.contact_id,
-        "assigned_user_id": "usr_demo_ana",  # the calendar's member: GHL would otherwise assign one itself
         "start_time": "2030-04-09T10:00:00-05:00",
         "end_time": "2030-04-09T11:00:00-05:00",
     }

@@ -166,6 +166,14 @@ def test_the_echo_of_our_own_write_changes_nothing(webhook_app: App, ghl: FakeGh
     assert ghl.calls == []
 
 
+def test_the_assignee_ghl_gives_our_unassigned_booking_does_not_bounce_back(webhook_app: App) -> None:
+    store_appointment(webhook_app.db, webhook_app.location_pk, assigned_user_id=None)
+    before = the_appointment(webhook_app)
+    assert deliver(appointment_body(assignedUserId="usr_demo_ana", dateUpdated=LATER)).detail == "ignore_echo"
+    after = the_appointment(webhook_app)
+    assert (after.version, after.updated_at, after.assigned_user_id) == (before.version, before.updated_at, None)
+
+
 def test_the_echo_of_our_create_before_its_event_id_is_stored_is_linked_not_duplicated(
     webhook_app: App, ghl: FakeGhl
 ) -> None:
