@@ -2,7 +2,7 @@
 
 import azure.functions as func
 
-from blueprints import citas, docs, health, locations, oauth, sync
+from blueprints import citas, docs, health, locations, metrics, oauth, sync, webhooks
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 app.register_functions(health.bp)
@@ -11,3 +11,5 @@ app.register_functions(docs.bp)
 app.register_functions(citas.bp)
 app.register_functions(sync.bp)
 app.register_functions(oauth.bp)
+app.register_functions(webhooks.bp)
+app.register_functions(metrics.bp)

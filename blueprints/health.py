@@ -16,6 +16,12 @@ def health(req: func.HttpRequest) -> func.HttpResponse:
     return json_response(report.as_dict(), status=200 if report.ok else 503)
 
 
+@bp.route(route="ping", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+def ping(req: func.HttpRequest) -> func.HttpResponse:
+    """Bare liveness: the worker answers, nothing else is touched (load balancers, latency baselines)."""
+    return func.HttpResponse("pong", mimetype="text/plain")
+
+
 @bp.route(route="ghl/health", methods=["GET"])
 @http_endpoint
 def ghl_health(req: func.HttpRequest) -> func.HttpResponse:

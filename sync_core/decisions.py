@@ -122,8 +122,9 @@ def decide_webhook_effect(
     changes = _changes_from_ghl(ghl, fields, event_hash, current)
     if current is None:
         return Effect(kind=EffectKind.create, reason="new_in_ghl", changes=changes)
-    if current.last_synced_hash == event_hash:
-        return Effect(kind=EffectKind.ignore_echo, reason="matches_last_sync")
+    echo = echo_of(current, ghl)
+    if echo is not None:
+        return Effect(kind=EffectKind.ignore_echo, reason=echo)
     if _older(ghl.date_updated, current.ghl_updated_at):
         return Effect(kind=EffectKind.ignore_stale, reason="older_than_last_ghl_change")
     if has_pending_local_change:
@@ -133,6 +134,25 @@ def decide_webhook_effect(
     else:
         kind, reason = EffectKind.update, "changed_in_ghl"
     return Effect(kind=kind, reason=reason, changes=changes)
+
+
+def echo_of(current: Appointment, ghl: GhlAppointment) -> str | None:
+    """Why a GHL appointment only reflects the local one (`matches_last_sync`, `matches_local_state`), else None.
+
+    Matching the local state, not only the last sync, is an echo too: of a write of ours whose webhook overtook
+    the worker recording it, or the same edit made on both sides. An assignee GHL filled in where RV3 has none
+    is not compared: GHL assigns a calendar member to a booking sent without one, and neither side changed
+    anything (RV3 never tracked who attends that appointment).
+    """
+    fields = synced_fields_from_ghl(ghl)
+    if current.assigned_user_id is None:
+        fields = fields.model_copy(update={"assigned_user_id": None})
+    seen = sync_hash(fields)
+    if seen == current.last_synced_hash:
+        return "matches_last_sync"
+    if seen == sync_hash(synced_fields_from_appointment(current)):
+        return "matches_local_state"
+    return None
 
 
 def _decide_delete(current: Appointment | None, ghl: GhlAppointment, *, has_pending_local_change: bool) -> Effect:

@@ -210,3 +210,78 @@ class UpcomingQuery(BaseModel):
 
     location_id: str | None = Field(None, pattern=GHL_ID)
     limit: int = Field(20, ge=1, le=100)
+
+
+class GhlWebhookAppointment(BaseModel):
+    """GHL's appointment object in a webhook (camelCase as GHL sends it); times ISO-8601 with offset."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str
+    calendarId: str | None = None
+    contactId: str | None = None
+    locationId: str | None = None
+    groupId: str | None = None
+    title: str | None = None
+    appointmentStatus: str | None = Field(None, examples=["confirmed"])
+    assignedUserId: str | None = None
+    users: list[str] = []
+    notes: str | None = None
+    address: str | None = None
+    source: str | None = None
+    startTime: str | None = Field(None, examples=["2025-12-22T10:00:00-05:00"])
+    endTime: str | None = None
+    dateAdded: str | None = None
+    dateUpdated: str | None = None
+
+
+class GhlWebhookIn(BaseModel):
+    """A signed GHL webhook (`X-GHL-Signature` Ed25519, else `x-wh-signature` RSA-SHA256, over the raw body).
+
+    Appointment events carry `appointment` (RV3's older integration: `data`); ContactUpdate carries the
+    contact's fields at the top level. Other event types are acknowledged and ignored.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str = Field(examples=["AppointmentUpdate"])
+    locationId: str | None = None
+    webhookId: str | None = None
+    timestamp: str | None = Field(None, examples=["2025-12-22T14:35:00Z"])
+    appointment: GhlWebhookAppointment | None = None
+    data: GhlWebhookAppointment | None = None
+
+
+class WebhookAck(BaseModel):
+    status: Literal["accepted", "ignored"]
+    event_type: str
+
+
+class MetricsQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    hours: int = Field(24, ge=1, le=24 * 31, description="Window: the last N hours")
+
+
+class OperationStats(BaseModel):
+    success_count: int
+    failed_count: int
+    total_count: int
+    success_rate: float = Field(description="Percentage of successes, 0-100 (100 when nothing ran)")
+    avg_duration_ms: float
+    p95_duration_ms: float
+
+
+class MetricsWindow(BaseModel):
+    hours: int
+    desde: datetime
+    hasta: datetime
+
+
+class WebhookMetrics(BaseModel):
+    """Processed GHL webhooks per event type over the window; each delivery counts once, by its latest attempt."""
+
+    window: MetricsWindow
+    webhooks: dict[str, OperationStats]
+    totals: OperationStats
+    webhook_health_percentage: float

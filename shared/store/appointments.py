@@ -76,6 +76,21 @@ def find_by_ghl_event(conn: Connection, location_id: int, ghl_event_id: str) -> 
     return _record(row) if row else None
 
 
+def awaiting_create(conn: Connection, location_id: int, contact_id: str) -> list[AppointmentRecord]:
+    """The contact's appointments not linked to a GHL event yet (a create of ours may be on its way), oldest first."""
+    rows = conn.execute(
+        sa.select(*_COLUMNS)
+        .select_from(_FROM)
+        .where(
+            appointments.c.location_id == location_id,
+            appointments.c.contact_id == contact_id,
+            appointments.c.ghl_event_id.is_(None),
+        )
+        .order_by(appointments.c.id)
+    )
+    return [_record(row) for row in rows]
+
+
 def insert(conn: Connection, values: Mapping[str, Any]) -> int:
     return inserted_id(conn.execute(appointments.insert().values(**values)))
 

@@ -87,6 +87,27 @@ def test_echo_is_ignored_even_while_a_local_change_is_pending(synced: Appointmen
     assert effect.kind == EffectKind.ignore_echo
 
 
+def test_echo_of_a_pending_write_is_ignored_before_the_worker_records_it(synced: Appointment) -> None:
+    edited = synced.model_copy(update={"title": "Terapia - Ana (control)", "rv3_updated_at": SYNCED_AT})
+    echo = ghl_event(title="Terapia - Ana (control)", dateUpdated="2025-12-20T12:00:05Z")
+    effect = decide(edited, echo, has_pending_local_change=True)
+    assert (effect.kind, effect.reason) == (EffectKind.ignore_echo, "matches_local_state")
+
+
+def test_an_assignee_ghl_filled_in_is_no_change_while_rv3_has_none(synced: Appointment) -> None:
+    assert synced.assigned_user_id is None
+    echo = ghl_event("create", assignedUserId="usr_ana", dateUpdated="2025-12-20T12:00:05Z")
+    assert decide(synced, echo).kind == EffectKind.ignore_echo
+
+
+def test_a_reassignment_in_ghl_is_a_change_when_rv3_has_an_assignee(make_appointment: AppointmentFactory) -> None:
+    local = make_appointment(ghl_event_id="ev1", assigned_user_id="usr_ana", ghl_updated_at=SYNCED_AT)
+    local = local.model_copy(update={"last_synced_hash": sync_hash(synced_fields_from_appointment(local))})
+    effect = decide(local, ghl_event(assignedUserId="usr_luis", dateUpdated="2025-12-21T09:00:00Z"))
+    assert effect.kind == EffectKind.update
+    assert effect.changes.apply_to(local).assigned_user_id == "usr_luis"
+
+
 def test_a_rescheduling_in_ghl_updates_the_local_appointment(synced: Appointment) -> None:
     event = ghl_event(startTime="2025-12-22T15:00:00-05:00", endTime="2025-12-22T16:00:00-05:00",
                       dateUpdated="2025-12-21T09:00:00Z")  # fmt: skip

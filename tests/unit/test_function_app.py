@@ -11,7 +11,7 @@ import azure.functions as func
 import function_app
 
 APP_DIR = Path(__file__).resolve().parents[2]
-ANONYMOUS_ROUTES = {"health", "webhooks/ghl", "ghl/oauth/callback"}
+ANONYMOUS_ROUTES = {"health", "ping", "webhooks/ghl", "ghl/oauth/callback"}
 # get_functions() may be called once per app: a second call reports every function as a duplicate.
 FUNCTIONS = function_app.app.get_functions()
 

@@ -1,0 +1,27 @@
+"""Metrics endpoints of SPEC §3 (success, failures and durations per operation over a time window)."""
+
+import azure.functions as func
+
+from shared.api.routing import api_route
+from shared.http import json_response
+
+bp = func.Blueprint()
+TAG = "metrics"
+
+
+@api_route(
+    bp,
+    "ghl/metrics/webhooks",
+    methods=["GET"],
+    summary="GHL webhooks per event type (counts, success rate, mean and p95 duration) and their health",
+    tag=TAG,
+    query="MetricsQuery",
+    responses={200: "WebhookMetrics", 400: "ErrorResponse"},
+)
+def metrics_webhooks(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.api.requests import parse_query
+    from shared.api.schemas import MetricsQuery
+    from shared.services import metrics
+
+    query = parse_query(req, MetricsQuery)
+    return json_response(metrics.webhook_metrics(query.hours).model_dump(mode="json"))

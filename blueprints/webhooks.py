@@ -1,0 +1,43 @@
+"""GHL → RV3: the signed webhook intake (anonymous HTTP) and the `ghl-to-rv3` queue worker that applies it."""
+
+import azure.functions as func
+
+from blueprints.sync import message_json
+from shared.api.routing import api_route
+from shared.http import json_response
+
+bp = func.Blueprint()
+
+
+@api_route(
+    bp,
+    "webhooks/ghl",
+    methods=["POST"],
+    summary="GHL webhook target: verified (X-GHL-Signature, else x-wh-signature), queued, answered at once",
+    tag="webhooks",
+    body="GhlWebhookIn",
+    headers=[
+        ("X-GHL-Signature", "Ed25519 signature of the raw body, base64 (GHL's current scheme)"),
+        ("x-wh-signature", "Legacy RSA-SHA256 signature of the raw body, base64"),
+    ],
+    responses={
+        200: "WebhookAck",
+        400: "ErrorResponse",
+        401: "ErrorResponse",
+        413: "ErrorResponse",
+        429: "ErrorResponse",
+    },
+    anonymous=True,
+)
+def ghl_webhook(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.services import webhook_intake
+
+    receipt = webhook_intake.receive(req.get_body() or b"", req.headers)
+    return json_response({"status": receipt.status, "event_type": receipt.event_type})
+
+
+@bp.queue_trigger(arg_name="msg", queue_name="ghl-to-rv3", connection="AzureWebJobsStorage")
+def ghl_to_rv3(msg: func.QueueMessage) -> None:
+    from shared.services import inbound
+
+    inbound.process(message_json(msg))

@@ -1,0 +1,131 @@
+"""The webhook inbox: each GHL delivery recorded once by its dedupe key, with its outcome and duration."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from shared.store.schema import webhook_inbox
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What identifies one webhook delivery; written with the change it causes."""
+
+    dedupe_key: str
+    webhook_id: str | None
+    payload_hash: str
+    event_type: str
+    location_id: str | None
+    ghl_event_id: str | None
+    received_at: datetime
+
+
+@dataclass(frozen=True)
+class Result:
+    success: bool
+    outcome: str
+    duration_ms: float
+    processed_at: datetime
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One processed delivery, as the metrics see it."""
+
+    event_type: str
+    success: bool
+    duration_ms: float
+
+
+def is_processed(conn: Connection, dedupe_key: str) -> bool:
+    """Whether this delivery was already applied (a failed attempt does not count)."""
+    query = sa.select(webhook_inbox.c.success).where(webhook_inbox.c.dedupe_key == dedupe_key)
+    return conn.execute(query).scalar_one_or_none() is True
+
+
+def claim(conn: Connection, delivery: Delivery) -> bool:
+    """Take the delivery for processing inside the caller's transaction; False when it was already applied.
+
+    The row (or a failed attempt's row, taken over) is the lock: a concurrent claim of the same key waits for
+    this transaction and then fails on the unique key or finds the delivery applied.
+    """
+    existing = conn.execute(
+        sa.select(webhook_inbox.c.id, webhook_inbox.c.success).where(webhook_inbox.c.dedupe_key == delivery.dedupe_key)
+    ).first()
+    if existing is None:
+        conn.execute(webhook_inbox.insert().values(**_identity(delivery)))
+        return True
+    if existing.success:
+        return False
+    taken = conn.execute(
+        webhook_inbox.update()
+        .where(webhook_inbox.c.id == existing.id, _not_applied())
+        .values(success=None, outcome=None, error=None)
+    )
+    return taken.rowcount == 1
+
+
+def finish(conn: Connection, dedupe_key: str, result: Result, *, ghl_event_id: str | None = None) -> None:
+    """Record how a claimed delivery ended (committed with its change)."""
+    values = _result(result)
+    if ghl_event_id is not None:
+        values["ghl_event_id"] = ghl_event_id
+    conn.execute(webhook_inbox.update().where(webhook_inbox.c.dedupe_key == dedupe_key).values(**values))
+
+
+def record_failure(conn: Connection, delivery: Delivery, result: Result) -> None:
+    """Record a failed attempt (its own transaction, after the change rolled back); never hides a success."""
+    updated = conn.execute(
+        webhook_inbox.update()
+        .where(webhook_inbox.c.dedupe_key == delivery.dedupe_key, _not_applied())
+        .values(**_result(result))
+    )
+    if updated.rowcount == 0 and not _exists(conn, delivery.dedupe_key):
+        conn.execute(webhook_inbox.insert().values(**_identity(delivery), **_result(result)))
+
+
+def samples_since(conn: Connection, since: datetime) -> list[Sample]:
+    """Every processed delivery received at or after `since` (oldest first)."""
+    rows = conn.execute(
+        sa.select(webhook_inbox.c.event_type, webhook_inbox.c.success, webhook_inbox.c.duration_ms)
+        .where(webhook_inbox.c.received_at >= since, webhook_inbox.c.success.is_not(None))
+        .order_by(webhook_inbox.c.received_at, webhook_inbox.c.id)
+    )
+    return [Sample(row.event_type, bool(row.success), float(row.duration_ms or 0.0)) for row in rows]
+
+
+def _not_applied() -> sa.ColumnElement[bool]:
+    # Spelled out: `IS NOT 1` would be accepted by SQLite but is not T-SQL.
+    return sa.or_(webhook_inbox.c.success.is_(None), webhook_inbox.c.success == sa.false())
+
+
+def _exists(conn: Connection, dedupe_key: str) -> bool:
+    query = sa.select(webhook_inbox.c.id).where(webhook_inbox.c.dedupe_key == dedupe_key)
+    return conn.execute(query).first() is not None
+
+
+def _identity(delivery: Delivery) -> dict[str, object]:
+    return {
+        "dedupe_key": delivery.dedupe_key,
+        "webhook_id": delivery.webhook_id,
+        "payload_hash": delivery.payload_hash,
+        "event_type": delivery.event_type[:64],
+        "location_id": delivery.location_id,
+        "ghl_event_id": delivery.ghl_event_id,
+        "received_at": delivery.received_at,
+    }
+
+
+def _result(result: Result) -> dict[str, object]:
+    return {
+        "success": result.success,
+        "outcome": result.outcome[:32],
+        "error": result.error,
+        "duration_ms": result.duration_ms,
+        "processed_at": result.processed_at,
+    }
