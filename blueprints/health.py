@@ -2,13 +2,22 @@
 
 import azure.functions as func
 
-from shared.http import http_endpoint, json_response
+from shared.api.routing import api_route
+from shared.http import json_response
 
 bp = func.Blueprint()
+TAG = "health"
 
 
-@bp.route(route="health", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
-@http_endpoint
+@api_route(
+    bp,
+    "health",
+    methods=["GET"],
+    summary="Liveness and readiness of SQL and storage (anonymous, for probes)",
+    tag=TAG,
+    anonymous=True,
+    responses={200: "Health", 503: "Health"},
+)
 def health(req: func.HttpRequest) -> func.HttpResponse:
     from shared.health import readiness
 
@@ -16,14 +25,20 @@ def health(req: func.HttpRequest) -> func.HttpResponse:
     return json_response(report.as_dict(), status=200 if report.ok else 503)
 
 
-@bp.route(route="ping", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@api_route(bp, "ping", methods=["GET"], summary="Bare liveness: text 'pong'", tag=TAG, anonymous=True)
 def ping(req: func.HttpRequest) -> func.HttpResponse:
     """Bare liveness: the worker answers, nothing else is touched (load balancers, latency baselines)."""
     return func.HttpResponse("pong", mimetype="text/plain")
 
 
-@bp.route(route="ghl/health", methods=["GET"])
-@http_endpoint
+@api_route(
+    bp,
+    "ghl/health",
+    methods=["GET"],
+    summary="Readiness of SQL, storage and GHL",
+    tag=TAG,
+    responses={200: "Health", 503: "Health"},
+)
 def ghl_health(req: func.HttpRequest) -> func.HttpResponse:
     from shared.health import readiness
 

@@ -4,13 +4,21 @@ import html
 
 import azure.functions as func
 
-from shared.http import ApiError, http_endpoint, json_response
+from shared.api.routing import api_route
+from shared.http import ApiError, json_response
 
 bp = func.Blueprint()
+TAG = "oauth"
 
 
-@bp.route(route="ghl/oauth/authorize", methods=["GET"])
-@http_endpoint
+@api_route(
+    bp,
+    "ghl/oauth/authorize",
+    methods=["GET"],
+    summary="Start the marketplace install: redirect to GHL's location chooser with a signed state",
+    tag=TAG,
+    responses={302: None, 503: "ErrorResponse"},
+)
 def ghl_oauth_authorize(req: func.HttpRequest) -> func.HttpResponse:
     from shared.ghl.install import authorize_url
     from shared.settings import get_settings
@@ -19,8 +27,15 @@ def ghl_oauth_authorize(req: func.HttpRequest) -> func.HttpResponse:
     return func.HttpResponse(status_code=302, headers={"Location": location, "Cache-Control": "no-store"})
 
 
-@bp.route(route="ghl/oauth/callback", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
-@http_endpoint
+@api_route(
+    bp,
+    "ghl/oauth/callback",
+    methods=["GET"],
+    summary="GHL's OAuth redirect: verifies the state, stores the location's tokens (HTML page, or JSON)",
+    tag=TAG,
+    anonymous=True,
+    responses={200: None, 400: "ErrorResponse", 503: "ErrorResponse"},
+)
 def ghl_oauth_callback(req: func.HttpRequest) -> func.HttpResponse:
     from shared import runtime
     from shared.ghl.install import Installer

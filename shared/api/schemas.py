@@ -285,3 +285,13 @@ class WebhookMetrics(BaseModel):
     webhooks: dict[str, OperationStats]
     totals: OperationStats
     webhook_health_percentage: float
+
+
+class HealthCheck(BaseModel):
+    ok: bool
+    detail: str
+
+
+class Health(BaseModel):
+    status: Literal["ok", "unavailable"]
+    checks: dict[str, HealthCheck]

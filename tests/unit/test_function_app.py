@@ -9,11 +9,11 @@ from pathlib import Path
 import azure.functions as func
 
 import function_app
+from tests.fixtures.functions import app_functions
 
 APP_DIR = Path(__file__).resolve().parents[2]
 ANONYMOUS_ROUTES = {"health", "ping", "webhooks/ghl", "ghl/oauth/callback"}
-# get_functions() may be called once per app: a second call reports every function as a duplicate.
-FUNCTIONS = function_app.app.get_functions()
+FUNCTIONS = app_functions()
 
 
 def _http_bindings() -> list[dict[str, object]]:

@@ -1,0 +1,49 @@
+"""The API's OpenAPI document: valid OpenAPI 3.1, generated from the same declarations as the routes."""
+
+from __future__ import annotations
+
+import re
+
+from openapi_spec_validator import validate
+
+from shared.api.openapi import build_document
+from tests.fixtures.functions import app_functions
+
+FUNCTIONS = app_functions()
+
+
+def _http_routes() -> set[tuple[str, str]]:
+    routes = set()
+    for fn in FUNCTIONS:
+        trigger = fn.get_trigger()
+        if trigger is not None and trigger.get_binding_name() == "httpTrigger":
+            binding = trigger.get_dict_repr()
+            path = "/api/" + re.sub(r"\{(\w+)(:[a-z]+)?\}", r"{\1}", str(binding["route"]))
+            for method in binding["methods"]:
+                routes.add((path, str(getattr(method, "value", method)).lower()))
+    return routes
+
+
+def test_the_document_is_valid_openapi_3_1() -> None:
+    document = build_document()
+    assert document["openapi"] == "3.1.0"
+    validate(document)
+
+
+def test_every_http_function_is_documented_and_nothing_else() -> None:
+    documented = {(path, method) for path, ops in build_document()["paths"].items() for method in ops}
+    assert documented == _http_routes()
+
+
+def test_create_cita_documents_its_body_errors_and_idempotency_header() -> None:
+    operation = build_document()["paths"]["/api/ghl/citas"]["post"]
+    assert operation["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("/CitaIn")
+    assert {"201", "400", "409", "422"} <= set(operation["responses"])
+    assert any(p["name"] == "Idempotency-Key" and p["in"] == "header" for p in operation["parameters"])
+
+
+def test_anonymous_routes_declare_no_security_and_the_rest_need_a_function_key() -> None:
+    document = build_document()
+    assert document["paths"]["/api/webhooks/ghl"]["post"]["security"] == []
+    assert "security" not in document["paths"]["/api/ghl/citas"]["get"]
+    assert document["security"] == [{"functionKeyHeader": []}, {"functionKeyQuery": []}]
