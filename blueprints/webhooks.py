@@ -2,7 +2,6 @@
 
 import azure.functions as func
 
-from blueprints.sync import message_json
 from shared.api.routing import api_route
 from shared.http import json_response
 
@@ -39,5 +38,6 @@ def ghl_webhook(req: func.HttpRequest) -> func.HttpResponse:
 @bp.queue_trigger(arg_name="msg", queue_name="ghl-to-rv3", connection="AzureWebJobsStorage")
 def ghl_to_rv3(msg: func.QueueMessage) -> None:
     from shared.services import inbound
+    from shared.triggers import run_queue_message
 
-    inbound.process(message_json(msg))
+    run_queue_message("ghl-to-rv3", msg, inbound.process)

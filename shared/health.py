@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-log = logging.getLogger("rv3sync.health")
+from shared import telemetry
+
+log = telemetry.get_logger("health")
 
 
 @dataclass

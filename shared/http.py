@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import functools
 import json
-import logging
+import time
+import traceback
 import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import azure.functions as func
 
-log = logging.getLogger("rv3sync.http")
+from shared import telemetry
+
+log = telemetry.get_logger("http")
 
 JSON = "application/json"
 
@@ -54,31 +57,62 @@ def error_response(error: ApiError) -> func.HttpResponse:
 def http_endpoint(
     handler: Callable[[func.HttpRequest], func.HttpResponse],
 ) -> Callable[[func.HttpRequest], func.HttpResponse]:
-    """Wrap an HTTP function: ApiError → its response; bad settings → 503; anything else → 500 without details."""
+    """Wrap an HTTP function: a span and one structured log line per request, the correlation id echoed back;
+    ApiError → its response; bad settings → 503; anything else → 500 without details."""
 
     @functools.wraps(handler)
     def wrapper(req: func.HttpRequest) -> func.HttpResponse:
-        from shared.settings import SettingsError
-
-        try:
-            return handler(req)
-        except ApiError as error:
-            return error_response(error)
-        except SettingsError as exc:
-            log.error("configuration error: %s", exc)
-            keys = [key for key, _ in exc.problems]
-            return error_response(
-                ApiError(503, "configuration_error", "La configuración del servicio es inválida.", details=keys)
+        started = time.perf_counter()
+        given = (req.headers.get("x-correlation-id") or "").strip().lower()
+        with telemetry.span(
+            f"HTTP {req.method} {handler.__name__}",
+            kind="server",
+            traceparent=req.headers.get("traceparent"),
+            correlation_id=given or None,
+            attributes={"http.method": req.method, "http.route": handler.__name__},
+        ) as span:
+            response = _respond(handler, req)
+            span.set_attribute("http.status_code", response.status_code)
+            telemetry.log_operation(
+                log,
+                f"http.{handler.__name__}",
+                success=response.status_code < 500,
+                started=started,
+                status_code=response.status_code,
             )
-        except Exception:
-            incident = uuid.uuid4().hex[:12]
-            log.exception("unhandled error in %s (incident %s)", handler.__name__, incident)
-            return error_response(
-                ApiError(
-                    500,
-                    "internal_error",
-                    f"Error interno del servicio. Código de incidente: {incident}.",
-                )
-            )
+            correlation = telemetry.current_correlation_id()
+            if correlation:
+                response.headers["x-correlation-id"] = correlation
+        return response
 
     return wrapper
+
+
+def _respond(handler: Callable[[func.HttpRequest], func.HttpResponse], req: func.HttpRequest) -> func.HttpResponse:
+    from shared.settings import SettingsError
+
+    try:
+        return handler(req)
+    except ApiError as error:
+        return error_response(error)
+    except SettingsError as exc:
+        log.error("configuration error: %s", exc)
+        keys = [key for key, _ in exc.problems]
+        return error_response(
+            ApiError(503, "configuration_error", "La configuración del servicio es inválida.", details=keys)
+        )
+    except Exception as exc:  # noqa: BLE001 - the one place any error becomes a 500 response
+        incident = uuid.uuid4().hex[:12]
+        # Where it failed, not what the exception says: messages can carry request data (names, phones).
+        frames = "".join(traceback.format_tb(exc.__traceback__))
+        log.error(
+            "unhandled %s in %s (incident %s)\n%s",
+            type(exc).__name__,
+            handler.__name__,
+            incident,
+            frames,
+            extra={"error_code": type(exc).__name__, "detail": incident},
+        )
+        return error_response(
+            ApiError(500, "internal_error", f"Error interno del servicio. Código de incidente: {incident}.")
+        )

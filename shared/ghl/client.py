@@ -14,6 +14,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, ValidationError
 
+from shared import telemetry
 from shared.ghl.errors import (
     AuthExpired,
     Forbidden,
@@ -31,7 +32,7 @@ from sync_core.rate_budget import RateLimitHeaders, parse_retry_after
 # Retries happen only where they cannot duplicate a change: reads, and writes that provably never reached
 # GHL. Errors are by meaning (shared.ghl.errors), not raw status codes.
 
-log = logging.getLogger("rv3sync.ghl")
+log = telemetry.get_logger("ghl")
 # httpx logs every request URL at INFO; duplicate-contact lookups carry a phone or email in the query.
 logging.getLogger("httpx").setLevel(logging.WARNING)
 
@@ -41,6 +42,7 @@ LOCATIONS_VERSION = "2021-07-28"
 
 DEFAULT_TIMEOUT = httpx.Timeout(connect=5.0, read=15.0, write=10.0, pool=5.0)
 DEFAULT_MAX_WAIT_S = 10.0
+HEADROOM_ALERT = 10  # alert when GHL says fewer requests than this are left in its window
 # Attempts of a call that is safe to repeat: a read, or a write that provably never reached GHL.
 ATTEMPTS = 3
 RATE_LIMIT_RETRIES = 2
@@ -368,14 +370,23 @@ class GhlClient:
         reached GHL and got no clear answer is OutcomeUnknown."""
         started = time.perf_counter()
         try:
-            response = self._http.request(
-                call.method,
-                call.path,
-                params=call.params or None,
-                json=call.body,
-                headers={"Authorization": f"Bearer {token}", "Version": call.version},
-                timeout=self._timeout,
-            )
+            with telemetry.span(
+                f"GHL {call.method} {call.path_template}",
+                kind="client",
+                attributes={
+                    "http.method": call.method,
+                    "ghl.operation": call.operation,
+                    "location_id": call.location_id,
+                },
+            ):
+                response = self._http.request(
+                    call.method,
+                    call.path,
+                    params=call.params or None,
+                    json=call.body,
+                    headers={"Authorization": f"Bearer {token}", "Version": call.version},
+                    timeout=self._timeout,
+                )
         except NOT_SENT as exc:
             error: GhlError = Unavailable(f"{call.operation}: GHL unreachable ({type(exc).__name__})")
             self._record(call, started, None, error)
@@ -406,7 +417,16 @@ class GhlClient:
         limits = RateLimitHeaders.parse(response.headers)
         if not limits.present:
             return
+        previous = self._last_limits.get(location_id)
         self._last_limits[location_id] = limits
+        low = limits.remaining is not None and limits.remaining < HEADROOM_ALERT
+        if low and (previous is None or previous.remaining is None or previous.remaining >= HEADROOM_ALERT):
+            telemetry.alert(
+                "rate_headroom_low",
+                f"GHL reports {limits.remaining} requests left in the window of location {location_id}",
+                location_id=location_id,
+                headroom=limits.remaining,
+            )
         try:
             self._budget.observe(location_id, limits)
         except GhlError as error:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -12,6 +11,7 @@ from typing import TYPE_CHECKING, TypeVar
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from shared import telemetry
 from shared.ghl.errors import GhlError, TokenRejected, Unavailable
 from shared.ghl.oauth import CALLBACK_ROUTE, InvalidState, OAuthApp
 from shared.http import ApiError
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from shared.settings import Settings
     from shared.store.database import Database
 
-log = logging.getLogger("rv3sync.ghl")
+log = telemetry.get_logger("ghl")
 
 T = TypeVar("T")
 RESTART = "Inicie la instalación de nuevo desde el enlace de autorización."

@@ -6,7 +6,6 @@ import base64
 import hashlib
 import hmac
 import json
-import logging
 import secrets
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -15,13 +14,14 @@ from urllib.parse import urlencode
 import httpx
 from pydantic import SecretStr, ValidationError
 
+from shared import telemetry
 from shared.ghl.errors import TokenRejected, Unavailable
 from shared.ghl.models import TokenResponse
 
 if TYPE_CHECKING:
     from shared.settings import Settings
 
-log = logging.getLogger("rv3sync.ghl")
+log = telemetry.get_logger("ghl")
 
 # What the sync needs (docs/oauth/Scopes.md): read calendars, read/write appointments and contacts, read locations.
 SCOPES = (

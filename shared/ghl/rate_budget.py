@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import logging
 import random
 import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+from shared import telemetry
 from shared.ghl.errors import RateLimited, Unavailable
 from shared.ghl.tables import ensure_table
 from sync_core.rate_budget import (
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 # The math is `sync_core.rate_budget`; these adapters keep its state. `TableRateBudget` shares it between all
 # workers of all hosts through one Table entity per location, updated with ETag optimistic concurrency.
 
-log = logging.getLogger("rv3sync.ghl")
+log = telemetry.get_logger("ghl")
 
 T = TypeVar("T")
 # A change of the state at a moment, and what to answer the caller.

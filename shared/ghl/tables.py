@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING, Any
+
+from shared import telemetry
 
 if TYPE_CHECKING:
     from azure.data.tables import TableClient
@@ -15,7 +16,7 @@ TOKENS_TABLE = "ghltokens"
 CONNECTION_TIMEOUT_S = 5
 READ_TIMEOUT_S = 10
 
-log = logging.getLogger("rv3sync.ghl")
+log = telemetry.get_logger("ghl")
 
 
 def table_client(settings: Settings, name: str) -> TableClient:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import random
 import socket
@@ -13,6 +12,7 @@ from collections.abc import Callable
 
 from pydantic import SecretStr
 
+from shared import telemetry
 from shared.ghl.errors import AuthExpired, Forbidden, TokenRejected, Unavailable
 from shared.ghl.models import TokenResponse
 from shared.ghl.oauth import OAuthApp
@@ -23,7 +23,7 @@ from shared.ghl.token_store import StoredTokens, TokenStore
 # on the location's token entity, refreshes, and stores the new pair before anybody uses it. The others
 # wait and re-read. A lease has an expiry, so a worker that crashed mid-refresh does not block forever.
 
-log = logging.getLogger("rv3sync.ghl")
+log = telemetry.get_logger("ghl")
 
 REFRESH_MARGIN_S = 300.0
 LEASE_S = 45.0  # longer than a token call can take (its timeouts add up to well under this)
@@ -127,10 +127,11 @@ class OAuthTokenProvider:
                 self._cache[location_id] = current  # someone rotated it after all (a lease that had expired)
                 return current.access_token
             self._store.release(leased)
-            log.warning(
-                "alert.token_refresh_failed: GHL rejected the refresh token of location %s; re-install the app",
-                location_id,
-                extra={"event": "alert.token_refresh_failed", "location_id": location_id, "status_code": exc.status},
+            telemetry.alert(
+                "token_refresh_failed",
+                f"GHL rejected the refresh token of location {location_id}; re-install the app",
+                location_id=location_id,
+                status_code=exc.status,
             )
             raise AuthExpired(f"refresh rejected for location {location_id}: re-install the app") from exc
         except Unavailable:
@@ -148,10 +149,11 @@ class OAuthTokenProvider:
                 return self._store.save(location_id, tokens)
             except Unavailable:
                 if attempt >= PERSIST_ATTEMPTS:
-                    log.error(
-                        "alert.token_persist_failed: new tokens of location %s could not be stored",
-                        location_id,
-                        extra={"event": "alert.token_persist_failed", "location_id": location_id},
+                    telemetry.alert(
+                        "token_refresh_failed",
+                        f"new tokens of location {location_id} could not be stored",
+                        location_id=location_id,
+                        detail="persist_failed",
                     )
                     raise
                 self._sleep(random.uniform(0.1, 0.5) * attempt)

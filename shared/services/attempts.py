@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import logging
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from shared import runtime
+from shared import runtime, telemetry
 from shared.store.schema import sync_attempts
 
 if TYPE_CHECKING:
     from shared.ghl.client import CallRecord
 
-log = logging.getLogger("rv3sync.attempts")
+log = telemetry.get_logger("attempts")
 
 
 def record_call(call: CallRecord) -> None:

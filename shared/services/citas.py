@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -11,7 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from shared import runtime
+from shared import runtime, telemetry
 from shared.api.schemas import (
     Cita,
     CitaIn,
@@ -43,7 +42,7 @@ from sync_core.models import (
 from sync_core.times import as_utc, local_date_range, parse_client_datetime, zone
 from sync_core.validation import AppointmentDraft, CalendarInfo, ValidationResult, validate_appointment
 
-log = logging.getLogger("rv3sync.citas")
+log = telemetry.get_logger("citas")
 
 CREATE_SCOPE = "citas.create"
 NOT_FOUND = ApiError(404, "appointment_not_found", "La cita no existe.")

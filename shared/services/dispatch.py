@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import logging
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.engine import Connection
 
-from shared import runtime
+from shared import runtime, telemetry
 from shared.queues import RV3_TO_GHL, QueueUnavailable
 from shared.store import outbox
 
-log = logging.getLogger("rv3sync.dispatch")
+log = telemetry.get_logger("dispatch")
 
 SWEEP_AFTER = timedelta(minutes=1)
 
@@ -39,7 +38,7 @@ def record_change(
 def send(entry: outbox.OutboxEntry) -> bool:
     """Enqueue an outbox entry; when storage is down it stays pending and the sweeper sends it later."""
     try:
-        runtime.queues().send(RV3_TO_GHL, entry.message())
+        runtime.queues().send(RV3_TO_GHL, {**entry.message(), "traceparent": telemetry.current_traceparent()})
     except QueueUnavailable:
         log.warning(
             "outbox entry left for the sweeper: queue unavailable",

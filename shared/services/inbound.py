@@ -9,7 +9,6 @@ budget; a malformed message raises and ends in the poison queue.
 
 from __future__ import annotations
 
-import logging
 import random
 import time
 from collections.abc import Callable
@@ -21,7 +20,7 @@ import sqlalchemy as sa
 from pydantic import ValidationError
 from sqlalchemy.engine import Connection
 
-from shared import runtime
+from shared import runtime, telemetry
 from shared.ghl.errors import GhlError, OutcomeUnknown, RateLimited, Unavailable
 from shared.queues import GHL_TO_RV3
 from shared.services import dispatch
@@ -39,7 +38,7 @@ from sync_core.models import Appointment, ConflictPolicy, Source
 from sync_core.retry import ErrorKind, RetryAction, decide_retry
 from sync_core.webhooks import GhlAppointmentEvent, GhlContact, GhlContactEvent
 
-log = logging.getLogger("rv3sync.inbound")
+log = telemetry.get_logger("inbound")
 
 MAX_ATTEMPTS = 12  # database or GHL unreachable: with backoff capped at 5 min, about an hour of outage
 CONTENTION_DELAY_S = 1.0  # another message changed the same rows meanwhile: try again right away

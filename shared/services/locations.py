@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import logging
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
-from shared import runtime
+from shared import runtime, telemetry
 from shared.api.schemas import (
     CalendarList,
     CalendarOut,
@@ -20,7 +19,7 @@ from shared.http import ApiError
 from shared.services.ghl_errors import api_error_from_ghl
 from shared.store import locations as repo
 
-log = logging.getLogger("rv3sync.locations")
+log = telemetry.get_logger("locations")
 
 CALENDAR_CACHE_TTL = timedelta(minutes=15)
 

@@ -9,7 +9,6 @@ queue); a create whose outcome is unknown is looked up in GHL and adopted before
 from __future__ import annotations
 
 import contextlib
-import logging
 import random
 import time
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from pydantic import BaseModel, ValidationError
 
-from shared import runtime
+from shared import runtime, telemetry
 from shared.ghl.errors import (
     AuthExpired,
     Forbidden,
@@ -42,7 +41,7 @@ from sync_core.ghl_payloads import create_body, update_body
 from sync_core.models import Appointment
 from sync_core.retry import ErrorKind, RetryAction, decide_retry
 
-log = logging.getLogger("rv3sync.outbound")
+log = telemetry.get_logger("outbound")
 
 CONTACT_LEASE = timedelta(seconds=60)
 # One worker at a time pushes an appointment. The lease is renewed right before each GHL write, so it only

@@ -7,14 +7,13 @@ settings being fixed) answers 429, and only what can never work (bad signature, 
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from pydantic import BaseModel
 
-from shared import runtime
+from shared import runtime, telemetry
 from shared.http import ApiError
 from shared.queues import GHL_TO_RV3
 from shared.settings import Settings, SettingsError
@@ -30,7 +29,7 @@ from sync_core.webhooks import (
     parse_webhook,
 )
 
-log = logging.getLogger("rv3sync.webhooks")
+log = telemetry.get_logger("webhooks")
 
 # GHL answers a 429 by redelivering the SAME body (same `timestamp`) about every 10 minutes, up to 6 times
 # (~70 min in all). The 5 minutes GHL's docs suggest would refuse exactly the redeliveries our 429 path
@@ -55,6 +54,8 @@ class WebhookMessage(BaseModel):
     event: WebhookEvent
     attempt: int = 1
     requeues: int = 0
+    correlation_id: str | None = None  # the intake's trace id, so processing continues the same trace
+    traceparent: str | None = None
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,8 @@ def to_message(raw: bytes, event: WebhookEvent, received_at: datetime) -> Webhoo
         payload_hash=payload_hash(json.loads(raw)),
         received_at=received_at,
         event=event,
+        correlation_id=telemetry.current_correlation_id(),
+        traceparent=telemetry.current_traceparent(),
     )
 
 
@@ -138,10 +141,12 @@ def _enqueue(message: WebhookMessage) -> None:
     try:
         runtime.queues().send(GHL_TO_RV3, message.model_dump(mode="json"))
     except Exception as exc:  # noqa: BLE001 - whatever kept the message out of the queue, GHL must redeliver
-        log.warning(
-            "webhook deferred: could not enqueue (%s)",
-            type(exc).__name__,
-            extra={"operation": "webhook_intake", "success": False, "event_type": message.event.type},
+        telemetry.alert(
+            "webhook_failure",
+            f"webhook deferred with 429, could not enqueue ({type(exc).__name__}); GHL will redeliver",
+            operation="webhook_intake",
+            success=False,
+            detail=message.event.type,
         )
         raise _retry_later() from None
 

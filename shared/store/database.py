@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from shared import telemetry
 from shared.store import migrate
 from shared.store.engine import create_db_engine
 
@@ -40,7 +41,10 @@ class Database:
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
         """A connection inside one transaction, committed on success and rolled back on any exception."""
-        with self.engine.begin() as connection:
+        with (
+            telemetry.span("sql.transaction", attributes={"db.system": self.engine.dialect.name}),
+            self.engine.begin() as connection,
+        ):
             yield connection
 
     def schema_status(self) -> SchemaStatus:

@@ -18,7 +18,8 @@ def create_db_engine(url: str, *, entra_client_id: str | None = None, sql_auth: 
     """
     parsed = make_url(url)
     backend = parsed.get_backend_name()
-    kwargs: dict[str, Any] = {"future": True}
+    # hide_parameters: SQL errors must not carry patient data (names, phones) into logs.
+    kwargs: dict[str, Any] = {"future": True, "hide_parameters": True}
     if backend == "sqlite":
         return _sqlite_engine(url, parsed.database)
     kwargs["pool_pre_ping"] = True
@@ -46,7 +47,9 @@ def create_db_engine(url: str, *, entra_client_id: str | None = None, sql_auth: 
 def _sqlite_engine(url: str, database: str | None) -> Engine:
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
-    engine = sa.create_engine(url, future=True, connect_args={"timeout": 30, "check_same_thread": False})
+    engine = sa.create_engine(
+        url, future=True, hide_parameters=True, connect_args={"timeout": 30, "check_same_thread": False}
+    )
 
     @sa.event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:

@@ -19,7 +19,7 @@ from shared.queues import GHL_TO_RV3
 from shared.store.database import Database
 from shared.store.schema import appointments, contacts, outbox, webhook_inbox
 from tests.fixtures.app import CALENDAR, LOCATION, seed_location
-from tests.fixtures.stack import Stack, clear_queues, free_port, stack_env
+from tests.fixtures.stack import Stack, assert_logs_clean, clear_queues, free_port, stack_env
 from tests.integration.webhooks.helpers import appointment_body, raw
 from tools.azurite import Azurite
 from tools.ghl_sandbox import DEMO_SEED, SandboxConfig, SandboxServer
@@ -117,6 +117,7 @@ def webhook_stack(azurite: Azurite, tmp_path_factory: pytest.TempPathFactory) ->
         try:
             stack.start_host(port)
             yield stack
+            assert_logs_clean(stack.hosts, stack.db)
         finally:
             for host in stack.hosts:
                 host.stop()

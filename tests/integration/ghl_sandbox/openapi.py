@@ -1,4 +1,4 @@
-"""Validates sandbox responses against GHL's official OpenAPI files (shared/ghl-openapi), $refs resolved."""
+"""Validates sandbox responses against GHL's official OpenAPI files (tests/data/ghl-openapi), $refs resolved."""
 
 from __future__ import annotations
 
@@ -16,15 +16,15 @@ from referencing.jsonschema import DRAFT4
 APPS = ("calendars", "contacts", "locations", "oauth")
 
 
+BUNDLED = Path(__file__).resolve().parents[2] / "data" / "ghl-openapi"
+
+
 def spec_dir() -> Path:
-    """GHL_OPENAPI_DIR, else the nearest `shared/ghl-openapi` beside the repository or one of its parents."""
-    if os.environ.get("GHL_OPENAPI_DIR"):
-        return Path(os.environ["GHL_OPENAPI_DIR"])
-    for parent in Path(__file__).resolve().parents:
-        candidate = parent / "shared" / "ghl-openapi"
-        if (candidate / "apps" / "calendars.json").exists():
-            return candidate
-    raise FileNotFoundError("GHL OpenAPI files not found: set GHL_OPENAPI_DIR to shared/ghl-openapi")
+    """GHL_OPENAPI_DIR when set, else the copy of GHL's files shipped with the tests."""
+    directory = Path(os.environ.get("GHL_OPENAPI_DIR") or BUNDLED)
+    if not (directory / "apps" / "calendars.json").exists():
+        raise FileNotFoundError(f"GHL OpenAPI files not found in {directory}")
+    return directory
 
 
 def _relax_string_dates(node: Any) -> Any:

@@ -1,0 +1,218 @@
+"""Telemetry: structured JSON logs, OpenTelemetry spans and alert events, exported to Application Insights when
+`APPLICATIONINSIGHTS_CONNECTION_STRING` is set and to nothing (no cost, no error) when it is not.
+
+One correlation id follows a change from the HTTP request through the queue to the GHL call: it is the
+OpenTelemetry trace id, carried in queue messages (`correlation_id`, and `traceparent` for the exact parent).
+OpenTelemetry is imported on first use, never when `function_app` is imported (cold start).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import os
+import re
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from opentelemetry.context import Context
+    from opentelemetry.trace import Span
+
+TRACER_NAME = "rv3sync"
+LOGGER_NAME = "rv3sync"
+_TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
+
+correlation: contextvars.ContextVar[str | None] = contextvars.ContextVar("correlation_id", default=None)
+
+_configured = False
+_configure_lock = threading.Lock()
+
+# Attributes a log line may carry (from `extra=`); anything else a caller passes is dropped, so a careless
+# `extra={"patient": ...}` cannot put personal data into the logs.
+LOG_FIELDS = (
+    "operation",
+    "success",
+    "duration_ms",
+    "location_id",
+    "appointment_id",
+    "event_id",
+    "op_id",
+    "queue",
+    "status_code",
+    "error_code",
+    "trace_id",
+    "event",
+    "alert",
+    "detail",
+    "outcome",
+    "count",
+    "drift",
+    "headroom",
+    "run_id",
+    "attempt",
+)
+
+
+class StructuredRecords(logging.Filter):
+    """Renders each record of our loggers as one JSON object, whatever handler prints or ships it.
+
+    The Functions worker forwards only the message text to the host (and Application Insights), so the
+    structure has to be in the message: time, level, logger, message, the allowed `extra` fields and the
+    correlation id. The fields also stay on the record for the Azure Monitor exporter's customDimensions.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "_structured", False):
+            return True
+        entry: dict[str, Any] = {"message": record.getMessage(), "logger": record.name, "level": record.levelname}
+        for field in LOG_FIELDS:
+            value = getattr(record, field, None)
+            if value is not None:
+                entry[field] = value
+        corr = correlation.get()
+        if corr:
+            entry["correlation_id"] = corr
+            record.correlation_id = corr
+        record.msg = json.dumps(entry, ensure_ascii=False, default=str)
+        record.args = ()
+        record._structured = True
+        return True
+
+
+_structured = StructuredRecords()
+
+
+def get_logger(name: str) -> logging.Logger:
+    """The logger of one part of the app (`rv3sync.<name>`), emitting structured JSON lines."""
+    logger = logging.getLogger(f"{LOGGER_NAME}.{name}")
+    if _structured not in logger.filters:
+        logger.addFilter(_structured)
+    return logger
+
+
+def configure() -> None:
+    """Once per process: the Azure Monitor exporter when APPLICATIONINSIGHTS_CONNECTION_STRING is set."""
+    global _configured  # noqa: PLW0603 - process-wide, idempotent
+    if _configured:
+        return
+    with _configure_lock:
+        if not _configured:
+            _configure_exporter()
+            _configured = True
+
+
+def _configure_exporter() -> None:
+    from shared.settings import SettingsError, get_settings
+
+    try:
+        settings = get_settings()
+    except SettingsError:
+        return  # the first HTTP call reports the configuration error; telemetry must not hide it
+    secret = settings.applicationinsights_connection_string
+    if secret is None:
+        return
+    from azure.monitor.opentelemetry import configure_azure_monitor
+
+    options: dict[str, Any] = {"connection_string": secret.get_secret_value(), "logger_name": LOGGER_NAME}
+    if settings.azure_client_id:  # App Insights with local auth disabled accepts Entra tokens only
+        from azure.identity import ManagedIdentityCredential
+
+        options["credential"] = ManagedIdentityCredential(client_id=settings.azure_client_id)
+    configure_azure_monitor(**options)
+
+
+def _tracer() -> Any:
+    from opentelemetry import trace
+
+    return trace.get_tracer(TRACER_NAME)
+
+
+def _parent(traceparent: str | None, correlation_id: str | None) -> Context | None:
+    """The parent context of work that continues a trace: the exact span when known, else the trace id."""
+    from opentelemetry import trace
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+    if traceparent:
+        context = TraceContextTextMapPropagator().extract({"traceparent": traceparent})
+        if trace.get_current_span(context).get_span_context().is_valid:
+            return context
+    if correlation_id and _TRACE_ID.match(correlation_id):
+        remote = trace.SpanContext(
+            trace_id=int(correlation_id, 16),
+            span_id=int.from_bytes(os.urandom(8), "big") or 1,
+            is_remote=True,
+            trace_flags=trace.TraceFlags(trace.TraceFlags.SAMPLED),
+        )
+        return trace.set_span_in_context(trace.NonRecordingSpan(remote))
+    return None
+
+
+@contextmanager
+def span(
+    name: str,
+    *,
+    kind: str = "internal",
+    traceparent: str | None = None,
+    correlation_id: str | None = None,
+    attributes: Mapping[str, Any] | None = None,
+) -> Iterator[Span]:
+    """A span (HTTP request, queue message, GHL call, SQL transaction) that also sets the correlation id."""
+    configure()
+    from opentelemetry.trace import SpanKind, Status, StatusCode
+
+    kinds = {"server": SpanKind.SERVER, "client": SpanKind.CLIENT, "consumer": SpanKind.CONSUMER}
+    parent = _parent(traceparent, correlation_id) if (traceparent or correlation_id) else None
+    with _tracer().start_as_current_span(
+        name, context=parent, kind=kinds.get(kind, SpanKind.INTERNAL), attributes=dict(attributes or {})
+    ) as current:
+        context = current.get_span_context()
+        token = correlation.set(
+            f"{context.trace_id:032x}" if context.is_valid else (correlation_id or correlation.get())
+        )
+        try:
+            yield current
+        except Exception as exc:
+            current.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+            raise
+        finally:
+            correlation.reset(token)
+
+
+def current_traceparent() -> str | None:
+    """The W3C traceparent of the current span, to put in a queue message (None when nothing is traced)."""
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+    carrier: dict[str, str] = {}
+    TraceContextTextMapPropagator().inject(carrier)
+    return carrier.get("traceparent")
+
+
+def current_correlation_id() -> str | None:
+    return correlation.get()
+
+
+def log_operation(
+    logger: logging.Logger, operation: str, *, success: bool, started: float, level: int | None = None, **fields: Any
+) -> None:
+    """One structured line per unit of work: operation, success, duration_ms and the ids given."""
+    duration_ms = round((time.perf_counter() - started) * 1000, 1)
+    logger.log(
+        level if level is not None else (logging.INFO if success else logging.WARNING),
+        "%s %s",
+        operation,
+        "ok" if success else "failed",
+        extra={"operation": operation, "success": success, "duration_ms": duration_ms, **fields},
+    )
+
+
+def alert(kind: str, message: str, **dimensions: Any) -> None:
+    """A structured warning event `alert.<kind>` (the Azure Monitor alert rules in infra/ query these)."""
+    configure()
+    get_logger("alerts").warning(
+        "alert.%s: %s", kind, message, extra={"event": f"alert.{kind}", "alert": kind, **dimensions}
+    )

@@ -1,0 +1,67 @@
+"""What every queue-triggered function does around its handler: parse, trace, log, and flag poison."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import azure.functions as func
+
+from shared import telemetry
+
+MAX_DEQUEUE_COUNT = 5  # host.json extensions.queues.maxDequeueCount
+
+log = telemetry.get_logger("queues")
+
+
+def message_json(msg: func.QueueMessage) -> dict[str, Any]:
+    """The JSON object in a queue message; anything else is malformed and must end in the poison queue."""
+    data = json.loads(msg.get_body())
+    if not isinstance(data, dict):
+        raise ValueError("queue message is not a JSON object")
+    return data
+
+
+def run_queue_message(queue: str, msg: func.QueueMessage, handle: Callable[[dict[str, Any]], object]) -> None:
+    """Run `handle` on the message inside a span continuing the producer's trace; a failure on the last
+    delivery raises the `poison_message` alert before the host moves the message to `<queue>-poison`."""
+    started = time.perf_counter()
+    deliveries = int(msg.dequeue_count or 1)
+    try:
+        data = message_json(msg)
+    except ValueError:
+        _failed(queue, msg, deliveries, started, "malformed")
+        raise
+    with telemetry.span(
+        f"queue {queue}",
+        kind="consumer",
+        traceparent=_text(data.get("traceparent")),
+        correlation_id=_text(data.get("correlation_id")),
+        attributes={"messaging.destination": queue, "messaging.message_id": str(msg.id)},
+    ):
+        try:
+            handle(data)
+        except Exception as exc:
+            _failed(queue, msg, deliveries, started, type(exc).__name__)
+            raise
+        telemetry.log_operation(log, f"queue.{queue}", success=True, started=started, queue=queue, attempt=deliveries)
+
+
+def _failed(queue: str, msg: func.QueueMessage, deliveries: int, started: float, reason: str) -> None:
+    telemetry.log_operation(
+        log, f"queue.{queue}", success=False, started=started, queue=queue, attempt=deliveries, detail=reason
+    )
+    if deliveries >= MAX_DEQUEUE_COUNT:
+        telemetry.alert(
+            "poison_message",
+            f"a {queue} message failed {deliveries} times and goes to {queue}-poison",
+            queue=queue,
+            detail=reason,
+            event_id=str(msg.id),
+        )
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None
