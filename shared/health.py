@@ -62,4 +62,18 @@ class SchemaBehind(RuntimeError):
 
 
 def readiness() -> HealthReport:
-    return HealthReport(checks={"sql": run_check("sql", sql_probe), "storage": run_check("storage", storage_probe)})
+    """Settings first: with an invalid setting nothing else can be judged, and the report names the keys."""
+    from shared.settings import SettingsError, get_settings
+
+    try:
+        get_settings()
+    except SettingsError as exc:
+        keys = ", ".join(key for key, _ in exc.problems)
+        return HealthReport(checks={"settings": Check(ok=False, detail=f"configuración inválida: {keys}")})
+    return HealthReport(
+        checks={
+            "settings": Check(ok=True, detail="ok"),
+            "sql": run_check("sql", sql_probe),
+            "storage": run_check("storage", storage_probe),
+        }
+    )

@@ -24,6 +24,18 @@ from tools.azurite import Azurite, AzuritePorts
 APP_DIR = Path(__file__).resolve().parent.parent
 LOCAL = APP_DIR / ".local"
 SANDBOX_PORT = 8090
+# The app settings this runner provides itself (storage, and the sandbox's when it is used).
+ADDED_SETTINGS = {
+    "AzureWebJobsStorage",
+    "GHL_BASE_URL",
+    "GHL_MARKETPLACE_URL",
+    "GHL_PRIVATE_TOKEN",
+    "GHL_LOCATION_ID",
+    "GHL_CLIENT_ID",
+    "GHL_CLIENT_SECRET",
+    "GHL_WEBHOOK_ED25519_KEY",
+    "GHL_WEBHOOK_RSA_KEY",
+}
 HOST_PORT = 7071
 
 
@@ -105,8 +117,23 @@ def main(argv: list[str] | None = None) -> int:
         return run_host(args.port, env, values)
 
 
+def check_settings(overrides: dict[str, str]) -> bool:
+    """Validate the app settings as the app will read them (what this runner sets, then the environment, then
+    local.settings.json), so an invalid value stops start-up with a message naming the key."""
+    from shared.settings import SettingsError, load_settings
+
+    try:
+        load_settings(**overrides)
+    except SettingsError as exc:
+        print(f"Cannot start: {exc}", file=sys.stderr)
+        return False
+    return True
+
+
 def run_host(port: int, env: dict[str, str], values: dict[str, str]) -> int:
     """Run the Functions host until Ctrl-C (or until it exits), printing how to call the app once it is up."""
+    if not check_settings({k: v for k, v in env.items() if k in ADDED_SETTINGS}):
+        return 2
     host = subprocess.Popen(
         [sys.executable, "-m", "tools.functions_host", "--app-dir", str(APP_DIR), "--port", str(port)],
         cwd=APP_DIR,
