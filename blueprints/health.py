@@ -35,12 +35,12 @@ def ping(req: func.HttpRequest) -> func.HttpResponse:
     bp,
     "ghl/health",
     methods=["GET"],
-    summary="Readiness of SQL, storage and GHL",
+    summary="Readiness of SQL, storage and the GHL token of every active location",
     tag=TAG,
     responses={200: "Health", 503: "Health"},
 )
 def ghl_health(req: func.HttpRequest) -> func.HttpResponse:
     from shared.health import readiness
 
-    report = readiness()
+    report = readiness(ghl=True)
     return json_response(report.as_dict(), status=200 if report.ok else 503)

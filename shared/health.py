@@ -36,6 +36,8 @@ def run_check(name: str, probe: Callable[[], str]) -> Check:
     """Run one probe; a failure is reported by kind only (no connection string or host name leaks out)."""
     try:
         return Check(ok=True, detail=probe())
+    except TokenMissing as exc:
+        return Check(ok=False, detail=str(exc))
     except Exception as exc:  # noqa: BLE001 - any failure means "not ready", reported by kind
         log.warning("health check %s failed: %s", name, type(exc).__name__)
         return Check(ok=False, detail=f"no disponible ({type(exc).__name__})")
@@ -61,8 +63,59 @@ class SchemaBehind(RuntimeError):
     """The database is reachable but its migrations are not applied (run `python -m shared.store migrate`)."""
 
 
-def readiness() -> HealthReport:
-    """Settings first: with an invalid setting nothing else can be judged, and the report names the keys."""
+AUTH_ERRORS = ("auth_expired", "token_rejected", "forbidden")
+
+
+def ghl_token_probe(location_id: str) -> Callable[[], str]:
+    """Whether the app can act for a location in GHL, without spending its rate budget: a token is there (the
+    private token for its location, or the OAuth tokens of an install) and GHL did not reject it last time."""
+
+    def probe() -> str:
+        import sqlalchemy as sa
+
+        from shared import runtime
+        from shared.store.schema import sync_attempts
+
+        settings = runtime.settings()
+        if settings.ghl_mode == "private":
+            if location_id != settings.ghl_location_id:
+                raise TokenMissing("el token privado configurado es de otra sede")
+        else:
+            from shared.ghl.tables import TOKENS_TABLE, table_client
+            from shared.ghl.token_store import TokenStore
+
+            if TokenStore(table_client(settings, TOKENS_TABLE)).get(location_id) is None:
+                raise TokenMissing("la app no está instalada en esta sede (falta el token OAuth)")
+        with runtime.database().transaction() as conn:
+            last = conn.execute(
+                sa.select(sync_attempts.c.error_code)
+                .where(sync_attempts.c.location_id == location_id)
+                .order_by(sync_attempts.c.attempted_at.desc(), sync_attempts.c.id.desc())
+                .limit(1)
+            ).first()
+        if last is not None and last.error_code in AUTH_ERRORS:
+            raise TokenMissing("GHL rechazó el token en la última llamada: reinstale la app o revise el token")
+        return "ok"
+
+    return probe
+
+
+class TokenMissing(RuntimeError):
+    """The location has no usable GHL token."""
+
+
+def _active_locations() -> list[str]:
+    from shared import runtime
+    from shared.store import locations
+
+    with runtime.database().transaction() as conn:
+        return [loc.ghl_location_id for loc in locations.list_locations(conn, active_only=True)]
+
+
+def readiness(*, ghl: bool = False) -> HealthReport:
+    """Settings first: with an invalid setting nothing else can be judged, and the report names the keys.
+
+    With `ghl`, also the GHL token of every active location (`ghl:<location id>`)."""
     from shared.settings import SettingsError, get_settings
 
     try:
@@ -70,10 +123,14 @@ def readiness() -> HealthReport:
     except SettingsError as exc:
         keys = ", ".join(key for key, _ in exc.problems)
         return HealthReport(checks={"settings": Check(ok=False, detail=f"configuración inválida: {keys}")})
-    return HealthReport(
+    report = HealthReport(
         checks={
             "settings": Check(ok=True, detail="ok"),
             "sql": run_check("sql", sql_probe),
             "storage": run_check("storage", storage_probe),
         }
     )
+    if ghl and report.checks["sql"].ok:
+        for location_id in _active_locations():
+            report.checks[f"ghl:{location_id}"] = run_check(f"ghl:{location_id}", ghl_token_probe(location_id))
+    return report

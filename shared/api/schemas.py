@@ -295,3 +295,49 @@ class HealthCheck(BaseModel):
 class Health(BaseModel):
     status: Literal["ok", "unavailable"]
     checks: dict[str, HealthCheck]
+
+
+class RateBudgetOut(BaseModel):
+    """A location's shared GHL budget now, and the last `X-RateLimit-*` headers this instance saw."""
+
+    max_requests: int
+    interval_s: float
+    daily_limit: int
+    used_today: int
+    daily_remaining: int
+    next_slot_in_s: float = Field(description="Wait before the next request may go (0: free now)")
+    held_for_s: float = Field(description="Hold after a 429 or a spent day (0: none)")
+    reported_remaining: int | None = None
+    reported_daily_remaining: int | None = None
+
+
+class GhlMetrics(BaseModel):
+    """Calls to GHL over the window, per operation, by response, and each location's rate budget."""
+
+    window: MetricsWindow
+    ghl_operations: dict[str, OperationStats]
+    totals: OperationStats
+    responses: dict[str, int] = Field(description="Count per HTTP status, or error code when GHL did not answer")
+    ghl_health_percentage: float
+    rate_budget: dict[str, RateBudgetOut]
+
+
+class QueueDepth(BaseModel):
+    depth: int
+    poison: int
+
+
+class SystemHealth(BaseModel):
+    ghl_health_percentage: float
+    webhook_health_percentage: float
+    overall_health: float
+
+
+class SystemMetrics(BaseModel):
+    window: MetricsWindow
+    ghl_operations: dict[str, OperationStats]
+    webhooks: dict[str, OperationStats]
+    system_health: SystemHealth
+    queues: dict[str, QueueDepth]
+    sync_states: dict[str, int] = Field(description="Appointments per sync_state")
+    rate_budget: dict[str, RateBudgetOut]

@@ -3,13 +3,26 @@
 from __future__ import annotations
 
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
+import sqlalchemy as sa
+
 from shared import runtime
-from shared.api.schemas import MetricsWindow, OperationStats, WebhookMetrics
+from shared.api.schemas import (
+    GhlMetrics,
+    MetricsWindow,
+    OperationStats,
+    QueueDepth,
+    RateBudgetOut,
+    SystemHealth,
+    SystemMetrics,
+    WebhookMetrics,
+)
+from shared.queues import APP_QUEUES, POISON_SUFFIX
 from shared.store import inbox
+from shared.store.schema import appointments, sync_attempts
 
 
 def operation_stats(outcomes: Iterable[tuple[bool, float]]) -> OperationStats:
@@ -47,4 +60,103 @@ def webhook_metrics(hours: int = 24, now: datetime | None = None) -> WebhookMetr
         webhooks={event_type: operation_stats(items) for event_type, items in sorted(by_type.items())},
         totals=totals,
         webhook_health_percentage=totals.success_rate,
+    )
+
+
+def _rate_budgets() -> dict[str, RateBudgetOut]:
+    """Each active location's shared budget (read from Table storage), with the headers this instance saw."""
+    import time
+
+    from shared.ghl import rate_limits
+    from shared.ghl.rate_budget import TableRateBudget
+    from shared.ghl.tables import RATE_BUDGET_TABLE, table_client
+    from shared.store import locations
+
+    settings = runtime.settings()
+    limits = rate_limits(settings)
+    budget = TableRateBudget(table_client(settings, RATE_BUDGET_TABLE), limits)
+    client = runtime.ghl()
+    with runtime.database().transaction() as conn:
+        active = [loc.ghl_location_id for loc in locations.list_locations(conn, active_only=True)]
+    now = time.time()
+    result: dict[str, RateBudgetOut] = {}
+    for location_id in active:
+        state = budget.state(location_id)
+        seen = client.last_rate_limit(location_id)
+        used = state.used_today if state.day == int(now // limits.day_s) else 0
+        result[location_id] = RateBudgetOut(
+            max_requests=limits.max_requests,
+            interval_s=limits.interval_s,
+            daily_limit=limits.daily_limit,
+            used_today=used,
+            daily_remaining=max(0, limits.daily_limit - used),
+            next_slot_in_s=round(max(0.0, state.next_slot_at - now), 3),
+            held_for_s=round(max(0.0, state.hold_until - now), 3),
+            reported_remaining=seen.remaining if seen else None,
+            reported_daily_remaining=seen.daily_remaining if seen else None,
+        )
+    return result
+
+
+def ghl_metrics(hours: int = 24, now: datetime | None = None) -> GhlMetrics:
+    """GHL calls of the last `hours` (every attempt, as recorded by the client), per operation."""
+    span = window(hours, now)
+    with runtime.database().transaction() as conn:
+        rows = conn.execute(
+            sa.select(
+                sync_attempts.c.operation,
+                sync_attempts.c.success,
+                sync_attempts.c.duration_ms,
+                sync_attempts.c.status_code,
+                sync_attempts.c.error_code,
+            ).where(sync_attempts.c.attempted_at >= span.desde)
+        ).all()
+    by_operation: dict[str, list[tuple[bool, float]]] = defaultdict(list)
+    responses: Counter[str] = Counter()
+    for row in rows:
+        by_operation[row.operation].append((bool(row.success), float(row.duration_ms)))
+        responses[str(row.status_code) if row.status_code is not None else str(row.error_code)] += 1
+    totals = operation_stats((bool(r.success), float(r.duration_ms)) for r in rows)
+    return GhlMetrics(
+        window=span,
+        ghl_operations={op: operation_stats(items) for op, items in sorted(by_operation.items())},
+        totals=totals,
+        responses=dict(sorted(responses.items())),
+        ghl_health_percentage=totals.success_rate,
+        rate_budget=_rate_budgets(),
+    )
+
+
+def _queue_depths() -> dict[str, QueueDepth]:
+    queues = runtime.queues()
+    return {
+        name: QueueDepth(depth=queues.depth(name), poison=queues.depth(name + POISON_SUFFIX)) for name in APP_QUEUES
+    }
+
+
+def _sync_states() -> dict[str, int]:
+    with runtime.database().transaction() as conn:
+        rows = conn.execute(
+            sa.select(appointments.c.sync_state, sa.func.count()).group_by(appointments.c.sync_state)
+        ).all()
+    return {state: int(count) for state, count in sorted(rows)}
+
+
+def system_metrics(hours: int = 24, now: datetime | None = None) -> SystemMetrics:
+    """Everything an operator looks at first: GHL calls, webhooks, health, queues and poison, sync states."""
+    ghl = ghl_metrics(hours, now)
+    hooks = webhook_metrics(hours, now)
+    health = SystemHealth(
+        ghl_health_percentage=ghl.ghl_health_percentage,
+        webhook_health_percentage=hooks.webhook_health_percentage,
+        overall_health=round((ghl.ghl_health_percentage + hooks.webhook_health_percentage) / 2, 2),
+    )
+    return SystemMetrics(
+        window=ghl.window,
+        ghl_operations=ghl.ghl_operations,
+        webhooks=hooks.webhooks,
+        system_health=health,
+        queues=_queue_depths(),
+        sync_states=_sync_states(),
+        rate_budget=ghl.rate_budget,
     )
