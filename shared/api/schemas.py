@@ -124,7 +124,21 @@ class PatientIn(BaseModel):
 class CitaIn(BaseModel):
     """An appointment from RV3. Naive times mean the location's time zone (America/Lima by default)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "title": "Consulta Fisioterapia",
+                    "patient": {"name": "María Quispe Huamán", "phone": "987654321", "document_id": "45678912"},
+                    "ghl_calendar_id": "cal_demo_terapia",
+                    "start_time": "2030-03-12T10:00:00-05:00",
+                    "end_time": "2030-03-12T11:00:00-05:00",
+                    "notes": "Primera consulta",
+                }
+            ]
+        },
+    )
 
     title: str = Field(min_length=1, max_length=255, examples=["Consulta Fisioterapia"])
     contact_id: str | None = Field(None, pattern=GHL_ID, description="An existing GHL contact of the location")

@@ -47,3 +47,24 @@ def test_anonymous_routes_declare_no_security_and_the_rest_need_a_function_key()
     assert document["paths"]["/api/webhooks/ghl"]["post"]["security"] == []
     assert "security" not in document["paths"]["/api/ghl/citas"]["get"]
     assert document["security"] == [{"functionKeyHeader": []}, {"functionKeyQuery": []}]
+
+
+def test_the_committed_api_docs_are_current() -> None:
+    from tools import api_docs
+
+    document = api_docs.openapi()
+    stale = "docs/ are stale: run `.venv/bin/python -m tools.api_docs` and commit the result"
+    assert api_docs.OPENAPI_FILE.read_text(encoding="utf-8") == api_docs.render(document), stale
+    assert api_docs.POSTMAN_FILE.read_text(encoding="utf-8") == api_docs.render(api_docs.postman(document)), stale
+
+
+def test_the_postman_collection_has_every_operation_with_key_auth() -> None:
+    from tools import api_docs
+
+    document = api_docs.openapi()
+    collection = api_docs.postman(document)
+    requests = [item["request"] for folder in collection["item"] for item in folder["item"]]
+    assert len(requests) == sum(len(ops) for ops in document["paths"].values())
+    assert collection["auth"]["type"] == "apikey"
+    webhook = next(r for r in requests if r["url"]["raw"].endswith("/webhooks/ghl"))
+    assert webhook["auth"] == {"type": "noauth"}
