@@ -1,12 +1,25 @@
 """Metrics endpoints of SPEC §3 (success, failures and durations per operation over a time window)."""
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
 import azure.functions as func
 
 from shared.api.routing import api_route
 from shared.http import json_response
 
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
 bp = func.Blueprint()
 TAG = "metrics"
+
+
+def _metrics(req: func.HttpRequest, compute: Callable[[int], "BaseModel"]) -> func.HttpResponse:
+    from shared.api.requests import parse_query
+    from shared.api.schemas import MetricsQuery
+
+    return json_response(compute(parse_query(req, MetricsQuery).hours).model_dump(mode="json"))
 
 
 @api_route(
@@ -19,12 +32,9 @@ TAG = "metrics"
     responses={200: "WebhookMetrics", 400: "ErrorResponse"},
 )
 def metrics_webhooks(req: func.HttpRequest) -> func.HttpResponse:
-    from shared.api.requests import parse_query
-    from shared.api.schemas import MetricsQuery
     from shared.services import metrics
 
-    query = parse_query(req, MetricsQuery)
-    return json_response(metrics.webhook_metrics(query.hours).model_dump(mode="json"))
+    return _metrics(req, metrics.webhook_metrics)
 
 
 @api_route(
@@ -37,12 +47,9 @@ def metrics_webhooks(req: func.HttpRequest) -> func.HttpResponse:
     responses={200: "SystemMetrics", 400: "ErrorResponse"},
 )
 def metrics_system(req: func.HttpRequest) -> func.HttpResponse:
-    from shared.api.requests import parse_query
-    from shared.api.schemas import MetricsQuery
     from shared.services import metrics
 
-    query = parse_query(req, MetricsQuery)
-    return json_response(metrics.system_metrics(query.hours).model_dump(mode="json"))
+    return _metrics(req, metrics.system_metrics)
 
 
 @api_route(
@@ -55,9 +62,6 @@ def metrics_system(req: func.HttpRequest) -> func.HttpResponse:
     responses={200: "GhlMetrics", 400: "ErrorResponse"},
 )
 def metrics_ghl(req: func.HttpRequest) -> func.HttpResponse:
-    from shared.api.requests import parse_query
-    from shared.api.schemas import MetricsQuery
     from shared.services import metrics
 
-    query = parse_query(req, MetricsQuery)
-    return json_response(metrics.ghl_metrics(query.hours).model_dump(mode="json"))
+    return _metrics(req, metrics.ghl_metrics)

@@ -26,6 +26,7 @@ from shared.services import dispatch, locations
 from shared.store import appointments as repo
 from shared.store import contacts as contact_repo
 from shared.store import locations as location_repo
+from shared.store.outbox import OutboxEntry
 from shared.store.schema import idempotency_keys
 from sync_core.contacts import Patient, build_contact, patient_key
 from sync_core.errors import DomainError, Issue
@@ -382,26 +383,42 @@ def update(appointment_id: int, body: CitaUpdateIn, *, if_match: int | None, cor
             "start_at": start,
             "end_at": end,
             "status": body.status or current.status,
-            "sync_state": SyncState.pending.value,
-            "last_error": None,
-            "rv3_updated_at": now,
-            "updated_at": now,
             "flags": sorted(set(current.flags) | set(flags)),
         }
-        if not repo.update_if_version(conn, current.id, current.version, values):
-            raise ApiError(409, "version_mismatch", "La cita cambió mientras se guardaba; recárguela y reintente.")
-        entry = dispatch.record_change(
-            conn,
-            appointment_id=current.id,
-            operation="update",
-            version=current.version + 1,
-            now=now,
-            correlation_id=correlation_id,
-        )
+        entry = _record_edit(conn, current, values, operation="update", now=now, correlation_id=correlation_id)
         record = _load(conn, current.id)
         result = _cita(conn, record, warnings)
     dispatch.send(entry)
     return result
+
+
+def _record_edit(
+    conn: Connection,
+    current: repo.AppointmentRecord,
+    values: dict[str, Any],
+    *,
+    operation: str,
+    now: datetime,
+    correlation_id: str | None,
+) -> OutboxEntry:
+    """A front-desk edit: new version, pending sync, and its outbox row; refused if someone edited meanwhile."""
+    changes = {
+        **values,
+        "sync_state": SyncState.pending.value,
+        "last_error": None,
+        "rv3_updated_at": now,
+        "updated_at": now,
+    }
+    if not repo.update_if_version(conn, current.id, current.version, changes):
+        raise ApiError(409, "version_mismatch", "La cita cambió mientras se guardaba; recárguela y reintente.")
+    return dispatch.record_change(
+        conn,
+        appointment_id=current.id,
+        operation=operation,
+        version=current.version + 1,
+        now=now,
+        correlation_id=correlation_id,
+    )
 
 
 def cancel(appointment_id: int, *, if_match: int | None, correlation_id: str | None) -> Cita:
@@ -412,23 +429,8 @@ def cancel(appointment_id: int, *, if_match: int | None, correlation_id: str | N
         _check_version(current, if_match)
         if current.status == AppointmentStatus.cancelled.value:
             return _cita(conn, current)
-        values = {
-            "status": AppointmentStatus.cancelled.value,
-            "sync_state": SyncState.pending.value,
-            "last_error": None,
-            "rv3_updated_at": now,
-            "updated_at": now,
-        }
-        if not repo.update_if_version(conn, current.id, current.version, values):
-            raise ApiError(409, "version_mismatch", "La cita cambió mientras se cancelaba; reintente.")
-        entry = dispatch.record_change(
-            conn,
-            appointment_id=current.id,
-            operation="cancel",
-            version=current.version + 1,
-            now=now,
-            correlation_id=correlation_id,
-        )
+        values = {"status": AppointmentStatus.cancelled.value}
+        entry = _record_edit(conn, current, values, operation="cancel", now=now, correlation_id=correlation_id)
         result = _cita(conn, _load(conn, current.id))
     dispatch.send(entry)
     return result

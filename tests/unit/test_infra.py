@@ -6,7 +6,6 @@ for what the compiler or a failed deployment would otherwise tell us late.
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import re
@@ -16,6 +15,9 @@ from typing import Any
 
 import pytest
 from pycep import BicepParser
+
+from shared.queues import APP_QUEUES
+from shared.settings import app_setting_names
 
 REPO = Path(__file__).resolve().parents[2]
 INFRA = REPO / "infra"
@@ -32,37 +34,6 @@ ALERT_KINDS = {
     "reconciliation_missed",
 }
 
-# Assumption until shared.settings.app_setting_names() lands: SPEC §5 plus the three names the lead
-# announced. Once the import works this set is no longer used.
-ASSUMED_APP_SETTING_NAMES = {
-    "AzureWebJobsStorage",
-    "FUNCTIONS_WORKER_RUNTIME",
-    "SQL_URL",
-    "SQL_AUTH",
-    "GHL_BASE_URL",
-    "GHL_CLIENT_ID",
-    "GHL_CLIENT_SECRET",
-    "GHL_REDIRECT_URI",
-    "GHL_PRIVATE_TOKEN",
-    "GHL_LOCATION_ID",
-    "GHL_WEBHOOK_ED25519_KEY",
-    "GHL_WEBHOOK_RSA_KEY",
-    "GHL_WEBHOOK_VERIFY",
-    "TIMEZONE",
-    "WORKING_HOURS",
-    "MIN_DURATION_MIN",
-    "VALIDATION_MODE",
-    "CONFLICT_POLICY",
-    "RECONCILE_SCHEDULE",
-    "RECONCILE_WINDOW_HOURS",
-    "RECONCILE_AUTOHEAL",
-    "RV3_SQL_URL",
-    "DEFAULT_DURATION_MIN",
-    "APPLICATIONINSIGHTS_CONNECTION_STRING",
-    "AZURE_CLIENT_ID",
-    "GHL_MARKETPLACE_URL",
-    "RV3_POLL_SCHEDULE",
-}
 
 # Shared keys are disabled, so the host and the app reach storage with the identity-based form.
 IDENTITY_STORAGE_SETTINGS = {
@@ -115,23 +86,6 @@ def deployed_app_settings() -> dict[str, Any]:
     return settings
 
 
-def app_module(name: str) -> Any | None:
-    """The app's module `name`, or None while it has not landed (any other import error still fails)."""
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as missing:
-        if missing.name not in {"shared", name}:
-            raise
-        return None
-
-
-def app_setting_names() -> set[str]:
-    settings_module = app_module("shared.settings")
-    if settings_module is None:
-        return ASSUMED_APP_SETTING_NAMES
-    return set(settings_module.app_setting_names())
-
-
 @pytest.mark.parametrize("path", BICEP_FILES, ids=lambda p: str(p.relative_to(INFRA)))
 def test_every_bicep_file_parses(path: Path) -> None:
     assert BicepParser().parse(file_path=path)
@@ -173,16 +127,7 @@ def test_sync_queues_and_their_poison_queues_are_created() -> None:
 
 
 def test_queue_names_match_the_app_constants() -> None:
-    queues_module = app_module("shared.queues")
-    if queues_module is None:
-        pytest.skip("shared.queues has not landed yet")
-    app_queues = {
-        value
-        for name, value in vars(queues_module).items()
-        if name.isupper() and "QUEUE" in name and isinstance(value, str)
-    }
-    infra_queues = set(bicep("main.bicep")["variables"]["appQueues"]["value"])
-    assert {q.removesuffix("-poison") for q in app_queues} <= infra_queues
+    assert set(bicep("main.bicep")["variables"]["appQueues"]["value"]) == set(APP_QUEUES)
 
 
 def test_token_rate_budget_and_lock_tables_are_created() -> None:
