@@ -24,7 +24,7 @@ from sqlalchemy.engine import Connection
 from shared import runtime
 from shared.ghl.errors import GhlError, OutcomeUnknown, RateLimited, Unavailable
 from shared.queues import GHL_TO_RV3
-from shared.services import dispatch
+from shared.services import dispatch, rv3_writeback
 from shared.services.citas import to_domain
 from shared.services.webhook_intake import WebhookMessage
 from shared.store import appointments as repo
@@ -73,10 +73,12 @@ class _Requeued(Exception):
 
 @dataclass
 class _Applied:
-    """What a delivery did inside its transaction: its inbox outcome and outbox entries to hand to the queue."""
+    """What a delivery did inside its transaction: its inbox outcome, outbox entries to hand to the queue, and
+    appointments whose change is to be written to RV3's own tables once committed."""
 
     outcome: str
     entries: list[outbox.OutboxEntry] = field(default_factory=list)
+    rv3_writes: list[int] = field(default_factory=list)
 
 
 def _now() -> datetime:
@@ -145,6 +147,7 @@ def _apply(message: WebhookMessage, started: float, work: Callable[[Connection],
         raise _Contention("concurrent change of the same appointment") from None
     for entry in applied.entries:
         dispatch.send(entry)
+    rv3_writeback.flush(applied.rv3_writes)
     return Outcome("applied", applied.outcome)
 
 
@@ -191,11 +194,13 @@ def _apply_appointment(conn: Connection, event: GhlAppointmentEvent, contact: Gh
     effect = decide_webhook_effect(current, event, policy=policy, has_pending_local_change=pending)
     if effect.kind is EffectKind.create:
         assert effect.changes is not None
-        _insert(change, effect.changes)
-    elif effect.kind in (EffectKind.update, EffectKind.cancel, EffectKind.delete):
+        created = _insert(change, effect.changes)
+        return _Applied(effect.kind.value, rv3_writes=rv3_writeback.after_ghl_booking(conn, location, created))
+    if effect.kind in (EffectKind.update, EffectKind.cancel, EffectKind.delete):
         assert record is not None
         _update(change, record, _marked(effect))
-    elif effect.kind is EffectKind.conflict:
+        return _Applied(effect.kind.value, rv3_writes=rv3_writeback.after_ghl_change(conn, record.id))
+    if effect.kind is EffectKind.conflict:
         assert record is not None
         return _settle_conflict(change, record, effect, policy)
     return _Applied(effect.kind.value)
@@ -255,11 +260,11 @@ def _marked(effect: Effect) -> AppointmentChanges:
     return effect.changes
 
 
-def _insert(change: _Change, changes: AppointmentChanges) -> None:
+def _insert(change: _Change, changes: AppointmentChanges) -> int:
     now = _now()
     location = change.location
     appointment = changes.new_appointment(appointment_id="new", location_id=location.ghl_location_id)
-    repo.insert(
+    return repo.insert(
         change.conn,
         {
             **_row(appointment),
@@ -304,7 +309,7 @@ def _settle_conflict(
     )
     if winner is Source.ghl:
         _update(change, record, _marked(effect))
-        return _Applied("conflict_ghl_won")
+        return _Applied("conflict_ghl_won", rv3_writes=rv3_writeback.after_ghl_change(change.conn, record.id))
     if ghl.date_updated is not None and (record.ghl_updated_at is None or ghl.date_updated > record.ghl_updated_at):
         # GHL's state is now known up to this change: redeliveries of it or of older ones are stale.
         repo.set_sync_result(change.conn, record.id, {"ghl_updated_at": ghl.date_updated})
