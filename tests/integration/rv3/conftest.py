@@ -12,7 +12,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -179,8 +179,8 @@ class FakeGhl:
         self.events[event_id].update(fields, dateUpdated=_stamp())
         return self.events[event_id]
 
-    def book(self, contact: dict[str, Any], **fields: Any) -> dict[str, Any]:
-        """A booking made in GHL (the online widget), for a contact GHL has or creates."""
+    def book(self, contact: dict[str, Any], start: str, **fields: Any) -> dict[str, Any]:
+        """A one-hour booking made in GHL (the online widget), for a contact GHL has or creates."""
         self.contacts.setdefault(contact["id"], contact)
         event_id = f"ev_{len(self.events) + 1}"
         self.events[event_id] = {
@@ -191,6 +191,8 @@ class FakeGhl:
             "title": "Reserva web",
             "appointmentStatus": "confirmed",
             "assignedUserId": "usr_demo_ana",
+            "startTime": start,
+            "endTime": (datetime.fromisoformat(start) + timedelta(hours=1)).isoformat(),
             "dateAdded": _stamp(),
             "dateUpdated": _stamp(),
             **fields,
