@@ -13,8 +13,8 @@ from blueprints import rv3 as api
 from shared import runtime
 from shared.rv3.database import Rv3Database
 from shared.rv3.port import Rv3Unavailable
-from shared.store import locations as location_repo
 from shared.services import rv3_writeback
+from shared.store import locations as location_repo
 from shared.store.schema import appointments, conflicts, rv3_appointments
 from sync_core.rv3_mapping import NewRv3Appointment, Rv3Appointment
 from tests.fixtures.rv3_schema import CANCELADO, COMPLETADO, PENDIENTE
@@ -203,7 +203,8 @@ def _lose_the_answer_of_the_rv3_insert(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def _linked_rv3_id(world: World) -> str | None:
     with world.db.transaction() as conn:
-        return conn.execute(sa.select(appointments.c.rv3_appointment_id)).scalar_one()
+        value: str | None = conn.execute(sa.select(appointments.c.rv3_appointment_id)).scalar_one()
+        return value
 
 
 @pytest.mark.parametrize("found_by", ["retry", "capture"])
