@@ -41,7 +41,10 @@ RULES = MappingRules(
     timezone="America/Lima",
     duration_min=60,
     default_calendar_id="cal_main",
-    therapists={7: TherapistLink(ghl_user_id="usr_ana"), 8: TherapistLink(ghl_user_id="usr_luis", ghl_calendar_id="cal_luis")},
+    therapists={
+        7: TherapistLink(ghl_user_id="usr_ana"),
+        8: TherapistLink(ghl_user_id="usr_luis", ghl_calendar_id="cal_luis"),
+    },
 )
 
 
@@ -186,7 +189,9 @@ def test_the_cursor_never_moves_back_nor_jumps_to_a_stamp_from_a_wrong_clock() -
         Cursor(updated_at=datetime(2030, 3, 1, 9), id=7),
         Cursor(updated_at=datetime(2099, 1, 1), id=1),
     ]
-    assert advance_cursor(start, seen, not_after=datetime(2030, 3, 2)) == Cursor(updated_at=datetime(2030, 3, 1, 9), id=7)
+    assert advance_cursor(start, seen, not_after=datetime(2030, 3, 2)) == Cursor(
+        updated_at=datetime(2030, 3, 1, 9), id=7
+    )
 
 
 # --- GHL → RV3 ---
@@ -259,7 +264,9 @@ def test_a_write_already_in_rv3_is_not_repeated_and_a_deleted_row_is_left_alone(
 
 def test_the_sync_recognises_its_own_write_back_when_reading_rv3_again() -> None:
     stored = created()
-    moved = stored.model_copy(update={"start": stored.start + timedelta(hours=5), "end": stored.end + timedelta(hours=5)})
+    moved = stored.model_copy(
+        update={"start": stored.start + timedelta(hours=5), "end": stored.end + timedelta(hours=5)}
+    )
     target = writeback_target(moved, "America/Lima", STATUSES)
     remembered = after_write(snap(), target)
     reread = snap(hour=time(15, 0))
@@ -269,7 +276,9 @@ def test_the_sync_recognises_its_own_write_back_when_reading_rv3_again() -> None
 
 def test_a_ghl_booking_becomes_an_rv3_appointment_of_the_mapped_therapist() -> None:
     values = synced(datetime(2030, 3, 12, 14, tzinfo=UTC)).model_copy(update={"assigned_user_id": "usr_luis"})
-    new = new_rv3_appointment(values, patient_id=5, timezone="America/Lima", statuses=STATUSES, therapists=RULES.therapists)
+    new = new_rv3_appointment(
+        values, patient_id=5, timezone="America/Lima", statuses=STATUSES, therapists=RULES.therapists
+    )
     assert (new.patient_id, new.therapist_id, new.day, new.hour, new.status_id) == (5, 8, date(2030, 3, 12), time(9), 1)
 
 

@@ -33,7 +33,7 @@ from shared.store.database import Database
 from shared.store.schema import appointments, metadata
 from sync_core.webhooks import parse_webhook
 from tests.fixtures.app import CALENDAR, LOCATION, App, seed_location
-from tests.fixtures.rv3_schema import FrontDesk, create_rv3_database
+from tests.fixtures.rv3_schema import FrontDesk, create_rv3_database, empty_rv3_database
 
 MARIADB_ADMIN_URL = os.environ.get("TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/")
 MSSQL = mssql.pyodbc.dialect()  # type: ignore[no-untyped-call]
@@ -64,7 +64,7 @@ def _rv3_statements_compile_for_azure_sql() -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def mariadb_url() -> Iterator[str]:
-    """A throw-away MariaDB database for this session; skipped (loudly) when the server is unreachable."""
+    """A throw-away MariaDB database with RV3's tables for this session; skipped (loudly) when unreachable."""
     admin = sa.create_engine(MARIADB_ADMIN_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
     name = f"rv3_test_{uuid.uuid4().hex[:8]}"
     try:
@@ -73,7 +73,11 @@ def mariadb_url() -> Iterator[str]:
     except sa.exc.OperationalError as exc:
         admin.dispose()
         pytest.skip(f"MariaDB not reachable at {MARIADB_ADMIN_URL.split('@')[-1]}: {type(exc).__name__}")
-    yield sa.make_url(MARIADB_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    url = sa.make_url(MARIADB_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    engine = sa.create_engine(url)
+    create_rv3_database(engine)
+    engine.dispose()
+    yield url
     with admin.connect() as conn:
         conn.execute(sa.text(f"DROP DATABASE IF EXISTS `{name}`"))
     admin.dispose()
@@ -89,9 +93,9 @@ def rv3_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 def front_desk(rv3_url: str) -> Iterator[FrontDesk]:
-    """RV3's tables, freshly created and seeded with its statuses, and the front desk editing them."""
+    """RV3's tables, empty but for their statuses, and the front desk editing them."""
     engine = sa.create_engine(rv3_url)
-    desk = create_rv3_database(engine)
+    desk = create_rv3_database(engine) if engine.dialect.name == "sqlite" else empty_rv3_database(engine)
     yield desk
     engine.dispose()
 

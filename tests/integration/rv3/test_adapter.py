@@ -131,6 +131,7 @@ def test_a_database_that_is_not_rv3s_is_reported_not_guessed(rv3_url: str) -> No
             source.therapists()
     finally:
         source.dispose()
+        create_rv3_database(engine)  # back to the session's schema for the tests after this one
         engine.dispose()
 
 
