@@ -73,12 +73,10 @@ class _Requeued(Exception):
 
 @dataclass
 class _Applied:
-    """What a delivery did inside its transaction: its inbox outcome, outbox entries to hand to the queue, and
-    appointments whose change is to be written to RV3's own tables once committed."""
+    """What a delivery did inside its transaction: its inbox outcome and outbox entries to hand to the queue."""
 
     outcome: str
     entries: list[outbox.OutboxEntry] = field(default_factory=list)
-    rv3_writes: list[int] = field(default_factory=list)
 
 
 def _now() -> datetime:
@@ -147,7 +145,6 @@ def _apply(message: WebhookMessage, started: float, work: Callable[[Connection],
         raise _Contention("concurrent change of the same appointment") from None
     for entry in applied.entries:
         dispatch.send(entry)
-    rv3_writeback.flush(applied.rv3_writes)
     return Outcome("applied", applied.outcome)
 
 
@@ -194,13 +191,12 @@ def _apply_appointment(conn: Connection, event: GhlAppointmentEvent, contact: Gh
     effect = decide_webhook_effect(current, event, policy=policy, has_pending_local_change=pending)
     if effect.kind is EffectKind.create:
         assert effect.changes is not None
-        created = _insert(change, effect.changes)
-        return _Applied(effect.kind.value, rv3_writes=rv3_writeback.after_ghl_booking(conn, location, created))
-    if effect.kind in (EffectKind.update, EffectKind.cancel, EffectKind.delete):
+        rv3_writeback.record_ghl_booking(conn, location, _insert(change, effect.changes))
+    elif effect.kind in (EffectKind.update, EffectKind.cancel, EffectKind.delete):
         assert record is not None
         _update(change, record, _marked(effect))
-        return _Applied(effect.kind.value, rv3_writes=rv3_writeback.after_ghl_change(conn, record.id))
-    if effect.kind is EffectKind.conflict:
+        rv3_writeback.record_ghl_change(conn, record.id)
+    elif effect.kind is EffectKind.conflict:
         assert record is not None
         return _settle_conflict(change, record, effect, policy)
     return _Applied(effect.kind.value)
@@ -309,7 +305,8 @@ def _settle_conflict(
     )
     if winner is Source.ghl:
         _update(change, record, _marked(effect))
-        return _Applied("conflict_ghl_won", rv3_writes=rv3_writeback.after_ghl_change(change.conn, record.id))
+        rv3_writeback.record_ghl_change(change.conn, record.id)
+        return _Applied("conflict_ghl_won")
     if ghl.date_updated is not None and (record.ghl_updated_at is None or ghl.date_updated > record.ghl_updated_at):
         # GHL's state is now known up to this change: redeliveries of it or of older ones are stale.
         repo.set_sync_result(change.conn, record.id, {"ghl_updated_at": ghl.date_updated})

@@ -1,10 +1,12 @@
 """GHL → RV3 write-back: GHL's reschedules, cancellations, attendance and bookings written into RV3's tables.
 
 The `ghl-to-rv3` worker records what is to be written in the SAME transaction as the GHL change it applies
-(`after_ghl_change`, `after_ghl_booking`), and hands it here once committed (`flush`); the capture's timer
-flushes whatever is left (RV3 was down, the worker died). Each write runs in one RV3 transaction under a row
-lock and is decided by `sync_core.rv3_mapping.decide_writeback`: a front-desk edit of the same columns since
-the sync last read the row is never overwritten, it is recorded as a conflict and reaches GHL instead.
+(`record_ghl_change`, `record_ghl_booking`), so it is never lost; the capture run writes it (`flush_pending`)
+right before it reads RV3. Writing from the capture's own run, never beside it, means RV3 is never read by the
+capture while the sync writes to it: a stale read can never undo a write-back, nor send GHL back and forth.
+Each write runs in one RV3 transaction under a row lock and is decided by `sync_core.rv3_mapping.decide_writeback`:
+a front-desk edit of the same columns since the sync last read the row is never overwritten, it is recorded as a
+conflict and reaches GHL instead.
 """
 
 from __future__ import annotations
@@ -58,33 +60,30 @@ def _now() -> datetime:
 # --- inside the inbound worker's transaction ---------------------------------------------------------------
 
 
-def after_ghl_change(conn: Connection, appointment_id: int) -> list[int]:
+def record_ghl_change(conn: Connection, appointment_id: int) -> None:
     """A GHL change was applied to an appointment: if it is linked to RV3, RV3 is to take it too."""
     if not rv3_source.configured():
-        return []
+        return
     link = store.get_link(conn, appointment_id)
-    if link is None or link.writeback == store.WRITE_REVIEW:
-        return []
-    if link.writeback != store.WRITE_CREATE:
-        store.update_link(conn, appointment_id, {"writeback": store.WRITE_UPDATE, "attempts": 0}, _now())
-    return [appointment_id]
+    if link is None or link.writeback in (store.WRITE_CREATE, store.WRITE_REVIEW):
+        return  # not in RV3, or not yet: its creation takes the latest state
+    store.update_link(conn, appointment_id, {"writeback": store.WRITE_UPDATE, "attempts": 0}, _now())
 
 
-def after_ghl_booking(conn: Connection, location: location_repo.LocationRecord, appointment_id: int) -> list[int]:
+def record_ghl_booking(conn: Connection, location: location_repo.LocationRecord, appointment_id: int) -> None:
     """An appointment was booked in GHL (booking widget, GHL's UI): RV3 is to get it, for the right patient."""
     if not rv3_source.configured():
-        return []
+        return
     where = rv3_source.location(conn)
     record = repo.get(conn, appointment_id)
     if where is None or where.id != location.id or record is None:
-        return []
+        return
     if record.status == AppointmentStatus.cancelled.value:
-        return []
+        return
     store.add_link(conn, appointment_id, {"writeback": store.WRITE_CREATE}, _now())
-    return [appointment_id]
 
 
-# --- after commit --------------------------------------------------------------------------------------------
+# --- in the capture run --------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -96,7 +95,7 @@ class Written:
 
 
 def flush(appointment_ids: Iterable[int]) -> list[Written]:
-    """Write the pending changes of these appointments to RV3 now. Never raises: what fails stays pending."""
+    """Write the pending changes of these appointments to RV3. Never raises: what fails stays pending."""
     return [_flush_one(appointment_id) for appointment_id in appointment_ids]
 
 

@@ -58,7 +58,7 @@ class RequestLog:
                 body = b"".join(chunks).decode(errors="replace")
                 self.entries.append(f"{scope['method']} {scope['path']}?{query} {body}")
 
-        gateway._serve = recorded  # type: ignore[method-assign]
+        gateway._serve = recorded  # type: ignore[method-assign,assignment]
 
     def text(self) -> str:
         return "\n".join(self.entries)

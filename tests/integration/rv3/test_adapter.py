@@ -46,6 +46,7 @@ def test_the_sync_reads_and_writes_rv3_without_ever_changing_its_schema(world: W
     event = world.ghl_event(rv3_id)
     assert event is not None
     world.webhook("AppointmentUpdate", world.ghl.change(event["id"], appointmentStatus="showed"))
+    world.sync()
     assert world.desk.appointment(rv3_id).appointment_status_id == COMPLETADO  # type: ignore[union-attr]
     assert _schema(world.desk.engine) == before
 

@@ -1,5 +1,5 @@
-"""GHL → RV3: reschedules, cancellations, attendance and bookings made in GHL reach RV3's own tables, once,
-without overwriting the front desk and without coming back to GHL as RV3 changes."""
+"""GHL → RV3: reschedules, cancellations, attendance and bookings made in GHL reach RV3's own tables with the
+next capture run, once, without overwriting the front desk and without coming back to GHL as RV3 changes."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from blueprints import rv3 as api
 from shared import runtime
 from shared.rv3.database import Rv3Database
 from shared.rv3.port import Rv3Unavailable
-from shared.services import rv3_writeback
+from shared.services import rv3_capture
 from shared.store import locations as location_repo
 from shared.store.schema import appointments, conflicts, rv3_appointments
 from sync_core.rv3_mapping import NewRv3Appointment, Rv3Appointment
@@ -51,13 +51,15 @@ def test_a_ghl_reschedule_moves_the_rv3_appointment_and_does_not_come_back_as_an
     before = _rv3(world, rv3_id)
     moved = world.ghl.change(event["id"], startTime="2030-03-14T17:00:00-05:00", endTime="2030-03-14T18:00:00-05:00")
     assert world.webhook("AppointmentUpdate", moved).detail == "update"
+    sent = len(world.ghl.requests)
+    report = world.sync()
     row = _rv3(world, rv3_id)
     assert (row.appointment_date.date().isoformat(), row.hour) == ("2030-03-14", time(17, 0))
     assert row.appointment_status_id == PENDIENTE and row.updated_at >= before.updated_at
     assert row.diagnosis == before.diagnosis  # nothing else is touched
-    sent = len(world.ghl.requests)
-    report = world.sync()
-    assert report.outcomes["update"] == 0 and len(world.ghl.requests) == sent
+    assert report.outcomes["update"] == 0
+    world.sync()
+    assert len(world.ghl.requests) == sent
 
 
 @pytest.mark.parametrize(
@@ -69,8 +71,9 @@ def test_ghl_attendance_and_cancellation_set_the_rv3_status_by_name(
 ) -> None:
     rv3_id, event = _booked_and_synced(world)
     world.webhook("AppointmentUpdate", world.ghl.change(event["id"], appointmentStatus=ghl_status))
-    assert _rv3(world, rv3_id).appointment_status_id == rv3_status
     sent = len(world.ghl.requests)
+    world.sync()
+    assert _rv3(world, rv3_id).appointment_status_id == rv3_status
     world.sync()
     assert len(world.ghl.requests) == sent  # RV3 has no no-show: its unchanged "Pendiente" is not pushed back
 
@@ -80,6 +83,7 @@ def test_a_front_desk_edit_made_meanwhile_is_kept_recorded_as_a_conflict_and_rea
     world.desk.move(rv3_id, hour=time(11, 0))  # saved in RV3, not read by the capture yet
     moved = world.ghl.change(event["id"], startTime="2030-03-12T17:00:00-05:00", endTime="2030-03-12T18:00:00-05:00")
     world.webhook("AppointmentUpdate", moved)
+    world.sync()
     assert _rv3(world, rv3_id).hour == time(11, 0)
     with world.db.transaction() as conn:
         [conflict] = conn.execute(sa.select(conflicts)).all()
@@ -88,7 +92,6 @@ def test_a_front_desk_edit_made_meanwhile_is_kept_recorded_as_a_conflict_and_rea
         "11:00:00",
         "17:00:00",
     )
-    world.sync()
     assert world.ghl.events[event["id"]]["startTime"] == "2030-03-12T11:00:00-05:00"
 
 
@@ -104,6 +107,7 @@ def test_a_write_back_waits_while_rv3_is_unreachable_and_the_next_run_writes_it(
     monkeypatch.setattr(runtime, "rv3", unreachable)
     outcome = world.webhook("AppointmentUpdate", world.ghl.change(event["id"], appointmentStatus="showed"))
     assert outcome.result == "applied"  # the GHL change is taken; RV3's part waits
+    assert world.sync().error == "rv3_unavailable"
     assert _rv3(world, rv3_id).appointment_status_id == PENDIENTE
     monkeypatch.setattr(runtime, "rv3", reachable)
     world.sync()
@@ -117,6 +121,8 @@ def test_a_ghl_booking_of_a_known_patient_is_created_in_rv3_once(world: World) -
     [contact] = world.ghl.contacts.values()
     booking = world.ghl.book(contact, "2030-03-20T09:00:00-05:00")
     assert world.webhook("AppointmentCreate", booking).detail == "create"
+    creates = world.ghl.creates
+    world.sync()
     rows = world.desk.rows("appointments")
     assert len(rows) == 2
     new = rows[-1]
@@ -125,9 +131,8 @@ def test_a_ghl_booking_of_a_known_patient_is_created_in_rv3_once(world: World) -
         "2030-03-20",
         time(9),
     )
-    creates = world.ghl.creates
-    world.sync()
     world.webhook("AppointmentCreate", booking)  # GHL's redelivery
+    world.sync()
     assert world.ghl.creates == creates and len(world.desk.rows("appointments")) == 2
 
 
@@ -135,6 +140,7 @@ def test_a_ghl_booking_of_an_unknown_contact_waits_for_the_front_desk_then_is_cr
     world: World,
 ) -> None:
     world.webhook("AppointmentCreate", world.ghl.book(WEB_CONTACT, "2030-03-20T09:00:00-05:00"))
+    world.sync()
     assert world.desk.rows("appointments") == []
     app = world.app()
     listed = app.call(api.rv3_review_list, "GET", "rv3/review")
@@ -172,6 +178,7 @@ def test_a_location_that_allows_it_creates_the_rv3_patient_of_an_unknown_contact
     with world.db.transaction() as conn:
         location_repo.update_location(conn, world.location_pk, {"create_patients_from_ghl": True}, _now())
     world.webhook("AppointmentCreate", world.ghl.book(WEB_CONTACT, "2030-03-20T09:00:00-05:00"))
+    world.sync()
     [patient] = world.desk.rows("patients")
     assert (patient.name, patient.last_name_paternal, patient.last_name_maternal) == ("Lucía", "Ramos", "Soto")
     assert (patient.phone1, patient.email) == ("955000111", "lucia@example.pe")
@@ -186,6 +193,7 @@ def test_a_ghl_booking_whose_email_is_an_rv3_patients_is_theirs_not_a_new_patien
         location_repo.update_location(conn, world.location_pk, {"create_patients_from_ghl": True}, _now())
     patient = world.desk.add_patient(name="Lucía", email="Lucia@Example.pe")
     world.webhook("AppointmentCreate", world.ghl.book(WEB_CONTACT, "2030-03-20T09:00:00-05:00"))
+    world.sync()
     [row] = world.desk.rows("appointments")
     assert row.patient_id == patient and len(world.desk.rows("patients")) == 1
 
@@ -215,11 +223,12 @@ def test_a_create_in_rv3_whose_outcome_was_lost_is_adopted_not_made_twice(
         location_repo.update_location(conn, world.location_pk, {"create_patients_from_ghl": True}, _now())
     _lose_the_answer_of_the_rv3_insert(monkeypatch)
     world.webhook("AppointmentCreate", world.ghl.book(WEB_CONTACT, "2030-03-20T09:00:00-05:00"))
-    assert _linked_rv3_id(world) is None
-    if found_by == "capture":  # the capture reads the row before the write-back is retried
-        with monkeypatch.context() as patched:
-            patched.setattr(rv3_writeback, "flush_pending", lambda: [])
-            assert world.capture().outcomes["adopted"] == 1
+    with monkeypatch.context() as patched:
+        if found_by == "retry":  # the run ends before reading RV3: the next run's retry finds the row
+            patched.setattr(rv3_capture, "_capture_appointments", lambda *args: None)
+        first = world.sync()
+    assert _linked_rv3_id(world) == (None if found_by == "retry" else str(world.desk.rows("appointments")[0].id))
+    assert first.outcomes["adopted"] == (1 if found_by == "capture" else 0)
     report = world.sync()
     [row] = world.desk.rows("appointments")
     assert _linked_rv3_id(world) == str(row.id)
