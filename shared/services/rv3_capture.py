@@ -85,6 +85,7 @@ class _Page:
     rules: MappingRules
     now: datetime
     patients: dict[int, Rv3Patient]
+    awaiting: list[store.Link] = field(default_factory=list)  # GHL bookings being created in RV3
     entries: list[outbox.OutboxEntry] = field(default_factory=list)
     outcomes: Counter[str] = field(default_factory=Counter)
 
@@ -105,7 +106,7 @@ def run(now: datetime | None = None) -> CaptureReport:
     if where is None:
         return report
     try:
-        rv3_writeback.flush_pending()
+        report.outcomes.update(f"writeback:{written.result}" for written in rv3_writeback.flush_pending())
         source = runtime.rv3()
         if where.default_calendar_id is None:
             report.error = "no_default_calendar"
@@ -119,12 +120,16 @@ def run(now: datetime | None = None) -> CaptureReport:
         log.warning("RV3 database unavailable: %s", exc, extra={"operation": "rv3_capture", "success": False})
     except _Contention:
         report.error = "contention"
-    _record_run(where, report)
-    log.info(
-        "rv3 capture: %s",
-        dict(report.outcomes),
-        extra={"operation": "rv3_capture", "success": report.error is None, "error_code": report.error},
-    )
+    except Exception:
+        report.error = "internal_error"
+        raise
+    finally:
+        _record_run(where, report)
+        log.info(
+            "rv3 capture: %s",
+            dict(report.outcomes),
+            extra={"operation": "rv3_capture", "success": report.error is None, "error_code": report.error},
+        )
     return report
 
 
@@ -193,6 +198,7 @@ def _apply_page(
         try:
             with runtime.database().transaction() as conn:
                 page = _Page(conn, where, rv3_source.mapping_rules(conn, where), now, patients)
+                page.awaiting = store.links_awaiting_create(conn, where.id)
                 linked = store.linked_by_rv3_id(conn, where.id, [str(row.id) for row in rows])
                 read: list[Cursor] = []
                 for row in rows:
@@ -235,14 +241,19 @@ def _apply_row(page: _Page, row: Rv3Appointment, linked: tuple[int, store.Link |
 
 def _adopt(page: _Page, rv3_id: int, snapshot: Rv3Snapshot) -> str | None:
     """A row the write-back created for a GHL booking but had not linked yet (it may have crashed): link it."""
-    for link in store.links_awaiting_create(page.conn, page.where.id):
+    hour = snapshot.hour.isoformat() if snapshot.hour else None
+    for link in page.awaiting:
         marker = link.create_marker or {}
-        wanted = (marker.get("patient_id"), marker.get("day"), marker.get("hour"))
-        hour = snapshot.hour.isoformat() if snapshot.hour else None
-        if wanted == (snapshot.patient_id, snapshot.day.isoformat(), hour):
+        if (marker.get("patient_id"), marker.get("day"), marker.get("hour")) == (
+            snapshot.patient_id,
+            snapshot.day.isoformat(),
+            hour,
+        ):
             repo.set_sync_result(page.conn, link.appointment_id, {"rv3_appointment_id": str(rv3_id)})
-            values = {"snapshot": snapshot, "create_marker": None, "writeback": None}
+            # The booking may have changed in GHL since: the next write-back brings RV3 up to it, if needed.
+            values = {"snapshot": snapshot, "create_marker": None, "writeback": store.WRITE_UPDATE}
             store.update_link(page.conn, link.appointment_id, values, page.now)
+            page.awaiting.remove(link)
             return "adopted"
     return None
 
@@ -294,25 +305,13 @@ def _create(page: _Page, rv3_id: int, snapshot: Rv3Snapshot) -> str:
     return "created"
 
 
-def synced_values(record: repo.AppointmentRecord) -> SyncedAppointment:
-    """The content of a stored appointment that RV3's columns decide."""
-    return SyncedAppointment(
-        calendar_id=record.calendar_id,
-        start=record.start_at,
-        end=record.end_at,
-        status=AppointmentStatus(record.status),
-        title=record.title,
-        assigned_user_id=record.assigned_user_id,
-    )
-
-
 def _change(page: _Page, rv3_id: int, appointment_id: int, link: store.Link | None, snapshot: Rv3Snapshot) -> str:
     record = repo.get(page.conn, appointment_id)
     assert record is not None
-    plan = plan_change(link.snapshot if link else None, snapshot, synced_values(record), page.rules)
+    plan = plan_change(link.snapshot if link else None, snapshot, rv3_source.synced_values(record), page.rules)
     if plan.kind is PlanKind.rebook:
         # GHL cannot give an appointment to another contact: cancel it there and book the new patient's.
-        cancelled = synced_values(record).model_copy(update={"status": AppointmentStatus.cancelled})
+        cancelled = rv3_source.synced_values(record).model_copy(update={"status": AppointmentStatus.cancelled})
         _store_values(page, record, cancelled, [], {"rv3_appointment_id": None})
         store.delete_link(page.conn, appointment_id)
         _record(page, appointment_id, "cancel", record.version + 1, rv3_id)
@@ -403,7 +402,7 @@ def remap_therapist(therapist_id: int, now: datetime | None = None) -> int:
                 continue
             record = repo.get(conn, appointment_id)
             assert record is not None
-            current = synced_values(record)
+            current = rv3_source.synced_values(record)
             values = assign(current, page.rules.therapists.get(therapist_id))
             if values != current:
                 _store_values(page, record, values, [], {})

@@ -11,11 +11,20 @@ from datetime import datetime
 from sqlalchemy.engine import Connection
 
 from shared import runtime
+from shared.store import appointments as repo
 from shared.store import contacts as contact_repo
 from shared.store import locations as location_repo
 from shared.store import rv3 as store
 from sync_core.contacts import patient_key
-from sync_core.rv3_mapping import MappingRules, Rv3Patient, contact_digest, contact_for, contact_from_link
+from sync_core.models import AppointmentStatus
+from sync_core.rv3_mapping import (
+    MappingRules,
+    Rv3Patient,
+    SyncedAppointment,
+    contact_digest,
+    contact_for,
+    contact_from_link,
+)
 
 
 def configured() -> bool:
@@ -40,6 +49,18 @@ def mapping_rules(conn: Connection, where: location_repo.LocationRecord) -> Mapp
         duration_min=where.default_duration_min or runtime.settings().default_duration_min,
         default_calendar_id=where.default_calendar_id,
         therapists=store.therapist_links(conn, where.id),
+    )
+
+
+def synced_values(record: repo.AppointmentRecord) -> SyncedAppointment:
+    """The content of a stored appointment that RV3's columns decide."""
+    return SyncedAppointment(
+        calendar_id=record.calendar_id,
+        start=record.start_at,
+        end=record.end_at,
+        status=AppointmentStatus(record.status),
+        title=record.title,
+        assigned_user_id=record.assigned_user_id,
     )
 
 

@@ -34,7 +34,6 @@ from sync_core.rv3_mapping import (
     Rv3Patient,
     Rv3Snapshot,
     Rv3Write,
-    SyncedAppointment,
     WritebackKind,
     after_write,
     decide_writeback,
@@ -49,6 +48,7 @@ log = logging.getLogger("rv3sync.rv3_writeback")
 LEASE = timedelta(seconds=60)
 FLUSH_LIMIT = 100
 CONFLICT_POLICY = "rv3_row_changed"  # recorded in `conflicts.policy`: the front desk's edit stands
+UNREACHABLE = "rv3_unreachable"
 UNKNOWN_CONTACT = "unknown_contact"
 PATIENT_NOT_CREATED = "patient_not_created"
 
@@ -90,13 +90,19 @@ def record_ghl_booking(conn: Connection, location: location_repo.LocationRecord,
 class Written:
     """What a flush did to one appointment (for logs, the review endpoint and tests)."""
 
-    result: str  # written | already | conflict | missing | created | review | busy | failed | skipped
+    result: str  # write | already | conflict | missing | created | review | busy | failed | rv3_unreachable | skipped
     rv3_appointment_id: int | None = None
 
 
 def flush(appointment_ids: Iterable[int]) -> list[Written]:
-    """Write the pending changes of these appointments to RV3. Never raises: what fails stays pending."""
-    return [_flush_one(appointment_id) for appointment_id in appointment_ids]
+    """Write the pending changes of these appointments to RV3. Never raises: what fails stays pending, and
+    once RV3 is found unreachable the rest wait for the next run instead of each waiting for a timeout."""
+    results: list[Written] = []
+    for appointment_id in appointment_ids:
+        results.append(_flush_one(appointment_id))
+        if results[-1].result == UNREACHABLE:
+            break
+    return results
 
 
 def flush_pending(limit: int = FLUSH_LIMIT) -> list[Written]:
@@ -144,7 +150,7 @@ def _failed(appointment_id: int, code: str, detail: str, *, permanent: bool) -> 
                 store.update_link(conn, appointment_id, values, _now())
     except sa.exc.SQLAlchemyError:
         log.warning("could not record the failed write-back of appointment %s", appointment_id)
-    return Written("failed")
+    return Written(UNREACHABLE if code == "rv3_unavailable" else "failed")
 
 
 @dataclass(frozen=True)
@@ -173,23 +179,12 @@ def _write(appointment_id: int) -> Written:
     return _update(job)
 
 
-def _values(record: repo.AppointmentRecord) -> SyncedAppointment:
-    return SyncedAppointment(
-        calendar_id=record.calendar_id,
-        start=record.start_at,
-        end=record.end_at,
-        status=AppointmentStatus(record.status),
-        title=record.title,
-        assigned_user_id=record.assigned_user_id,
-    )
-
-
 def _update(job: _Job) -> Written:
     record, link = job.record, job.link
     if record.rv3_appointment_id is None:
         return _finish(job, {"writeback": None})
     source = runtime.rv3()
-    target = writeback_target(_values(record), job.where.timezone, source.statuses())
+    target = writeback_target(rv3_source.synced_values(record), job.where.timezone, source.statuses())
     decided: list[WritebackKind] = []
 
     def decide(row: Rv3Appointment | None) -> Rv3Write | None:
@@ -268,7 +263,7 @@ def _create(job: _Job) -> Written:
             store.save_patient_state(conn, job.where.id, str(patient.id), {"pushed_hash": None}, _now())
         repo.set_sync_result(conn, record.id, {"patient_contact_id": link.id})
     new = new_rv3_appointment(
-        _values(record),
+        rv3_source.synced_values(record),
         patient_id=patient.id,
         timezone=job.where.timezone,
         statuses=source.statuses(),
