@@ -186,6 +186,7 @@ class MappingRules(BaseModel):
     timezone: str
     duration_min: int = Field(ge=1)
     default_calendar_id: str | None = None
+    not_before: date | None = None  # appointments before this day are history: not brought to GHL
     therapists: Mapping[int, TherapistLink] = Field(default_factory=dict)
 
 
@@ -299,6 +300,8 @@ def _therapist(snapshot: Rv3Snapshot, rules: MappingRules) -> TherapistLink | No
 def _plan_new(current: Rv3Snapshot, rules: MappingRules) -> Rv3Plan:
     if current.deleted:
         return Rv3Plan(kind=PlanKind.skip, reason="deleted_in_rv3")
+    if rules.not_before is not None and current.day < rules.not_before:
+        return Rv3Plan(kind=PlanKind.skip, reason="in_the_past")
     start = _start(current, rules)
     if start is None:
         return Rv3Plan(kind=PlanKind.skip, reason="rv3_without_hour")

@@ -213,14 +213,9 @@ class Rv3Database:
         column = self.tables.appointments.c.appointment_date
         return datetime.combine(day, time.min) if isinstance(column.type, sa.DateTime) else day
 
-    def changed_appointments(self, *, after: Cursor, from_day: date, limit: int) -> list[Rv3Appointment]:
+    def changed_appointments(self, *, after: Cursor, limit: int) -> list[Rv3Appointment]:
         a = self.tables.appointments
-        query = (
-            self._appointment_select()
-            .where(_after(a, after), a.c.appointment_date >= self._day_value(from_day))
-            .order_by(a.c.updated_at, a.c.id)
-            .limit(limit)
-        )
+        query = self._appointment_select().where(_after(a, after)).order_by(a.c.updated_at, a.c.id).limit(limit)
         with self._connect() as conn:
             return [self._appointment(row) for row in conn.execute(query)]
 

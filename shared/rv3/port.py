@@ -25,8 +25,8 @@ class Rv3Unavailable(RuntimeError):
 
 
 class Rv3Source(Protocol):
-    def changed_appointments(self, *, after: Cursor, from_day: date, limit: int) -> list[Rv3Appointment]:
-        """Appointments on or after `from_day` whose (`updated_at`, `id`) is past `after`, in that order."""
+    def changed_appointments(self, *, after: Cursor, limit: int) -> list[Rv3Appointment]:
+        """Appointments whose (`updated_at`, `id`) is past `after`, in that order."""
         ...
 
     def appointments(self, ids: Sequence[int]) -> list[Rv3Appointment]:

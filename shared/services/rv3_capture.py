@@ -48,14 +48,12 @@ from sync_core.rv3_mapping import (
     contact_update_body,
     plan_change,
 )
-from sync_core.times import zone
 
 log = logging.getLogger("rv3sync.rv3_capture")
 
 OVERLAP = timedelta(minutes=5)
 PAGE_SIZE = 200
 RUN_BUDGET_S = 40.0  # of a one-minute timer: the next run continues from the saved cursor
-HORIZON = timedelta(days=7)  # older appointments are not brought to GHL (nor swept)
 SWEEP_EVERY = timedelta(minutes=5)
 PUSHES_PER_RUN = 50
 # A stamp further ahead than this is a wrong clock: it is read, but the cursor does not jump to it.
@@ -171,9 +169,8 @@ def _capture_appointments(
     with runtime.database().transaction() as conn:
         mark = store.cursor_state(conn, where.id, store.APPOINTMENTS).mark
     after = _scan_start(mark)
-    from_day = (now - HORIZON).astimezone(zone(where.timezone)).date()
     while time.monotonic() < deadline:
-        rows = source.changed_appointments(after=after, from_day=from_day, limit=PAGE_SIZE)
+        rows = source.changed_appointments(after=after, limit=PAGE_SIZE)
         if not rows:
             return
         mark = _apply_page(source, where, rows, mark, now=now, report=report)
@@ -197,7 +194,7 @@ def _apply_page(
     for attempt in (1, 2):
         try:
             with runtime.database().transaction() as conn:
-                page = _Page(conn, where, rv3_source.mapping_rules(conn, where), now, patients)
+                page = _Page(conn, where, rv3_source.mapping_rules(conn, where, now), now, patients)
                 page.awaiting = store.links_awaiting_create(conn, where.id)
                 linked = store.linked_by_rv3_id(conn, where.id, [str(row.id) for row in rows])
                 read: list[Cursor] = []
@@ -370,7 +367,7 @@ def _sweep(source: Rv3Source, where: location_repo.LocationRecord, now: datetime
         swept_at = store.cursor_state(conn, where.id, store.APPOINTMENTS).swept_at
         if swept_at is not None and now - swept_at < SWEEP_EVERY:
             return
-        live = store.live_links(conn, where.id, now - HORIZON)
+        live = store.live_links(conn, where.id, now - rv3_source.HORIZON)
     found = {row.id: row for row in source.appointments([int(rv3_id) for _, rv3_id, _ in live])}
     gone: list[tuple[int, int, store.Link, Rv3Snapshot]] = []
     for appointment_id, rv3_id, link in live:
@@ -380,7 +377,7 @@ def _sweep(source: Rv3Source, where: location_repo.LocationRecord, now: datetime
         elif row is not None and row.deleted and link.snapshot != Rv3Snapshot.of(row):
             gone.append((appointment_id, int(rv3_id), link, Rv3Snapshot.of(row)))
     with runtime.database().transaction() as conn:
-        page = _Page(conn, where, rv3_source.mapping_rules(conn, where), now, {})
+        page = _Page(conn, where, rv3_source.mapping_rules(conn, where, now), now, {})
         for appointment_id, row_id, link, snapshot in gone:
             page.outcomes[f"swept:{_change(page, row_id, appointment_id, link, snapshot)}"] += 1
         store.save_cursor(conn, where.id, store.APPOINTMENTS, {"swept_at": now}, now)
@@ -396,7 +393,7 @@ def remap_therapist(therapist_id: int, now: datetime | None = None) -> int:
         where = rv3_source.location(conn)
         if where is None:
             return 0
-        page = _Page(conn, where, rv3_source.mapping_rules(conn, where), moment, {})
+        page = _Page(conn, where, rv3_source.mapping_rules(conn, where, moment), moment, {})
         for appointment_id, rv3_id, link in store.live_links(conn, where.id, moment):
             if link.snapshot is None or link.snapshot.therapist_id != therapist_id:
                 continue

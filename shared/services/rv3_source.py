@@ -6,7 +6,7 @@ RV3 has no branch column, so all of RV3's appointments belong to ONE location: `
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy.engine import Connection
 
@@ -25,6 +25,9 @@ from sync_core.rv3_mapping import (
     contact_for,
     contact_from_link,
 )
+from sync_core.times import zone
+
+HORIZON = timedelta(days=7)  # appointments further in the past are history: not brought to GHL, nor swept
 
 
 def configured() -> bool:
@@ -43,9 +46,10 @@ def location(conn: Connection) -> location_repo.LocationRecord | None:
     return found if found is not None and found.is_active else None
 
 
-def mapping_rules(conn: Connection, where: location_repo.LocationRecord) -> MappingRules:
+def mapping_rules(conn: Connection, where: location_repo.LocationRecord, now: datetime) -> MappingRules:
     return MappingRules(
         timezone=where.timezone,
+        not_before=(now - HORIZON).astimezone(zone(where.timezone)).date(),
         duration_min=where.default_duration_min or runtime.settings().default_duration_min,
         default_calendar_id=where.default_calendar_id,
         therapists=store.therapist_links(conn, where.id),

@@ -255,7 +255,7 @@ def _create(job: _Job) -> Written:
             store.open_review(conn, job.where.id, record.id, patient, _now())
         return _finish(job, {"writeback": store.WRITE_REVIEW}, Written("review"))
     with runtime.database().transaction() as conn:
-        rules = rv3_source.mapping_rules(conn, job.where)
+        rules = rv3_source.mapping_rules(conn, job.where, _now())
         link = rv3_source.link_patient(conn, job.where, patient, _now())
         if link.ghl_contact_id is None and record.contact_id is not None:
             # The booking's contact becomes the patient's: it is brought up to RV3's data once.

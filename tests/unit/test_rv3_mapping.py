@@ -132,6 +132,13 @@ def test_rows_that_cannot_or_need_not_reach_ghl_are_skipped(overrides: dict[str,
     assert (plan.kind, plan.reason) == (PlanKind.skip, reason)
 
 
+def test_history_is_not_brought_to_ghl() -> None:
+    rules = RULES.model_copy(update={"not_before": date(2030, 3, 13)})
+    plan = plan_change(None, snap(), None, rules)
+    assert (plan.kind, plan.reason) == (PlanKind.skip, "in_the_past")
+    assert plan_change(snap(), snap(hour=time(9)), created(), rules).kind is PlanKind.update
+
+
 def test_without_a_calendar_nothing_is_created() -> None:
     plan = plan_change(None, snap(), None, RULES.model_copy(update={"default_calendar_id": None}))
     assert (plan.kind, plan.reason) == (PlanKind.skip, "no_calendar")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 
 import pytest
@@ -63,17 +63,10 @@ def test_rows_sharing_one_second_are_all_read_across_pages(front_desk: FrontDesk
     ids = [front_desk.book(patient, DAY, time(8 + i)) for i in range(5)]
     read: list[int] = []
     after = START
-    while page := adapter.changed_appointments(after=after, from_day=DAY, limit=2):
+    while page := adapter.changed_appointments(after=after, limit=2):
         read += [row.id for row in page]
         after = page[-1].cursor  # type: ignore[assignment]
     assert read == ids
-
-
-def test_appointments_before_the_horizon_are_not_read(front_desk: FrontDesk, adapter: Rv3Database) -> None:
-    patient = front_desk.add_patient(name="Ana")
-    front_desk.book(patient, date(2020, 1, 6), TEN)
-    recent = front_desk.book(patient, DAY, TEN)
-    assert [row.id for row in adapter.changed_appointments(after=START, from_day=DAY, limit=10)] == [recent]
 
 
 def test_a_row_read_has_its_lima_date_hour_and_status_name(front_desk: FrontDesk, adapter: Rv3Database) -> None:
@@ -113,7 +106,7 @@ def test_the_newer_schema_without_soft_deletes_is_read_too(rv3_url: str) -> None
     rv3_id = desk.book(desk.add_patient(name="Ana"), DAY, TEN)
     source = Rv3Database.connect_url(rv3_url)
     try:
-        [row] = source.changed_appointments(after=START, from_day=DAY, limit=10)
+        [row] = source.changed_appointments(after=START, limit=10)
         assert (row.id, row.deleted) == (rv3_id, False)
     finally:
         source.dispose()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import time, timedelta
+from datetime import date, time, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -164,6 +164,17 @@ def test_rows_sharing_the_cursors_second_and_late_commits_are_not_skipped(world:
     world.sync()
     assert all(world.ghl_event(i) is not None for i in ids)
     assert world.ghl.creates == 5
+
+
+def test_history_stays_out_of_ghl_but_a_synced_appointment_moved_into_the_past_follows(world: World) -> None:
+    patient = _patient(world)
+    old = world.desk.book(patient, date(2020, 1, 6), TEN)
+    rv3_id = world.desk.book(patient, DAY, TEN)
+    report = world.sync()
+    assert report.outcomes["skipped:in_the_past"] == 1 and world.ghl_event(old) is None
+    world.desk.move(rv3_id, day=date(2020, 1, 7))
+    world.sync()
+    assert world.ghl_event(rv3_id)["startTime"] == "2020-01-07T10:00:00-05:00"  # type: ignore[index]
 
 
 def test_without_a_default_calendar_nothing_is_read_past_and_it_all_arrives_once_configured(world: World) -> None:
