@@ -254,9 +254,13 @@ class Rv3Database:
         with self._transaction() as conn:
             # Locks the row until commit (SQLite: the whole database, from BEGIN IMMEDIATE): a front-desk save
             # waits for this transaction or happened before it, never in between the check and the write.
-            stored = conn.execute(
-                sa.select(a.c.appointment_date, a.c.hour).where(a.c.id == appointment_id).with_for_update()
-            ).first()
+            lock = (
+                sa.select(a.c.appointment_date, a.c.hour)
+                .where(a.c.id == appointment_id)
+                .with_for_update()
+                .with_hint(a, "WITH (UPDLOCK, ROWLOCK)", dialect_name="mssql")  # Azure SQL has no FOR UPDATE
+            )
+            stored = conn.execute(lock).first()
             before = self._read_appointment(conn, appointment_id)
             write = decide(before)
             if stored is None or before is None or write is None:

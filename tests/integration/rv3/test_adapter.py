@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.dialects import mssql, mysql
 
 from shared.rv3.database import Rv3Database
 from shared.rv3.port import Rv3Unavailable
@@ -98,6 +99,25 @@ def test_a_write_happens_only_when_the_locked_row_passes_the_check(front_desk: F
     assert after.updated_at is not None and before.updated_at is not None
     assert after.updated_at >= before.updated_at - timedelta(days=1)  # RV3's own clock stamped it
     assert adapter.write_appointment(10_000, lambda row: write) == (None, None)
+
+
+def test_the_row_is_locked_for_the_check_on_every_engine_rv3_runs_on(
+    front_desk: FrontDesk, adapter: Rv3Database
+) -> None:
+    rv3_id = front_desk.book(front_desk.add_patient(name="Ana"), DAY, TEN)
+    statements: list[Any] = []
+
+    def keep(conn: Any, clause: Any, *args: Any) -> None:
+        statements.append(clause)
+
+    sa.event.listen(adapter.engine, "before_execute", keep)
+    try:
+        adapter.write_appointment(rv3_id, lambda row: None)
+    finally:
+        sa.event.remove(adapter.engine, "before_execute", keep)
+    lock = statements[0]
+    assert "FOR UPDATE" in str(lock.compile(dialect=mysql.dialect()))
+    assert "WITH (UPDLOCK, ROWLOCK)" in str(lock.compile(dialect=mssql.dialect()))
 
 
 def test_the_newer_schema_without_soft_deletes_is_read_too(rv3_url: str) -> None:
