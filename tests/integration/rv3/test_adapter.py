@@ -117,7 +117,7 @@ def test_the_row_is_locked_for_the_check_on_every_engine_rv3_runs_on(
         sa.event.remove(adapter.engine, "before_execute", keep)
     lock = statements[0]
     assert "FOR UPDATE" in str(lock.compile(dialect=mysql.dialect()))
-    assert "WITH (UPDLOCK, ROWLOCK)" in str(lock.compile(dialect=mssql.dialect()))
+    assert "WITH (UPDLOCK, ROWLOCK)" in str(lock.compile(dialect=mssql.dialect()))  # type: ignore[no-untyped-call]
 
 
 def test_the_newer_schema_without_soft_deletes_is_read_too(rv3_url: str) -> None:
