@@ -19,7 +19,7 @@ from sync_core.times import combine_local, zone
 DEFAULT_TITLE = "Cita"
 PLACEHOLDER_NAME = "Paciente"
 # Clinics that track no-shows add a status of their own; RV3 ships none (its names: Pendiente, Completado, ...).
-_NO_SHOW_NAMES = {"no asistio", "no asistió", "inasistencia", "no show", "noshow", "falto", "faltó"}
+_NO_SHOW_NAMES = {"no asistio", "inasistencia", "no show", "noshow", "falto"}  # compared folded: no accents
 _PERU = "+51"
 
 
