@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import uuid
 from collections import defaultdict
 from collections.abc import Iterator
@@ -257,9 +258,20 @@ class World:
         return App(db=self.db, location_pk=self.location_pk)
 
 
+@pytest.fixture(scope="session")
+def migrated_sync_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An empty sync database at the current migration, copied by each test (migrating each time is slow)."""
+    path = tmp_path_factory.mktemp("sync-template") / "sync.db"
+    Database.connect_url(f"sqlite:///{path}").dispose()
+    return path
+
+
 @pytest.fixture
-def world(front_desk: FrontDesk, rv3_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+def world(
+    front_desk: FrontDesk, rv3_url: str, migrated_sync_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[World]:
     """The sync of the demo location with RV3's database, GHL and the queue faked in memory."""
+    shutil.copyfile(migrated_sync_db, tmp_path / "sync.db")
     sql_url = f"sqlite:///{tmp_path / 'sync.db'}"
     env = {
         "SQL_URL": sql_url,
