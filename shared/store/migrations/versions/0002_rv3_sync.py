@@ -1,6 +1,6 @@
 """RV3 sync tables: capture cursors, RV3 appointment links, patients, therapist mapping, review queue
 
-Revision ID: 0002
+Revision ID: 0002_rv3
 Revises: 0001
 Create Date: 2026-11-23
 """
@@ -12,7 +12,7 @@ from alembic import op
 
 import shared.store.schema
 
-revision: str = "0002"
+revision: str = "0002_rv3"
 down_revision: str | None = "0001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
