@@ -10,12 +10,14 @@ from shared.settings import Settings, get_settings
 if TYPE_CHECKING:
     from shared.ghl.client import GhlClient
     from shared.queues import Queues
+    from shared.rv3.database import Rv3Database
     from shared.store.database import Database
 
 _lock = threading.Lock()
 _database: Database | None = None
 _queues: Queues | None = None
 _ghl: GhlClient | None = None
+_rv3: Rv3Database | None = None
 
 
 def settings() -> Settings:
@@ -58,15 +60,33 @@ def ghl() -> GhlClient:
         return _ghl
 
 
+def rv3() -> Rv3Database:
+    """RV3's own database (RV3_SQL_URL); Rv3Unavailable when it is not configured."""
+    global _rv3  # noqa: PLW0603 - one engine (and pool) per worker process
+    with _lock:
+        if _rv3 is None:
+            from shared.rv3.database import Rv3Database
+            from shared.rv3.port import Rv3Unavailable
+
+            url = get_settings().rv3_sql_url
+            if url is None:
+                raise Rv3Unavailable("RV3_SQL_URL is not set")
+            _rv3 = Rv3Database.connect_url(url.get_secret_value())
+        return _rv3
+
+
 def reset() -> None:
     """Forget the adapters and settings (tests, and the local host after changing settings)."""
-    global _database, _queues, _ghl  # noqa: PLW0603
+    global _database, _queues, _ghl, _rv3  # noqa: PLW0603
     with _lock:
         if _database is not None:
             _database.dispose()
         if _ghl is not None:
             _ghl.close()
+        if _rv3 is not None:
+            _rv3.dispose()
         _database = None
         _queues = None
         _ghl = None
+        _rv3 = None
     get_settings.cache_clear()

@@ -355,3 +355,83 @@ class SystemMetrics(BaseModel):
     queues: dict[str, QueueDepth]
     sync_states: dict[str, int] = Field(description="Appointments per sync_state")
     rate_budget: dict[str, RateBudgetOut]
+
+
+# --- RV3's own tables: therapist mapping, GHL bookings waiting for a patient, sync status ---
+
+
+class Rv3TherapistIn(BaseModel):
+    """Who an RV3 therapist is in GHL: their appointments are assigned to this user."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ghl_user_id: str = Field(pattern=GHL_ID, examples=["usr_demo_ana"])
+    ghl_calendar_id: str | None = Field(
+        None, pattern=GHL_ID, description="The therapist's own GHL calendar; default: the location's default calendar"
+    )
+
+
+class Rv3Therapist(BaseModel):
+    id: int = Field(description="The therapist's id in RV3")
+    name: str
+    is_active: bool
+    ghl_user_id: str | None = None
+    ghl_calendar_id: str | None = None
+
+
+class Rv3TherapistList(BaseModel):
+    count: int
+    results: list[Rv3Therapist]
+
+
+class Rv3ReviewContact(BaseModel):
+    ghl_contact_id: str | None = None
+    name: str | None = None
+    phone: str | None = None
+    email: str | None = None
+
+
+class Rv3Review(BaseModel):
+    """A GHL booking (e.g. the online widget) for a contact no RV3 patient is known for."""
+
+    id: int
+    cita_id: int
+    ghl_event_id: str | None = None
+    title: str
+    start_time: datetime
+    end_time: datetime
+    contact: Rv3ReviewContact
+    reason: str = Field(examples=["unknown_contact"])
+    status: Literal["open", "resolved"]
+    rv3_patient_id: int | None = None
+    rv3_appointment_id: int | None = None
+    created_at: datetime
+
+
+class Rv3ReviewList(BaseModel):
+    count: int
+    results: list[Rv3Review]
+
+
+class Rv3ResolveIn(BaseModel):
+    """The RV3 patient the booking is for; the appointment is then created in RV3 for them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rv3_patient_id: int = Field(ge=1)
+
+
+class Rv3SyncStatus(BaseModel):
+    """Where the sync with RV3's own tables stands."""
+
+    configured: bool
+    location_id: str | None = None
+    last_run_at: datetime | None = None
+    last_error: str | None = None
+    appointments_read_to: str | None = Field(None, description="RV3's updated_at of the last change read")
+    patients_read_to: str | None = None
+    swept_at: datetime | None = None
+    pending_writebacks: int = 0
+    failed_writebacks: int = 0
+    pending_contact_updates: int = 0
+    open_reviews: int = 0

@@ -284,6 +284,19 @@ class GhlClient:
         contact = _item(call, data, "contact", Contact)
         return contact, data.get("new") is True
 
+    def update_contact(self, location_id: str, contact_id: str, body: Mapping[str, Any]) -> Contact:
+        """PUT an UpdateContactDto body (no locationId in it): the fields sent replace GHL's."""
+        call = _Call(
+            "update_contact",
+            "PUT",
+            "/contacts/{contactId}",
+            f"/contacts/{_seg(contact_id)}",
+            CONTACTS_VERSION,
+            location_id,
+            body=dict(body),
+        )
+        return _item(call, self._send(call), "contact", Contact)
+
     def get_contact(self, location_id: str, contact_id: str) -> Contact:
         call = _Call(
             "get_contact",

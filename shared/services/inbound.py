@@ -23,7 +23,7 @@ from sqlalchemy.engine import Connection
 from shared import runtime, telemetry
 from shared.ghl.errors import GhlError, OutcomeUnknown, RateLimited, Unavailable
 from shared.queues import GHL_TO_RV3
-from shared.services import dispatch
+from shared.services import dispatch, rv3_writeback
 from shared.services.citas import to_domain
 from shared.services.webhook_intake import WebhookMessage
 from shared.store import appointments as repo
@@ -190,10 +190,11 @@ def _apply_appointment(conn: Connection, event: GhlAppointmentEvent, contact: Gh
     effect = decide_webhook_effect(current, event, policy=policy, has_pending_local_change=pending)
     if effect.kind is EffectKind.create:
         assert effect.changes is not None
-        _insert(change, effect.changes)
+        rv3_writeback.record_ghl_booking(conn, location, _insert(change, effect.changes))
     elif effect.kind in (EffectKind.update, EffectKind.cancel, EffectKind.delete):
         assert record is not None
         _update(change, record, _marked(effect))
+        rv3_writeback.record_ghl_change(conn, record.id)
     elif effect.kind is EffectKind.conflict:
         assert record is not None
         return _settle_conflict(change, record, effect, policy)
@@ -254,11 +255,11 @@ def _marked(effect: Effect) -> AppointmentChanges:
     return effect.changes
 
 
-def _insert(change: _Change, changes: AppointmentChanges) -> None:
+def _insert(change: _Change, changes: AppointmentChanges) -> int:
     now = _now()
     location = change.location
     appointment = changes.new_appointment(appointment_id="new", location_id=location.ghl_location_id)
-    repo.insert(
+    return repo.insert(
         change.conn,
         {
             **_row(appointment),
@@ -303,6 +304,7 @@ def _settle_conflict(
     )
     if winner is Source.ghl:
         _update(change, record, _marked(effect))
+        rv3_writeback.record_ghl_change(change.conn, record.id)
         return _Applied("conflict_ghl_won")
     if ghl.date_updated is not None and (record.ghl_updated_at is None or ghl.date_updated > record.ghl_updated_at):
         # GHL's state is now known up to this change: redeliveries of it or of older ones are stale.

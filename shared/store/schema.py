@@ -259,3 +259,86 @@ idempotency_keys = sa.Table(
     sa.Column("created_at", UtcDateTime(), nullable=False),
     sa.UniqueConstraint("scope", "key"),
 )
+
+# --- RV3's own tables (RV3_SQL_URL): what the change capture and the write-back remember -----------------------
+
+# How far the capture has read each RV3 table: RV3's own `updated_at` (ISO text, in RV3's clock and convention,
+# never compared with ours) and the id of the last row at that stamp; plus the last run, for status and health.
+rv3_cursors = sa.Table(
+    "rv3_cursors",
+    metadata,
+    _pk(),
+    sa.Column("location_id", Id, sa.ForeignKey("locations.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("stream", sa.String(16), nullable=False),
+    sa.Column("mark_updated_at", sa.String(32)),
+    sa.Column("mark_id", sa.BigInteger()),
+    sa.Column("swept_at", UtcDateTime()),
+    sa.Column("last_run_at", UtcDateTime()),
+    sa.Column("last_error", sa.String(200)),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
+    sa.UniqueConstraint("location_id", "stream"),
+)
+
+# One row per appointment linked to an RV3 appointment (`appointments.rv3_appointment_id`): RV3's values as
+# last seen or written (echo and conflict detection), and a GHL change still to be written to RV3.
+rv3_appointments = sa.Table(
+    "rv3_appointments",
+    metadata,
+    _pk(),
+    sa.Column("appointment_id", Id, sa.ForeignKey("appointments.id"), nullable=False, unique=True),
+    sa.Column("snapshot", sa.JSON()),
+    sa.Column("written_stamp", sa.String(32)),
+    sa.Column("writeback", sa.String(16)),
+    sa.Column("create_marker", sa.JSON()),
+    sa.Column("lease_until", UtcDateTime()),
+    sa.Column("attempts", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("last_error", sa.String(200)),
+    *_stamps(),
+    sa.Index("ix_rv3_appointments_writeback", "writeback"),
+)
+
+# RV3 patients with synced appointments: the GHL contact content they should have and the one last sent, and
+# the `updated_at` of a patient the sync itself created in RV3 (so reading it back is not mistaken for a change).
+rv3_patients = sa.Table(
+    "rv3_patients",
+    metadata,
+    _pk(),
+    sa.Column("location_id", Id, sa.ForeignKey("locations.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("rv3_patient_id", sa.String(64), nullable=False),
+    sa.Column("contact_link_id", Id, sa.ForeignKey("contacts.id"), nullable=False),
+    sa.Column("content_hash", sa.String(64), nullable=False),
+    sa.Column("pushed_hash", sa.String(64)),
+    sa.Column("written_stamp", sa.String(32)),
+    sa.Column("attempts", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("last_error", sa.String(200)),
+    *_stamps(),
+    sa.UniqueConstraint("location_id", "rv3_patient_id"),
+)
+
+# RV3 therapist → GHL user (and optionally their own calendar), per location; managed through the API.
+rv3_therapists = sa.Table(
+    "rv3_therapists",
+    metadata,
+    _pk(),
+    sa.Column("location_id", Id, sa.ForeignKey("locations.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("rv3_therapist_id", sa.String(64), nullable=False),
+    sa.Column("ghl_user_id", sa.String(64), nullable=False),
+    sa.Column("ghl_calendar_id", sa.String(64)),
+    *_stamps(),
+    sa.UniqueConstraint("location_id", "rv3_therapist_id"),
+)
+
+# GHL bookings waiting for the front desk to say which RV3 patient they are for.
+rv3_reviews = sa.Table(
+    "rv3_reviews",
+    metadata,
+    _pk(),
+    sa.Column("location_id", Id, sa.ForeignKey("locations.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("appointment_id", Id, sa.ForeignKey("appointments.id"), nullable=False, unique=True),
+    sa.Column("reason", sa.String(32), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("rv3_patient_id", sa.String(64)),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("resolved_at", UtcDateTime()),
+    sa.Index("ix_rv3_reviews_status", "status"),
+)

@@ -1,0 +1,126 @@
+"""RV3's own tables: the change-capture timer, the therapist ⇄ GHL user mapping, GHL bookings to review, status."""
+
+import azure.functions as func
+
+from shared.api.routing import api_route
+from shared.http import json_response
+from shared.setting_defaults import RV3_POLL_SCHEDULE, schedule
+
+bp = func.Blueprint()
+TAG = "rv3"
+
+
+@bp.timer_trigger(arg_name="timer", schedule=schedule("RV3_POLL_SCHEDULE", RV3_POLL_SCHEDULE))
+def rv3_poll(timer: func.TimerRequest) -> None:
+    from shared.services import rv3_capture
+
+    rv3_capture.run()
+
+
+@api_route(
+    bp,
+    "rv3/therapists",
+    methods=["GET"],
+    summary="RV3's therapists and the GHL user (and calendar) each one's appointments go to",
+    tag=TAG,
+    responses={200: "Rv3TherapistList", 409: "ErrorResponse", 503: "ErrorResponse"},
+)
+def rv3_therapists_list(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.services import rv3_api
+
+    return json_response(rv3_api.list_therapists().model_dump(mode="json"))
+
+
+@api_route(
+    bp,
+    "rv3/therapists/{id:int}",
+    methods=["GET"],
+    summary="One RV3 therapist and their GHL user",
+    tag=TAG,
+    responses={200: "Rv3Therapist", 404: "ErrorResponse", 503: "ErrorResponse"},
+)
+def rv3_therapists_get(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.api.requests import route_id
+    from shared.services import rv3_api
+
+    return json_response(rv3_api.get_therapist(route_id(req)).model_dump(mode="json"))
+
+
+@api_route(
+    bp,
+    "rv3/therapists/{id:int}",
+    methods=["PUT"],
+    summary="Map an RV3 therapist to a GHL user; their upcoming appointments are reassigned in GHL",
+    tag=TAG,
+    body="Rv3TherapistIn",
+    responses={200: "Rv3Therapist", 400: "ErrorResponse", 404: "ErrorResponse", 503: "ErrorResponse"},
+)
+def rv3_therapists_put(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.api.requests import parse_body, route_id
+    from shared.api.schemas import Rv3TherapistIn
+    from shared.services import rv3_api
+
+    therapist = rv3_api.put_therapist(route_id(req), parse_body(req, Rv3TherapistIn))
+    return json_response(therapist.model_dump(mode="json"))
+
+
+@api_route(
+    bp,
+    "rv3/therapists/{id:int}",
+    methods=["DELETE"],
+    summary="Forget a therapist's GHL user",
+    tag=TAG,
+    responses={204: None, 404: "ErrorResponse"},
+)
+def rv3_therapists_delete(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.api.requests import route_id
+    from shared.services import rv3_api
+
+    rv3_api.delete_therapist(route_id(req))
+    return func.HttpResponse(status_code=204)
+
+
+@api_route(
+    bp,
+    "rv3/review",
+    methods=["GET"],
+    summary="GHL bookings waiting for the front desk to name their RV3 patient",
+    tag=TAG,
+    responses={200: "Rv3ReviewList", 409: "ErrorResponse", 503: "ErrorResponse"},
+)
+def rv3_review_list(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.services import rv3_api
+
+    return json_response(rv3_api.list_reviews().model_dump(mode="json"))
+
+
+@api_route(
+    bp,
+    "rv3/review/{id:int}/resolve",
+    methods=["POST"],
+    summary="Link a GHL booking to an RV3 patient; the appointment is created in RV3",
+    tag=TAG,
+    body="Rv3ResolveIn",
+    responses={200: "Rv3Review", 400: "ErrorResponse", 404: "ErrorResponse", 409: "ErrorResponse"},
+)
+def rv3_review_resolve(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.api.requests import parse_body, route_id
+    from shared.api.schemas import Rv3ResolveIn
+    from shared.services import rv3_api
+
+    review = rv3_api.resolve_review(route_id(req), parse_body(req, Rv3ResolveIn))
+    return json_response(review.model_dump(mode="json"))
+
+
+@api_route(
+    bp,
+    "rv3/status",
+    methods=["GET"],
+    summary="Where the sync with RV3's tables stands: last run, error, cursors, backlog",
+    tag=TAG,
+    responses={200: "Rv3SyncStatus"},
+)
+def rv3_status(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.services import rv3_api
+
+    return json_response(rv3_api.status().model_dump(mode="json"))

@@ -1,0 +1,62 @@
+"""The RV3 source port: what the sync reads from and writes to RV3's own data, whatever holds it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import date
+from typing import Protocol
+
+from sync_core.rv3_mapping import (
+    Cursor,
+    NewRv3Appointment,
+    NewRv3Patient,
+    Rv3Appointment,
+    Rv3Patient,
+    Rv3Status,
+    Rv3Therapist,
+    Rv3Write,
+)
+
+Decide = Callable[[Rv3Appointment | None], Rv3Write | None]
+
+
+class Rv3Unavailable(RuntimeError):
+    """RV3's database cannot be reached or does not look like RV3's; the message never holds the URL."""
+
+
+class Rv3Source(Protocol):
+    def changed_appointments(self, *, after: Cursor, limit: int) -> list[Rv3Appointment]:
+        """Appointments whose (`updated_at`, `id`) is past `after`, in that order."""
+        ...
+
+    def appointments(self, ids: Sequence[int]) -> list[Rv3Appointment]:
+        """The rows with these ids that still exist (soft-deleted ones included, marked `deleted`)."""
+        ...
+
+    def find_appointments(self, *, patient_id: int, day: date) -> list[Rv3Appointment]:
+        """A patient's live appointments on one day (to adopt a create whose outcome was lost)."""
+        ...
+
+    def changed_patients(self, *, after: Cursor, limit: int) -> list[Rv3Patient]: ...
+
+    def patients(self, ids: Sequence[int]) -> list[Rv3Patient]: ...
+
+    def find_patients(self, *, email: str | None, phone_digits: str | None) -> list[Rv3Patient]:
+        """Live patients with this email, or whose phone ends with these digits (candidates, not matches)."""
+        ...
+
+    def therapists(self) -> list[Rv3Therapist]: ...
+
+    def statuses(self) -> list[Rv3Status]: ...
+
+    def write_appointment(
+        self, appointment_id: int, decide: Decide
+    ) -> tuple[Rv3Appointment | None, Rv3Appointment | None]:
+        """Lock the row, let `decide` look at it, write what it returns; (row before, row after), one transaction."""
+        ...
+
+    def create_appointment(self, new: NewRv3Appointment) -> Rv3Appointment: ...
+
+    def create_patient(self, new: NewRv3Patient) -> Rv3Patient: ...
+
+    def ping(self) -> None: ...

@@ -1,0 +1,210 @@
+"""The RV3 endpoints' use cases: therapist ⇄ GHL user mapping, GHL bookings waiting for a patient, sync status."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from shared import runtime
+from shared.api.schemas import (
+    Rv3ResolveIn,
+    Rv3Review,
+    Rv3ReviewContact,
+    Rv3ReviewList,
+    Rv3SyncStatus,
+    Rv3Therapist,
+    Rv3TherapistIn,
+    Rv3TherapistList,
+)
+from shared.http import ApiError
+from shared.rv3.port import Rv3Source, Rv3Unavailable
+from shared.services import locations, rv3_capture, rv3_source, rv3_writeback
+from shared.store import appointments as repo
+from shared.store import contacts as contact_repo
+from shared.store import locations as location_repo
+from shared.store import rv3 as store
+from sync_core.rv3_mapping import TherapistLink
+from sync_core.times import zone
+
+NOT_CONFIGURED = ApiError(
+    503, "rv3_not_configured", "La integración con Reflexo V3 no está configurada (falta RV3_SQL_URL)."
+)
+NO_LOCATION = ApiError(409, "rv3_location_missing", "No hay una sede activa para las citas de Reflexo V3.")
+RV3_DOWN = ApiError(
+    503, "rv3_unavailable", "No se pudo leer la base de datos de Reflexo V3; reintente en unos minutos."
+)
+THERAPIST_NOT_FOUND = ApiError(404, "therapist_not_found", "El terapeuta no existe en Reflexo V3.")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _where() -> location_repo.LocationRecord:
+    if not rv3_source.configured():
+        raise NOT_CONFIGURED
+    with runtime.database().transaction() as conn:
+        where = rv3_source.location(conn)
+    if where is None:
+        raise NO_LOCATION
+    return where
+
+
+def _source() -> Rv3Source:
+    try:
+        source = runtime.rv3()
+        source.ping()
+    except Rv3Unavailable as exc:
+        raise RV3_DOWN from exc
+    return source
+
+
+# --- therapists ---
+
+
+def list_therapists() -> Rv3TherapistList:
+    where = _where()
+    try:
+        therapists = _source().therapists()
+    except Rv3Unavailable as exc:
+        raise RV3_DOWN from exc
+    with runtime.database().transaction() as conn:
+        links = store.therapist_links(conn, where.id)
+    results = [
+        Rv3Therapist(
+            id=t.id,
+            name=t.full_name,
+            is_active=t.is_active,
+            ghl_user_id=links[t.id].ghl_user_id if t.id in links else None,
+            ghl_calendar_id=links[t.id].ghl_calendar_id if t.id in links else None,
+        )
+        for t in therapists
+    ]
+    return Rv3TherapistList(count=len(results), results=results)
+
+
+def get_therapist(therapist_id: int) -> Rv3Therapist:
+    for therapist in list_therapists().results:
+        if therapist.id == therapist_id:
+            return therapist
+    raise THERAPIST_NOT_FOUND
+
+
+def put_therapist(therapist_id: int, body: Rv3TherapistIn) -> Rv3Therapist:
+    """Map the therapist to a GHL user; their upcoming appointments are reassigned in GHL."""
+    where = _where()
+    get_therapist(therapist_id)
+    if body.ghl_calendar_id is not None:
+        calendars = locations.cached_calendars(where)
+        if not any(c.ghl_calendar_id == body.ghl_calendar_id and c.is_active for c in calendars):
+            raise ApiError(
+                400,
+                "calendar_unavailable",
+                f"El calendario {body.ghl_calendar_id} no existe o no está disponible.",
+                details=[{"field": "ghl_calendar_id", "message": "No pertenece a esta sede o está inactivo."}],
+            )
+    with runtime.database().transaction() as conn:
+        link = TherapistLink(ghl_user_id=body.ghl_user_id, ghl_calendar_id=body.ghl_calendar_id)
+        store.put_therapist(conn, where.id, therapist_id, link, _now())
+    rv3_capture.remap_therapist(therapist_id)
+    return get_therapist(therapist_id)
+
+
+def delete_therapist(therapist_id: int) -> None:
+    """Forget the mapping: the therapist's next appointments reach GHL without an assigned user."""
+    where = _where()
+    with runtime.database().transaction() as conn:
+        deleted = store.delete_therapist(conn, where.id, therapist_id)
+    if not deleted:
+        raise ApiError(404, "therapist_mapping_not_found", "El terapeuta no tiene un usuario de GoHighLevel asignado.")
+    rv3_capture.remap_therapist(therapist_id)
+
+
+# --- bookings waiting for a patient ---
+
+
+def _review_out(review: store.Review) -> Rv3Review:
+    with runtime.database().transaction() as conn:
+        record = repo.get(conn, review.appointment_id)
+        assert record is not None
+        link = contact_repo.get(conn, record.patient_contact_id) if record.patient_contact_id else None
+    tz = zone(record.timezone)
+    return Rv3Review(
+        id=review.id,
+        cita_id=record.id,
+        ghl_event_id=record.ghl_event_id,
+        title=record.title,
+        start_time=record.start_at.astimezone(tz),
+        end_time=record.end_at.astimezone(tz),
+        contact=Rv3ReviewContact(
+            ghl_contact_id=record.contact_id,
+            name=link.full_name if link else None,
+            phone=link.phone if link else None,
+            email=link.email if link else None,
+        ),
+        reason=review.reason,
+        status="resolved" if review.status == store.REVIEW_RESOLVED else "open",
+        rv3_patient_id=int(review.rv3_patient_id) if review.rv3_patient_id else None,
+        rv3_appointment_id=int(record.rv3_appointment_id) if record.rv3_appointment_id else None,
+        created_at=review.created_at,
+    )
+
+
+def list_reviews() -> Rv3ReviewList:
+    where = _where()
+    with runtime.database().transaction() as conn:
+        open_reviews = store.reviews(conn, where.id, store.REVIEW_OPEN)
+    results = [_review_out(review) for review in open_reviews]
+    return Rv3ReviewList(count=len(results), results=results)
+
+
+def resolve_review(review_id: int, body: Rv3ResolveIn) -> Rv3Review:
+    """Say which RV3 patient a GHL booking is for: the contact is linked to them and the appointment is created
+    in RV3 (now, or by the next capture run if RV3 cannot be reached)."""
+    where = _where()
+    with runtime.database().transaction() as conn:
+        review = store.get_review(conn, review_id)
+    if review is None or review.location_id != where.id:
+        raise ApiError(404, "review_not_found", "La reserva por revisar no existe.")
+    if review.status != store.REVIEW_OPEN:
+        raise ApiError(409, "review_not_open", "La reserva ya fue asignada a un paciente.")
+    try:
+        patients = _source().patients([body.rv3_patient_id])
+    except Rv3Unavailable as exc:
+        raise RV3_DOWN from exc
+    if not patients or patients[0].deleted:
+        raise ApiError(404, "patient_not_found", "El paciente no existe en Reflexo V3.")
+    now = _now()
+    with runtime.database().transaction() as conn:
+        values = {"writeback": store.WRITE_CREATE, "create_marker": {"patient_id": body.rv3_patient_id}}
+        store.update_link(conn, review.appointment_id, values, now)
+        store.resolve_review(conn, review.appointment_id, str(body.rv3_patient_id), now)
+    rv3_writeback.flush([review.appointment_id])
+    with runtime.database().transaction() as conn:
+        resolved = store.get_review(conn, review_id)
+    assert resolved is not None
+    return _review_out(resolved)
+
+
+# --- status ---
+
+
+def status() -> Rv3SyncStatus:
+    if not rv3_source.configured():
+        return Rv3SyncStatus(configured=False)
+    with runtime.database().transaction() as conn:
+        where = rv3_source.location(conn)
+        if where is None:
+            return Rv3SyncStatus(configured=True, last_error="rv3_location_missing")
+        appointments = store.cursor_state(conn, where.id, store.APPOINTMENTS)
+        patients = store.cursor_state(conn, where.id, store.PATIENTS)
+        backlog = store.backlog(conn, where.id)
+    return Rv3SyncStatus(
+        configured=True,
+        location_id=where.ghl_location_id,
+        last_run_at=appointments.last_run_at,
+        last_error=appointments.last_error,
+        appointments_read_to=store.stamp_text(appointments.mark.updated_at) if appointments.mark else None,
+        patients_read_to=store.stamp_text(patients.mark.updated_at) if patients.mark else None,
+        swept_at=appointments.swept_at,
+        **backlog,
+    )

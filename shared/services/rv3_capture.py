@@ -1,0 +1,482 @@
+"""RV3 → GHL change capture: RV3's changed rows since a persisted cursor, fed to the one outbox pipeline.
+
+Every run (a timer, `RV3_POLL_SCHEDULE`) reads RV3's appointments and patients in (`updated_at`, `id`) order
+from a cursor kept in the sync store, starting `OVERLAP` before it: RV3 stamps whole seconds, its servers'
+clocks are not ours, and a transaction may commit a row stamped before rows already read. Re-reading is
+harmless: a row only becomes an outbox entry when its mapped content changed (compared with the RV3 values
+remembered per appointment), so the sync's own write-backs and re-reads change nothing. The cursor is saved in
+the same transaction as the appointments and outbox entries of each page, so a crash repeats no change and
+loses none. Hard deletes are found by a periodic sweep of the linked appointments' ids.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from shared import runtime, telemetry
+from shared.ghl.errors import GhlError, RateLimited
+from shared.http import ApiError
+from shared.rv3.port import Rv3Source, Rv3Unavailable
+from shared.services import dispatch, locations, rv3_source, rv3_writeback
+from shared.store import appointments as repo
+from shared.store import contacts as contact_repo
+from shared.store import locations as location_repo
+from shared.store import outbox
+from shared.store import rv3 as store
+from sync_core.contacts import patient_key
+from sync_core.models import AppointmentStatus, Source, SyncState
+from sync_core.rv3_mapping import (
+    Cursor,
+    MappingRules,
+    PlanKind,
+    Rv3Appointment,
+    Rv3Patient,
+    Rv3Snapshot,
+    SyncedAppointment,
+    advance_cursor,
+    assign,
+    contact_digest,
+    contact_for,
+    contact_update_body,
+    plan_change,
+)
+
+log = telemetry.get_logger("rv3_capture")
+
+OVERLAP = timedelta(minutes=5)
+PAGE_SIZE = 200
+RUN_BUDGET_S = 40.0  # of a one-minute timer: the next run continues from the saved cursor
+SWEEP_EVERY = timedelta(minutes=5)
+PUSHES_PER_RUN = 50
+# A stamp further ahead than this is a wrong clock: it is read, but the cursor does not jump to it.
+CLOCK_SLACK = timedelta(days=1)
+START = datetime(1970, 1, 1)
+
+
+class _Contention(Exception):
+    """Another worker changed the same appointment meanwhile: the page is read again."""
+
+
+@dataclass
+class CaptureReport:
+    """What one run did, for logs, status and tests."""
+
+    outcomes: Counter[str] = field(default_factory=Counter)
+    contacts_pushed: int = 0
+    error: str | None = None
+
+
+@dataclass
+class _Page:
+    """One page being applied inside its transaction."""
+
+    conn: Connection
+    where: location_repo.LocationRecord
+    rules: MappingRules
+    now: datetime
+    patients: dict[int, Rv3Patient]
+    awaiting: list[store.Link] = field(default_factory=list)  # GHL bookings being created in RV3
+    entries: list[outbox.OutboxEntry] = field(default_factory=list)
+    outcomes: Counter[str] = field(default_factory=Counter)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def run(now: datetime | None = None) -> CaptureReport:
+    """One capture run; never raises for RV3 or GHL being unavailable (the report says so, the next run retries)."""
+    report = CaptureReport()
+    if not rv3_source.configured():
+        report.error = "rv3_not_configured"
+        return report
+    moment = now or _now()
+    deadline = time.monotonic() + RUN_BUDGET_S
+    where = _location(report)
+    if where is None:
+        return report
+    try:
+        report.outcomes.update(f"writeback:{written.result}" for written in rv3_writeback.flush_pending())
+        source = runtime.rv3()
+        if where.default_calendar_id is None:
+            report.error = "no_default_calendar"
+        else:
+            _capture_appointments(source, where, moment, deadline, report)
+            _sweep(source, where, moment, report)
+        _capture_patients(source, where, moment, deadline, report)
+        push_contacts(source, where, deadline, report)
+    except Rv3Unavailable as exc:
+        report.error = "rv3_unavailable"
+        log.warning("RV3 database unavailable: %s", exc, extra={"operation": "rv3_capture", "success": False})
+    except _Contention:
+        report.error = "contention"
+    except Exception:
+        report.error = "internal_error"
+        raise
+    finally:
+        _record_run(where, report)
+        log.info(
+            "rv3 capture: %s",
+            dict(report.outcomes),
+            extra={"operation": "rv3_capture", "success": report.error is None, "error_code": report.error},
+        )
+    return report
+
+
+def _location(report: CaptureReport) -> location_repo.LocationRecord | None:
+    try:
+        where = locations.resolve_location(None)
+    except ApiError as exc:
+        report.error = exc.code
+        return None
+    if not where.is_active:
+        report.error = "location_inactive"
+        return None
+    return where
+
+
+def _record_run(where: location_repo.LocationRecord, report: CaptureReport) -> None:
+    try:
+        with runtime.database().transaction() as conn:
+            values = {"last_run_at": _now(), "last_error": report.error}
+            store.save_cursor(conn, where.id, store.APPOINTMENTS, values, _now())
+    except sa.exc.SQLAlchemyError as exc:
+        log.warning("could not record the capture run: %s", type(exc).__name__)
+
+
+def _scan_start(mark: Cursor | None) -> Cursor:
+    return Cursor(updated_at=mark.updated_at - OVERLAP, id=0) if mark is not None else Cursor(updated_at=START, id=0)
+
+
+def _clock_limit(now: datetime) -> datetime:
+    return (now + CLOCK_SLACK).replace(tzinfo=None)
+
+
+# --- appointments -------------------------------------------------------------------------------------------
+
+
+def _capture_appointments(
+    source: Rv3Source, where: location_repo.LocationRecord, now: datetime, deadline: float, report: CaptureReport
+) -> None:
+    with runtime.database().transaction() as conn:
+        mark = store.cursor_state(conn, where.id, store.APPOINTMENTS).mark
+    after = _scan_start(mark)
+    while time.monotonic() < deadline:
+        rows = source.changed_appointments(after=after, limit=PAGE_SIZE)
+        if not rows:
+            return
+        mark = _apply_page(source, where, rows, mark, now=now, report=report)
+        last = rows[-1].cursor
+        assert last is not None  # rows without a stamp are never returned
+        after = last
+        if len(rows) < PAGE_SIZE:
+            return
+
+
+def _apply_page(
+    source: Rv3Source,
+    where: location_repo.LocationRecord,
+    rows: list[Rv3Appointment],
+    mark: Cursor | None,
+    *,
+    now: datetime,
+    report: CaptureReport,
+) -> Cursor | None:
+    patients = _new_patients(source, where, rows)
+    for attempt in (1, 2):
+        try:
+            with runtime.database().transaction() as conn:
+                page = _Page(conn, where, rv3_source.mapping_rules(conn, where, now), now, patients)
+                page.awaiting = store.links_awaiting_create(conn, where.id)
+                linked = store.linked_by_rv3_id(conn, where.id, [str(row.id) for row in rows])
+                read: list[Cursor] = []
+                for row in rows:
+                    outcome = _apply_row(page, row, linked.get(str(row.id)))
+                    page.outcomes[outcome] += 1
+                    if outcome != "own_write" and row.cursor is not None:
+                        read.append(row.cursor)
+                mark = advance_cursor(mark, read, not_after=_clock_limit(now))
+                store.save_cursor(conn, where.id, store.APPOINTMENTS, {"mark": mark}, now)
+            break
+        except _Contention:
+            if attempt == 2:
+                raise
+    report.outcomes.update(page.outcomes)
+    for entry in page.entries:
+        dispatch.send(entry)
+    return mark
+
+
+def _new_patients(
+    source: Rv3Source, where: location_repo.LocationRecord, rows: list[Rv3Appointment]
+) -> dict[int, Rv3Patient]:
+    """RV3's rows of the page's patients the sync has not linked yet (known ones follow the patients stream)."""
+    ids = sorted({row.patient_id for row in rows})
+    with runtime.database().transaction() as conn:
+        known = store.patient_states(conn, where.id, [str(i) for i in ids])
+    missing = [i for i in ids if str(i) not in known]
+    return {patient.id: patient for patient in source.patients(missing)} if missing else {}
+
+
+def _apply_row(page: _Page, row: Rv3Appointment, linked: tuple[int, store.Link | None] | None) -> str:
+    snapshot = Rv3Snapshot.of(row)
+    if linked is None:
+        return _adopt(page, row.id, snapshot) or _create(page, row.id, snapshot)
+    appointment_id, link = linked
+    if link is not None and link.snapshot == snapshot:
+        return "own_write" if link.written_stamp == store.stamp_text(row.updated_at) else "unchanged"
+    return _change(page, row.id, appointment_id, link, snapshot)
+
+
+def _adopt(page: _Page, rv3_id: int, snapshot: Rv3Snapshot) -> str | None:
+    """A row the write-back created for a GHL booking but had not linked yet (it may have crashed): link it."""
+    hour = snapshot.hour.isoformat() if snapshot.hour else None
+    for link in page.awaiting:
+        marker = link.create_marker or {}
+        if (marker.get("patient_id"), marker.get("day"), marker.get("hour")) == (
+            snapshot.patient_id,
+            snapshot.day.isoformat(),
+            hour,
+        ):
+            repo.set_sync_result(page.conn, link.appointment_id, {"rv3_appointment_id": str(rv3_id)})
+            # The booking may have changed in GHL since: the next write-back brings RV3 up to it, if needed.
+            values = {"snapshot": snapshot, "create_marker": None, "writeback": store.WRITE_UPDATE}
+            store.update_link(page.conn, link.appointment_id, values, page.now)
+            page.awaiting.remove(link)
+            return "adopted"
+    return None
+
+
+def _patient_link(page: _Page, patient_id: int) -> contact_repo.ContactLink | None:
+    patient = page.patients.get(patient_id)
+    if patient is not None and not patient.deleted:
+        return rv3_source.link_patient(page.conn, page.where, patient, page.now)
+    return contact_repo.find(page.conn, page.where.id, patient_key_of(patient_id))
+
+
+def patient_key_of(patient_id: int) -> str:
+    return patient_key(Rv3Patient(id=patient_id).patient())
+
+
+def _create(page: _Page, rv3_id: int, snapshot: Rv3Snapshot) -> str:
+    plan = plan_change(None, snapshot, None, page.rules)
+    if plan.kind is PlanKind.skip:
+        return f"skipped:{plan.reason}"
+    values = plan.values
+    assert values is not None
+    link = _patient_link(page, snapshot.patient_id)
+    if link is None:
+        return "skipped:patient_missing"
+    appointment_id = repo.insert(
+        page.conn,
+        {
+            "location_id": page.where.id,
+            "calendar_id": values.calendar_id,
+            "contact_id": link.ghl_contact_id,
+            "patient_contact_id": link.id,
+            "title": values.title[:255],
+            "assigned_user_id": values.assigned_user_id,
+            "start_at": values.start,
+            "end_at": values.end,
+            "status": values.status.value,
+            "status_raw": snapshot.status[:64] if snapshot.status else None,
+            "sync_state": SyncState.pending.value,
+            "source": Source.rv3.value,
+            "rv3_appointment_id": str(rv3_id),
+            "rv3_updated_at": page.now,
+            "flags": plan.flags,
+            "created_at": page.now,
+            "updated_at": page.now,
+        },
+    )
+    store.add_link(page.conn, appointment_id, {"snapshot": snapshot}, page.now)
+    _record(page, appointment_id, "create", 1, rv3_id)
+    return "created"
+
+
+def _change(page: _Page, rv3_id: int, appointment_id: int, link: store.Link | None, snapshot: Rv3Snapshot) -> str:
+    record = repo.get(page.conn, appointment_id)
+    assert record is not None
+    plan = plan_change(link.snapshot if link else None, snapshot, rv3_source.synced_values(record), page.rules)
+    if plan.kind is PlanKind.rebook:
+        # GHL cannot give an appointment to another contact: cancel it there and book the new patient's.
+        cancelled = rv3_source.synced_values(record).model_copy(update={"status": AppointmentStatus.cancelled})
+        _store_values(page, record, cancelled, [], {"rv3_appointment_id": None})
+        store.delete_link(page.conn, appointment_id)
+        _record(page, appointment_id, "cancel", record.version + 1, rv3_id)
+        return f"rebooked:{_create(page, rv3_id, snapshot)}"
+    if plan.values is not None and plan.kind in (PlanKind.update, PlanKind.cancel):
+        _store_values(page, record, plan.values, plan.flags, {})
+        _record(page, appointment_id, plan.kind.value, record.version + 1, rv3_id)
+    if link is None:
+        store.add_link(page.conn, appointment_id, {"snapshot": snapshot}, page.now)
+    else:
+        store.update_link(page.conn, appointment_id, {"snapshot": snapshot}, page.now)
+    return plan.kind.value
+
+
+def _store_values(
+    page: _Page,
+    record: repo.AppointmentRecord,
+    values: SyncedAppointment,
+    flags: list[str],
+    extra: dict[str, Any],
+) -> None:
+    update = {
+        "calendar_id": values.calendar_id,
+        "title": values.title[:255],
+        "assigned_user_id": values.assigned_user_id,
+        "start_at": values.start,
+        "end_at": values.end,
+        "status": values.status.value,
+        "sync_state": SyncState.pending.value,
+        "last_error": None,
+        "rv3_updated_at": page.now,
+        "updated_at": page.now,
+        "flags": record.flags + [flag for flag in flags if flag not in record.flags],
+        **extra,
+    }
+    if not repo.update_if_version(page.conn, record.id, record.version, update):
+        raise _Contention(f"appointment {record.id}")
+
+
+def _record(page: _Page, appointment_id: int, operation: str, version: int, rv3_id: int) -> None:
+    page.entries.append(
+        dispatch.record_change(
+            page.conn,
+            appointment_id=appointment_id,
+            operation=operation,
+            version=version,
+            now=page.now,
+            correlation_id=f"rv3-{rv3_id}",
+        )
+    )
+
+
+def _sweep(source: Rv3Source, where: location_repo.LocationRecord, now: datetime, report: CaptureReport) -> None:
+    """Find linked appointments deleted in RV3 without a new stamp (hard deletes, some soft ones): cancel them."""
+    with runtime.database().transaction() as conn:
+        swept_at = store.cursor_state(conn, where.id, store.APPOINTMENTS).swept_at
+        if swept_at is not None and now - swept_at < SWEEP_EVERY:
+            return
+        live = store.live_links(conn, where.id, now - rv3_source.HORIZON)
+    found = {row.id: row for row in source.appointments([int(rv3_id) for _, rv3_id, _ in live])}
+    gone: list[tuple[int, int, store.Link, Rv3Snapshot]] = []
+    for appointment_id, rv3_id, link in live:
+        row = found.get(int(rv3_id))
+        if row is None and link.snapshot is not None:
+            gone.append((appointment_id, int(rv3_id), link, link.snapshot.model_copy(update={"deleted": True})))
+        elif row is not None and row.deleted and link.snapshot != Rv3Snapshot.of(row):
+            gone.append((appointment_id, int(rv3_id), link, Rv3Snapshot.of(row)))
+    with runtime.database().transaction() as conn:
+        page = _Page(conn, where, rv3_source.mapping_rules(conn, where, now), now, {})
+        for appointment_id, row_id, link, snapshot in gone:
+            page.outcomes[f"swept:{_change(page, row_id, appointment_id, link, snapshot)}"] += 1
+        store.save_cursor(conn, where.id, store.APPOINTMENTS, {"swept_at": now}, now)
+    report.outcomes.update(page.outcomes)
+    for entry in page.entries:
+        dispatch.send(entry)
+
+
+def remap_therapist(therapist_id: int, now: datetime | None = None) -> int:
+    """After a therapist's mapping changed: reassign their upcoming appointments in GHL. Returns how many."""
+    moment = now or _now()
+    with runtime.database().transaction() as conn:
+        where = rv3_source.location(conn)
+        if where is None:
+            return 0
+        page = _Page(conn, where, rv3_source.mapping_rules(conn, where, moment), moment, {})
+        for appointment_id, rv3_id, link in store.live_links(conn, where.id, moment):
+            if link.snapshot is None or link.snapshot.therapist_id != therapist_id:
+                continue
+            record = repo.get(conn, appointment_id)
+            assert record is not None
+            current = rv3_source.synced_values(record)
+            values = assign(current, page.rules.therapists.get(therapist_id))
+            if values != current:
+                _store_values(page, record, values, [], {})
+                _record(page, appointment_id, "update", record.version + 1, int(rv3_id))
+    for entry in page.entries:
+        dispatch.send(entry)
+    return len(page.entries)
+
+
+# --- patients -----------------------------------------------------------------------------------------------
+
+
+def _capture_patients(
+    source: Rv3Source, where: location_repo.LocationRecord, now: datetime, deadline: float, report: CaptureReport
+) -> None:
+    """A patient's changed phone, email or name reaches their GHL contact (patients without synced appointments
+    are skipped: their first appointment links them)."""
+    with runtime.database().transaction() as conn:
+        mark = store.cursor_state(conn, where.id, store.PATIENTS).mark
+    after = _scan_start(mark)
+    while time.monotonic() < deadline:
+        rows = source.changed_patients(after=after, limit=PAGE_SIZE)
+        if not rows:
+            return
+        with runtime.database().transaction() as conn:
+            states = store.patient_states(conn, where.id, [str(row.id) for row in rows])
+            read: list[Cursor] = []
+            for row in rows:
+                state = states.get(str(row.id))
+                content = contact_digest(contact_for(row, where.ghl_location_id))
+                own = state is not None and state.written_stamp == store.stamp_text(row.updated_at)
+                if own and state is not None and state.content_hash == content:
+                    continue
+                if state is not None and state.content_hash != content and not row.deleted:
+                    rv3_source.link_patient(conn, where, row, now)
+                    report.outcomes["patient_changed"] += 1
+                if row.cursor is not None:
+                    read.append(row.cursor)
+            mark = advance_cursor(mark, read, not_after=_clock_limit(now))
+            store.save_cursor(conn, where.id, store.PATIENTS, {"mark": mark}, now)
+        last = rows[-1].cursor
+        assert last is not None
+        after = last
+        if len(rows) < PAGE_SIZE:
+            return
+
+
+def push_contacts(
+    source: Rv3Source, where: location_repo.LocationRecord, deadline: float, report: CaptureReport
+) -> None:
+    """Update the GHL contacts of patients whose data changed (bounded per run; a failure is retried next run)."""
+    with runtime.database().transaction() as conn:
+        pending = store.pending_pushes(conn, where.id, PUSHES_PER_RUN)
+    if not pending:
+        return
+    patients = {p.id: p for p in source.patients([int(state.rv3_patient_id) for state, _ in pending])}
+    client = runtime.ghl()
+    for state, contact_id in pending:
+        if time.monotonic() >= deadline:
+            return
+        patient = patients.get(int(state.rv3_patient_id))
+        if patient is None or patient.deleted:
+            _record_push(state, state.content_hash, None)
+            continue
+        draft = contact_for(patient, where.ghl_location_id)
+        with runtime.database().transaction() as conn:
+            shared = len(contact_repo.find_by_ghl_contact(conn, where.id, contact_id)) > 1
+        try:
+            client.update_contact(where.ghl_location_id, contact_id, contact_update_body(draft, shared=shared))
+        except RateLimited:
+            return
+        except GhlError as exc:
+            _record_push(state, None, type(exc).__name__)
+            continue
+        _record_push(state, contact_digest(draft), None)
+        report.contacts_pushed += 1
+
+
+def _record_push(state: store.PatientState, pushed_hash: str | None, error: str | None) -> None:
+    with runtime.database().transaction() as conn:
+        store.record_push(conn, state.id, pushed_hash=pushed_hash, error=error, now=_now())

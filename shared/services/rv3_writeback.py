@@ -1,0 +1,353 @@
+"""GHL → RV3 write-back: GHL's reschedules, cancellations, attendance and bookings written into RV3's tables.
+
+The `ghl-to-rv3` worker records what is to be written in the SAME transaction as the GHL change it applies
+(`record_ghl_change`, `record_ghl_booking`), so it is never lost; the capture run writes it (`flush_pending`)
+right before it reads RV3. Writing from the capture's own run, never beside it, means RV3 is never read by the
+capture while the sync writes to it: a stale read can never undo a write-back, nor send GHL back and forth.
+Each write runs in one RV3 transaction under a row lock and is decided by `sync_core.rv3_mapping.decide_writeback`:
+a front-desk edit of the same columns since the sync last read the row is never overwritten, it is recorded as a
+conflict and reaches GHL instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from shared import runtime, telemetry
+from shared.rv3.port import Rv3Unavailable
+from shared.services import rv3_source
+from shared.store import appointments as repo
+from shared.store import conflicts as conflict_repo
+from shared.store import contacts as contact_repo
+from shared.store import locations as location_repo
+from shared.store import rv3 as store
+from sync_core.models import AppointmentStatus
+from sync_core.rv3_mapping import (
+    GhlPerson,
+    Rv3Appointment,
+    Rv3Patient,
+    Rv3Snapshot,
+    Rv3Write,
+    WritebackKind,
+    after_write,
+    decide_writeback,
+    match_patient,
+    new_rv3_appointment,
+    new_rv3_patient,
+    writeback_target,
+)
+
+log = telemetry.get_logger("rv3_writeback")
+
+LEASE = timedelta(seconds=60)
+FLUSH_LIMIT = 100
+CONFLICT_POLICY = "rv3_row_changed"  # recorded in `conflicts.policy`: the front desk's edit stands
+UNREACHABLE = "rv3_unreachable"
+UNKNOWN_CONTACT = "unknown_contact"
+PATIENT_NOT_CREATED = "patient_not_created"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+# --- inside the inbound worker's transaction ---------------------------------------------------------------
+
+
+def record_ghl_change(conn: Connection, appointment_id: int) -> None:
+    """A GHL change was applied to an appointment: if it is linked to RV3, RV3 is to take it too."""
+    if not rv3_source.configured():
+        return
+    link = store.get_link(conn, appointment_id)
+    if link is None or link.writeback in (store.WRITE_CREATE, store.WRITE_REVIEW):
+        return  # not in RV3, or not yet: its creation takes the latest state
+    store.update_link(conn, appointment_id, {"writeback": store.WRITE_UPDATE, "attempts": 0}, _now())
+
+
+def record_ghl_booking(conn: Connection, location: location_repo.LocationRecord, appointment_id: int) -> None:
+    """An appointment was booked in GHL (booking widget, GHL's UI): RV3 is to get it, for the right patient."""
+    if not rv3_source.configured():
+        return
+    where = rv3_source.location(conn)
+    record = repo.get(conn, appointment_id)
+    if where is None or where.id != location.id or record is None:
+        return
+    if record.status == AppointmentStatus.cancelled.value:
+        return
+    store.add_link(conn, appointment_id, {"writeback": store.WRITE_CREATE}, _now())
+
+
+# --- in the capture run --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Written:
+    """What a flush did to one appointment (for logs, the review endpoint and tests)."""
+
+    result: str  # write | already | conflict | missing | created | review | busy | failed | rv3_unreachable | skipped
+    rv3_appointment_id: int | None = None
+
+
+def flush(appointment_ids: Iterable[int]) -> list[Written]:
+    """Write the pending changes of these appointments to RV3. Never raises: what fails stays pending, and
+    once RV3 is found unreachable the rest wait for the next run instead of each waiting for a timeout."""
+    results: list[Written] = []
+    for appointment_id in appointment_ids:
+        results.append(_flush_one(appointment_id))
+        if results[-1].result == UNREACHABLE:
+            break
+    return results
+
+
+def flush_pending(limit: int = FLUSH_LIMIT) -> list[Written]:
+    with runtime.database().transaction() as conn:
+        pending = store.pending_writes(conn, limit)
+    return flush(pending)
+
+
+def _flush_one(appointment_id: int) -> Written:
+    now = _now()
+    until = now + LEASE
+    db = runtime.database()
+    try:
+        with db.transaction() as conn:
+            if not store.claim_link(conn, appointment_id, now, until):
+                return Written("busy")
+        try:
+            return _write(appointment_id)
+        finally:
+            with db.transaction() as conn:
+                store.release_link(conn, appointment_id, until)
+    except Rv3Unavailable as exc:
+        return _failed(appointment_id, "rv3_unavailable", str(exc), permanent=False)
+    except sa.exc.OperationalError as exc:
+        return _failed(appointment_id, "database_unavailable", type(exc).__name__, permanent=False)
+    except sa.exc.SQLAlchemyError as exc:
+        # RV3 refused the row (a constraint of a newer RV3 schema...): retrying will not change that.
+        return _failed(appointment_id, "rv3_refused", type(exc).__name__, permanent=True)
+
+
+def _failed(appointment_id: int, code: str, detail: str, *, permanent: bool) -> Written:
+    log.warning(
+        "write-back to RV3 failed (%s): %s",
+        code,
+        detail,
+        extra={"operation": "rv3_writeback", "success": False, "appointment_id": appointment_id},
+    )
+    try:
+        with runtime.database().transaction() as conn:
+            link = store.get_link(conn, appointment_id)
+            if link is not None:
+                values: dict[str, object] = {"attempts": link.attempts + 1, "last_error": f"{code}: {detail}"}
+                if permanent:
+                    values["writeback"] = store.WRITE_FAILED
+                store.update_link(conn, appointment_id, values, _now())
+    except sa.exc.SQLAlchemyError:
+        log.warning("could not record the failed write-back of appointment %s", appointment_id)
+    return Written(UNREACHABLE if code == "rv3_unavailable" else "failed")
+
+
+@dataclass(frozen=True)
+class _Job:
+    record: repo.AppointmentRecord
+    link: store.Link
+    where: location_repo.LocationRecord
+
+
+def _job(appointment_id: int) -> _Job | None:
+    with runtime.database().transaction() as conn:
+        link = store.get_link(conn, appointment_id)
+        record = repo.get(conn, appointment_id)
+        where = location_repo.get_location(conn, record.location_id) if record else None
+    if link is None or record is None or where is None or link.writeback not in store.PENDING_WRITES:
+        return None
+    return _Job(record, link, where)
+
+
+def _write(appointment_id: int) -> Written:
+    job = _job(appointment_id)
+    if job is None:
+        return Written("skipped")
+    if job.link.writeback == store.WRITE_CREATE:
+        return _create(job)
+    return _update(job)
+
+
+def _update(job: _Job) -> Written:
+    record, link = job.record, job.link
+    if record.rv3_appointment_id is None:
+        return _finish(job, {"writeback": None})
+    source = runtime.rv3()
+    target = writeback_target(rv3_source.synced_values(record), job.where.timezone, source.statuses())
+    decided: list[WritebackKind] = []
+
+    def decide(row: Rv3Appointment | None) -> Rv3Write | None:
+        kind = decide_writeback(link.snapshot, Rv3Snapshot.of(row) if row else None, target)
+        decided.append(kind)
+        return target if kind is WritebackKind.write else None
+
+    before, after = source.write_appointment(int(record.rv3_appointment_id), decide)
+    kind = decided[0] if decided else WritebackKind.missing
+    if kind is WritebackKind.conflict:
+        assert before is not None
+        _record_conflict(job, Rv3Snapshot.of(before), target)
+        return _finish(job, {"writeback": None}, Written("conflict"))
+    if kind is WritebackKind.missing or before is None:
+        return _finish(job, {"writeback": None}, Written("missing"))
+    base = link.snapshot or Rv3Snapshot.of(before)
+    values: dict[str, object] = {"snapshot": after_write(base, target), "writeback": None}
+    if kind is WritebackKind.write and after is not None:
+        values["written_stamp"] = store.stamp_text(after.updated_at)
+    return _finish(job, values, Written(kind.value, before.id))
+
+
+def _finish(job: _Job, values: Mapping[str, object], written: Written | None = None) -> Written:
+    """Store the link's new state; a GHL change that arrived meanwhile is written next."""
+    with runtime.database().transaction() as conn:
+        current = repo.get(conn, job.record.id)
+        if current is not None and current.version != job.record.version and values.get("writeback") is None:
+            values = {**values, "writeback": store.WRITE_UPDATE}
+        store.update_link(conn, job.record.id, {**values, "attempts": 0, "last_error": None}, _now())
+    return written or Written("skipped")
+
+
+def _record_conflict(job: _Job, rv3_now: Rv3Snapshot, target: Rv3Write) -> None:
+    log.info(
+        "front-desk edit kept over a GHL change",
+        extra={"operation": "rv3_writeback", "appointment_id": job.record.id, "detail": "conflict"},
+    )
+    with runtime.database().transaction() as conn:
+        conflict_repo.record(
+            conn,
+            appointment_id=job.record.id,
+            policy=CONFLICT_POLICY,
+            winner="rv3",
+            rv3_values={
+                "day": rv3_now.day.isoformat(),
+                "hour": rv3_now.hour.isoformat() if rv3_now.hour else None,
+                "status": rv3_now.status,
+            },
+            ghl_values={"day": target.day.isoformat(), "hour": target.hour.isoformat(), "status": target.status_name},
+            now=_now(),
+        )
+
+
+# --- bookings made in GHL ------------------------------------------------------------------------------------
+
+
+def _create(job: _Job) -> Written:
+    record = job.record
+    if record.rv3_appointment_id is not None:  # adopted by the capture meanwhile
+        return _finish(job, {"writeback": None, "create_marker": None}, Written("created"))
+    if record.status == AppointmentStatus.cancelled.value:
+        return _finish(job, {"writeback": None, "create_marker": None}, Written("skipped"))
+    source = runtime.rv3()
+    marker = job.link.create_marker or {}
+    patient = _patient_for(job, marker.get("patient_id"))
+    if isinstance(patient, str):
+        with runtime.database().transaction() as conn:
+            store.open_review(conn, job.where.id, record.id, patient, _now())
+        return _finish(job, {"writeback": store.WRITE_REVIEW}, Written("review"))
+    with runtime.database().transaction() as conn:
+        rules = rv3_source.mapping_rules(conn, job.where, _now())
+        link = rv3_source.link_patient(conn, job.where, patient, _now())
+        if link.ghl_contact_id is None and record.contact_id is not None:
+            # The booking's contact becomes the patient's: it is brought up to RV3's data once.
+            contact_repo.set_ghl_contact(conn, link.id, record.contact_id, link.flags, _now())
+            store.save_patient_state(conn, job.where.id, str(patient.id), {"pushed_hash": None}, _now())
+        repo.set_sync_result(conn, record.id, {"patient_contact_id": link.id})
+    new = new_rv3_appointment(
+        rv3_source.synced_values(record),
+        patient_id=patient.id,
+        timezone=job.where.timezone,
+        statuses=source.statuses(),
+        therapists=rules.therapists,
+    )
+    marker = {"patient_id": patient.id, "day": new.day.isoformat(), "hour": new.hour.isoformat()}
+    with runtime.database().transaction() as conn:
+        # Named before the insert: if the insert's outcome is lost, the row is found by it, never made twice.
+        store.update_link(conn, record.id, {"create_marker": marker}, _now())
+    created = _existing(job, patient.id, new.day, marker) or source.create_appointment(new)
+    with runtime.database().transaction() as conn:
+        current = repo.get(conn, record.id)
+        if current is not None and current.rv3_appointment_id is None:
+            repo.set_sync_result(conn, record.id, {"rv3_appointment_id": str(created.id)})
+        store.resolve_review(conn, record.id, str(patient.id), _now())
+    values = {
+        "snapshot": new.snapshot(),
+        "written_stamp": store.stamp_text(created.updated_at),
+        "writeback": None,
+        "create_marker": None,
+    }
+    return _finish(job, values, Written("created", created.id))
+
+
+def _existing(job: _Job, patient_id: int, day: date, marker: dict[str, object]) -> Rv3Appointment | None:
+    """The row an earlier attempt of this create inserted, if its outcome was lost."""
+    candidates = [
+        row
+        for row in runtime.rv3().find_appointments(patient_id=patient_id, day=day)
+        if row.hour is not None and row.hour.isoformat() == marker["hour"]
+    ]
+    if not candidates:
+        return None
+    with runtime.database().transaction() as conn:
+        taken = store.linked_by_rv3_id(conn, job.where.id, [str(row.id) for row in candidates])
+    free = [row for row in candidates if str(row.id) not in taken]
+    return free[0] if free else None
+
+
+def _patient_for(job: _Job, chosen: object) -> Rv3Patient | str:
+    """The RV3 patient of a GHL booking, or why the front desk has to say (the review reason)."""
+    source = runtime.rv3()
+    with runtime.database().transaction() as conn:
+        person, known = _person(conn, job)
+    for candidate in (chosen, known):
+        if isinstance(candidate, int):
+            found = source.patients([candidate])
+            if found and not found[0].deleted:
+                return found[0]
+    digits = person.phone[-9:] if person.phone else None
+    matched = match_patient(person, source.find_patients(email=person.email, phone_digits=digits))
+    if matched is not None:
+        return matched
+    if not job.where.create_patients_from_ghl:
+        return UNKNOWN_CONTACT
+    return _create_patient(job, person)
+
+
+def _create_patient(job: _Job, person: GhlPerson) -> Rv3Patient | str:
+    new = new_rv3_patient(person)
+    if new is None:
+        return PATIENT_NOT_CREATED
+    try:
+        created = runtime.rv3().create_patient(new)
+    except sa.exc.IntegrityError:
+        # RV3's own rules refuse it (a required document number, a duplicate email): a person decides.
+        return PATIENT_NOT_CREATED
+    with runtime.database().transaction() as conn:
+        rv3_source.link_patient(conn, job.where, created, _now())
+        values = {"written_stamp": store.stamp_text(created.updated_at)}
+        store.save_patient_state(conn, job.where.id, str(created.id), values, _now())
+    return created
+
+
+def _person(conn: Connection, job: _Job) -> tuple[GhlPerson, int | None]:
+    """The booking's GHL contact as the sync knows it, and the RV3 patient already linked to that contact."""
+    record = job.record
+    known: int | None = None
+    links = contact_repo.find_by_ghl_contact(conn, job.where.id, record.contact_id) if record.contact_id else []
+    for link in links:
+        if link.rv3_patient_id is not None and link.rv3_patient_id.isdigit():
+            known = int(link.rv3_patient_id)
+            break
+    source_link = contact_repo.get(conn, record.patient_contact_id) if record.patient_contact_id else None
+    source_link = source_link or (links[0] if links else None)
+    if source_link is None:
+        return GhlPerson(), known
+    return GhlPerson(name=source_link.full_name, phone=source_link.phone, email=source_link.email), known

@@ -1,0 +1,568 @@
+"""RV3's own rows mapped to the sync's appointment and GHL contact, and GHL's changes mapped back to RV3's columns."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date, datetime, time, timedelta
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from sync_core.contacts import ContactDraft, Patient, build_contact, normalize_email, normalize_phone
+from sync_core.errors import DomainError
+from sync_core.hashing import payload_hash
+from sync_core.models import AppointmentStatus, UtcDatetime
+from sync_core.status import from_rv3_name, to_rv3_name
+from sync_core.text import collapse_spaces, fold
+from sync_core.times import combine_local, zone
+
+DEFAULT_TITLE = "Cita"
+PLACEHOLDER_NAME = "Paciente"
+# Clinics that track no-shows add a status of their own; RV3 ships none (its names: Pendiente, Completado, ...).
+_NO_SHOW_NAMES = {"no asistio", "inasistencia", "no show", "noshow", "falto"}  # compared folded: no accents
+_PERU = "+51"
+
+
+def _text(value: str | None) -> str | None:
+    if value is None:
+        return None
+    cleaned = collapse_spaces(str(value))
+    return cleaned or None
+
+
+class _Row(BaseModel):
+    model_config = ConfigDict(frozen=True, coerce_numbers_to_str=True)
+
+
+# --- RV3's rows, as the rv3-db adapter reads them (clinical and billing columns are never even selected) ---
+
+
+class Rv3Appointment(_Row):
+    """One row of RV3's `appointments`: date and hour in Lima wall time, no end time, status by name."""
+
+    id: int
+    patient_id: int
+    therapist_id: int | None = None
+    appointment_date: date
+    hour: time | None = None
+    status_id: int | None = None
+    status_name: str | None = None
+    appointment_type: str | None = None
+    room: str | None = None
+    updated_at: datetime | None = None  # RV3's own stamp: naive, in its server's clock and convention
+    deleted: bool = False
+
+    @field_validator("hour")
+    @classmethod
+    def _whole_seconds(cls, value: time | None) -> time | None:
+        return value.replace(microsecond=0) if value is not None else None
+
+    @property
+    def cursor(self) -> Cursor | None:
+        return Cursor(updated_at=self.updated_at, id=self.id) if self.updated_at is not None else None
+
+
+class Rv3Patient(_Row):
+    """One row of RV3's `patients` (contact data only)."""
+
+    id: int
+    name: str | None = None
+    last_name_paternal: str | None = None
+    last_name_maternal: str | None = None
+    phone1: str | None = None
+    phone2: str | None = None
+    email: str | None = None
+    document_number: str | None = None
+    updated_at: datetime | None = None
+    deleted: bool = False
+
+    @property
+    def cursor(self) -> Cursor | None:
+        return Cursor(updated_at=self.updated_at, id=self.id) if self.updated_at is not None else None
+
+    def patient(self) -> Patient:
+        """The patient as the sync's contact rules know it: RV3's split surnames, both phones, its id."""
+        return Patient(
+            name=_text(self.name) or PLACEHOLDER_NAME,
+            last_name_paternal=_text(self.last_name_paternal),
+            last_name_maternal=_text(self.last_name_maternal),
+            phone=self.phone1,
+            phone2=self.phone2,
+            email=self.email,
+            rv3_patient_id=str(self.id),
+        )
+
+
+class Rv3Therapist(_Row):
+    id: int
+    first_name: str | None = None
+    last_name_paternal: str | None = None
+    last_name_maternal: str | None = None
+    is_active: bool = True
+
+    @property
+    def full_name(self) -> str:
+        parts = (self.first_name, self.last_name_paternal, self.last_name_maternal)
+        return " ".join(part for part in (_text(p) for p in parts) if part) or f"Terapeuta {self.id}"
+
+
+class Rv3Status(_Row):
+    """A row of RV3's `appointment_statuses`."""
+
+    id: int
+    name: str
+
+    @property
+    def status(self) -> AppointmentStatus | None:
+        return rv3_status(self.name)
+
+
+class Cursor(BaseModel):
+    """A position in RV3's change order: (`updated_at`, `id`), so rows sharing one second are not skipped."""
+
+    model_config = ConfigDict(frozen=True)
+
+    updated_at: datetime
+    id: int
+
+
+def rv3_status(name: str | None) -> AppointmentStatus | None:
+    """The sync status of an RV3 status name ("Pendiente", "CANCELADO", a clinic's "No asistió"); None if unknown."""
+    known = from_rv3_name(name).status
+    if known is None and name is not None and fold(name) in _NO_SHOW_NAMES:
+        return AppointmentStatus.no_show
+    return known
+
+
+# --- RV3 → sync ---------------------------------------------------------------------------------------------
+
+
+class Rv3Snapshot(BaseModel):
+    """RV3's own values of the synced columns of one appointment, as the sync last saw (or wrote) them.
+
+    Comparing a row with its snapshot tells an RV3-side change from a re-read, and from the echo of the
+    sync's own write-back.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    patient_id: int
+    therapist_id: int | None
+    day: date
+    hour: time | None
+    status: str | None
+    type: str | None
+    room: str | None
+    deleted: bool
+
+    @classmethod
+    def of(cls, row: Rv3Appointment) -> Rv3Snapshot:
+        return cls(
+            patient_id=row.patient_id,
+            therapist_id=row.therapist_id,
+            day=row.appointment_date,
+            hour=row.hour,
+            status=_text(row.status_name),
+            type=_text(row.appointment_type),
+            room=_text(row.room),
+            deleted=row.deleted,
+        )
+
+
+class TherapistLink(BaseModel):
+    """Where an RV3 therapist's appointments go in GHL: their GHL user and, optionally, their own calendar."""
+
+    model_config = ConfigDict(frozen=True)
+
+    ghl_user_id: str
+    ghl_calendar_id: str | None = None
+
+
+class MappingRules(BaseModel):
+    """What the mapping of one location needs besides the row itself."""
+
+    model_config = ConfigDict(frozen=True)
+
+    timezone: str
+    duration_min: int = Field(ge=1)
+    default_calendar_id: str | None = None
+    not_before: date | None = None  # appointments before this day are history: not brought to GHL
+    therapists: Mapping[int, TherapistLink] = Field(default_factory=dict)
+
+
+class SyncedAppointment(BaseModel):
+    """The content of the sync store's appointment that RV3's columns decide."""
+
+    model_config = ConfigDict(frozen=True)
+
+    calendar_id: str
+    start: UtcDatetime
+    end: UtcDatetime
+    status: AppointmentStatus
+    title: str
+    assigned_user_id: str | None = None
+
+
+class PlanKind(StrEnum):
+    create = "create"
+    update = "update"
+    cancel = "cancel"
+    rebook = "rebook"  # another patient: GHL cannot give an appointment to another contact
+    unchanged = "unchanged"
+    skip = "skip"
+
+
+class Rv3Plan(BaseModel):
+    """What an RV3 row does to the sync store: `values` to store (and push to GHL) for create/update/cancel."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: PlanKind
+    values: SyncedAppointment | None = None
+    reason: str = ""
+    flags: list[str] = Field(default_factory=list)
+
+
+def title_for(snapshot: Rv3Snapshot) -> str:
+    """GHL's title: RV3's appointment type and consulting room (never a clinical field)."""
+    base = snapshot.type or DEFAULT_TITLE
+    return f"{base} - Consultorio {snapshot.room}" if snapshot.room else base
+
+
+def _start(snapshot: Rv3Snapshot, rules: MappingRules) -> datetime | None:
+    if snapshot.hour is None:
+        return None
+    try:
+        return combine_local(snapshot.day, snapshot.hour, rules.timezone)
+    except DomainError:
+        return None
+
+
+def _status(name: str | None, fallback: AppointmentStatus) -> tuple[AppointmentStatus, list[str]]:
+    status = rv3_status(name)
+    if status is None:
+        return fallback, [f"unknown_rv3_status:{(name or '')[:40]}"]
+    return status, []
+
+
+def plan_change(
+    previous: Rv3Snapshot | None,
+    current: Rv3Snapshot,
+    stored: SyncedAppointment | None,
+    rules: MappingRules,
+) -> Rv3Plan:
+    """Decide what an RV3 row means for the sync store's appointment (`stored`, None when it has none yet).
+
+    Only the columns that changed since `previous` are taken, so a change made in GHL to another field (a
+    longer duration, a new title) is not undone by an unrelated RV3 edit. A moved appointment keeps its length.
+    """
+    if stored is None:
+        return _plan_new(current, rules)
+    if previous is not None and current.patient_id != previous.patient_id:
+        return Rv3Plan(kind=PlanKind.rebook, reason="patient_changed_in_rv3")
+    if current == previous:
+        return Rv3Plan(kind=PlanKind.unchanged, reason="same_as_last_seen")
+    values, flags = stored, []
+    if previous is None or (current.day, current.hour) != (previous.day, previous.hour):
+        start = _start(current, rules)
+        if start is None:
+            flags.append("rv3_without_hour")
+        else:
+            values = values.model_copy(update={"start": start, "end": start + (stored.end - stored.start)})
+    if previous is None or (current.status, current.deleted) != (previous.status, previous.deleted):
+        status, unknown = (
+            (AppointmentStatus.cancelled, []) if current.deleted else _status(current.status, stored.status)
+        )
+        values, flags = values.model_copy(update={"status": status}), flags + unknown
+    if previous is None or current.therapist_id != previous.therapist_id:
+        values = assign(values, _therapist(current, rules))
+    if previous is None or (current.type, current.room) != (previous.type, previous.room):
+        values = values.model_copy(update={"title": title_for(current)})
+    if values == stored:
+        return Rv3Plan(kind=PlanKind.unchanged, reason="same_content", flags=flags)
+    cancelled = values.status is AppointmentStatus.cancelled and stored.status is not AppointmentStatus.cancelled
+    kind = PlanKind.cancel if cancelled else PlanKind.update
+    return Rv3Plan(kind=kind, values=values, reason="changed_in_rv3", flags=flags)
+
+
+def assign(values: SyncedAppointment, link: TherapistLink | None) -> SyncedAppointment:
+    """The appointment given to a therapist's GHL user, and moved to their own calendar when they have one."""
+    update: dict[str, object] = {"assigned_user_id": link.ghl_user_id if link else None}
+    if link is not None and link.ghl_calendar_id:
+        update["calendar_id"] = link.ghl_calendar_id
+    return values.model_copy(update=update)
+
+
+def _therapist(snapshot: Rv3Snapshot, rules: MappingRules) -> TherapistLink | None:
+    return rules.therapists.get(snapshot.therapist_id) if snapshot.therapist_id is not None else None
+
+
+def _plan_new(current: Rv3Snapshot, rules: MappingRules) -> Rv3Plan:
+    if current.deleted:
+        return Rv3Plan(kind=PlanKind.skip, reason="deleted_in_rv3")
+    if rules.not_before is not None and current.day < rules.not_before:
+        return Rv3Plan(kind=PlanKind.skip, reason="in_the_past")
+    start = _start(current, rules)
+    if start is None:
+        return Rv3Plan(kind=PlanKind.skip, reason="rv3_without_hour")
+    link = _therapist(current, rules)
+    calendar_id = (link.ghl_calendar_id if link else None) or rules.default_calendar_id
+    if calendar_id is None:
+        return Rv3Plan(kind=PlanKind.skip, reason="no_calendar")
+    status, flags = _status(current.status, AppointmentStatus.scheduled)
+    if status is AppointmentStatus.cancelled:
+        # Never reached GHL and never will: there is nothing to cancel there.
+        return Rv3Plan(kind=PlanKind.skip, reason="cancelled_before_sync")
+    values = SyncedAppointment(
+        calendar_id=calendar_id,
+        start=start,
+        end=start + timedelta(minutes=rules.duration_min),
+        status=status,
+        title=title_for(current),
+        assigned_user_id=link.ghl_user_id if link else None,
+    )
+    return Rv3Plan(kind=PlanKind.create, values=values, reason="new_in_rv3", flags=flags)
+
+
+def advance_cursor(current: Cursor | None, seen: Iterable[Cursor], *, not_after: datetime) -> Cursor | None:
+    """The furthest position read, ignoring stamps beyond `not_after` (a wrong clock must not skip real changes)."""
+    best = current
+    for cursor in seen:
+        if cursor.updated_at <= not_after and (
+            best is None or (cursor.updated_at, cursor.id) > (best.updated_at, best.id)
+        ):
+            best = cursor
+    return best
+
+
+# --- GHL → RV3 ----------------------------------------------------------------------------------------------
+
+
+class Rv3Write(BaseModel):
+    """The RV3 columns a GHL change sets: date and hour in Lima, and the status row (None keeps RV3's status)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    day: date
+    hour: time
+    status_id: int | None = None
+    status_name: str | None = None
+
+
+def status_row(status: AppointmentStatus, statuses: Sequence[Rv3Status]) -> Rv3Status | None:
+    """RV3's status row for a sync status, looked up by name: the canonical name first, then any synonym."""
+    canonical = to_rv3_name(status)
+    if canonical is not None:
+        for row in statuses:
+            if fold(row.name) == fold(canonical):
+                return row
+    wanted = AppointmentStatus.scheduled if status is AppointmentStatus.confirmed else status
+    candidates = sorted((row for row in statuses if row.status is wanted), key=lambda row: row.id)
+    return candidates[0] if candidates else None
+
+
+def writeback_target(values: SyncedAppointment, timezone: str, statuses: Sequence[Rv3Status]) -> Rv3Write:
+    """The RV3 columns for the appointment as the sync now holds it (after a GHL change)."""
+    local = values.start.astimezone(zone(timezone))
+    row = status_row(values.status, statuses)
+    return Rv3Write(
+        day=local.date(),
+        hour=local.time().replace(microsecond=0, tzinfo=None),
+        status_id=row.id if row else None,
+        status_name=row.name if row else None,
+    )
+
+
+class WritebackKind(StrEnum):
+    write = "write"
+    already = "already"  # RV3 holds it (e.g. written before a crash): nothing to do
+    conflict = "conflict"  # the front desk changed the same columns since the sync last saw them: theirs stands
+    missing = "missing"  # deleted in RV3: the deletion reaches GHL through the capture instead
+
+
+def _written(snapshot: Rv3Snapshot) -> tuple[date, time | None, str | None]:
+    return snapshot.day, snapshot.hour, snapshot.status
+
+
+def decide_writeback(seen: Rv3Snapshot | None, current: Rv3Snapshot | None, target: Rv3Write) -> WritebackKind:
+    """Whether a GHL change may be written over RV3's row `current`, last seen by the sync as `seen`."""
+    if current is None or current.deleted:
+        return WritebackKind.missing
+    holds = (current.day, current.hour) == (target.day, target.hour) and (
+        target.status_name is None or current.status == _text(target.status_name)
+    )
+    if holds:
+        return WritebackKind.already
+    if seen is not None and _written(current) != _written(seen):
+        return WritebackKind.conflict
+    return WritebackKind.write
+
+
+def after_write(base: Rv3Snapshot, target: Rv3Write) -> Rv3Snapshot:
+    """`base` with the written columns: what the sync expects RV3 to hold once the write-back is done.
+
+    Other columns keep the value the sync last saw, so a concurrent front-desk edit of one of them still
+    reads as an RV3 change afterwards.
+    """
+    update: dict[str, object] = {"day": target.day, "hour": target.hour}
+    if target.status_name is not None:
+        update["status"] = _text(target.status_name)
+    return base.model_copy(update=update)
+
+
+class NewRv3Appointment(BaseModel):
+    """An RV3 appointment for a booking made in GHL; only scheduling columns (RV3 fills in the clinical ones)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    patient_id: int
+    therapist_id: int | None
+    day: date
+    hour: time
+    status_id: int | None
+    status_name: str | None
+
+    def snapshot(self) -> Rv3Snapshot:
+        return Rv3Snapshot(
+            patient_id=self.patient_id,
+            therapist_id=self.therapist_id,
+            day=self.day,
+            hour=self.hour,
+            status=_text(self.status_name),
+            type=None,
+            room=None,
+            deleted=False,
+        )
+
+
+def new_rv3_appointment(
+    values: SyncedAppointment,
+    *,
+    patient_id: int,
+    timezone: str,
+    statuses: Sequence[Rv3Status],
+    therapists: Mapping[int, TherapistLink],
+) -> NewRv3Appointment:
+    target = writeback_target(values, timezone, statuses)
+    return NewRv3Appointment(
+        patient_id=patient_id,
+        therapist_id=therapist_for_user(values.assigned_user_id, therapists),
+        day=target.day,
+        hour=target.hour,
+        status_id=target.status_id,
+        status_name=target.status_name,
+    )
+
+
+def therapist_for_user(ghl_user_id: str | None, therapists: Mapping[int, TherapistLink]) -> int | None:
+    """The RV3 therapist mapped to a GHL user, when exactly one is."""
+    matches = [tid for tid, link in therapists.items() if ghl_user_id and link.ghl_user_id == ghl_user_id]
+    return matches[0] if len(matches) == 1 else None
+
+
+class GhlPerson(BaseModel):
+    """A GHL contact as the sync stores it (one full name, E.164 phone, email)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str | None = None
+    phone: str | None = None
+    email: str | None = None
+
+
+class NewRv3Patient(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    last_name_paternal: str | None
+    last_name_maternal: str | None
+    phone1: str | None
+    email: str | None
+
+
+def rv3_phone(e164: str | None) -> str | None:
+    """A phone the way RV3's staff type it: Peruvian numbers without +51, others in E.164."""
+    if e164 is None:
+        return None
+    return e164.removeprefix(_PERU) if e164.startswith(_PERU) else e164
+
+
+def new_rv3_patient(person: GhlPerson) -> NewRv3Patient | None:
+    """An RV3 patient for a GHL contact (None without a name): surnames split the Peruvian way."""
+    name = _text(person.name)
+    if name is None:
+        return None
+    first, last = Patient(name=name).name_parts()
+    surnames = (last or "").split()
+    paternal = " ".join(surnames[:-1]) if len(surnames) > 1 else (surnames[0] if surnames else None)
+    maternal = surnames[-1] if len(surnames) > 1 else None
+    return NewRv3Patient(
+        name=first,
+        last_name_paternal=paternal or None,
+        last_name_maternal=maternal,
+        phone1=rv3_phone(normalize_phone(person.phone)),
+        email=normalize_email(person.email),
+    )
+
+
+def _email_key(raw: str | None) -> str | None:
+    email = normalize_email(raw)
+    return email.lower() if email else None
+
+
+def match_patient(person: GhlPerson, candidates: Sequence[Rv3Patient]) -> Rv3Patient | None:
+    """The one RV3 patient a GHL contact is: same email (unique in RV3), else same phone AND first name.
+
+    A phone alone is not enough: families share one.
+    """
+    live = [c for c in candidates if not c.deleted]
+    email = _email_key(person.email)
+    if email is not None:
+        by_email = [c for c in live if _email_key(c.email) == email]
+        if len(by_email) == 1:
+            return by_email[0]
+    phone = normalize_phone(person.phone)
+    first = fold((_text(person.name) or "").split(" ")[0]) if person.name else ""
+    if phone is None or not first:
+        return None
+    by_phone = [
+        c
+        for c in live
+        if phone in (normalize_phone(c.phone1), normalize_phone(c.phone2))
+        and fold((_text(c.name) or "").split(" ")[0]) == first
+    ]
+    return by_phone[0] if len(by_phone) == 1 else None
+
+
+# --- patients → GHL contacts --------------------------------------------------------------------------------
+
+
+def contact_digest(draft: ContactDraft) -> str:
+    """The hash of what a GHL contact holds of a patient (names, phone, email)."""
+    return payload_hash(
+        {"first": draft.first_name, "last": draft.last_name, "phone": draft.phone, "email": draft.email}
+    )
+
+
+def contact_for(patient: Rv3Patient, location_id: str) -> ContactDraft:
+    """The GHL contact of an RV3 patient: firstName = name, lastName = paternal + maternal, E.164 phone."""
+    return build_contact(patient.patient(), location_id)
+
+
+def contact_from_link(full_name: str | None, phone: str | None, email: str | None, location_id: str) -> ContactDraft:
+    """The contact the `rv3-to-ghl` worker creates from a patient link (one full name, split by convention)."""
+    return build_contact(Patient(name=full_name or PLACEHOLDER_NAME, phone=phone, email=email), location_id)
+
+
+def contact_update_body(draft: ContactDraft, *, shared: bool) -> dict[str, object]:
+    """The `PUT /contacts/{id}` body; a contact shared by several patients (a family) keeps its name."""
+    body: dict[str, object] = {}
+    if not shared:
+        body.update(firstName=draft.first_name, name=draft.name)
+        if draft.last_name:
+            body["lastName"] = draft.last_name
+    if draft.phone:
+        body["phone"] = draft.phone
+    if draft.email:
+        body["email"] = draft.email
+    return body

@@ -1,0 +1,296 @@
+"""Fixtures: RV3's own database as documented (SQLite and MariaDB), the sync store, and GHL and the queue in memory.
+
+`world` is the whole sync in-process: the capture run, the `rv3-to-ghl` and `ghl-to-rv3` workers, GHL as an
+in-memory fake that records every request body. Every statement on RV3's tables is also compiled for Azure SQL.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.dialects import mssql
+from sqlalchemy.sql.dml import UpdateBase
+from sqlalchemy.sql.util import find_tables
+
+from shared import runtime
+from shared.ghl.errors import NotFound
+from shared.ghl.models import Contact, Event, Location
+from shared.queues import RV3_TO_GHL
+from shared.rv3.database import RV3_TABLES
+from shared.services import inbound, outbound, rv3_capture
+from shared.services.webhook_intake import to_message
+from shared.store.database import Database
+from shared.store.schema import appointments, metadata
+from sync_core.webhooks import parse_webhook
+from tests.fixtures.app import CALENDAR, LOCATION, App, seed_location
+from tests.fixtures.rv3_schema import FrontDesk, create_rv3_database, empty_rv3_database
+
+MARIADB_ADMIN_URL = os.environ.get("TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/")
+MSSQL = mssql.pyodbc.dialect()  # type: ignore[no-untyped-call]
+SYNC_TABLES = set(metadata.tables.values())
+
+rv3_mssql_failures: list[str] = []
+
+
+@sa.event.listens_for(sa.engine.Engine, "before_execute")
+def _compile_rv3_statements_for_azure_sql(conn: Any, clause: Any, multiparams: Any, params: Any, options: Any) -> None:
+    """RV3 is moving to Azure SQL: each statement the adapter runs on RV3's tables must compile for it too."""
+    if not isinstance(clause, sa.sql.Select | UpdateBase):
+        return
+    tables = set(find_tables(clause, include_crud=True))
+    if tables and not tables & SYNC_TABLES and {t.name for t in tables} <= set(RV3_TABLES):
+        try:
+            clause.compile(dialect=MSSQL)
+        except Exception as exc:
+            rv3_mssql_failures.append(f"{type(exc).__name__}: {exc} in {str(clause)[:300]}")
+
+
+@pytest.fixture(autouse=True)
+def _rv3_statements_compile_for_azure_sql() -> Iterator[None]:
+    rv3_mssql_failures.clear()
+    yield
+    assert not rv3_mssql_failures, "RV3 statements Azure SQL cannot compile:\n" + "\n".join(rv3_mssql_failures)
+
+
+@pytest.fixture(scope="session")
+def mariadb_url() -> Iterator[str]:
+    """A throw-away MariaDB database with RV3's tables for this session; skipped (loudly) when unreachable."""
+    admin = sa.create_engine(MARIADB_ADMIN_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
+    name = f"rv3_test_{uuid.uuid4().hex[:8]}"
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"))
+    except sa.exc.OperationalError as exc:
+        admin.dispose()
+        pytest.skip(f"MariaDB not reachable at {MARIADB_ADMIN_URL.split('@')[-1]}: {type(exc).__name__}")
+    url = sa.make_url(MARIADB_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    engine = sa.create_engine(url)
+    create_rv3_database(engine)
+    engine.dispose()
+    yield url
+    with admin.connect() as conn:
+        conn.execute(sa.text(f"DROP DATABASE IF EXISTS `{name}`"))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "mariadb"])
+def rv3_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """RV3's database URL on each engine RV3 runs on (MariaDB) or is tested on (SQLite)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'rv3.db'}"
+    return str(request.getfixturevalue("mariadb_url"))
+
+
+@pytest.fixture
+def front_desk(rv3_url: str) -> Iterator[FrontDesk]:
+    """RV3's tables, empty but for their statuses, and the front desk editing them."""
+    engine = sa.create_engine(rv3_url)
+    desk = create_rv3_database(engine) if engine.dialect.name == "sqlite" else empty_rv3_database(engine)
+    yield desk
+    engine.dispose()
+
+
+# --- GHL and the queue, in memory ---
+
+
+@dataclass
+class FakeQueues:
+    sent: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
+
+    def send(self, queue: str, message: dict[str, Any], *, delay_s: float = 0) -> None:
+        self.sent[queue].append(message)
+
+    def take(self, queue: str) -> list[dict[str, Any]]:
+        messages, self.sent[queue] = self.sent[queue], []
+        return messages
+
+
+def _stamp() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass
+class FakeGhl:
+    """GHL as the workers call it: contacts matched by phone or email, appointments, every request recorded."""
+
+    contacts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    events: dict[str, dict[str, Any]] = field(default_factory=dict)
+    requests: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    creates: int = 0
+
+    def _contact(self, data: dict[str, Any]) -> Contact:
+        return Contact(**data)
+
+    def upsert_contact(self, location_id: str, body: dict[str, Any]) -> tuple[Contact, bool]:
+        self.requests.append(("upsert_contact", dict(body)))
+        for contact in self.contacts.values():
+            if (body.get("phone") and contact.get("phone") == body.get("phone")) or (
+                body.get("email") and contact.get("email") == body.get("email")
+            ):
+                contact.update({k: v for k, v in body.items() if k != "locationId"})
+                return self._contact(contact), False
+        contact_id = f"ct_{len(self.contacts) + 1}"
+        self.contacts[contact_id] = {"id": contact_id, **body}
+        return self._contact(self.contacts[contact_id]), True
+
+    def update_contact(self, location_id: str, contact_id: str, body: dict[str, Any]) -> Contact:
+        self.requests.append(("update_contact", dict(body)))
+        if contact_id not in self.contacts:
+            raise NotFound("contact not found")
+        self.contacts[contact_id].update(body)
+        return self._contact(self.contacts[contact_id])
+
+    def get_contact(self, location_id: str, contact_id: str) -> Contact:
+        if contact_id not in self.contacts:
+            raise NotFound("contact not found")
+        return self._contact(self.contacts[contact_id])
+
+    def create_appointment(self, location_id: str, body: dict[str, Any]) -> Event:
+        self.requests.append(("create_appointment", dict(body)))
+        self.creates += 1
+        event_id = f"ev_{len(self.events) + 1}"
+        self.events[event_id] = {"id": event_id, "locationId": location_id, **body, "dateUpdated": _stamp()}
+        return Event(**self.events[event_id])
+
+    def update_appointment(self, location_id: str, event_id: str, body: dict[str, Any]) -> Event:
+        self.requests.append(("update_appointment", dict(body)))
+        if event_id not in self.events:
+            raise NotFound("event not found")
+        self.events[event_id].update(body, dateUpdated=_stamp())
+        return Event(**self.events[event_id])
+
+    def cancel_appointment(self, location_id: str, event_id: str) -> Event:
+        return self.update_appointment(location_id, event_id, {"appointmentStatus": "cancelled"})
+
+    def list_events(self, location_id: str, *, calendar_id: str, start: datetime, end: datetime) -> list[Event]:
+        return [Event(**e) for e in self.events.values() if e["calendarId"] == calendar_id]
+
+    def get_location(self, location_id: str) -> Location:
+        return Location(id=location_id, name="Sede", timezone="America/Lima")
+
+    def change(self, event_id: str, **fields: Any) -> dict[str, Any]:
+        """An edit made inside GHL (its UI, the patient rescheduling): the event as GHL now has it."""
+        self.events[event_id].update(fields, dateUpdated=_stamp())
+        return self.events[event_id]
+
+    def book(self, contact: dict[str, Any], start: str, **fields: Any) -> dict[str, Any]:
+        """A one-hour booking made in GHL (the online widget), for a contact GHL has or creates."""
+        self.contacts.setdefault(contact["id"], contact)
+        event_id = f"ev_{len(self.events) + 1}"
+        self.events[event_id] = {
+            "id": event_id,
+            "locationId": LOCATION,
+            "calendarId": CALENDAR,
+            "contactId": contact["id"],
+            "title": "Reserva web",
+            "appointmentStatus": "confirmed",
+            "assignedUserId": "usr_demo_ana",
+            "startTime": start,
+            "endTime": (datetime.fromisoformat(start) + timedelta(hours=1)).isoformat(),
+            "dateAdded": _stamp(),
+            "dateUpdated": _stamp(),
+            **fields,
+        }
+        return self.events[event_id]
+
+
+# --- the whole sync, in-process ---
+
+
+@dataclass
+class World:
+    db: Database
+    desk: FrontDesk
+    ghl: FakeGhl
+    queues: FakeQueues
+    location_pk: int
+    rv3_url: str
+
+    def capture(self) -> rv3_capture.CaptureReport:
+        return rv3_capture.run()
+
+    def deliver(self) -> int:
+        """Run the `rv3-to-ghl` worker until its queue is empty; how many messages it handled."""
+        handled = 0
+        while messages := self.queues.take(RV3_TO_GHL):
+            for message in messages:
+                outbound.process(message)
+                handled += 1
+        return handled
+
+    def sync(self) -> rv3_capture.CaptureReport:
+        report = self.capture()
+        self.deliver()
+        return report
+
+    def webhook(self, event_type: str, event: dict[str, Any]) -> inbound.Outcome:
+        """GHL's webhook about `event`, through the intake and the `ghl-to-rv3` worker."""
+        body = {
+            "type": event_type,
+            "locationId": LOCATION,
+            "webhookId": str(uuid.uuid4()),
+            "timestamp": _stamp(),
+            "appointment": event,
+        }
+        raw = json.dumps(body, ensure_ascii=False).encode()
+        return inbound.process(to_message(raw, parse_webhook(raw), datetime.now(UTC)).model_dump(mode="json"))
+
+    def sync_row(self, rv3_id: int) -> sa.Row[Any] | None:
+        with self.db.transaction() as conn:
+            return conn.execute(sa.select(appointments).where(appointments.c.rv3_appointment_id == str(rv3_id))).first()
+
+    def ghl_event(self, rv3_id: int) -> dict[str, Any] | None:
+        row = self.sync_row(rv3_id)
+        return self.ghl.events.get(row.ghl_event_id) if row is not None and row.ghl_event_id else None
+
+    def app(self) -> App:
+        return App(db=self.db, location_pk=self.location_pk)
+
+
+@pytest.fixture(scope="session")
+def migrated_sync_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An empty sync database at the current migration, copied by each test (migrating each time is slow)."""
+    path = tmp_path_factory.mktemp("sync-template") / "sync.db"
+    Database.connect_url(f"sqlite:///{path}").dispose()
+    return path
+
+
+@pytest.fixture
+def world(
+    front_desk: FrontDesk, rv3_url: str, migrated_sync_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[World]:
+    """The sync of the demo location with RV3's database, GHL and the queue faked in memory."""
+    shutil.copyfile(migrated_sync_db, tmp_path / "sync.db")
+    sql_url = f"sqlite:///{tmp_path / 'sync.db'}"
+    env = {
+        "SQL_URL": sql_url,
+        "RV3_SQL_URL": rv3_url,
+        "GHL_BASE_URL": "http://127.0.0.1:9",
+        "GHL_PRIVATE_TOKEN": "pit-test",
+        "GHL_LOCATION_ID": LOCATION,
+        "GHL_WEBHOOK_VERIFY": "true",
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    runtime.reset()
+    ghl, queues = FakeGhl(), FakeQueues()
+    monkeypatch.setattr(runtime, "ghl", lambda: ghl)
+    monkeypatch.setattr(runtime, "queues", lambda: queues)
+    db = runtime.database()
+    yield World(db, front_desk, ghl, queues, seed_location(db), rv3_url)
+    runtime.reset()
+
+
+DAY = date(2030, 3, 12)
+TEN = time(10, 0)
