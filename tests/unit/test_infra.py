@@ -45,7 +45,8 @@ IDENTITY_STORAGE_SETTINGS = {
     "AzureWebJobsStorage__tableServiceUri",
 }
 # Read by the Functions host itself (telemetry with local auth disabled), not by the app's settings.
-HOST_ONLY_SETTINGS = {"APPLICATIONINSIGHTS_AUTHENTICATION_STRING"}
+# Read by the Functions host or the Python worker, not by the app.
+HOST_ONLY_SETTINGS = {"APPLICATIONINSIGHTS_AUTHENTICATION_STRING", "PYTHON_THREADPOOL_THREAD_COUNT"}
 
 BROAD_ROLES = {
     "8e3af657-a8ff-443c-a75c-2fe8c4bcb635",  # Owner
