@@ -2,7 +2,7 @@
 
 import azure.functions as func
 
-from blueprints import citas, docs, health, locations, metrics, oauth, rv3, sync, webhooks
+from blueprints import citas, docs, health, locations, metrics, oauth, reconcile, rv3, sync, webhooks
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 app.register_functions(health.bp)
@@ -14,3 +14,4 @@ app.register_functions(oauth.bp)
 app.register_functions(webhooks.bp)
 app.register_functions(metrics.bp)
 app.register_functions(rv3.bp)
+app.register_functions(reconcile.bp)

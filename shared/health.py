@@ -15,6 +15,7 @@ log = telemetry.get_logger("health")
 class Check:
     ok: bool
     detail: str
+    blocking: bool = True  # informational checks show a problem without making the app "not ready"
 
 
 @dataclass
@@ -23,7 +24,7 @@ class HealthReport:
 
     @property
     def ok(self) -> bool:
-        return all(check.ok for check in self.checks.values())
+        return all(check.ok for check in self.checks.values() if check.blocking)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -133,4 +134,19 @@ def readiness(*, ghl: bool = False) -> HealthReport:
     if ghl and report.checks["sql"].ok:
         for location_id in _active_locations():
             report.checks[f"ghl:{location_id}"] = run_check(f"ghl:{location_id}", ghl_token_probe(location_id))
+        report.checks["reconciliation"] = reconciliation_check()
     return report
+
+
+def reconciliation_check() -> Check:
+    """The daily reconciliation is the safety net and timers are not retried: show a missed or failed run."""
+    from shared.services import reconcile
+
+    stale = [state for state in reconcile.location_states() if state.stale]
+    if not stale:
+        return Check(ok=True, detail="ok", blocking=False)
+    described = ", ".join(
+        f"{s.location_id} ({'nunca' if s.hours_since_success is None else f'hace {s.hours_since_success:.0f} h'})"
+        for s in stale
+    )
+    return Check(ok=False, detail=f"sin conciliación exitosa reciente: {described}", blocking=False)

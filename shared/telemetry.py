@@ -55,6 +55,8 @@ LOG_FIELDS = (
     "headroom",
     "run_id",
     "attempt",
+    "heal",
+    "counts",
 )
 
 

@@ -14,7 +14,9 @@ param applicationInsightsId string
 @description('E-mail address that receives the alerts. Empty: no action group, alerts only show in the portal.')
 param alertEmail string = ''
 
-var appEvents = 'union isfuzzy=true (traces | project timestamp, name = message, customDimensions), (customEvents | project timestamp, name, customDimensions)'
+// The app logs each event as one JSON object in the message (what the Functions worker forwards), and, with the
+// Azure Monitor exporter, also as customDimensions: read the event name and its dimensions from either.
+var appEvents = 'union isfuzzy=true (traces | extend payload = parse_json(message) | project timestamp, name = coalesce(tostring(customDimensions.event), tostring(payload.event), message), customDimensions = bag_merge(payload, customDimensions)), (customEvents | project timestamp, name, customDimensions)'
 
 var eventAlerts = [
   {

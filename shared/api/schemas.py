@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -349,6 +349,7 @@ class SystemHealth(BaseModel):
 
 class SystemMetrics(BaseModel):
     window: MetricsWindow
+    reconciliation: ReconciliationMetrics
     ghl_operations: dict[str, OperationStats]
     webhooks: dict[str, OperationStats]
     system_health: SystemHealth
@@ -435,3 +436,124 @@ class Rv3SyncStatus(BaseModel):
     failed_writebacks: int = 0
     pending_contact_updates: int = 0
     open_reviews: int = 0
+
+
+# --- reconciliation --------------------------------------------------------------------------------------------
+
+RunStatus = Literal["queued", "running", "completed", "failed"]
+
+
+class ReconciliationRunIn(BaseModel):
+    """An on-demand run. Dates (YYYY-MM-DD) are whole days in the location's time zone, `hasta` included;
+    date-times without offset are read in that zone. Default window: the last RECONCILE_WINDOW_HOURS."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    location_id: str | None = Field(None, pattern=GHL_ID, description="Default: every active location")
+    desde: datetime | date | None = Field(None, examples=["2025-12-22", "2025-12-22T08:00:00-05:00"])
+    hasta: datetime | date | None = Field(None, examples=["2025-12-22"])
+    heal: bool | None = Field(None, description="Fix the drift found (default: RECONCILE_AUTOHEAL)")
+    max_events_per_slice: int | None = Field(
+        None, ge=2, le=5000, description="Narrow a GHL time slice in which this many events start (default 200)"
+    )
+
+    @field_validator("desde", "hasta", mode="before")
+    @classmethod
+    def _day_or_instant(cls, value: Any) -> Any:
+        # A plain date is a whole day; pydantic alone would read "2025-12-22" as midnight.
+        if isinstance(value, str) and len(value.strip()) == 10:
+            return date.fromisoformat(value.strip())
+        return value
+
+
+class ReconciliationRunQuery(ReconciliationRunIn):
+    """The same run requested with query parameters (the function key may travel as `code`)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+class ReportWindowOut(BaseModel):
+    desde: datetime
+    hasta: datetime
+
+
+class ReconciliationRunReport(BaseModel):
+    id: int = Field(description="Report id: GET /api/reconciliation/reports/{id}")
+    location_id: str
+    window: ReportWindowOut
+    status: RunStatus
+
+
+class ReconciliationRun(BaseModel):
+    run_id: str
+    heal: bool
+    reports: list[ReconciliationRunReport]
+
+
+class ReconciliationReportSummary(BaseModel):
+    id: int
+    run_id: str
+    location_id: str
+    status: RunStatus
+    heal: bool
+    fecha: datetime = Field(description="When the run finished (or was requested, while unfinished)")
+    window: ReportWindowOut
+    drift: int
+    totales: dict[str, int]
+    error: str | None = None
+    created_at: datetime
+    finished_at: datetime | None = None
+
+
+class ReconciliationReportOut(ReconciliationReportSummary):
+    """SPEC §8's report; lists name at most 1000 appointments each (`totales` counts all of them)."""
+
+    faltantes_local: list[dict[str, Any]] = Field(description="In GHL, not in RV3")
+    faltantes_ghl: list[dict[str, Any]] = Field(description="In RV3 (to be synced), not in GHL")
+    canceladas_no_actualizadas: list[dict[str, Any]] = Field(description="Cancelled (or deleted) on one side only")
+    desincronizadas: list[dict[str, Any]] = Field(description='{"id", "ghl_event_id", "campos": {f: {rv3, ghl}}}')
+    acciones: list[dict[str, Any]] = Field(description="Fixes sent through the normal sync path (auto-heal)")
+    checkpoint: datetime | None = Field(None, description="How far an unfinished run has walked")
+
+
+class ReconciliationReportList(BaseModel):
+    count: int
+    page: int
+    page_size: int
+    results: list[ReconciliationReportSummary]
+
+
+class ReportsQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    page: int = Field(1, ge=1, le=100_000)
+    page_size: int = Field(20, ge=1, le=100)
+    location_id: str | None = Field(None, pattern=GHL_ID)
+    run_id: str | None = Field(None, max_length=36)
+    status: RunStatus | None = None
+
+
+class ReconciliationRunState(BaseModel):
+    run_id: str
+    report_id: int
+    status: RunStatus
+    created_at: datetime
+    finished_at: datetime | None = None
+    drift: int
+    error: str | None = None
+
+
+class ReconciliationLocationState(BaseModel):
+    location_id: str
+    last_run: ReconciliationRunState | None
+    last_success: ReconciliationRunState | None
+    hours_since_success: float | None
+    stale: bool = Field(description="No successful run in the last `stale_after_hours` (a missed or failed run)")
+
+
+class ReconciliationMetrics(BaseModel):
+    """Last run and last successful run per active location; timers are not retried, so a gap shows here."""
+
+    stale_after_hours: float
+    healthy: bool
+    locations: list[ReconciliationLocationState]

@@ -151,8 +151,11 @@ def system_metrics(hours: int = 24, now: datetime | None = None) -> SystemMetric
         webhook_health_percentage=hooks.webhook_health_percentage,
         overall_health=round((ghl.ghl_health_percentage + hooks.webhook_health_percentage) / 2, 2),
     )
+    from shared.services import reconcile
+
     return SystemMetrics(
         window=ghl.window,
+        reconciliation=reconcile.metrics(),
         ghl_operations=ghl.ghl_operations,
         webhooks=hooks.webhooks,
         system_health=health,

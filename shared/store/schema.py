@@ -242,8 +242,16 @@ reconciliation_reports = sa.Table(
     sa.Column("error", sa.Text()),
     sa.Column("created_at", UtcDateTime(), nullable=False),
     sa.Column("finished_at", UtcDateTime()),
+    # One worker at a time walks a run; the lease expires if it dies and the run's message resumes it.
+    sa.Column("lease_until", UtcDateTime()),
+    sa.Column("started_at", UtcDateTime()),
+    # The calendars the run walks, fixed when it starts so a resumed run walks the same ones, and the one the
+    # checkpoint is in (`checkpoint` is the time reached within it).
+    sa.Column("calendar_ids", sa.JSON()),
+    sa.Column("calendar_index", sa.Integer(), nullable=False, server_default="0"),
     sa.UniqueConstraint("run_id", "location_id"),
     sa.Index("ix_reconciliation_reports_created", "created_at"),
+    sa.Index("ix_reconciliation_reports_location_created", "location_id", "created_at"),
 )
 
 # API writes by Idempotency-Key: the first result is replayed for a repeated key.

@@ -1,0 +1,115 @@
+"""Reconciliation triggers (SPEC §8): the daily timer, the `reconcile` queue worker, on-demand runs, reports."""
+
+import azure.functions as func
+
+from shared.api.routing import api_route
+from shared.http import json_response
+from shared.setting_defaults import RECONCILE_SCHEDULE, schedule
+
+bp = func.Blueprint()
+TAG = "reconciliation"
+RUN_RESPONSES: dict[int, str | None] = {
+    202: "ReconciliationRun",
+    400: "ErrorResponse",
+    404: "ErrorResponse",
+    409: "ErrorResponse",
+    503: "ErrorResponse",
+}
+
+
+@bp.timer_trigger(arg_name="timer", schedule=schedule("RECONCILE_SCHEDULE", RECONCILE_SCHEDULE))
+def reconciliation_timer(timer: func.TimerRequest) -> None:
+    from shared.services import reconcile
+
+    reconcile.scheduled_run()
+
+
+@bp.queue_trigger(arg_name="msg", queue_name="reconcile", connection="AzureWebJobsStorage")
+def reconcile_location(msg: func.QueueMessage) -> None:
+    from shared.services import reconcile
+    from shared.triggers import run_queue_message
+
+    deliveries = msg.dequeue_count or 1
+    run_queue_message("reconcile", msg, lambda data: reconcile.process(data, dequeue_count=deliveries))
+
+
+def _start(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.api.requests import parse_body, parse_query
+    from shared.api.schemas import ReconciliationRunIn, ReconciliationRunQuery
+    from shared.services import reconcile
+
+    body = (req.get_body() or b"").strip()
+    request = parse_body(req, ReconciliationRunIn) if body else parse_query(req, ReconciliationRunQuery)
+    return json_response(reconcile.start_run(request).model_dump(mode="json"), status=202)
+
+
+@api_route(
+    bp,
+    "reconciliation/run",
+    methods=["POST"],
+    summary="Reconcile now (one location or every active one); the reports fill in as the queue runs",
+    tag=TAG,
+    body="ReconciliationRunIn",
+    responses=RUN_RESPONSES,
+)
+def reconciliation_run(req: func.HttpRequest) -> func.HttpResponse:
+    return _start(req)
+
+
+@api_route(
+    bp,
+    "reconciliation/reports",
+    methods=["POST"],
+    summary="Same as POST /api/reconciliation/run (the route RV3's integration used)",
+    tag=TAG,
+    body="ReconciliationRunIn",
+    responses=RUN_RESPONSES,
+)
+def reconciliation_reports_create(req: func.HttpRequest) -> func.HttpResponse:
+    return _start(req)
+
+
+@api_route(
+    bp,
+    "reconciliation/reports",
+    methods=["GET"],
+    summary="Reconciliation reports, newest first (filters: location_id, run_id, status)",
+    tag=TAG,
+    query="ReportsQuery",
+    responses={200: "ReconciliationReportList", 400: "ErrorResponse"},
+)
+def reconciliation_reports(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.api.requests import parse_query
+    from shared.api.schemas import ReportsQuery
+    from shared.services import reconcile
+
+    return json_response(reconcile.list_reports(parse_query(req, ReportsQuery)).model_dump(mode="json"))
+
+
+@api_route(
+    bp,
+    "reconciliation/reports/{id:int}",
+    methods=["GET"],
+    summary="One reconciliation report: the differences found, their totals and the fixes sent",
+    tag=TAG,
+    responses={200: "ReconciliationReportOut", 404: "ErrorResponse"},
+)
+def reconciliation_report(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.api.requests import route_id
+    from shared.services import reconcile
+
+    return json_response(reconcile.get_report(route_id(req)).model_dump(mode="json"))
+
+
+@api_route(
+    bp,
+    "ghl/metrics/reconciliation",
+    methods=["GET"],
+    summary="Last run and last successful run per location; `stale` flags a missed or failed daily run",
+    tag="metrics",
+    responses={200: "ReconciliationMetrics"},
+)
+def metrics_reconciliation(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.services import reconcile
+
+    return json_response(reconcile.metrics().model_dump(mode="json"))

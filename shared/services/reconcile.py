@@ -1,0 +1,842 @@
+"""Daily reconciliation: fan out per location, walk GHL and the stored appointments in time slices, report drift.
+
+A run of one location walks each calendar's window in time slices (`walk_ghl`: GHL's events endpoint has no
+paging), merge-joins each slice with the stored appointments starting in it (`sync_core.reconcile`), looks up
+the counterpart of what one slice holds alone (moved to another slice or calendar, outside the window, deleted
+in GHL), and checkpoints the report after every slice, so a crash or a redelivered message resumes the walk.
+An appointment belongs to the window when its START is in [desde, hasta) (on each side its own start).
+With auto-heal every difference is fixed through the normal sync path: an outbox entry (RV3 → GHL) written
+with the checkpoint, or a `ghl-to-rv3` message in the inbound worker's format (GHL → RV3).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from pydantic import BaseModel, Field, ValidationError
+
+from shared import runtime, telemetry
+from shared.api.schemas import (
+    ReconciliationLocationState,
+    ReconciliationMetrics,
+    ReconciliationReportList,
+    ReconciliationReportOut,
+    ReconciliationReportSummary,
+    ReconciliationRun,
+    ReconciliationRunIn,
+    ReconciliationRunReport,
+    ReconciliationRunState,
+    ReportsQuery,
+    ReportWindowOut,
+)
+from shared.ghl.errors import GhlError, NotFound, OutcomeUnknown, RateLimited, Unavailable
+from shared.http import ApiError
+from shared.queues import GHL_TO_RV3, RECONCILE, QueueUnavailable
+from shared.services import dispatch, locations
+from shared.services.webhook_intake import WebhookMessage
+from shared.store import appointments as appointment_repo
+from shared.store import locations as location_repo
+from shared.store import outbox, reports
+from shared.store import reconciliation as stored
+from sync_core.ghl_appointments import GhlAppointment, parse_ghl_appointment
+from sync_core.hashing import SyncedFields, payload_hash
+from sync_core.models import ConflictPolicy, UtcDatetime
+from sync_core.reconcile import (
+    Finding,
+    GhlRecord,
+    Heal,
+    HealDirection,
+    Kind,
+    ReconciliationReport,
+    ReportWindow,
+    Rv3Record,
+    SlicePlan,
+    classify,
+    decide_heal,
+    first_slice,
+    merge_join,
+    next_slice,
+)
+from sync_core.retry import ErrorKind, RetryAction, decide_retry
+from sync_core.times import as_utc, local_day_bounds, localize
+from sync_core.webhooks import Action, GhlAppointmentEvent
+
+log = telemetry.get_logger("reconcile")
+
+RUN_LEASE = timedelta(seconds=90)
+# A run hands over to a fresh message after this long, well inside the host's functionTimeout (10 min).
+RUN_BUDGET_S = 240.0
+STALE_AFTER = timedelta(hours=26)  # daily schedule plus two hours of grace, as the heartbeat alert
+MAX_WINDOW = timedelta(days=31)
+MAX_ATTEMPTS = 12  # GHL or SQL unreachable: jittered backoff capped at 5 min, at most about half an hour
+MAX_HOLDER_WAITS = 20  # a copy of a message whose run another worker holds comes back at most this often
+MAX_DEQUEUE = 5  # host.json maxDequeueCount: the last delivery before the poison queue
+
+
+class ReconcileMessage(BaseModel):
+    """One location's run on the `reconcile` queue; redelivered or continued, it resumes the same report."""
+
+    run_id: str
+    location_id: str
+    desde: UtcDatetime
+    hasta: UtcDatetime
+    heal: bool = False
+    max_events: int = Field(SlicePlan().max_events, ge=2, le=5000)
+    attempt: int = 1
+    requeues: int = 0
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one message, for logs and tests."""
+
+    result: str  # completed | continued | requeued | duplicate | superseded | failed
+    detail: str = ""
+
+
+class MalformedMessage(ValueError):
+    """A queue message no retry can fix: it ends in the poison queue for inspection and replay."""
+
+
+class LeaseLost(RuntimeError):
+    """Another worker took over the run (our lease expired): stop without writing anything more."""
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+# --- starting runs -------------------------------------------------------------------------------------------
+
+
+def _bound(value: datetime | date, tz: str, *, end: bool) -> datetime:
+    if isinstance(value, datetime):
+        return as_utc(value) if value.tzinfo is not None else localize(value, tz)
+    bounds = local_day_bounds(value, tz)
+    assert bounds.start is not None and bounds.end is not None
+    return bounds.end if end else bounds.start
+
+
+def run_window(
+    location: location_repo.LocationRecord,
+    desde: datetime | date | None,
+    hasta: datetime | date | None,
+    *,
+    now: datetime,
+    hours: int,
+) -> tuple[datetime, datetime]:
+    """[desde, hasta) in UTC: dates are whole local days (`hasta` included); default the last `hours`."""
+    end = _bound(hasta, location.timezone, end=True) if hasta is not None else now
+    start = _bound(desde, location.timezone, end=False) if desde is not None else end - timedelta(hours=hours)
+    if start >= end:
+        raise ApiError(400, "invalid_range", "La fecha 'desde' debe ser anterior a 'hasta'.", details=["desde"])
+    if end - start > MAX_WINDOW:
+        raise ApiError(400, "window_too_long", "La ventana de conciliación no puede superar 31 días.")
+    return start, end
+
+
+def _empty_report(location_id: str, window: tuple[datetime, datetime], now: datetime) -> ReconciliationReport:
+    return ReconciliationReport(
+        fecha=now, location_id=location_id, window=ReportWindow(desde=window[0], hasta=window[1])
+    )
+
+
+def start_run(request: ReconciliationRunIn, *, now: datetime | None = None) -> ReconciliationRun:
+    """Queue one `reconcile` message per location (the one named, else every active one) under a new run id."""
+    moment = now or _now()
+    settings = runtime.settings()
+    with runtime.database().transaction() as conn:
+        if request.location_id:
+            found = location_repo.find_location(conn, request.location_id)
+            if found is None:
+                raise ApiError(404, "location_not_found", f"La sede {request.location_id} no está configurada.")
+            if not found.is_active:
+                raise ApiError(409, "location_inactive", "La sede está desactivada.")
+            targets = [found]
+        else:
+            targets = location_repo.list_locations(conn, active_only=True)
+    if not targets:
+        raise ApiError(409, "no_active_locations", "No hay sedes activas que conciliar.")
+    run_id = str(uuid.uuid4())
+    heal = settings.reconcile_autoheal if request.heal is None else request.heal
+    windows = {
+        t.ghl_location_id: run_window(
+            t, request.desde, request.hasta, now=moment, hours=settings.reconcile_window_hours
+        )
+        for t in targets
+    }
+    messages: list[ReconcileMessage] = []
+    refs: list[ReconciliationRunReport] = []
+    with runtime.database().transaction() as conn:
+        for location_id, window in windows.items():
+            report_id = reports.create(
+                conn,
+                run_id=run_id,
+                location_id=location_id,
+                window=window,
+                heal=heal,
+                report=_empty_report(location_id, window, moment).model_dump(mode="json"),
+                now=moment,
+            )
+            refs.append(
+                ReconciliationRunReport(
+                    id=report_id,
+                    location_id=location_id,
+                    window=ReportWindowOut(desde=window[0], hasta=window[1]),
+                    status="queued",
+                )
+            )
+            messages.append(
+                ReconcileMessage(
+                    run_id=run_id,
+                    location_id=location_id,
+                    desde=window[0],
+                    hasta=window[1],
+                    heal=heal,
+                    max_events=request.max_events_per_slice or SlicePlan().max_events,
+                )
+            )
+    try:
+        for message in messages:
+            runtime.queues().send(RECONCILE, message.model_dump(mode="json"))
+    except QueueUnavailable:
+        with runtime.database().transaction() as conn:
+            for ref in refs:
+                reports.fail(conn, ref.id, "queue_unavailable", _now())
+        _alert_missed(run_id, None, "queue_unavailable")
+        raise ApiError(
+            503, "queue_unavailable", "No se pudo encolar la conciliación; reintente en unos minutos."
+        ) from None
+    log.info(
+        "reconciliation.started",
+        extra={"event": "reconciliation.started", "run_id": run_id, "locations": len(refs), "heal": heal},
+    )
+    return ReconciliationRun(run_id=run_id, heal=heal, reports=refs)
+
+
+def scheduled_run(now: datetime | None = None) -> ReconciliationRun | None:
+    """The timer's run: first flag locations whose last successful run is too old (a missed or failed run:
+    timers are not retried), then fan out over every active location."""
+    moment = now or _now()
+    for state in location_states(moment):
+        if state.stale and (state.last_run is not None):
+            _alert_missed(state.last_run.run_id, state.location_id, "no_recent_success")
+    try:
+        return start_run(ReconciliationRunIn(), now=moment)
+    except ApiError as exc:
+        if exc.code == "no_active_locations":
+            log.info("reconciliation skipped: no active locations")
+            return None
+        raise
+
+
+def _alert_missed(run_id: str, location_id: str | None, reason: str) -> None:
+    telemetry.alert(
+        "reconciliation_missed",
+        f"reconciliation run {run_id} did not complete ({reason})",
+        run_id=run_id,
+        location_id=location_id,
+        detail=reason,
+    )
+
+
+# --- the GHL walk --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GhlSlice:
+    """GHL's events of one calendar starting in [start, end), sorted by event id, ready for `merge_join`."""
+
+    start: datetime
+    end: datetime
+    records: list[GhlRecord]
+    unreadable: int
+
+
+def walk_ghl(
+    fetch: Callable[[datetime, datetime], Sequence[Mapping[str, object]]],
+    start: datetime,
+    end: datetime,
+    plan: SlicePlan,
+    *,
+    tz: str,
+    expected: int = 0,
+) -> Iterator[GhlSlice]:
+    """Walk [start, end) in time slices through `fetch(slice_start, slice_end)` (GHL's events overlapping it).
+
+    A slice in which `plan.max_events` or more events start is fetched again half as long, so a response
+    holds about the limit at most (plus the few events overlapping from before, which belong to an earlier
+    slice and are dropped: each event is yielded once, in the slice holding its start). `expected`, the
+    events expected over the whole span, sizes the first slice.
+    """
+    length = first_slice(end - start, expected, plan)
+    position = start
+    while position < end:
+        stop = min(end, position + length)
+        records, unreadable = _read_slice(fetch(position, stop), position, stop, tz)
+        accepted, length = next_slice(stop - position, len(records) + unreadable, plan)
+        if not accepted:
+            continue
+        if len(records) >= plan.max_events:
+            log.warning("reconciliation: %d GHL events start in one %s slice", len(records), stop - position)
+        yield GhlSlice(position, stop, [records[key] for key in sorted(records)], unreadable)
+        position = stop
+
+
+def _read_slice(
+    events: Sequence[Mapping[str, object]], start: datetime, stop: datetime, tz: str
+) -> tuple[dict[str, GhlRecord], int]:
+    """The events starting in [start, stop) by id, and how many events could not be read."""
+    records: dict[str, GhlRecord] = {}
+    unreadable = 0
+    for raw in events:
+        try:
+            record = GhlRecord.of(parse_ghl_appointment(raw, tz=tz))
+        except ValueError:  # GhlShapeError too: no id, or no readable start or end
+            unreadable += 1
+            continue
+        if start <= record.fields.start < stop:
+            records[record.id] = record
+    return records, unreadable
+
+
+# --- one location's run --------------------------------------------------------------------------------------
+
+
+def rv3_record(appointment: stored.StoredAppointment) -> Rv3Record:
+    return Rv3Record(
+        id=str(appointment.id),
+        ghl_event_id=appointment.ghl_event_id,
+        fields=SyncedFields(
+            calendar_id=appointment.calendar_id,
+            contact_id=appointment.contact_id,
+            start=appointment.start_at,
+            end=appointment.end_at,
+            status=appointment.status,
+            title=appointment.title,
+            assigned_user_id=appointment.assigned_user_id,
+        ),
+        last_synced_hash=appointment.last_synced_hash,
+        updated_at=appointment.rv3_updated_at,
+        in_flight=appointment.in_flight,
+    )
+
+
+@dataclass
+class _Lease:
+    """Our hold on the run; renewed at each checkpoint and before GHL calls once half of it has passed."""
+
+    report_id: int
+    until: datetime
+    held: bool = True
+
+    def keep(self) -> None:
+        now = _now()
+        if self.until - now > RUN_LEASE / 2:
+            return
+        until = now + RUN_LEASE
+        with runtime.database().transaction() as conn:
+            renewed = reports.renew(conn, self.report_id, self.until, until)
+        if not renewed:
+            self.held = False
+            raise LeaseLost(f"reconciliation report {self.report_id}")
+        self.until = until
+
+
+@dataclass
+class _Run:
+    """One location's run in progress: its inputs, its report so far, and the fixes of the current slice."""
+
+    message: ReconcileMessage
+    location: location_repo.LocationRecord
+    row: reports.RunRecord
+    lease: _Lease
+    report: ReconciliationReport
+    calendars: list[str]
+    policy: ConflictPolicy
+    to_ghl: list[tuple[Finding, Heal]] = field(default_factory=list)
+    to_rv3: list[tuple[Finding, Heal]] = field(default_factory=list)
+
+    @property
+    def window(self) -> tuple[datetime, datetime]:
+        return self.message.desde, self.message.hasta
+
+    def in_scope(self, appointment: stored.StoredAppointment) -> bool:
+        """Whether the stored walk of this run meets the appointment (its start in the window)."""
+        start, end = self.window
+        return appointment.calendar_id in self.calendars and start <= appointment.start_at < end
+
+    def fetch(self, calendar_id: str) -> Callable[[datetime, datetime], Sequence[Mapping[str, object]]]:
+        def events(start: datetime, end: datetime) -> list[dict[str, Any]]:
+            self.lease.keep()
+            found = runtime.ghl().list_events(
+                self.location.ghl_location_id, calendar_id=calendar_id, start=start, end=end
+            )
+            return [event.model_dump() for event in found]
+
+        return events
+
+    def ghl_event(self, event_id: str) -> GhlRecord | None:
+        """GHL's event by id, None when GHL no longer has it (deleted)."""
+        self.lease.keep()
+        try:
+            event = runtime.ghl().get_event(self.location.ghl_location_id, event_id)
+        except NotFound:
+            return None
+        return GhlRecord.of(parse_ghl_appointment(event.model_dump(), tz=self.location.timezone))
+
+
+def process(raw: dict[str, Any], *, dequeue_count: int = 1) -> Outcome:
+    """Handle one `reconcile` message: run (or resume) the location's reconciliation. Raises only for what a
+    redelivery may fix, or a malformed message (poison); the last delivery marks the run failed first."""
+    try:
+        message = ReconcileMessage.model_validate(raw)
+    except ValidationError as exc:
+        raise MalformedMessage("reconcile message does not match ReconcileMessage") from exc
+    try:
+        outcome = _process(message)
+    except Exception as exc:
+        if dequeue_count >= MAX_DEQUEUE:
+            _fail(message, type(exc).__name__)
+        raise
+    log.info(
+        "reconciliation %s",
+        outcome.result,
+        extra={
+            "operation": "reconciliation",
+            "success": outcome.result != "failed",
+            "run_id": message.run_id,
+            "location_id": message.location_id,
+            "detail": outcome.detail,
+        },
+    )
+    return outcome
+
+
+def _process(message: ReconcileMessage) -> Outcome:
+    now = _now()
+    with runtime.database().transaction() as conn:
+        location = location_repo.find_location(conn, message.location_id)
+        row = reports.find(conn, message.run_id, message.location_id)
+    if location is None:
+        return Outcome("failed", "location not configured")
+    if row is None:
+        row = _adopt(message, now)
+    if row.status not in reports.OPEN:
+        return Outcome("duplicate", f"run already {row.status}")
+    until = now + RUN_LEASE
+    with runtime.database().transaction() as conn:
+        claimed = reports.claim(conn, row.id, now, until)
+    if not claimed:
+        return _wait_for_holder(message, row, now)
+    outcome = _run_claimed(message, location, row, _Lease(row.id, until))
+    if outcome.result == "continued":
+        runtime.queues().send(RECONCILE, message.model_copy(update={"attempt": 1}).model_dump(mode="json"))
+    return outcome
+
+
+def _run_claimed(
+    message: ReconcileMessage, location: location_repo.LocationRecord, row: reports.RunRecord, lease: _Lease
+) -> Outcome:
+    """Walk under our lease; what may pass (rate limits, outages) resumes later from the checkpoint."""
+    try:
+        return _walk(message, location, row, lease)
+    except LeaseLost:
+        return Outcome("superseded", "another worker took the run over")
+    except (GhlError, ApiError, sa.exc.OperationalError) as exc:
+        return _after_failure(message, exc)
+    finally:
+        if lease.held:
+            with runtime.database().transaction() as conn:
+                reports.release(conn, row.id, lease.until)
+
+
+def _after_failure(message: ReconcileMessage, exc: GhlError | ApiError | sa.exc.OperationalError) -> Outcome:
+    """Rate limits and outages resume later from the checkpoint; auth, scope or an unknown location fail the
+    run (retrying cannot help). The calendar refresh reports GHL's failures as ApiErrors, as the API would."""
+    if isinstance(exc, RateLimited):
+        return _retry(message, ErrorKind.rate_limited, exc.retry_after, "GHL rate limit")
+    if isinstance(exc, ApiError) and exc.code == "ghl_rate_limited":
+        return _retry(message, ErrorKind.rate_limited, None, exc.code)
+    transient = isinstance(exc, Unavailable | OutcomeUnknown | sa.exc.OperationalError)
+    if transient or (isinstance(exc, ApiError) and exc.code == "ghl_unavailable"):
+        return _retry(message, ErrorKind.connection, None, f"unavailable ({type(exc).__name__})")
+    code = exc.code if isinstance(exc, ApiError) else f"ghl_{getattr(exc, 'code', 'error')}"
+    _fail(message, code)
+    return Outcome("failed", code)
+
+
+def _adopt(message: ReconcileMessage, now: datetime) -> reports.RunRecord:
+    """The run row of a message whose row is missing (enqueued by hand or replayed from the poison queue)."""
+    window = (message.desde, message.hasta)
+    try:
+        with runtime.database().transaction() as conn:
+            reports.create(
+                conn,
+                run_id=message.run_id,
+                location_id=message.location_id,
+                window=window,
+                heal=message.heal,
+                report=_empty_report(message.location_id, window, now).model_dump(mode="json"),
+                now=now,
+            )
+    except sa.exc.IntegrityError:
+        pass  # created concurrently by a redelivery of the same message
+    with runtime.database().transaction() as conn:
+        row = reports.find(conn, message.run_id, message.location_id)
+    assert row is not None
+    return row
+
+
+def _plan_calendars(location: location_repo.LocationRecord, window: tuple[datetime, datetime]) -> list[str]:
+    """Every calendar the sync knows in the location (GHL's list, cached) and every calendar the stored
+    appointments of the window are booked on."""
+    known = {calendar.ghl_calendar_id for calendar in locations.cached_calendars(location)}
+    with runtime.database().transaction() as conn:
+        known.update(stored.calendars_in_window(conn, location.id, *window))
+    return sorted(known)
+
+
+def _walk(
+    message: ReconcileMessage, location: location_repo.LocationRecord, row: reports.RunRecord, lease: _Lease
+) -> Outcome:
+    deadline = time.monotonic() + RUN_BUDGET_S
+    calendars = row.calendar_ids
+    if calendars is None:
+        calendars = _plan_calendars(location, (message.desde, message.hasta))
+        with runtime.database().transaction() as conn:
+            if not reports.start(conn, row.id, lease.until, calendars, _now()):
+                lease.held = False
+                raise LeaseLost(f"reconciliation report {row.id}")
+        row = dataclasses.replace(row, calendar_ids=calendars, calendar_index=0, checkpoint=message.desde)
+    run = _Run(
+        message=message,
+        location=location,
+        row=row,
+        lease=lease,
+        report=ReconciliationReport.model_validate(row.report),
+        calendars=calendars,
+        policy=ConflictPolicy(runtime.settings().conflict_policy),
+    )
+    plan = SlicePlan(max_events=message.max_events)
+    index, position = row.calendar_index, row.checkpoint or message.desde
+    while index < len(calendars):
+        calendar_id = calendars[index]
+        with runtime.database().transaction() as conn:
+            expected = stored.count_in_slice(conn, location.id, calendar_id, position, message.hasta)
+        slices = walk_ghl(
+            run.fetch(calendar_id), position, message.hasta, plan, tz=location.timezone, expected=expected
+        )
+        for ghl_slice in slices:
+            _reconcile_slice(run, calendar_id, ghl_slice)
+            done = ghl_slice.end >= message.hasta
+            _checkpoint(run, index + 1 if done else index, message.desde if done else ghl_slice.end)
+            if time.monotonic() > deadline and not (done and index + 1 == len(calendars)):
+                return Outcome("continued", "time budget used; a new message continues the run")
+        index, position = index + 1, message.desde
+    _complete(run)
+    return Outcome("completed", f"drift {run.report.drift}")
+
+
+def _reconcile_slice(run: _Run, calendar_id: str, ghl_slice: GhlSlice) -> None:
+    run.report.unreadable(ghl_slice.unreadable)
+    local = stored.stream_slice(runtime.database(), run.location.id, calendar_id, ghl_slice.start, ghl_slice.end)
+    for pair in merge_join((rv3_record(a) for a in local), ghl_slice.records):
+        run.report.seen(pair)
+        finding = _resolve(run, pair.rv3, pair.ghl)
+        if finding is None:
+            continue
+        run.report.add(finding)
+        heal = decide_heal(finding, run.policy) if run.message.heal else None
+        if heal is not None:
+            (run.to_rv3 if heal.direction is HealDirection.to_rv3 else run.to_ghl).append((finding, heal))
+
+
+def _resolve(run: _Run, rv3: Rv3Record | None, ghl: GhlRecord | None) -> Finding | None:
+    """Classify one step of the join; a side alone in its slice is first looked up on the other side.
+
+    A pair whose two sides are in different slices (moved, or outside the window on one side) is reported
+    once: where the stored appointment is, if it is in the walk, else where GHL's event is.
+    """
+    if rv3 is not None:
+        if ghl is not None or rv3.in_flight or rv3.ghl_event_id is None:
+            return classify(rv3, ghl)
+        try:
+            return classify(rv3, run.ghl_event(rv3.ghl_event_id))
+        except ValueError:  # GHL's event has no readable start or end
+            run.report.unreadable()
+            return None
+    assert ghl is not None
+    return _resolve_ghl_alone(run, ghl)
+
+
+def _resolve_ghl_alone(run: _Run, ghl: GhlRecord) -> Finding | None:
+    with runtime.database().transaction() as conn:
+        found = stored.by_event(conn, run.location.id, ghl.id)
+        pending = _pending_create_of(conn, run.location.id, ghl.appointment) if found is None else None
+    if found is not None:
+        return None if run.in_scope(found) else classify(rv3_record(found), ghl)
+    if pending is None:
+        return classify(None, ghl)
+    # Our own create whose event id is not stored yet: in flight, or reported on the RV3 side.
+    return Finding(kind=Kind.in_flight, reason="create_pending", ghl=ghl) if pending else None
+
+
+def _pending_create_of(conn: sa.Connection, location_id: int, ghl: GhlAppointment) -> bool | None:
+    """For a GHL event no stored appointment names: None if no create of ours may have made it, else whether
+    that create is still in flight (the outbound worker adopts the event then)."""
+    if ghl.contact_id is None or ghl.start is None:
+        return None
+    wanted = ghl.start.replace(microsecond=0)
+    for record in appointment_repo.awaiting_create(conn, location_id, ghl.contact_id):
+        marker = record.pending_create
+        if not marker or marker.get("calendar_id") != ghl.calendar_id:
+            continue
+        if datetime.fromisoformat(str(marker.get("start"))).replace(microsecond=0) == wanted:
+            return outbox.open_for_appointment(conn, record.id)
+    return None
+
+
+def _checkpoint(run: _Run, calendar_index: int, position: datetime) -> None:
+    """Store the report and the position in one transaction with the outbox entries of the slice's fixes;
+    hand the fixes to the queues after the commit (a lost GHL → RV3 fix is found again by the next run)."""
+    now = _now()
+    entries: list[outbox.OutboxEntry] = []
+    messages: list[WebhookMessage] = []
+    until = now + RUN_LEASE
+    with runtime.database().transaction() as conn:
+        for finding, heal in run.to_ghl:
+            assert finding.rv3 is not None
+            record = appointment_repo.get(conn, int(finding.rv3.id))
+            assert record is not None
+            entry = dispatch.record_change(
+                conn,
+                appointment_id=record.id,
+                operation="reconcile",
+                version=record.version,
+                now=now,
+                correlation_id=run.message.run_id,
+            )
+            run.report.add_action(finding, heal, entry.op_id)
+            entries.append(entry)
+        for finding, heal in run.to_rv3:
+            message = heal_message(run.message.run_id, run.location.ghl_location_id, finding, now)
+            run.report.add_action(finding, heal, message.dedupe_key)
+            messages.append(message)
+        saved = reports.save_checkpoint(
+            conn,
+            run.row.id,
+            run.lease.until,
+            calendar_index=calendar_index,
+            checkpoint=position,
+            report=run.report.model_dump(mode="json"),
+            drift=run.report.drift,
+            until=until,
+        )
+        if not saved:
+            run.lease.held = False
+            raise LeaseLost(f"reconciliation report {run.row.id}")
+    run.lease.until = until
+    run.to_ghl.clear()
+    run.to_rv3.clear()
+    for entry in entries:
+        dispatch.send(entry)
+    for message in messages:
+        try:
+            runtime.queues().send(GHL_TO_RV3, message.model_dump(mode="json"))
+        except QueueUnavailable:
+            log.warning("reconciliation fix not enqueued (storage unavailable); the next run finds it again")
+
+
+def heal_message(run_id: str, location_id: str, finding: Finding, now: datetime) -> WebhookMessage:
+    """The `ghl-to-rv3` message that makes RV3 take GHL's state, as if GHL's missed webhook had arrived."""
+    action: Action
+    if finding.ghl is None:
+        assert finding.rv3 is not None and finding.rv3.ghl_event_id is not None
+        appointment = GhlAppointment(id=finding.rv3.ghl_event_id, location_id=location_id)
+        action, event_type = "delete", "AppointmentDelete"
+    elif finding.rv3 is None:
+        appointment, action, event_type = finding.ghl.appointment, "create", "AppointmentCreate"
+    else:
+        appointment, action, event_type = finding.ghl.appointment, "update", "AppointmentUpdate"
+    event = GhlAppointmentEvent(type=event_type, location_id=location_id, action=action, appointment=appointment)
+    return WebhookMessage(
+        # One fix per event and run: a resumed run that finds it again is deduplicated by the inbox.
+        dedupe_key=f"reconcile:{run_id}:{appointment.id}",
+        payload_hash=payload_hash(event.model_dump(mode="json")),
+        received_at=now,
+        event=event,
+    )
+
+
+def _complete(run: _Run) -> None:
+    now = _now()
+    run.report.fecha = now
+    report = run.report
+    with runtime.database().transaction() as conn:
+        if not reports.finish(
+            conn, run.row.id, run.lease.until, report=report.model_dump(mode="json"), drift=report.drift, now=now
+        ):
+            run.lease.held = False
+            raise LeaseLost(f"reconciliation report {run.row.id}")
+    run.lease.held = False
+    counts = {kind.value: report.totales.get(kind.value, 0) for kind in Kind}
+    dimensions = {"run_id": run.message.run_id, "location_id": run.location.ghl_location_id, "heal": run.message.heal}
+    log.info(
+        "reconciliation.completed",
+        extra={
+            "event": "reconciliation.completed",
+            **dimensions,
+            "counts": counts,
+            "drift": report.drift,
+            "count": report.totales.get("acciones", 0),
+            "duration_ms": round((now - (run.row.started_at or run.row.created_at)).total_seconds() * 1000),
+        },
+    )
+    if report.drift:
+        telemetry.alert(
+            "reconciliation_drift",
+            f"reconciliation found {report.drift} differences between RV3 and GHL",
+            drift=report.drift,
+            **dimensions,
+        )
+
+
+def _retry(message: ReconcileMessage, kind: ErrorKind, retry_after: float | None, note: str) -> Outcome:
+    """Resume later from the checkpoint (a new message with a delay); bounded per kind, then the run fails."""
+    counter = message.requeues + 1 if kind is ErrorKind.rate_limited else message.attempt
+    decision = decide_retry(
+        kind, attempt=counter, rng=random.Random(), retry_after_s=retry_after, max_attempts=MAX_ATTEMPTS
+    )
+    if decision.action is RetryAction.permanent:
+        _fail(message, f"retries_exhausted: {note}")
+        return Outcome("failed", note)
+    if kind is ErrorKind.rate_limited:
+        following = message.model_copy(update={"requeues": message.requeues + 1})
+    else:
+        following = message.model_copy(update={"attempt": message.attempt + 1})
+    runtime.queues().send(RECONCILE, following.model_dump(mode="json"), delay_s=decision.delay_s)
+    return Outcome("requeued", f"{note}; resumes in {decision.delay_s:.1f}s")
+
+
+def _wait_for_holder(message: ReconcileMessage, row: reports.RunRecord, now: datetime) -> Outcome:
+    """Another worker holds the run. Come back when its lease ends, in case it died (its own message may come
+    back before that); once the bound is used up the holder is evidently alive, and this copy is dropped."""
+    if message.requeues >= MAX_HOLDER_WAITS:
+        return Outcome("duplicate", "run held by a live worker")
+    held = row.lease_until or now
+    delay = max(1.0, (held - now).total_seconds() + 1)
+    following = message.model_copy(update={"requeues": message.requeues + 1})
+    runtime.queues().send(RECONCILE, following.model_dump(mode="json"), delay_s=delay)
+    return Outcome("requeued", f"run held by another worker; back in {delay:.0f}s")
+
+
+def _fail(message: ReconcileMessage, error: str) -> None:
+    """Mark the run failed (visible in the reports and metrics) and raise the missed-run alert."""
+    with runtime.database().transaction() as conn:
+        row = reports.find(conn, message.run_id, message.location_id)
+        failed = row is not None and reports.fail(conn, row.id, error, _now())
+    if failed:
+        _alert_missed(message.run_id, message.location_id, error)
+
+
+# --- reading reports -----------------------------------------------------------------------------------------
+
+
+def _summary_fields(row: reports.RunRecord) -> dict[str, Any]:
+    report = ReconciliationReport.model_validate(row.report)
+    return {
+        "id": row.id,
+        "run_id": row.run_id,
+        "location_id": row.location_id,
+        "status": row.status,
+        "heal": row.heal,
+        "fecha": row.finished_at or row.created_at,
+        "window": ReportWindowOut(desde=row.window_start, hasta=row.window_end),
+        "drift": report.drift,
+        "totales": report.totales,
+        "error": row.error,
+        "created_at": row.created_at,
+        "finished_at": row.finished_at,
+    }
+
+
+def list_reports(query: ReportsQuery) -> ReconciliationReportList:
+    flt = reports.ListFilter(location_id=query.location_id, run_id=query.run_id, status=query.status)
+    with runtime.database().transaction() as conn:
+        rows, total = reports.page(conn, flt, offset=(query.page - 1) * query.page_size, limit=query.page_size)
+    return ReconciliationReportList(
+        count=total,
+        page=query.page,
+        page_size=query.page_size,
+        results=[ReconciliationReportSummary(**_summary_fields(row)) for row in rows],
+    )
+
+
+def get_report(report_id: int) -> ReconciliationReportOut:
+    with runtime.database().transaction() as conn:
+        row = reports.get(conn, report_id)
+    if row is None:
+        raise ApiError(404, "report_not_found", "El reporte de conciliación no existe.")
+    report = ReconciliationReport.model_validate(row.report)
+    return ReconciliationReportOut(
+        **_summary_fields(row),
+        faltantes_local=report.faltantes_local,
+        faltantes_ghl=report.faltantes_ghl,
+        canceladas_no_actualizadas=report.canceladas_no_actualizadas,
+        desincronizadas=report.desincronizadas,
+        acciones=report.acciones,
+        checkpoint=row.checkpoint if row.status in reports.OPEN else None,
+    )
+
+
+def _state(row: reports.RunRecord | None) -> ReconciliationRunState | None:
+    if row is None:
+        return None
+    return ReconciliationRunState(
+        run_id=row.run_id,
+        report_id=row.id,
+        status=row.status,
+        created_at=row.created_at,
+        finished_at=row.finished_at,
+        drift=row.drift_count,
+        error=row.error,
+    )
+
+
+def location_states(now: datetime | None = None) -> list[ReconciliationLocationState]:
+    """Per active location: its last run, its last successful run, and whether that is too long ago."""
+    moment = now or _now()
+    states = []
+    with runtime.database().transaction() as conn:
+        for location in location_repo.list_locations(conn, active_only=True):
+            last = reports.latest(conn, location.ghl_location_id)
+            success = reports.latest(conn, location.ghl_location_id, status=reports.COMPLETED)
+            age = moment - success.finished_at if success is not None and success.finished_at else None
+            states.append(
+                ReconciliationLocationState(
+                    location_id=location.ghl_location_id,
+                    last_run=_state(last),
+                    last_success=_state(success),
+                    hours_since_success=round(age.total_seconds() / 3600, 2) if age is not None else None,
+                    stale=age is None or age > STALE_AFTER,
+                )
+            )
+    return states
+
+
+def metrics(now: datetime | None = None) -> ReconciliationMetrics:
+    states = location_states(now)
+    return ReconciliationMetrics(
+        stale_after_hours=STALE_AFTER.total_seconds() / 3600,
+        healthy=not any(state.stale for state in states),
+        locations=states,
+    )
