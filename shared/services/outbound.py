@@ -296,14 +296,18 @@ def _finish(
         current = repo.get(conn, record.id)
         assert current is not None
         values: dict[str, Any] = {"ghl_event_id": ghl_event_id, "pending_create": None}
+        pushed = record_push(appointment, ghl_event_id=ghl_event_id or "", sent_at=sent_at or now)
         if current.version == record.version:
-            pushed = record_push(appointment, ghl_event_id=ghl_event_id or "", sent_at=sent_at or now)
             values.update(
                 last_synced_hash=pushed.last_synced_hash if ghl_event_id else None,
                 sync_state="synced",
                 last_error=None,
                 ghl_updated_at=pushed.ghl_updated_at if sent_at else current.ghl_updated_at,
             )
+        elif ghl_event_id and sent_at is not None:
+            # GHL holds what was just sent, even though a newer edit waits for its own message: remember it, so
+            # GHL's echo of this write is known as ours, not taken for a GHL change that may win over the edit.
+            values.update(last_synced_hash=pushed.last_synced_hash)
         repo.set_sync_result(conn, record.id, values)
         outbox.finish(conn, message.op_id, now)
 
