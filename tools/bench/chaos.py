@@ -99,11 +99,13 @@ class ChaosOptions:
     rate_interval_ms: int = 1000  # GHL's 100 requests / 10 s scaled to 100 / 1 s (same shape)
     message_lease_s: float = 20.0  # a killed host's messages come back after this (10 min on Azure)
     drain_timeout_s: float = 900.0
+    handoff_timeout_s: float = 300.0  # a change not on the other side after this long counts as lost
     client_workers: int = 6
     seed: int = field(default_factory=lambda: random.randrange(1_000_000))
     work_dir: Path | None = None
     azurite: Azurite | None = None  # reuse a running emulator (the test session's); restarted all the same
     log: Callable[[str], None] = print
+    on_finish: Callable[[ChaosStack], None] | None = None  # runs before the stack stops (the test's log check)
 
 
 @dataclass
@@ -126,6 +128,7 @@ class Expected:
     deleted: bool = False
     done: int = 0  # steps made
     busy: bool = False
+    waiting_since: float | None = None  # for its previous change to reach the other side
 
     def times(self) -> tuple[datetime, datetime]:
         """Even hour at first, then the odd hour and back on every move, 5 minutes shorter each time."""
@@ -227,6 +230,7 @@ class Driver:
         figures: Figures,
         workers: int,
         log: Callable[[str], None],
+        handoff_timeout_s: float,
     ) -> None:
         self.planned = planned
         self.desk = desk
@@ -239,6 +243,7 @@ class Driver:
         self._errors: list[str] = []
         self._shown = time.monotonic()
         self.log = log
+        self.handoff_timeout_s = handoff_timeout_s
 
     def run(self, pace_s: float, stop_at: float) -> None:
         """Issue steps no faster than one per `pace_s` seconds until every script is done or `stop_at`."""
@@ -253,7 +258,7 @@ class Driver:
             for appt in todo:
                 if issued >= (time.monotonic() - started) / pace_s + 1:
                     break
-                if appt.busy or not self._ready(appt, rows):
+                if appt.busy or not self._waited(appt, rows):
                     continue
                 appt.busy = True
                 issued += 1
@@ -261,9 +266,6 @@ class Driver:
             pending = [f for f in pending if not f.done()]
             if time.monotonic() - self._shown > 10:
                 waiting = [f"{a.key}:{a.next_step}" for a in todo if not a.busy][:8]
-                for a in [a for a in todo if a.done and not a.busy][:2]:
-                    row = rows.get(f"id:{a.sql_id}") or rows.get(f"ev:{a.event_id}")
-                    self.log(f"    {a.key} {a.script} done={a.done} v={a.version} {a.times()} {a.status} row={row}")
                 self.log(f"  changes: {issued} made, {len(todo)} appointments to go, waiting e.g. {waiting}")
                 self._shown = time.monotonic()
             time.sleep(0.2)
@@ -291,6 +293,19 @@ class Driver:
         rows = {f"id:{r.id}": r for r in found}
         rows.update({f"ev:{r.ghl_event_id}": r for r in found if r.ghl_event_id})
         return rows
+
+    def _waited(self, appt: Expected, rows: dict[str, sa.Row[Any]]) -> bool:
+        """Ready for its next step; an appointment whose last change never arrives is dropped as a finding."""
+        if self._ready(appt, rows):
+            appt.waiting_since = None
+            return True
+        now = time.monotonic()
+        appt.waiting_since = appt.waiting_since or now
+        if now - appt.waiting_since > self.handoff_timeout_s:
+            with self._lock:
+                self._errors.append(f"{appt.key}: its change {appt.script[appt.done - 1]} never reached the other side")
+            appt.script = appt.script[: appt.done]
+        return False
 
     def _ready(self, appt: Expected, rows: dict[str, sa.Row[Any]]) -> bool:  # noqa: PLR0911
         """A step on the other side than the previous one waits until that change arrived there."""
@@ -759,7 +774,15 @@ def run(options: ChaosOptions) -> Figures:
             started = time.monotonic()
             timeline.start()
             driver = Driver(
-                planned, desk, stack.sandbox, stack.observer, contacts, figures, options.client_workers, log
+                planned,
+                desk,
+                stack.sandbox,
+                stack.observer,
+                contacts,
+                figures,
+                options.client_workers,
+                log,
+                options.handoff_timeout_s,
             )
             driver.run(duration / options.changes, stop_at=started + duration + options.drain_timeout_s)
             figures.timings["changes made"] = round(time.monotonic() - started, 1)
@@ -790,6 +813,8 @@ def run(options: ChaosOptions) -> Figures:
             verify(stack, planned, figures)
         finally:
             desk.close()
+        if options.on_finish is not None:
+            options.on_finish(stack)
         figures.counts["host processes started"] = len(stack.hosts)
         figures.counts["hosts killed -9"] = options.kills
         if figures.failures:
