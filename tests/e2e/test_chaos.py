@@ -38,8 +38,8 @@ def test_changes_both_ways_survive_every_fault_without_loss_duplicate_drift_or_p
 ) -> None:
     lines: list[str] = []
     options = ChaosOptions(
-        changes=120, gap_s=3, ghl_outage_s=4, db_outage_s=4, storage_down_s=2, kills=2,
-        message_lease_s=10, drain_timeout_s=60, handoff_timeout_s=45, azurite=azurite, work_dir=tmp_path, log=lines.append,
+        changes=120, gap_s=3, ghl_outage_s=4, db_outage_s=4, storage_down_s=2, kills=2, message_lease_s=10,
+        drain_timeout_s=60, handoff_timeout_s=45, azurite=azurite, work_dir=tmp_path, log=lines.append,
         on_finish=_logs_clean,
     )  # fmt: skip
     figures = run(options)
