@@ -125,14 +125,12 @@ def decide_webhook_effect(
     changes = _changes_from_ghl(ghl, fields, event_hash, current)
     if current is None:
         return Effect(kind=EffectKind.create, reason="new_in_ghl", changes=changes)
-    if DELETED_IN_GHL in current.flags:
-        # GHL never brings a deleted event back: this is an older change that arrived after the delete.
-        return Effect(kind=EffectKind.ignore_stale, reason="deleted_in_ghl_already")
     echo = echo_of(current, ghl)
     if echo is not None:
         return Effect(kind=EffectKind.ignore_echo, reason=echo)
-    if _older(ghl.date_updated, current.ghl_updated_at):
-        return Effect(kind=EffectKind.ignore_stale, reason="older_than_last_ghl_change")
+    stale = _stale(current, ghl)
+    if stale is not None:
+        return Effect(kind=EffectKind.ignore_stale, reason=stale)
     if has_pending_local_change:
         return _resolve_conflict(current, ghl, changes, policy)
     if changes.status == AppointmentStatus.cancelled and current.status != AppointmentStatus.cancelled:
@@ -140,6 +138,16 @@ def decide_webhook_effect(
     else:
         kind, reason = EffectKind.update, "changed_in_ghl"
     return Effect(kind=kind, reason=reason, changes=changes)
+
+
+def _stale(current: Appointment, ghl: GhlAppointment) -> str | None:
+    """Why GHL's event is older than what the appointment already took from GHL, else None."""
+    if DELETED_IN_GHL in current.flags:
+        # GHL never brings a deleted event back: this change was made before the delete and arrived after it.
+        return "deleted_in_ghl_already"
+    if _older(ghl.date_updated, current.ghl_updated_at):
+        return "older_than_last_ghl_change"
+    return None
 
 
 def echo_of(current: Appointment, ghl: GhlAppointment) -> str | None:
