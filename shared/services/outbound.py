@@ -117,16 +117,23 @@ def _sync(message: OutboundMessage) -> Outcome:
     lease = _Lease(record.id, now + SYNC_LEASE)
     with db.transaction() as conn:
         claimed = repo.claim_sync(conn, record.id, now, lease.until)
+        if claimed:
+            # Read again under the lease: another worker may have synced the appointment since the first read,
+            # and a stale copy would send GHL a second create or an old state over a newer GHL edit.
+            entry = outbox.get(conn, message.op_id)
+            record = repo.get(conn, message.appointment_id)
     if not claimed:
         return _requeue(message, ErrorKind.rate_limited, retry_after=2.0, note="appointment being synced")
     try:
+        if entry is None or record is None or entry.status in (outbox.DONE, outbox.FAILED):
+            return Outcome("duplicate", "already processed")
         return _sync_claimed(message, record, lease)
     except LeaseLost:
         return _requeue(message, ErrorKind.rate_limited, retry_after=2.0, note="sync lease lost")
     finally:
         if lease.held:
             with db.transaction() as conn:
-                repo.release_sync(conn, record.id, lease.until)
+                repo.release_sync(conn, lease.appointment_id, lease.until)
 
 
 class LeaseLost(RuntimeError):

@@ -66,3 +66,30 @@ def test_the_echo_of_a_create_overtaken_by_an_edit_does_not_undo_the_edit(
     assert outbound.process(update_message).result == "synced"
     [event] = sandbox.admin.state()["appointments"]
     assert datetime.fromisoformat(event["startTime"]).hour == 15
+
+
+def test_a_message_whose_appointment_was_synced_while_it_waited_for_the_lease_sends_nothing(
+    app_with_ghl: tuple[App, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two deliveries of one change: the second read the appointment, then another worker synced it before the
+    # second took the lease. Working from its stale read, it created the event a second time.
+    app, sandbox = app_with_ghl
+    contact = sandbox.admin.simulate_contact_create(locationId="loc_demo", firstName="Rosa", phone="+51987000111")
+    body = {**{k: v for k, v in _cita(10).items() if k != "patient"}, "contact_id": contact["id"]}
+    assert app.call(api.citas_create, "POST", "ghl/citas", body=body).status == 201
+    [create_message] = _outbox_messages(app)
+    now = outbound._now
+    overtaken: list[str] = []
+
+    def the_other_delivery_runs_first() -> datetime:
+        """Runs between this delivery's first read and its taking the lease (its first look at the clock)."""
+        if not overtaken:
+            overtaken.append("running")
+            overtaken[0] = outbound.process(create_message).result
+        return now()
+
+    monkeypatch.setattr(outbound, "_now", the_other_delivery_runs_first)
+    outcome = outbound.process(create_message)
+    assert outcome.result == "duplicate", (outcome, overtaken)
+    assert overtaken == ["synced"]
+    assert len(sandbox.admin.state()["appointments"]) == 1
