@@ -107,6 +107,7 @@ class ChaosOptions:
     work_dir: Path | None = None
     azurite: Azurite | None = None  # reuse a running emulator (the test session's); restarted all the same
     log: Callable[[str], None] = print
+    keep_db: bool = False  # leave the database for inspection (its name is printed)
     on_finish: Callable[[ChaosStack], None] | None = None  # runs before the stack stops (the test's log check)
 
 
@@ -480,7 +481,10 @@ def chaos_stack(options: ChaosOptions) -> Iterator[ChaosStack]:
             with admin.connect() as conn:
                 conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)'))
 
-        cleanup.callback(drop)
+        if options.keep_db:
+            options.log(f"database kept: {db_name}")
+        else:
+            cleanup.callback(drop)
         direct = sa.make_url(POSTGRES_ADMIN_URL).set(database=db_name)
         observer = sa.create_engine(direct, pool_pre_ping=True, connect_args={"connect_timeout": 5})
         cleanup.callback(observer.dispose)
@@ -858,12 +862,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--storage-down", type=float, default=5.0, help="seconds Azurite is stopped")
     parser.add_argument("--kills", type=int, default=2, help="kill -9 of a host (alternating between the two)")
     parser.add_argument("--drain-timeout", type=float, default=900.0, help="bound on waiting for the queues")
+    parser.add_argument("--keep-db", action="store_true", help="leave the PostgreSQL database for inspection")
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--work-dir", type=Path, default=None, help="keep logs and Azurite data here")
     args = parser.parse_args(argv)
     options = ChaosOptions(
         changes=args.changes, gap_s=args.gap, ghl_outage_s=args.ghl_outage, db_outage_s=args.db_outage,
         storage_down_s=args.storage_down, kills=args.kills, work_dir=args.work_dir, drain_timeout_s=args.drain_timeout,
+        keep_db=args.keep_db,
     )  # fmt: skip
     if args.seed is not None:
         options.seed = args.seed
