@@ -247,6 +247,7 @@ class Driver:
         self._shown = time.monotonic()
         self.log = log
         self.handoff_timeout_s = handoff_timeout_s
+        self.stalled: dict[str, str] = {}  # appointment → its GHL event, whose last change never crossed over
 
     def run(self, pace_s: float, stop_at: float) -> None:
         """Issue steps no faster than one per `pace_s` seconds until every script is done or `stop_at`."""
@@ -305,8 +306,8 @@ class Driver:
         now = time.monotonic()
         appt.waiting_since = appt.waiting_since or now
         if now - appt.waiting_since > self.handoff_timeout_s:
-            with self._lock:
-                self._errors.append(f"{appt.key}: its change {appt.script[appt.done - 1]} never reached the other side")
+            # Judged after reconciliation: a lost webhook explains it, anything else is a lost change.
+            self.stalled[appt.key] = f"{appt.event_id}"
             appt.script = appt.script[: appt.done]
         return False
 
@@ -639,12 +640,12 @@ class Timeline:
         self.figures.counts["database connections refused"] = self.stack.db_proxy.refused
 
 
-def reconcile(stack: ChaosStack, desk: FrontDesk, first: date, last: date) -> dict[str, Any]:
-    """POST /api/reconciliation/run over the whole window, auto-heal off; the finished report."""
+def reconcile(stack: ChaosStack, desk: FrontDesk, first: date, last: date, *, heal: bool) -> dict[str, Any]:
+    """POST /api/reconciliation/run over the window; the finished report."""
     started = desk.call(
         "POST",
         "/reconciliation/run",
-        json={"location_id": LOCATION, "desde": first.isoformat(), "hasta": last.isoformat(), "heal": False},
+        json={"location_id": LOCATION, "desde": first.isoformat(), "hasta": last.isoformat(), "heal": heal},
     )
     if started.status_code != 202:
         raise RuntimeError(f"reconciliation not started: {started.status_code} {started.text[:300]}")
@@ -656,6 +657,56 @@ def reconcile(stack: ChaosStack, desk: FrontDesk, first: date, last: date) -> di
             return report
         time.sleep(0.5)
     raise RuntimeError("the reconciliation report did not finish in 300s")
+
+
+def reconcile_all(
+    stack: ChaosStack, desk: FrontDesk, last_day: date, figures: Figures, *, heal: bool, count_matching: bool = True
+) -> dict[str, str]:
+    """Reconcile FIRST_DAY..last_day in runs of at most 31 days; the drift found, by GHL event (or `id:N`)."""
+    drift: dict[str, str] = {}
+    first_day = FIRST_DAY
+    while first_day <= last_day:
+        window_end = min(first_day + timedelta(days=RECONCILE_MAX_DAYS - 1), last_day)
+        report = reconcile(stack, desk, first_day, window_end, heal=heal)
+        figures.counts["reconciliation runs"] += 1
+        if report["status"] != "completed":
+            figures.failures.append(f"reconciliation {first_day}..{window_end} {report['status']}")
+        if not heal and count_matching:
+            figures.counts["reconciliation matching"] += int(report.get("totales", {}).get("coincidentes", 0))
+        for kind in _DRIFT_LISTS:
+            for entry in report.get(kind) or []:
+                drift[entry.get("ghl_event_id") or _event_of(stack, entry.get("id"))] = kind
+        first_day = window_end + timedelta(days=1)
+    return drift
+
+
+def _event_of(stack: ChaosStack, appointment_id: object) -> str:
+    """The GHL event of an appointment a report names by its id (`id:N` when it has none)."""
+    with stack.observer.connect() as conn:
+        event = conn.execute(
+            sa.select(appointments.c.ghl_event_id).where(appointments.c.id == int(str(appointment_id)))
+        ).scalar_one_or_none()
+    return str(event) if event else f"id:{appointment_id}"
+
+
+def _webhooks_given_up(stack: ChaosStack) -> set[str]:
+    """GHL events whose webhook GHL stopped delivering (a final failure: anything but a 429)."""
+    failed = stack.sandbox.admin.webhooks(state="failed")
+    return {str((d["body"].get("appointment") or {}).get("id")) for d in failed}
+
+
+def _drain(stack: ChaosStack, options: ChaosOptions, figures: Figures, what: str) -> None:
+    """Wait (bounded) until nothing is left to do; the wait is one of the run's figures."""
+    started = shown = time.monotonic()
+    while left := unsettled(stack):
+        if time.monotonic() - started > options.drain_timeout_s:
+            figures.failures.append(f"{what}: not drained within {options.drain_timeout_s:.0f}s: {left}")
+            break
+        if time.monotonic() - shown > 10:
+            options.log(f"  {what}: {left}")
+            shown = time.monotonic()
+        time.sleep(1)
+    figures.timings[what] = round(time.monotonic() - started, 1)
 
 
 def verify(stack: ChaosStack, planned: list[Expected], figures: Figures) -> None:
@@ -794,32 +845,30 @@ def run(options: ChaosOptions) -> Figures:
             figures.timings["changes made"] = round(time.monotonic() - started, 1)
             timeline.join()
             figures.timings["fault timeline"] = round(time.monotonic() - started, 1)
-            drained = time.monotonic()
-            deadline = drained + options.drain_timeout_s
-            shown = drained
-            while left := unsettled(stack):
-                if time.monotonic() > deadline:
-                    figures.failures.append(f"not drained within {options.drain_timeout_s:.0f}s: {left}")
-                    break
-                if time.monotonic() - shown > 10:
-                    log(f"  draining: {left}")
-                    shown = time.monotonic()
-                time.sleep(1)
-            figures.timings["drain after the faults"] = round(time.monotonic() - drained, 1)
+            _drain(stack, options, figures, "drain after the faults")
             last_day = max(a.day for a in planned)
             reconciled = time.monotonic()
-            first_day = FIRST_DAY
-            while first_day <= last_day:  # a run covers at most 31 days
-                window_end = min(first_day + timedelta(days=RECONCILE_MAX_DAYS - 1), last_day)
-                report = reconcile(stack, desk, first_day, window_end)
-                totals = report.get("totales", {})
-                figures.counts["reconciliation runs"] += 1
-                figures.counts["reconciliation drift"] += int(totals.get("drift", 1))
-                figures.counts["reconciliation matching"] += int(totals.get("coincidentes", 0))
-                if report["status"] != "completed" or totals.get("drift") != 0:
-                    drift = {k: report.get(k) for k in _DRIFT_LISTS if report.get(k)}
-                    figures.failures.append(f"reconciliation {first_day}..{window_end}: {totals} {drift}"[:1500])
-                first_day = window_end + timedelta(days=1)
+            drift = reconcile_all(stack, desk, last_day, figures, heal=False)
+            # GHL retries a webhook only after a 429: one whose connection died with a killed host is gone, and
+            # only reconciliation can bring it back. Such drift is expected (and listed); any other is a bug.
+            given_up = _webhooks_given_up(stack)
+            figures.counts["webhooks GHL gave up on (host killed mid-request)"] = len(given_up)
+            unexplained = {event: kind for event, kind in drift.items() if event not in given_up}
+            figures.counts["reconciliation drift"] = len(drift)
+            figures.counts["reconciliation drift unexplained"] = len(unexplained)
+            if unexplained:
+                figures.failures.append(f"reconciliation drift not explained by a lost webhook: {unexplained}")
+            stuck = {key: event for key, event in driver.stalled.items() if event not in given_up}
+            figures.counts["changes that never crossed over"] = len(stuck)
+            if stuck:
+                figures.failures.append(f"changes that never reached the other side: {stuck}")
+            if drift:
+                reconcile_all(stack, desk, last_day, figures, heal=True)
+                _drain(stack, options, figures, "drain after auto-heal")
+                healed = reconcile_all(stack, desk, last_day, figures, heal=False, count_matching=False)
+                figures.counts["reconciliation drift after auto-heal"] = len(healed)
+                if healed:
+                    figures.failures.append(f"drift left after auto-heal: {healed}")
             figures.timings["reconciliation"] = round(time.monotonic() - reconciled, 1)
             verify(stack, planned, figures)
         finally:
