@@ -163,6 +163,8 @@ def _sync_claimed(message: OutboundMessage, record: repo.AppointmentRecord, leas
 def _after_ghl_error(message: OutboundMessage, exc: GhlError) -> Outcome:
     """Rate limits and transient failures come back later; only rejections are permanent."""
     if isinstance(exc, Invalid | NotFound):
+        code = "ghl_invalid" if isinstance(exc, Invalid) else "ghl_not_found"
+        telemetry.validation_rejected("ghl", code, operation="sync.rv3_to_ghl")
         return _fail(message, _rejection_text(exc))
     if isinstance(exc, RateLimited):
         return _requeue(message, ErrorKind.rate_limited, retry_after=exc.retry_after, note="rate limited")
