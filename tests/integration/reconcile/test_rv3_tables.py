@@ -13,13 +13,15 @@ import pytest
 import sqlalchemy as sa
 
 from shared import runtime
-from shared.services import rv3_capture
+from shared.api.schemas import ReconciliationRunIn
+from shared.queues import RECONCILE
+from shared.services import reconcile, rv3_capture
 from shared.store.schema import appointments, contacts, rv3_appointments
 from tests.fixtures.rv3_schema import CANCELADO, FrontDesk, Rv3Clock
 from tests.integration.webhooks.helpers import appointment_body, deliver
 from tools.ghl_sandbox.render import appointment_webhook
 
-from .conftest import DAY, Sides
+from .conftest import DAY, Sides, drain
 
 pytestmark = [
     pytest.mark.azurite,
@@ -182,3 +184,26 @@ def test_auto_heal_sends_rv3_side_fixes_through_the_capture_and_the_write_back_a
         web = conn.execute(sa.select(appointments).where(appointments.c.id == ids["web"])).one()
     created = rv3.desk.appointment(int(web.rv3_appointment_id))
     assert created is not None and (created.appointment_date.date(), created.hour) == (RV3_DAY, time(8))
+
+
+def test_a_run_handed_over_day_by_day_lists_and_fixes_each_rv3_difference_once(
+    rv3: Rv3Sides, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    desk = rv3.desk
+    patient = desk.add_patient(name="Ana", phone1="912345678")
+    deleted = desk.book(patient, RV3_DAY + timedelta(days=1), time(9))
+    rv3.sync()
+    desk.clock = BEHIND_THE_CURSOR
+    missed = [desk.book(patient, RV3_DAY + timedelta(days=d), time(10)) for d in (0, 1)]
+    desk.hard_delete(deleted)
+
+    monkeypatch.setattr(reconcile, "RUN_BUDGET_S", 0.0)  # one slice, or one RV3 day, per message
+    started = reconcile.start_run(ReconciliationRunIn(desde=RV3_DAY, hasta=RV3_DAY + timedelta(days=1), heal=True))
+    outcomes: list[str] = []
+    drain(RECONCILE, lambda body, **kw: outcomes.append(reconcile.process(body, **kw).result))
+    assert outcomes[-1] == "completed" and outcomes.count("continued") >= 2
+
+    report = rv3.sides.report(started.reports[0].id)
+    assert sorted(entry["rv3_id"] for entry in from_rv3(report, "faltantes_ghl")) == missed
+    assert [entry["rv3_id"] for entry in from_rv3(report, "canceladas_no_actualizadas")] == [deleted]
+    assert sorted(action["rv3_id"] for action in report["acciones"]) == sorted([*missed, deleted])
