@@ -86,6 +86,9 @@ MAX_WINDOW = timedelta(days=31)
 MAX_ATTEMPTS = 12  # GHL or SQL unreachable: jittered backoff capped at 5 min, at most about half an hour
 MAX_HOLDER_WAITS = 20  # a copy of a message whose run another worker holds comes back at most this often
 MAX_DEQUEUE = 5  # host.json maxDequeueCount: the last delivery before the poison queue
+# RV3's rows are read this many at a time (and the sync's RV3 appointments streamed so), as GHL's time slices
+# hold about `SlicePlan.max_events`: what one step holds stays the same however busy a day is.
+RV3_PAGE = 100
 
 
 class ReconcileMessage(BaseModel):
@@ -645,18 +648,19 @@ def _reconcile_rv3_day(run: _Run, context: Rv3Context, day: Rv3Day) -> None:
     source, tz = runtime.rv3(), run.location.timezone
     after_id = 0
     while True:
-        rows = source.appointments_on(day.day, after_id=after_id, limit=stored.CHUNK)
+        run.lease.keep()
+        rows = source.appointments_on(day.day, after_id=after_id, limit=RV3_PAGE)
         here = [row for row in rows if starts_between(row, tz, day.start, day.end)]
         with runtime.database().transaction() as conn:
             linked = stored.rv3_linked(conn, run.location.id, [row.id for row in here])
         for row in here:
             run.report.seen_rv3_row()
             _note_rv3(run, classify_rv3(row, linked.get(row.id), context))
-        if len(rows) < stored.CHUNK:
+        if len(rows) < RV3_PAGE:
             break
         after_id = rows[-1].id
     desde, hasta = run.window
-    for chunk in stored.stream_rv3_linked(runtime.database(), run.location.id, day.start, day.end):
+    for chunk in stored.stream_rv3_linked(runtime.database(), run.location.id, day.start, day.end, chunk=RV3_PAGE):
         found = {row.id: row for row in source.appointments([a.rv3_id for a in chunk if a.rv3_id is not None])}
         for appointment in chunk:
             rv3_row = found.get(appointment.rv3_id) if appointment.rv3_id is not None else None
@@ -697,8 +701,9 @@ def _checkpoint(run: _Run, calendar_index: int, position: datetime) -> None:
     entries: list[outbox.OutboxEntry] = []
     messages: list[WebhookMessage] = []
     until = now + RUN_LEASE
-    new_rows = [f.recapture.patient_id for f in run.rv3_fixes if f.recapture is not None and f.appointment_id is None]
-    patients = rv3_capture.new_patients(runtime.rv3(), run.location, new_rows) if new_rows else {}
+    # RV3 rows the capture never took are applied with their patients, read from RV3 before the transaction.
+    unlinked = [f.recapture.patient_id for f in run.rv3_fixes if f.recapture is not None and f.appointment_id is None]
+    patients = rv3_capture.new_patients(runtime.rv3(), run.location, unlinked) if unlinked else {}
     with runtime.database().transaction() as conn:
         for finding, heal in run.to_ghl:
             assert finding.rv3 is not None
