@@ -23,11 +23,11 @@ from tools.ghl_sandbox.render import appointment_webhook
 
 from .conftest import DAY, Sides, drain
 
-pytestmark = [
-    pytest.mark.azurite,
-    # The sync store and RV3 each on their two engines, paired: SQLite with SQLite, PostgreSQL with MariaDB.
-    pytest.mark.parametrize(("db", "rv3_url"), [("sqlite", "sqlite"), ("postgres", "mariadb")], indirect=True),
-]
+pytestmark = pytest.mark.azurite
+# The sync store and RV3 each on their two engines, paired: SQLite with SQLite, PostgreSQL with MariaDB.
+ENGINES = ("db", "rv3_url")
+ON_EACH_ENGINE = pytest.mark.parametrize(ENGINES, [("sqlite", "sqlite"), ("postgres", "mariadb")], indirect=True)
+ON_SQLITE = pytest.mark.parametrize(ENGINES, [("sqlite", "sqlite")], indirect=True)
 
 H = timedelta(hours=1)
 RV3_DAY = date(2030, 3, 4)  # the window of `Sides.run`, as RV3 files it
@@ -113,6 +113,7 @@ def from_rv3(report: dict[str, Any], kind: str) -> list[dict[str, Any]]:
     return entries
 
 
+@ON_EACH_ENGINE
 def test_each_kind_of_rv3_side_drift_is_reported_once_beside_the_ghl_walk(rv3: Rv3Sides) -> None:
     ids = seed_rv3_drift(rv3)
     report = rv3.sides.report(rv3.sides.run())
@@ -152,6 +153,7 @@ def test_each_kind_of_rv3_side_drift_is_reported_once_beside_the_ghl_walk(rv3: R
     assert report["acciones"] == []
 
 
+@ON_EACH_ENGINE
 def test_auto_heal_sends_rv3_side_fixes_through_the_capture_and_the_write_back_and_a_second_run_finds_none(
     rv3: Rv3Sides,
 ) -> None:
@@ -186,6 +188,7 @@ def test_auto_heal_sends_rv3_side_fixes_through_the_capture_and_the_write_back_a
     assert created is not None and (created.appointment_date.date(), created.hour) == (RV3_DAY, time(8))
 
 
+@ON_SQLITE
 def test_a_run_handed_over_day_by_day_lists_and_fixes_each_rv3_difference_once(
     rv3: Rv3Sides, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -207,3 +210,16 @@ def test_a_run_handed_over_day_by_day_lists_and_fixes_each_rv3_difference_once(
     assert sorted(entry["rv3_id"] for entry in from_rv3(report, "faltantes_ghl")) == missed
     assert [entry["rv3_id"] for entry in from_rv3(report, "canceladas_no_actualizadas")] == [deleted]
     assert sorted(action["rv3_id"] for action in report["acciones"]) == sorted([*missed, deleted])
+
+
+@ON_SQLITE
+def test_an_unreachable_rv3_database_resumes_the_run_later_instead_of_failing_it(
+    rv3: Rv3Sides, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RV3_SQL_URL", "mysql+pymysql://sync:pw@127.0.0.1:9/reflexo")
+    runtime.reset()
+    started = reconcile.start_run(ReconciliationRunIn(desde=RV3_DAY, hasta=RV3_DAY))
+    outcomes: list[str] = []
+    drain(RECONCILE, lambda body, **kw: outcomes.append(reconcile.process(body, **kw).result))
+    assert outcomes and set(outcomes) == {"requeued"}  # back later (jittered), from its checkpoint
+    assert rv3.sides.report(started.reports[0].id)["status"] == "running"
