@@ -82,7 +82,8 @@ def seed_rv3_drift(rv3: Rv3Sides) -> dict[str, Any]:
     rv3.sync()
 
     desk.clock = BEHIND_THE_CURSOR
-    ids["never_captured"] = desk.book(patient, RV3_DAY, time(15))
+    newcomer = desk.add_patient(name="Lucía", last_name_paternal="Ramos", phone1="955000111")
+    ids["never_captured"] = desk.book(newcomer, RV3_DAY, time(15))  # a patient the sync has never seen either
     desk.move(ids["edited"], hour=time(16))
     desk.set_status(ids["cancelled"], CANCELADO)
     desk.book(patient, RV3_DAY, time(17), status_id=CANCELADO)  # cancelled before any sync: never goes to GHL
@@ -176,7 +177,10 @@ def test_auto_heal_sends_rv3_side_fixes_through_the_capture_and_the_write_back_a
     assert again["acciones"] == []
 
     ghl = rv3.sides.sandbox.sandbox.state.appointments
-    assert ghl[rv3.sync_row(ids["never_captured"]).ghl_event_id].start == DAY + 15 * H
+    created_in_ghl = ghl[rv3.sync_row(ids["never_captured"]).ghl_event_id]
+    assert created_in_ghl.start == DAY + 15 * H
+    contact = rv3.sides.sandbox.sandbox.state.contacts[created_in_ghl.contact_id]
+    assert (contact.fields["firstName"], contact.fields["phone"]) == ("Lucía", "+51955000111")
     assert ghl[rv3.sync_row(ids["edited"]).ghl_event_id].start == DAY + 16 * H
     assert ghl[rv3.sync_row(ids["cancelled"]).ghl_event_id].status == "cancelled"
     assert ghl[rv3.sync_row(ids["deleted"]).ghl_event_id].status == "cancelled"
