@@ -194,7 +194,7 @@ def _apply_page(
     now: datetime,
     report: CaptureReport,
 ) -> Cursor | None:
-    patients = _new_patients(source, where, rows)
+    patients = new_patients(source, where, [row.patient_id for row in rows])
     for attempt in (1, 2):
         try:
             with runtime.database().transaction() as conn:
@@ -217,12 +217,6 @@ def _apply_page(
     for entry in page.entries:
         dispatch.send(entry)
     return mark
-
-
-def _new_patients(
-    source: Rv3Source, where: location_repo.LocationRecord, rows: list[Rv3Appointment]
-) -> dict[int, Rv3Patient]:
-    return new_patients(source, where, [row.patient_id for row in rows])
 
 
 def new_patients(
