@@ -1,13 +1,4 @@
-"""Reconciliation of RV3's own tables: each RV3 appointment against the sync's appointment linked to it.
-
-The GHL walk (`sync_core.reconcile`) compares the sync's appointments with GHL; this compares RV3's rows with
-those appointments, so drift the capture or the write-back left (a row edited or booked behind the capture's
-cursor, a hard delete the sweep missed, a lost write-back) shows in the same report, under the same kinds,
-each entry marked `origen: "rv3"`. An appointment is compared once: where its RV3 row starts when that is in
-the window, else where the sync's appointment starts. The capture's and the write-back's own rules decide what
-"the same" means (`plan_change`, `writeback_target`, `holds`): the columns that travel both ways are the date,
-the hour and the status; title, length and assignee follow RV3 only when RV3 changes them.
-"""
+"""Reconciliation of RV3's own tables: each RV3 appointment against the sync's appointment linked to it."""
 
 from __future__ import annotations
 
@@ -172,8 +163,12 @@ def capture_pending(row: Rv3Appointment, next_scan: Cursor) -> bool:
 def classify_rv3(row: Rv3Appointment | None, linked: LinkedAppointment | None, context: Rv3Context) -> Rv3Finding:
     """Compare RV3's row (None: it no longer exists) with the sync's appointment linked to it (None: none is).
 
-    An RV3 change the capture will still read, an appointment with a change on its way and a booking waiting
-    for the front desk are not drift.
+    The GHL walk (`sync_core.reconcile`) compares the sync's appointments with GHL; this finds what the capture
+    or the write-back left behind (a row edited or booked behind the capture's cursor, a hard delete the sweep
+    missed, a lost write-back), under the same kinds. The capture's and the write-back's own rules say what
+    "the same" is (`plan_change`, `writeback_target`, `holds`): date, hour and status travel both ways; title,
+    length and assignee follow RV3 only when RV3 changes them. An RV3 change the capture will still read, an
+    appointment with a change on its way and a booking waiting for the front desk are not drift.
     """
     rv3_id = row.id if row is not None else (linked.rv3_id if linked is not None else None)
     ids: dict[str, Any] = {"rv3_id": rv3_id}
