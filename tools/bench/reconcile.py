@@ -216,7 +216,7 @@ def run_child(max_events: int, trace: bool) -> dict[str, Any]:
         if not batch:
             break
         for message in batch:
-            reconcile.process(json.loads(message.content), dequeue_count=message.dequeue_count)
+            reconcile.process(json.loads(message.content), dequeue_count=message.dequeue_count or 1)
             client.delete_message(message)
             messages += 1
     elapsed = time.perf_counter() - started
