@@ -23,11 +23,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -182,6 +184,8 @@ class Phase:
     max_window: int
     host_cpu_s: float
     failed: int
+    by_endpoint: dict[str, int] = field(default_factory=dict)  # GHL calls of the phase per endpoint
+    outcomes: dict[str, int] = field(default_factory=dict)  # the hosts' `outbound` log lines by result/detail
 
     @property
     def calls_per_change(self) -> float:
@@ -315,6 +319,7 @@ class World:
 
         sampler = Sampler(self.sandbox)
         base, base_limited = sampler.snapshot()
+        endpoints_before = dict(self.sandbox.sandbox.state.counters.by_endpoint)
         tag = f"{scenario.locations}x{scenario.processes}-{name.replace('/', '-')}"
         with hosts(scenario.processes, env, self.tmp, tag) as running:
             self.sandbox.admin.configure(
@@ -339,6 +344,11 @@ class World:
             self.wait_for_echoes(engine)
             self.sandbox.admin.configure("webhooks", {"url": None, "paused": True, "time_scale": 0.0002})
         after, after_limited = sampler.snapshot()
+        endpoints = {
+            k: n - endpoints_before.get(k, 0)
+            for k, n in self.sandbox.sandbox.state.counters.by_endpoint.items()
+            if n > endpoints_before.get(k, 0)
+        }
         with engine.connect() as conn:
             failed = conn.execute(sa.select(sa.func.count()).where(outbox.c.status == "failed")).scalar_one()
         locations = [location_id(n) for n in range(scenario.locations)]
@@ -354,6 +364,8 @@ class World:
             max_window=max(sampler.max_in_window(loc, interval_s) for loc in locations),
             host_cpu_s=cpu,
             failed=failed,
+            by_endpoint=endpoints,
+            outcomes=outbound_outcomes([h.log_path for h in running]),
         )
 
     def wait_for_echoes(self, engine: sa.Engine) -> None:
@@ -368,6 +380,21 @@ class World:
                 return
             time.sleep(POLL_S)
         print("warning: echo webhooks still pending after 120 s", file=sys.stderr)
+
+
+def outbound_outcomes(logs: list[Path]) -> dict[str, int]:
+    """What the `rv3-to-ghl` workers did with each message, from the hosts' JSON log lines."""
+    found: Counter[str] = Counter()
+    for path in logs:
+        for line in path.read_text(errors="replace").splitlines():
+            start = line.find('{"message": "outbound ')
+            if start < 0:
+                continue
+            with contextlib.suppress(ValueError):
+                entry = json.loads(line[start:])
+                detail = str(entry.get("detail", "")).split(";")[0]
+                found[f"{entry['message'].removeprefix('outbound ')}: {detail}"] += 1
+    return dict(found)
 
 
 def report(scenarios: list[Scenario], args: argparse.Namespace) -> int:
@@ -388,6 +415,12 @@ def report(scenarios: list[Scenario], args: argparse.Namespace) -> int:
                 f"{p.calls_per_change:>9.2f} {p.rate_limited:>5} {p.elapsed_s:>9.1f} {p.aggregate_rate:>7.2f} "
                 f"{100 * p.min_share:>8.1f}% {p.max_window:>8} {p.host_cpu_s / p.changes:>9.4f} {p.failed:>6}"
             )
+    print("\nGHL calls by endpoint, and what the workers did with the messages (from the hosts' logs):")
+    for s in scenarios:
+        for p in s.phases:
+            calls = ", ".join(f"{k} {n}" for k, n in sorted(p.by_endpoint.items()))
+            done = ", ".join(f"{k} {n}" for k, n in sorted(p.outcomes.items()))
+            print(f"  {s.locations} loc x {s.processes} proc {p.name}: {calls}\n      {done}")
     ok = True
     print("\ntargets:")
     for s in scenarios:
