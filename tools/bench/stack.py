@@ -30,6 +30,16 @@ POSTGRES_ADMIN_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql+psycopg://
 FUNCTION_KEY = "bench-function-key"
 
 
+def stop_cleanly_on_sigterm() -> None:
+    """SIGTERM (a timeout, a CI cancel) unwinds like Ctrl-C, so hosts, Azurite and the database are removed."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+
+
+def machine_load() -> str:
+    """The 1-minute load average against the cores: other work on the machine skews every figure."""
+    return f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -47,7 +47,9 @@ from tools.bench.stack import (
     hosts,
     in_process_client,
     install_location,
+    machine_load,
     postgres_database,
+    stop_cleanly_on_sigterm,
 )
 from tools.ghl_sandbox import SandboxConfig, SandboxServer
 from tools.ghl_sandbox.config import (
@@ -397,7 +399,7 @@ def outbound_outcomes(logs: list[Path]) -> dict[str, int]:
     return dict(found)
 
 
-def report(scenarios: list[Scenario], args: argparse.Namespace) -> int:
+def report(scenarios: list[Scenario], args: argparse.Namespace, load: str) -> int:
     interval_s = args.interval_ms / 1000
     print(
         f"GHL limit in the sandbox and the app: 100 requests per {interval_s:g} s per location "
@@ -455,6 +457,7 @@ def report(scenarios: list[Scenario], args: argparse.Namespace) -> int:
                     f"  {many.processes} proc vs 1 ({locations} loc, {a.name}): speed {ratio:.2f}x of 1 process "
                     f"(>= {TARGET_SHARE:.2f})  {'ok' if ratio >= TARGET_SHARE else 'MISSED'}"
                 )
+    print(f"\nmachine: {load}")
     cores = os.cpu_count() or 1
     busiest = max((p.host_cpu_s / p.elapsed_s for s in scenarios for p in s.phases), default=0.0)
     print(
@@ -477,6 +480,8 @@ def main(argv: list[str] | None = None) -> int:
         help="GHL's 10 s window scaled (default 60000: 1.67 requests/s per location)",
     )
     args = parser.parse_args(argv)
+    stop_cleanly_on_sigterm()
+    load_before = machine_load()
     if args.changes > 400:
         parser.error("--changes: at most 400 per location (12 per day over the sandbox's calendar)")
     config = SandboxConfig(seed=SeedSpec())
@@ -493,7 +498,7 @@ def main(argv: list[str] | None = None) -> int:
                 for processes in args.processes:
                     print(f"running {locations} location(s) x {processes} host process(es)...", file=sys.stderr)
                     scenarios.append(world.run(locations, processes))
-    return report(scenarios, args)
+    return report(scenarios, args, f"{load_before} before, {machine_load()} after")
 
 
 if __name__ == "__main__":
