@@ -53,6 +53,7 @@ GHL_TIMEOUT_S = 5.0  # GHL gives up on a delivery after this long (the sandbox's
 FIRST_START = datetime(2031, 1, 6, 13, tzinfo=UTC)  # 08:00 in Lima, far from anything else
 DRAIN_TIMEOUT_S = 1800.0
 POLL_S = 1.0
+PROGRESS_S = 15.0
 
 
 @dataclass(frozen=True)
@@ -207,7 +208,7 @@ def wait_and_check(engine: sa.Engine, storage: Azurite, planned: list[Delivery],
 
     queue = QueueClient.from_connection_string(storage.connection_string, GHL_TO_RV3)
     started = time.monotonic()
-    settled_rows, settled_since = -1, time.monotonic()
+    settled_rows, settled_since, shown = -1, time.monotonic(), 0.0
     while time.monotonic() - started < DRAIN_TIMEOUT_S:
         depth = queue.get_queue_properties().approximate_message_count
         with engine.connect() as conn:
@@ -221,7 +222,9 @@ def wait_and_check(engine: sa.Engine, storage: Azurite, planned: list[Delivery],
         # (a message being processed is invisible, so an empty queue alone proves nothing).
         if depth == 0 and open_rows == 0 and time.monotonic() - settled_since > 5:
             break
-        print(f"  draining: {depth} queued, {rows} in the inbox", file=sys.stderr)
+        if time.monotonic() - shown >= PROGRESS_S:
+            print(f"  draining: {depth} queued, {rows} in the inbox", file=sys.stderr, flush=True)
+            shown = time.monotonic()
         time.sleep(POLL_S)
     drain_s = time.monotonic() - started
     by_webhook = {d.webhook_id: d.event_id for d in planned}
@@ -246,36 +249,50 @@ def wait_and_check(engine: sa.Engine, storage: Azurite, planned: list[Delivery],
     )
 
 
-def report(results: Results, applied: Applied, args: argparse.Namespace, host_cores: float, load: str) -> int:
-    accepted = len(results.accepted)
+def _ms(samples: list[float]) -> str:
+    return f"{percentile(samples, 0.5):.1f} / {percentile(samples, 0.99):.1f} ms"
 
-    def ms(samples: list[float]) -> str:
-        return f"{percentile(samples, 0.5):.1f} / {percentile(samples, 0.99):.1f} ms"
 
-    lines = [
-        ("achieved send rate", f"{results.scheduled / results.sending_s:.1f} /s", ""),
-        ("accepted (2xx)", f"{accepted}", ""),
-        ("rejected (non-2xx)", f"{len(results.rejected)}", ""),
-        ("no answer", f"{len(results.unanswered)}", f"within GHL's {GHL_TIMEOUT_S:g} s"),
-        ("answers by status", "", str(dict(sorted(results.statuses.items())))),
-        ("ack latency p50 / p99", ms(results.ack_ms), "sent -> answer"),
-        ("from schedule p50 / p99", ms(results.late_ms), "scheduled moment -> answer (queueing included)"),
-        ("send lag p50 / p99", ms(results.send_lag_ms), "scheduled moment -> sent (client-side delay)"),
-        ("host CPU while sending", f"{host_cores:.2f} cores", "one Python process: its code runs on 1 core"),
-        ("drain of ghl-to-rv3", f"{applied.drain_s:.1f} s", "after the last answer"),
-        ("inbox rows", f"{applied.inbox_rows}", f"duplicates {applied.inbox_duplicates}"),
-        ("accepted with 1 inbox row", f"{applied.accepted_in_inbox} of {accepted}", ""),
-        ("accepted applied once", f"{applied.accepted_applied} of {accepted}", ""),
-        ("appointments made twice", f"{applied.appointments_twice}", "must be 0"),
-        ("rejected but applied", f"{applied.rejected_applied}", "must be 0"),
-        ("unanswered but applied", f"{applied.unanswered_applied}", "taken after GHL gave up: once, nothing lost"),
-    ]
+def _print(lines: list[tuple[str, str, str]]) -> None:
+    for name, value, note in lines:
+        print(f"{name:<27} {value:>22}  {note}", flush=True)
+
+
+def report_intake(results: Results, args: argparse.Namespace, cores: tuple[float, float]) -> None:
+    """The intake's figures, printed as soon as the sending is over (the drain may take long)."""
     print(
         f"{results.scheduled} signed webhooks scheduled at {args.rate:g}/s for {args.seconds:g} s "
         f"(at most {args.concurrency} in flight)"
     )
-    for name, value, note in lines:
-        print(f"{name:<27} {value:>22}  {note}")
+    _print(
+        [
+            ("achieved send rate", f"{results.scheduled / results.sending_s:.1f} /s", ""),
+            ("accepted (2xx)", f"{len(results.accepted)}", ""),
+            ("rejected (non-2xx)", f"{len(results.rejected)}", ""),
+            ("no answer", f"{len(results.unanswered)}", f"within GHL's {GHL_TIMEOUT_S:g} s"),
+            ("answers by status", "", str(dict(sorted(results.statuses.items())))),
+            ("ack latency p50 / p99", _ms(results.ack_ms), "sent -> answer"),
+            ("from schedule p50 / p99", _ms(results.late_ms), "scheduled moment -> answer (queueing included)"),
+            ("send lag p50 / p99", _ms(results.send_lag_ms), "scheduled moment -> sent (client-side delay)"),
+            ("host CPU while sending", f"{cores[0]:.2f} cores", "one Python process: its code runs on 1 core"),
+            ("sender CPU while sending", f"{cores[1]:.2f} cores", "this process (near 1.0: the sender is the limit)"),
+        ]
+    )
+
+
+def report_applied(results: Results, applied: Applied, load: str) -> int:
+    accepted = len(results.accepted)
+    _print(
+        [
+            ("drain of ghl-to-rv3", f"{applied.drain_s:.1f} s", "after the last answer"),
+            ("inbox rows", f"{applied.inbox_rows}", f"duplicates {applied.inbox_duplicates}"),
+            ("accepted with 1 inbox row", f"{applied.accepted_in_inbox} of {accepted}", ""),
+            ("accepted applied once", f"{applied.accepted_applied} of {accepted}", ""),
+            ("appointments made twice", f"{applied.appointments_twice}", "must be 0"),
+            ("rejected but applied", f"{applied.rejected_applied}", "must be 0"),
+            ("unanswered but applied", f"{applied.unanswered_applied}", "taken after GHL gave up: once, nothing lost"),
+        ]
+    )
     exact = (
         applied.accepted_in_inbox == accepted
         and applied.accepted_applied == accepted
@@ -328,11 +345,14 @@ def main(argv: list[str] | None = None) -> int:
         stack.callback(engine.dispose)
         with hosts(1, env, tmp, "intake") as (host,):
             httpx.post(f"{host.base_url}/api/webhooks/ghl", content=b"{}", timeout=10)  # warm the route
-            cpu_before, wall_before = host.cpu_seconds(), time.monotonic()
+            cpu_before, own_before, wall_before = host.cpu_seconds(), time.process_time(), time.monotonic()
             results = asyncio.run(send_all(host.base_url, planned, args.rate, args.concurrency))
-            host_cores = (host.cpu_seconds() - cpu_before) / (time.monotonic() - wall_before)
+            wall = time.monotonic() - wall_before
+            host_cores = (host.cpu_seconds() - cpu_before) / wall
+            sender_cores = (time.process_time() - own_before) / wall
+            report_intake(results, args, (host_cores, sender_cores))
             applied = wait_and_check(engine, storage, planned, results)
-    return report(results, applied, args, host_cores, f"{load_before} before, {machine_load()} after")
+    return report_applied(results, applied, f"{load_before} before, {machine_load()} after")
 
 
 if __name__ == "__main__":
