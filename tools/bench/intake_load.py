@@ -37,6 +37,7 @@ from tools.azurite import Azurite
 from tools.bench.stack import (
     FUNCTION_KEY,
     app_env,
+    cpu_seconds,
     hosts,
     machine_load,
     percentile,
@@ -258,7 +259,7 @@ def _print(lines: list[tuple[str, str, str]]) -> None:
         print(f"{name:<27} {value:>22}  {note}", flush=True)
 
 
-def report_intake(results: Results, args: argparse.Namespace, cores: tuple[float, float]) -> None:
+def report_intake(results: Results, args: argparse.Namespace, cores: tuple[float, ...]) -> None:
     """The intake's figures, printed as soon as the sending is over (the drain may take long)."""
     print(
         f"{results.scheduled} signed webhooks scheduled at {args.rate:g}/s for {args.seconds:g} s "
@@ -276,6 +277,7 @@ def report_intake(results: Results, args: argparse.Namespace, cores: tuple[float
             ("send lag p50 / p99", _ms(results.send_lag_ms), "scheduled moment -> sent (client-side delay)"),
             ("host CPU while sending", f"{cores[0]:.2f} cores", "one Python process: its code runs on 1 core"),
             ("sender CPU while sending", f"{cores[1]:.2f} cores", "this process (near 1.0: the sender is the limit)"),
+            ("Azurite CPU while sending", f"{cores[2]:.2f} cores", "one Node.js process (near 1.0: it is the limit)"),
         ]
     )
 
@@ -345,12 +347,12 @@ def main(argv: list[str] | None = None) -> int:
         stack.callback(engine.dispose)
         with hosts(1, env, tmp, "intake") as (host,):
             httpx.post(f"{host.base_url}/api/webhooks/ghl", content=b"{}", timeout=10)  # warm the route
-            cpu_before, own_before, wall_before = host.cpu_seconds(), time.process_time(), time.monotonic()
+            before = (host.cpu_seconds(), time.process_time(), cpu_seconds(storage.pid), time.monotonic())
             results = asyncio.run(send_all(host.base_url, planned, args.rate, args.concurrency))
-            wall = time.monotonic() - wall_before
-            host_cores = (host.cpu_seconds() - cpu_before) / wall
-            sender_cores = (time.process_time() - own_before) / wall
-            report_intake(results, args, (host_cores, sender_cores))
+            after = (host.cpu_seconds(), time.process_time(), cpu_seconds(storage.pid), time.monotonic())
+            wall = after[3] - before[3]
+            cores = tuple((a - b) / wall for a, b in zip(after[:3], before[:3], strict=True))
+            report_intake(results, args, cores)
             applied = wait_and_check(engine, storage, planned, results)
     return report_applied(results, applied, f"{load_before} before, {machine_load()} after")
 
