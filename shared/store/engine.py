@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -14,13 +13,13 @@ CONNECT_TIMEOUT_S = 15
 DEFAULT_POOL_SIZE = 5  # SQLAlchemy's own default, when the worker's thread count is not set
 
 
-def pool_size(environ: Mapping[str, str] | None = None) -> int:
+def pool_size() -> int:
     """One pooled connection per function thread of the worker (`PYTHON_THREADPOOL_THREAD_COUNT`).
 
     With fewer, the threads beyond the pool open an overflow connection per transaction and close it on
     return: under a queue backlog that was a new server login per transaction (measured in tools/bench).
     """
-    raw = (os.environ if environ is None else environ).get("PYTHON_THREADPOOL_THREAD_COUNT", "").strip()
+    raw = os.environ.get("PYTHON_THREADPOOL_THREAD_COUNT", "").strip()
     return int(raw) if raw.isdigit() and int(raw) > 0 else DEFAULT_POOL_SIZE
 
 
