@@ -273,6 +273,11 @@ def report_intake(results: Results, args: argparse.Namespace, cores: tuple[float
             ("no answer", f"{len(results.unanswered)}", f"within GHL's {GHL_TIMEOUT_S:g} s"),
             ("answers by status", "", str(dict(sorted(results.statuses.items())))),
             ("ack latency p50 / p99", _ms(results.ack_ms), "sent -> answer"),
+            (
+                "answered after 5 s",
+                f"{sum(1 for ms in results.ack_ms if ms > GHL_TIMEOUT_S * 1000)}",
+                "GHL would have given up on these (httpx's timeout is per read, not per request)",
+            ),
             ("from schedule p50 / p99", _ms(results.late_ms), "scheduled moment -> answer (queueing included)"),
             ("send lag p50 / p99", _ms(results.send_lag_ms), "scheduled moment -> sent (client-side delay)"),
             ("host CPU while sending", f"{cores[0]:.2f} cores", "one Python process: its code runs on 1 core"),
