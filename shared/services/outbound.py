@@ -267,7 +267,14 @@ def _push(message: OutboundMessage, record: repo.AppointmentRecord, lease: _Leas
         }
         with runtime.database().transaction() as conn:
             repo.set_sync_result(conn, record.id, {"pending_create": marker})
-        event = client.create_appointment(location_id, dict(create_body(appointment, timezone=record.timezone)))
+        try:
+            event = client.create_appointment(location_id, dict(create_body(appointment, timezone=record.timezone)))
+        except GhlError as exc:
+            if not isinstance(exc, OutcomeUnknown):
+                # Refused by GHL or never sent (e.g. no rate slot yet): no event to look up before the next try.
+                with runtime.database().transaction() as conn:
+                    repo.set_sync_result(conn, record.id, {"pending_create": None})
+            raise
         event_id = event.id
     elif kind is OutboundKind.cancel:
         assert record.ghl_event_id is not None
