@@ -17,6 +17,9 @@ from shared import telemetry
 log = telemetry.get_logger("http")
 
 JSON = "application/json"
+# What the caller sent was refused as invalid (bad data, a schedule conflict, a GHL-side rejection relayed):
+# counted for the validation-spike alert. Auth, not-found and concurrency (412) answers are not.
+VALIDATION_STATUSES = frozenset({400, 409, 422})
 
 
 class ApiError(Exception):
@@ -94,6 +97,8 @@ def _respond(handler: Callable[[func.HttpRequest], func.HttpResponse], req: func
     try:
         return handler(req)
     except ApiError as error:
+        if error.status in VALIDATION_STATUSES:
+            telemetry.validation_rejected("api", error.code, operation=f"http.{handler.__name__}")
         return error_response(error)
     except SettingsError as exc:
         log.error("configuration error: %s", exc)

@@ -1,5 +1,5 @@
-"""Telemetry: structured JSON logs, OpenTelemetry spans and alert events, exported to Application Insights when
-`APPLICATIONINSIGHTS_CONNECTION_STRING` is set and to nothing (no cost, no error) when it is not.
+"""Telemetry: structured JSON logs, OpenTelemetry spans and metrics, and alert events, exported to Application
+Insights when `APPLICATIONINSIGHTS_CONNECTION_STRING` is set and to nothing (no cost, no error) when it is not.
 
 One correlation id follows a change from the HTTP request through the queue to the GHL call: it is the
 OpenTelemetry trace id, carried in queue messages (`correlation_id`, and `traceparent` for the exact parent).
@@ -169,6 +169,8 @@ def span(
 
     kinds = {"server": SpanKind.SERVER, "client": SpanKind.CLIENT, "consumer": SpanKind.CONSUMER}
     parent = _parent(traceparent, correlation_id) if (traceparent or correlation_id) else None
+    started = time.perf_counter()
+    failed = False
     with _tracer().start_as_current_span(
         name, context=parent, kind=kinds.get(kind, SpanKind.INTERNAL), attributes=dict(attributes or {})
     ) as current:
@@ -179,10 +181,15 @@ def span(
         try:
             yield current
         except Exception as exc:
+            failed = True
             current.set_status(Status(StatusCode.ERROR, type(exc).__name__))
             raise
         finally:
             correlation.reset(token)
+            # Span names are bounded (handler, queue, GHL path template, "sql.transaction"): safe as a dimension.
+            _instrument("histogram", DURATION_METRIC, "ms").record(
+                (time.perf_counter() - started) * 1000, {"operation": name, "success": not failed}
+            )
 
 
 def current_traceparent() -> str | None:
@@ -213,8 +220,49 @@ def log_operation(
 
 
 def alert(kind: str, message: str, **dimensions: Any) -> None:
-    """A structured warning event `alert.<kind>` (the Azure Monitor alert rules in infra/ query these)."""
+    """A structured warning event `alert.<kind>` (the Azure Monitor alert rules in infra/ query these), also
+    counted in the `rv3sync.alerts` metric."""
     configure()
     get_logger("alerts").warning(
         "alert.%s: %s", kind, message, extra={"event": f"alert.{kind}", "alert": kind, **dimensions}
     )
+    _instrument("counter", ALERTS_METRIC, "{alert}").add(1, {"alert": kind})
+
+
+def validation_rejected(source: str, error_code: str, *, operation: str, location_id: str | None = None) -> None:
+    """A change refused as invalid — by our API (`source="api"`) or by GHL (`"ghl"`) — as a structured warning
+    event `validation.rejected` and the `rv3sync.validation.rejected` metric. One is the front desk's typo; many
+    in a short time (a broken client, a GHL-side rule change) is the `validation_spike` alert rule in infra/.
+    Only the code is recorded: the rejected values can be patient data."""
+    configure()
+    get_logger("validation").warning(
+        "validation.rejected: %s %s",
+        source,
+        error_code,
+        extra={"event": "validation.rejected", "detail": source, "error_code": error_code, "operation": operation}
+        | ({"location_id": location_id} if location_id else {}),
+    )
+    _instrument("counter", VALIDATION_METRIC, "{rejection}").add(1, {"source": source, "error_code": error_code})
+
+
+DURATION_METRIC = "rv3sync.operation.duration"
+ALERTS_METRIC = "rv3sync.alerts"
+VALIDATION_METRIC = "rv3sync.validation.rejected"
+_instruments: dict[str, Any] = {}
+_instruments_lock = threading.Lock()
+
+
+def _instrument(kind: str, name: str, unit: str) -> Any:
+    """An OpenTelemetry instrument, created once. Without a meter provider (no connection string) the API's
+    no-op meter records nothing at no cost; the Azure Monitor distro installs a real one."""
+    instrument = _instruments.get(name)
+    if instrument is None:
+        with _instruments_lock:
+            instrument = _instruments.get(name)
+            if instrument is None:
+                from opentelemetry import metrics
+
+                meter = metrics.get_meter(TRACER_NAME)
+                factory = meter.create_histogram if kind == "histogram" else meter.create_counter
+                instrument = _instruments[name] = factory(name, unit=unit)
+    return instrument

@@ -123,6 +123,17 @@ def reserve(state: BudgetState, limits: BudgetLimits, now: float, max_wait_s: fl
     return Reservation(granted=True, start_at=start, wait_s=wait, state=reserved)
 
 
+def retry_after_refusal(refused: Reservation, now: float, max_wait_s: float, spread: float) -> float:
+    """Seconds until a refused reservation is worth asking again: when the hold (a 429) is over and the slot
+    would come within `max_wait_s`. Asking only when the slot itself is due (`wait_s`) leaves it unused:
+    the caller is a queue message that becomes visible then and waits for the next poll, so a location
+    whose callers were all refused has gaps. `spread` (0..1, random) moves the moment later by up to half
+    of `max_wait_s`, so the refused do not all come back at once."""
+    held = refused.state.hold_until - now
+    fits = refused.wait_s - max_wait_s + min(max(spread, 0.0), 1.0) * max_wait_s / 2
+    return max(0.0, held, fits)
+
+
 def after_response(state: BudgetState, limits: BudgetLimits, now: float, headers: RateLimitHeaders) -> BudgetState:
     """Adapt to what GHL reports: skip one slot per request it counted beyond our pacing, hold when the day is spent."""
     updated = state

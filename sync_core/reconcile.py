@@ -311,9 +311,19 @@ def next_slice(length: timedelta, returned: int, plan: SlicePlan) -> tuple[bool,
 # --- the report ----------------------------------------------------------------------------------------------
 
 
-# What `totales` counts: records each stream held, the outcome of each comparison, the differences, the fixes
-# sent, differences counted but not listed (over MAX_LISTED) and GHL events without a readable time.
-TOTALS = ("rv3", "ghl", *(kind.value for kind in Kind), "drift", "acciones", "no_listadas", "ghl_ilegibles")
+# What `totales` counts: records each stream held (`rv3_tabla`: rows of RV3's own table, with RV3_SQL_URL), the
+# outcome of each comparison, the differences, the fixes sent, differences counted but not listed (over
+# MAX_LISTED) and GHL events without a readable time.
+TOTALS = (
+    "rv3",
+    "ghl",
+    "rv3_tabla",
+    *(kind.value for kind in Kind),
+    "drift",
+    "acciones",
+    "no_listadas",
+    "ghl_ilegibles",
+)
 
 
 class ReportWindow(BaseModel):
@@ -357,17 +367,23 @@ class ReconciliationReport(BaseModel):
         if count:
             self._count("ghl_ilegibles", count)
 
+    def seen_rv3_row(self) -> None:
+        """Count a row of RV3's own table compared with the sync (see `sync_core.rv3_reconcile`)."""
+        self._count("rv3_tabla")
+
     def add(self, finding: Finding) -> None:
-        self._count(finding.kind.value)
-        if finding.drift:
+        self.record(finding.kind, report_entry(finding) if finding.drift else {})
+
+    def record(self, kind: Kind, entry: dict[str, Any]) -> None:
+        """Count one comparison's outcome; a difference is also listed, as `entry`."""
+        self._count(kind.value)
+        if kind in DRIFT_KINDS:
             self._count("drift")
-            self._listed(getattr(self, finding.kind.value), report_entry(finding))
+            self._listed(getattr(self, kind.value), entry)
 
     def add_action(self, finding: Finding, heal: Heal, reference: str) -> None:
         """A fix sent through the normal sync path; `reference` is its outbox op id or webhook dedupe key."""
-        self._count("acciones")
-        self._listed(
-            self.acciones,
+        self.record_action(
             {
                 "tipo": heal.direction.value,
                 "hallazgo": finding.kind.value,
@@ -375,8 +391,12 @@ class ReconciliationReport(BaseModel):
                 "id": finding.rv3.id if finding.rv3 else None,
                 "ghl_event_id": _event_id(finding),
                 "referencia": reference,
-            },
+            }
         )
+
+    def record_action(self, entry: dict[str, Any]) -> None:
+        self._count("acciones")
+        self._listed(self.acciones, entry)
 
 
 def _event_id(finding: Finding) -> str | None:

@@ -229,11 +229,12 @@ def title_for(snapshot: Rv3Snapshot) -> str:
     return f"{base} - Consultorio {snapshot.room}" if snapshot.room else base
 
 
-def _start(snapshot: Rv3Snapshot, rules: MappingRules) -> datetime | None:
+def rv3_start(snapshot: Rv3Snapshot, timezone: str) -> datetime | None:
+    """The UTC start of an RV3 appointment (its date and hour in the location's zone); None without an hour."""
     if snapshot.hour is None:
         return None
     try:
-        return combine_local(snapshot.day, snapshot.hour, rules.timezone)
+        return combine_local(snapshot.day, snapshot.hour, timezone)
     except DomainError:
         return None
 
@@ -264,7 +265,7 @@ def plan_change(
         return Rv3Plan(kind=PlanKind.unchanged, reason="same_as_last_seen")
     values, flags = stored, []
     if previous is None or (current.day, current.hour) != (previous.day, previous.hour):
-        start = _start(current, rules)
+        start = rv3_start(current, rules.timezone)
         if start is None:
             flags.append("rv3_without_hour")
         else:
@@ -302,7 +303,7 @@ def _plan_new(current: Rv3Snapshot, rules: MappingRules) -> Rv3Plan:
         return Rv3Plan(kind=PlanKind.skip, reason="deleted_in_rv3")
     if rules.not_before is not None and current.day < rules.not_before:
         return Rv3Plan(kind=PlanKind.skip, reason="in_the_past")
-    start = _start(current, rules)
+    start = rv3_start(current, rules.timezone)
     if start is None:
         return Rv3Plan(kind=PlanKind.skip, reason="rv3_without_hour")
     link = _therapist(current, rules)
@@ -384,14 +385,21 @@ def _written(snapshot: Rv3Snapshot) -> tuple[date, time | None, str | None]:
     return snapshot.day, snapshot.hour, snapshot.status
 
 
+def status_holds(current: Rv3Snapshot, target: Rv3Write) -> bool:
+    """Whether RV3's row has the written status (a status RV3 has no row for, such as no-show, is not compared)."""
+    return target.status_name is None or current.status == _text(target.status_name)
+
+
+def holds(current: Rv3Snapshot, target: Rv3Write) -> bool:
+    """Whether RV3's row already has the written columns: date, hour and status."""
+    return (current.day, current.hour) == (target.day, target.hour) and status_holds(current, target)
+
+
 def decide_writeback(seen: Rv3Snapshot | None, current: Rv3Snapshot | None, target: Rv3Write) -> WritebackKind:
     """Whether a GHL change may be written over RV3's row `current`, last seen by the sync as `seen`."""
     if current is None or current.deleted:
         return WritebackKind.missing
-    holds = (current.day, current.hour) == (target.day, target.hour) and (
-        target.status_name is None or current.status == _text(target.status_name)
-    )
-    if holds:
+    if holds(current, target):
         return WritebackKind.already
     if seen is not None and _written(current) != _written(seen):
         return WritebackKind.conflict

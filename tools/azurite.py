@@ -115,6 +115,11 @@ class Azurite:
         return self._process is not None and self._process.poll() is None
 
     @property
+    def pid(self) -> int | None:
+        """The emulator's process id while it runs (benchmarks read its CPU time)."""
+        return self._process.pid if self.running and self._process is not None else None
+
+    @property
     def log_path(self) -> Path:
         return self.data_dir / "azurite.log"
 

@@ -19,7 +19,7 @@ import urllib.request
 from contextlib import ExitStack
 from pathlib import Path
 
-from tools.azurite import Azurite, AzuritePorts
+from tools.azurite import Azurite, AzuriteError, AzuritePorts
 
 APP_DIR = Path(__file__).resolve().parent.parent
 LOCAL = APP_DIR / ".local"
@@ -103,7 +103,13 @@ def main(argv: list[str] | None = None) -> int:
 
     values = local_values()
     with ExitStack() as stack:
-        storage = stack.enter_context(Azurite(LOCAL / "azurite", AzuritePorts(blob=10000, queue=10001, table=10002)))
+        try:
+            storage = stack.enter_context(
+                Azurite(LOCAL / "azurite", AzuritePorts(blob=10000, queue=10001, table=10002))
+            )
+        except AzuriteError as exc:
+            print(f"Cannot start: {exc}; stop the other ./scripts/run or Azurite first.", file=sys.stderr)
+            return 1
         print(f"Azurite: queues :{storage.ports.queue}, tables :{storage.ports.table} (data in .local/azurite)")
         env = dict(os.environ)
         env["AzureWebJobsStorage"] = storage.connection_string

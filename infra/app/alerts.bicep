@@ -14,6 +14,9 @@ param applicationInsightsId string
 @description('E-mail address that receives the alerts. Empty: no action group, alerts only show in the portal.')
 param alertEmail string = ''
 
+@description('Refused changes (validation errors) in 15 minutes above which the validation-spike alert fires.')
+param validationSpikeThreshold int = 20
+
 // The app logs each event as one JSON object in the message (what the Functions worker forwards), and, with the
 // Azure Monitor exporter, also as customDimensions: read the event name and its dimensions from either.
 var appEvents = 'union isfuzzy=true (traces | extend payload = parse_json(message) | project timestamp, name = coalesce(tostring(customDimensions.event), tostring(payload.event), message), customDimensions = bag_merge(payload, customDimensions)), (customEvents | project timestamp, name, customDimensions)'
@@ -107,6 +110,38 @@ module eventAlertRules 'br/public:avm/res/insights/scheduled-query-rule:0.6.0' =
     }
   }
 ]
+
+// One refused change is the front desk's typo; many in a short time is a broken client or a rule changed on GHL's
+// side. Every refusal is logged as a `validation.rejected` event (source api or ghl, its error code).
+module validationSpikeRule 'br/public:avm/res/insights/scheduled-query-rule:0.6.0' = {
+  name: 'alert-validation-spike'
+  params: {
+    name: 'alert-validation-spike'
+    location: location
+    tags: tags
+    alertDescription: 'Muchas citas rechazadas por datos inválidos en poco tiempo (API o GHL): revisar el cliente o las reglas del calendario.'
+    severity: 2
+    scopes: [applicationInsightsId]
+    evaluationFrequency: 'PT5M'
+    windowSize: 'PT15M'
+    autoMitigate: true
+    actions: actions
+    criterias: {
+      allOf: [
+        {
+          query: '${appEvents} | where name == "validation.rejected"'
+          timeAggregation: 'Count'
+          operator: 'GreaterThan'
+          threshold: validationSpikeThreshold
+          failingPeriods: {
+            numberOfEvaluationPeriods: 1
+            minFailingPeriodsToAlert: 1
+          }
+        }
+      ]
+    }
+  }
+}
 
 // A dead timer or a stopped app logs nothing, so a missed run is also caught by the lack of a
 // `reconciliation.completed` event in the last 26 hours (daily schedule plus two hours of grace).

@@ -506,7 +506,8 @@ class ReconciliationReportSummary(BaseModel):
 
 
 class ReconciliationReportOut(ReconciliationReportSummary):
-    """SPEC §8's report; lists name at most 1000 appointments each (`totales` counts all of them)."""
+    """SPEC §8's report; lists name at most 1000 appointments each (`totales` counts all of them). With
+    RV3_SQL_URL, a difference between RV3's own tables and the sync has `origen: "rv3"` and `rv3_id`."""
 
     faltantes_local: list[dict[str, Any]] = Field(description="In GHL, not in RV3")
     faltantes_ghl: list[dict[str, Any]] = Field(description="In RV3 (to be synced), not in GHL")

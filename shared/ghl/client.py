@@ -27,7 +27,7 @@ from shared.ghl.errors import (
 )
 from shared.ghl.models import Calendar, Contact, Event, Location
 from shared.ghl.rate_budget import RateBudget
-from sync_core.rate_budget import RateLimitHeaders, parse_retry_after
+from sync_core.rate_budget import RateLimitHeaders, parse_retry_after, retry_after_refusal
 
 # Retries happen only where they cannot duplicate a change: reads, and writes that provably never reached
 # GHL. Errors are by meaning (shared.ghl.errors), not raw status codes.
@@ -421,7 +421,8 @@ class GhlClient:
     def _take_slot(self, location_id: str) -> None:
         slot = self._budget.reserve(location_id, self._max_wait_s)
         if not slot.granted:
-            raise RateLimited(slot.wait_s, f"rate budget of location {location_id} is spent for {slot.wait_s:.1f}s")
+            retry_after = retry_after_refusal(slot, self._clock(), self._max_wait_s, random.random())
+            raise RateLimited(retry_after, f"rate budget of location {location_id} is spent for {slot.wait_s:.1f}s")
         delay = slot.start_at - self._clock()
         if delay > 0:
             self._sleep(delay)

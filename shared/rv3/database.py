@@ -228,6 +228,21 @@ class Rv3Database:
                 found.extend(self._appointment(row) for row in conn.execute(query))
         return found
 
+    def appointments_on(self, day: date, *, after_id: int, limit: int) -> list[Rv3Appointment]:
+        a = self.tables.appointments
+        query = (
+            self._appointment_select()
+            .where(
+                a.c.appointment_date >= self._day_value(day),
+                a.c.appointment_date < self._day_value(day + timedelta(days=1)),
+                a.c.id > after_id,
+            )
+            .order_by(a.c.id)
+            .limit(limit)
+        )
+        with self._connect() as conn:
+            return [self._appointment(row) for row in conn.execute(query)]
+
     def find_appointments(self, *, patient_id: int, day: date) -> list[Rv3Appointment]:
         a = self.tables.appointments
         query = (

@@ -33,6 +33,11 @@ class Rv3Source(Protocol):
         """The rows with these ids that still exist (soft-deleted ones included, marked `deleted`)."""
         ...
 
+    def appointments_on(self, day: date, *, after_id: int, limit: int) -> list[Rv3Appointment]:
+        """The appointments filed on one day (`appointment_date`), soft-deleted ones included, by id after
+        `after_id` (the reconciliation reads a day page by page)."""
+        ...
+
     def find_appointments(self, *, patient_id: int, day: date) -> list[Rv3Appointment]:
         """A patient's live appointments on one day (to adopt a create whose outcome was lost)."""
         ...

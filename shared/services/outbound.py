@@ -170,6 +170,8 @@ def _sync_claimed(message: OutboundMessage, record: repo.AppointmentRecord, leas
 def _after_ghl_error(message: OutboundMessage, exc: GhlError) -> Outcome:
     """Rate limits and transient failures come back later; only rejections are permanent."""
     if isinstance(exc, Invalid | NotFound):
+        code = "ghl_invalid" if isinstance(exc, Invalid) else "ghl_not_found"
+        telemetry.validation_rejected("ghl", code, operation="sync.rv3_to_ghl")
         return _fail(message, _rejection_text(exc))
     if isinstance(exc, RateLimited):
         return _requeue(message, ErrorKind.rate_limited, retry_after=exc.retry_after, note="rate limited")
@@ -272,7 +274,14 @@ def _push(message: OutboundMessage, record: repo.AppointmentRecord, lease: _Leas
         }
         with runtime.database().transaction() as conn:
             repo.set_sync_result(conn, record.id, {"pending_create": marker})
-        event = client.create_appointment(location_id, dict(create_body(appointment, timezone=record.timezone)))
+        try:
+            event = client.create_appointment(location_id, dict(create_body(appointment, timezone=record.timezone)))
+        except GhlError as exc:
+            if not isinstance(exc, OutcomeUnknown):
+                # Refused by GHL or never sent (e.g. no rate slot yet): no event to look up before the next try.
+                with runtime.database().transaction() as conn:
+                    repo.set_sync_result(conn, record.id, {"pending_create": None})
+            raise
         event_id = event.id
     elif kind is OutboundKind.cancel:
         assert record.ghl_event_id is not None

@@ -7,6 +7,10 @@ in GHL), and checkpoints the report after every slice, so a crash or a redeliver
 An appointment belongs to the window when its START is in [desde, hasta) (on each side its own start).
 With auto-heal every difference is fixed through the normal sync path: an outbox entry (RV3 → GHL) written
 with the checkpoint, or a `ghl-to-rv3` message in the inbound worker's format (GHL → RV3).
+
+With RV3's own tables synced (RV3_SQL_URL), the walk then reads RV3's appointments one local day at a time and
+compares them with the sync's (`sync_core.rv3_reconcile`); its fixes are the capture's (the row applied again,
+into the outbox) and the write-back's (the link marked to be written), in the checkpoint's transaction.
 """
 
 from __future__ import annotations
@@ -40,7 +44,8 @@ from shared.api.schemas import (
 from shared.ghl.errors import GhlError, NotFound, OutcomeUnknown, RateLimited, Unavailable
 from shared.http import ApiError
 from shared.queues import GHL_TO_RV3, RECONCILE, QueueUnavailable
-from shared.services import dispatch, locations
+from shared.rv3.port import Rv3Unavailable
+from shared.services import dispatch, locations, rv3_capture, rv3_source, rv3_writeback
 from shared.services.webhook_intake import WebhookMessage
 from shared.store import appointments as appointment_repo
 from shared.store import locations as location_repo
@@ -66,6 +71,8 @@ from sync_core.reconcile import (
     next_slice,
 )
 from sync_core.retry import ErrorKind, RetryAction, decide_retry
+from sync_core.rv3_mapping import Rv3Patient
+from sync_core.rv3_reconcile import Rv3Context, Rv3Day, Rv3Finding, classify_rv3, rv3_days, starts_between
 from sync_core.times import as_utc, local_day_bounds, localize
 from sync_core.webhooks import Action, GhlAppointmentEvent
 
@@ -79,6 +86,9 @@ MAX_WINDOW = timedelta(days=31)
 MAX_ATTEMPTS = 12  # GHL or SQL unreachable: jittered backoff capped at 5 min, at most about half an hour
 MAX_HOLDER_WAITS = 20  # a copy of a message whose run another worker holds comes back at most this often
 MAX_DEQUEUE = 5  # host.json maxDequeueCount: the last delivery before the poison queue
+# RV3's rows are read this many at a time (and the sync's RV3 appointments streamed so), as GHL's time slices
+# hold about `SlicePlan.max_events`: what one step holds stays the same however busy a day is.
+RV3_PAGE = 100
 
 
 class ReconcileMessage(BaseModel):
@@ -364,6 +374,7 @@ class _Run:
     policy: ConflictPolicy
     to_ghl: list[tuple[Finding, Heal]] = field(default_factory=list)
     to_rv3: list[tuple[Finding, Heal]] = field(default_factory=list)
+    rv3_fixes: list[Rv3Finding] = field(default_factory=list)
 
     @property
     def window(self) -> tuple[datetime, datetime]:
@@ -451,7 +462,7 @@ def _run_claimed(
         return _walk(message, location, row, lease)
     except LeaseLost:
         return Outcome("superseded", "another worker took the run over")
-    except (GhlError, ApiError, sa.exc.OperationalError) as exc:
+    except (GhlError, ApiError, sa.exc.OperationalError, Rv3Unavailable) as exc:
         return _after_failure(message, exc)
     finally:
         if lease.held:
@@ -459,14 +470,17 @@ def _run_claimed(
                 reports.release(conn, row.id, lease.until)
 
 
-def _after_failure(message: ReconcileMessage, exc: GhlError | ApiError | sa.exc.OperationalError) -> Outcome:
-    """Rate limits and outages resume later from the checkpoint; auth, scope or an unknown location fail the
-    run (retrying cannot help). The calendar refresh reports GHL's failures as ApiErrors, as the API would."""
+def _after_failure(
+    message: ReconcileMessage, exc: GhlError | ApiError | sa.exc.OperationalError | Rv3Unavailable
+) -> Outcome:
+    """Rate limits and outages (GHL, SQL, RV3's database) resume later from the checkpoint; auth, scope or an
+    unknown location fail the run (retrying cannot help). The calendar refresh reports GHL's failures as
+    ApiErrors, as the API would."""
     if isinstance(exc, RateLimited):
         return _retry(message, ErrorKind.rate_limited, exc.retry_after, "GHL rate limit")
     if isinstance(exc, ApiError) and exc.code == "ghl_rate_limited":
         return _retry(message, ErrorKind.rate_limited, None, exc.code)
-    transient = isinstance(exc, Unavailable | OutcomeUnknown | sa.exc.OperationalError)
+    transient = isinstance(exc, Unavailable | OutcomeUnknown | sa.exc.OperationalError | Rv3Unavailable)
     if transient or (isinstance(exc, ApiError) and exc.code == "ghl_unavailable"):
         return _retry(message, ErrorKind.connection, None, f"unavailable ({type(exc).__name__})")
     code = exc.code if isinstance(exc, ApiError) else f"ghl_{getattr(exc, 'code', 'error')}"
@@ -542,6 +556,13 @@ def _walk(
             if time.monotonic() > deadline and not (done and index + 1 == len(calendars)):
                 return Outcome("continued", "time budget used; a new message continues the run")
         index, position = index + 1, message.desde
+    context = _rv3_context(location)
+    if context is not None:
+        for day in rv3_days(position, message.hasta, location.timezone):
+            _reconcile_rv3_day(run, context, day)
+            _checkpoint(run, len(calendars), day.end)
+            if time.monotonic() > deadline and day.end < message.hasta:
+                return Outcome("continued", "time budget used; a new message continues the run")
     _complete(run)
     return Outcome("completed", f"drift {run.report.drift}")
 
@@ -605,6 +626,74 @@ def _pending_create_of(conn: sa.Connection, location_id: int, ghl: GhlAppointmen
     return None
 
 
+# --- RV3's own tables ---------------------------------------------------------------------------------------
+
+
+def _rv3_context(location: location_repo.LocationRecord) -> Rv3Context | None:
+    """What the RV3 pass needs, when RV3's own tables are synced with this location (RV3_SQL_URL); else None."""
+    if not rv3_source.configured():
+        return None
+    with runtime.database().transaction() as conn:
+        where = rv3_source.location(conn)
+        if where is None or where.id != location.id:
+            return None
+        rules = rv3_source.mapping_rules(conn, where, _now())
+        scan = rv3_capture.next_scan(conn, where.id)
+    return Rv3Context(rules=rules, statuses=runtime.rv3().statuses(), next_scan=scan)
+
+
+def _reconcile_rv3_day(run: _Run, context: Rv3Context, day: Rv3Day) -> None:
+    """RV3's rows filed on the day that start in its part of the window, page by page; then the sync's RV3
+    appointments starting in it whose RV3 row is gone or starts outside the window (else compared above)."""
+    source, tz = runtime.rv3(), run.location.timezone
+    after_id = 0
+    while True:
+        run.lease.keep()
+        rows = source.appointments_on(day.day, after_id=after_id, limit=RV3_PAGE)
+        here = [row for row in rows if starts_between(row, tz, day.start, day.end)]
+        with runtime.database().transaction() as conn:
+            linked = stored.rv3_linked(conn, run.location.id, [row.id for row in here])
+        for row in here:
+            run.report.seen_rv3_row()
+            _note_rv3(run, classify_rv3(row, linked.get(row.id), context))
+        if len(rows) < RV3_PAGE:
+            break
+        after_id = rows[-1].id
+    desde, hasta = run.window
+    for chunk in stored.stream_rv3_linked(runtime.database(), run.location.id, day.start, day.end, chunk=RV3_PAGE):
+        found = {row.id: row for row in source.appointments([a.rv3_id for a in chunk if a.rv3_id is not None])}
+        for appointment in chunk:
+            rv3_row = found.get(appointment.rv3_id) if appointment.rv3_id is not None else None
+            if rv3_row is not None and starts_between(rv3_row, tz, desde, hasta):
+                continue
+            if rv3_row is not None:
+                run.report.seen_rv3_row()
+            _note_rv3(run, classify_rv3(rv3_row, appointment, context))
+
+
+def _note_rv3(run: _Run, finding: Rv3Finding) -> None:
+    run.report.record(finding.kind, finding.entry() if finding.drift else {})
+    if run.message.heal and finding.drift and finding.heal is not None:
+        run.rv3_fixes.append(finding)
+
+
+def _heal_rv3(
+    conn: sa.Connection, run: _Run, finding: Rv3Finding, patients: dict[int, Rv3Patient], now: datetime
+) -> tuple[str, list[outbox.OutboxEntry]]:
+    """Send one RV3-side fix down the normal path: the capture applies RV3's row again (into the outbox), or the
+    link is marked for the write-back. Its reference for the report, and the outbox entries to send."""
+    assert finding.heal is not None
+    if finding.heal.direction is HealDirection.to_rv3:
+        assert finding.appointment_id is not None
+        rv3_writeback.request_writeback(conn, finding.appointment_id)
+        return f"rv3-writeback:{finding.appointment_id}", []
+    assert finding.rv3_id is not None and finding.recapture is not None
+    outcome, entries = rv3_capture.recapture(
+        conn, run.location, finding.rv3_id, finding.recapture, patients=patients, now=now
+    )
+    return ",".join(entry.op_id for entry in entries) or f"rv3-capture:{outcome}", entries
+
+
 def _checkpoint(run: _Run, calendar_index: int, position: datetime) -> None:
     """Store the report and the position in one transaction with the outbox entries of the slice's fixes;
     hand the fixes to the queues after the commit (a lost GHL → RV3 fix is found again by the next run)."""
@@ -612,6 +701,9 @@ def _checkpoint(run: _Run, calendar_index: int, position: datetime) -> None:
     entries: list[outbox.OutboxEntry] = []
     messages: list[WebhookMessage] = []
     until = now + RUN_LEASE
+    # RV3 rows the capture never took are applied with their patients, read from RV3 before the transaction.
+    unlinked = [f.recapture.patient_id for f in run.rv3_fixes if f.recapture is not None and f.appointment_id is None]
+    patients = rv3_capture.new_patients(runtime.rv3(), run.location, unlinked) if unlinked else {}
     with runtime.database().transaction() as conn:
         for finding, heal in run.to_ghl:
             assert finding.rv3 is not None
@@ -631,6 +723,10 @@ def _checkpoint(run: _Run, calendar_index: int, position: datetime) -> None:
             message = heal_message(run.message.run_id, run.location.ghl_location_id, finding, now)
             run.report.add_action(finding, heal, message.dedupe_key)
             messages.append(message)
+        for rv3_finding in run.rv3_fixes:
+            reference, sent = _heal_rv3(conn, run, rv3_finding, patients, now)
+            run.report.record_action(rv3_finding.action(reference))
+            entries.extend(sent)
         saved = reports.save_checkpoint(
             conn,
             run.row.id,
@@ -647,6 +743,7 @@ def _checkpoint(run: _Run, calendar_index: int, position: datetime) -> None:
     run.lease.until = until
     run.to_ghl.clear()
     run.to_rv3.clear()
+    run.rv3_fixes.clear()
     for entry in entries:
         dispatch.send(entry)
     for message in messages:

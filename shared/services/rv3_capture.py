@@ -151,6 +151,11 @@ def _record_run(where: location_repo.LocationRecord, report: CaptureReport) -> N
         log.warning("could not record the capture run: %s", type(exc).__name__)
 
 
+def next_scan(conn: Connection, location_id: int) -> Cursor:
+    """Where the next run starts reading RV3's appointments: a row past it is still to be captured."""
+    return _scan_start(store.cursor_state(conn, location_id, store.APPOINTMENTS).mark)
+
+
 def _scan_start(mark: Cursor | None) -> Cursor:
     return Cursor(updated_at=mark.updated_at - OVERLAP, id=0) if mark is not None else Cursor(updated_at=START, id=0)
 
@@ -189,7 +194,7 @@ def _apply_page(
     now: datetime,
     report: CaptureReport,
 ) -> Cursor | None:
-    patients = _new_patients(source, where, rows)
+    patients = new_patients(source, where, [row.patient_id for row in rows])
     for attempt in (1, 2):
         try:
             with runtime.database().transaction() as conn:
@@ -214,11 +219,11 @@ def _apply_page(
     return mark
 
 
-def _new_patients(
-    source: Rv3Source, where: location_repo.LocationRecord, rows: list[Rv3Appointment]
+def new_patients(
+    source: Rv3Source, where: location_repo.LocationRecord, patient_ids: list[int]
 ) -> dict[int, Rv3Patient]:
-    """RV3's rows of the page's patients the sync has not linked yet (known ones follow the patients stream)."""
-    ids = sorted({row.patient_id for row in rows})
+    """RV3's rows of these patients the sync has not linked yet (known ones follow the patients stream)."""
+    ids = sorted(set(patient_ids))
     with runtime.database().transaction() as conn:
         known = store.patient_states(conn, where.id, [str(i) for i in ids])
     missing = [i for i in ids if str(i) not in known]
@@ -358,6 +363,27 @@ def _record(page: _Page, appointment_id: int, operation: str, version: int, rv3_
             correlation_id=f"rv3-{rv3_id}",
         )
     )
+
+
+def recapture(
+    conn: Connection,
+    where: location_repo.LocationRecord,
+    rv3_id: int,
+    snapshot: Rv3Snapshot,
+    *,
+    patients: dict[int, Rv3Patient],
+    now: datetime,
+) -> tuple[str, list[outbox.OutboxEntry]]:
+    """Apply RV3's row as if this run had just read it (the reconciliation found the capture missed it), in the
+    caller's transaction: (outcome, outbox entries to send once it commits). `patients`: see `new_patients`."""
+    page = _Page(conn, where, rv3_source.mapping_rules(conn, where, now), now, patients)
+    page.awaiting = store.links_awaiting_create(conn, where.id)
+    linked = store.linked_by_rv3_id(conn, where.id, [str(rv3_id)]).get(str(rv3_id))
+    if linked is None:
+        outcome = _adopt(page, rv3_id, snapshot) or _create(page, rv3_id, snapshot)
+    else:
+        outcome = _change(page, rv3_id, linked[0], linked[1], snapshot)
+    return outcome, page.entries
 
 
 def _sweep(source: Rv3Source, where: location_repo.LocationRecord, now: datetime, report: CaptureReport) -> None:

@@ -82,6 +82,16 @@ def record_ghl_booking(conn: Connection, location: location_repo.LocationRecord,
     store.add_link(conn, appointment_id, {"writeback": store.WRITE_CREATE}, _now())
 
 
+def request_writeback(conn: Connection, appointment_id: int) -> None:
+    """RV3 lacks the sync's state of a linked appointment (a write-back was lost): write it again, or create
+    the RV3 appointment of a GHL booking RV3 never got. The capture run writes it, as any write-back."""
+    record = repo.get(conn, appointment_id)
+    if record is None:
+        return
+    pending = store.WRITE_UPDATE if record.rv3_appointment_id is not None else store.WRITE_CREATE
+    store.update_link(conn, appointment_id, {"writeback": pending, "attempts": 0, "last_error": None}, _now())
+
+
 # --- in the capture run --------------------------------------------------------------------------------------
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -12,7 +12,11 @@ from sqlalchemy.engine import Connection
 
 from shared.store.database import Database
 from shared.store.outbox import DISPATCHED, PENDING
-from shared.store.schema import appointments, outbox
+from shared.store.rv3 import PENDING_WRITES, WRITE_REVIEW
+from shared.store.schema import appointments, outbox, rv3_appointments
+from sync_core.models import AppointmentStatus
+from sync_core.rv3_mapping import Rv3Snapshot, SyncedAppointment
+from sync_core.rv3_reconcile import LinkedAppointment
 
 CHUNK = 500
 
@@ -151,3 +155,86 @@ def calendars_in_window(conn: Connection, location_id: int, start: datetime, end
 def count_in_slice(conn: Connection, location_id: int, calendar_id: str, start: datetime, end: datetime) -> int:
     query = sa.select(sa.func.count()).select_from(appointments).where(*in_slice(location_id, calendar_id, start, end))
     return int(conn.execute(query).scalar_one())
+
+
+# --- RV3's appointments (with RV3_SQL_URL): the sync's side of each, by RV3 id or streamed by start ---
+
+_linked_to_rv3 = appointments.outerjoin(rv3_appointments, rv3_appointments.c.appointment_id == appointments.c.id)
+_RV3_COLUMNS = [
+    appointments.c.id,
+    appointments.c.rv3_appointment_id,
+    appointments.c.ghl_event_id,
+    appointments.c.calendar_id,
+    appointments.c.title,
+    appointments.c.assigned_user_id,
+    appointments.c.start_at,
+    appointments.c.end_at,
+    appointments.c.status,
+    rv3_appointments.c.snapshot,
+    rv3_appointments.c.writeback,
+    _open_outbox,
+]
+
+
+def _linked(row: sa.Row[Any]) -> LinkedAppointment:
+    return LinkedAppointment(
+        appointment_id=row.id,
+        rv3_id=int(row.rv3_appointment_id) if row.rv3_appointment_id is not None else None,
+        ghl_event_id=row.ghl_event_id,
+        values=SyncedAppointment(
+            calendar_id=row.calendar_id,
+            start=row.start_at,
+            end=row.end_at,
+            status=AppointmentStatus(row.status),
+            title=row.title,
+            assigned_user_id=row.assigned_user_id,
+        ),
+        snapshot=Rv3Snapshot.model_validate(row.snapshot) if row.snapshot else None,
+        pending=bool(row.in_flight) or row.writeback in PENDING_WRITES,
+        in_review=row.writeback == WRITE_REVIEW,
+    )
+
+
+def rv3_linked(conn: Connection, location_id: int, rv3_ids: Sequence[int]) -> dict[int, LinkedAppointment]:
+    """{RV3 appointment id: the sync's appointment linked to it} for those the sync knows."""
+    found: dict[int, LinkedAppointment] = {}
+    for start in range(0, len(rv3_ids), CHUNK):
+        chunk = [str(rv3_id) for rv3_id in rv3_ids[start : start + CHUNK]]
+        rows = conn.execute(
+            sa.select(*_RV3_COLUMNS)
+            .select_from(_linked_to_rv3)
+            .where(appointments.c.location_id == location_id, appointments.c.rv3_appointment_id.in_(chunk))
+        )
+        for row in rows:
+            linked = _linked(row)
+            assert linked.rv3_id is not None
+            found[linked.rv3_id] = linked
+    return found
+
+
+def stream_rv3_linked(
+    db: Database, location_id: int, start: datetime, end: datetime, *, chunk: int = CHUNK
+) -> Iterator[list[LinkedAppointment]]:
+    """The location's appointments starting in [start, end) that belong to RV3 (linked to an RV3 row, or booked
+    in GHL for RV3), `chunk` at a time by id, each chunk its own short transaction."""
+    after_id = 0
+    while True:
+        with db.transaction() as conn:
+            rows = conn.execute(
+                sa.select(*_RV3_COLUMNS)
+                .select_from(_linked_to_rv3)
+                .where(
+                    appointments.c.location_id == location_id,
+                    appointments.c.start_at >= start,
+                    appointments.c.start_at < end,
+                    sa.or_(appointments.c.rv3_appointment_id.isnot(None), rv3_appointments.c.id.isnot(None)),
+                    appointments.c.id > after_id,
+                )
+                .order_by(appointments.c.id)
+                .limit(chunk)
+            ).all()
+        if rows:
+            yield [_linked(row) for row in rows]
+        if len(rows) < chunk:
+            return
+        after_id = rows[-1].id

@@ -182,10 +182,14 @@ def test_app_identity_gets_data_roles_and_nothing_broader() -> None:
     } <= role_ids
 
 
-def test_every_alert_kind_has_a_rule_and_missed_runs_have_a_heartbeat() -> None:
+def test_every_alert_kind_has_a_rule_validation_spikes_and_missed_runs_too() -> None:
     alerts = bicep("app/alerts.bicep")
     kinds = {alert["kind"] for alert in alerts["variables"]["eventAlerts"]["value"]}
     assert kinds == ALERT_KINDS
+    spike = module_params(alerts["modules"]["validationSpikeRule"])
+    (criterion,) = spike["criterias"]["allOf"]
+    assert '"validation.rejected"' in criterion["query"]
+    assert criterion["operator"] == "GreaterThan" and spike["windowSize"] == "PT15M"
     heartbeat = module_params(alerts["modules"]["reconciliationHeartbeatRule"])
     (criterion,) = heartbeat["criterias"]["allOf"]
     assert '"reconciliation.completed"' in criterion["query"]

@@ -18,6 +18,7 @@ from sync_core.rate_budget import (
     after_response,
     parse_retry_after,
     reserve,
+    retry_after_refusal,
 )
 
 GHL = BudgetLimits()  # 100 per 10 s, 200,000 per day
@@ -156,3 +157,21 @@ def test_retry_after_is_read_as_seconds_or_as_an_http_date() -> None:
     assert parse_retry_after(http_date, T0) == 20
     assert parse_retry_after("soon", T0) is None
     assert parse_retry_after(None, T0) is None
+
+
+@pytest.mark.parametrize("spread", [0.0, 0.5, 1.0])
+def test_a_refused_caller_comes_back_while_the_slots_before_its_own_are_still_being_used(spread: float) -> None:
+    state = BudgetState(next_slot_at=T0 + 30)  # 30 s of slots already reserved by other workers
+    refused = reserve(state, GHL, T0, max_wait_s=10)
+    assert not refused.granted
+    back = retry_after_refusal(refused, T0, max_wait_s=10, spread=spread)
+    assert back < 30  # before its slot is due: the location never runs out of callers waiting
+    again = reserve(state, GHL, T0 + back, max_wait_s=10)
+    assert again.granted and again.start_at == T0 + 30  # the next free slot, with no gap before it
+
+
+def test_a_refused_caller_never_comes_back_before_ghls_retry_after() -> None:
+    held = after_rate_limited(BudgetState(), T0, 30)
+    refused = reserve(held, GHL, T0, max_wait_s=10)
+    assert not refused.granted
+    assert retry_after_refusal(refused, T0, max_wait_s=10, spread=0.0) == 30

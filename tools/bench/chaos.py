@@ -61,7 +61,11 @@ CALENDARS = ("cal_demo_terapia", "cal_demo_reflexologia")
 FIRST_DAY = date(2030, 3, 4)
 PAIRS_PER_DAY = 6  # each appointment owns two slots (even hour, next odd hour) of one calendar and day
 FUNCTION_KEY = "chaos-function-key"
-POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+POSTGRES_ADMIN_URL = (
+    os.environ.get("BENCH_POSTGRES_URL")
+    or os.environ.get("TEST_POSTGRES_URL")
+    or "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
 QUEUES = ("rv3-to-ghl", "ghl-to-rv3", "reconcile")
 RECONCILE_MAX_DAYS = 31  # the API's longest window
 _DRIFT_LISTS = ("faltantes_local", "faltantes_ghl", "canceladas_no_actualizadas", "desincronizadas")

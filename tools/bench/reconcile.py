@@ -8,7 +8,10 @@ the `reconcile` messages from Azurite, continuations included); the child report
 and how far above its RSS before the run that went (and, with --tracemalloc, its Python heap peak: slower).
 Memory must stay flat as the count grows: each GHL response and SQL chunk is bounded, not the walk.
 
-Usage: python -m tools.bench.reconcile [--sizes 5000 50000] [--max-events 200] [--sql-url URL] [--tracemalloc]
+With --rv3 the appointments are also RV3's own rows (a SQLite RV3 database, RV3_SQL_URL), linked to the stored
+ones as the capture links them, plus a fixed amount of RV3-side drift: the run then also walks RV3's tables.
+
+Usage: python -m tools.bench.reconcile [--sizes 5000 50000] [--max-events 200] [--sql-url URL] [--rv3] [--tracemalloc]
 """
 
 from __future__ import annotations
@@ -29,10 +32,14 @@ import sqlalchemy as sa
 from shared.settings import app_setting_names
 from shared.store import appointments as appointment_repo
 from shared.store import locations as location_repo
+from shared.store import rv3 as rv3_store
 from shared.store.database import Database
-from shared.store.schema import metadata
+from shared.store.schema import metadata, rv3_appointments
 from sync_core.hashing import SyncedFields, sync_hash
 from sync_core.reconcile import SlicePlan
+from sync_core.rv3_mapping import Cursor, Rv3Snapshot
+from sync_core.times import zone
+from tests.fixtures.rv3_schema import PENDIENTE, create_rv3_database
 from tools.azurite import Azurite
 from tools.ghl_sandbox import DEMO_PRIVATE_TOKEN, DEMO_SEED, SandboxConfig, SandboxServer
 from tools.ghl_sandbox.config import ContactSeed
@@ -47,17 +54,32 @@ WINDOW = timedelta(days=31)
 DRIFT_PER_KIND = 20  # the same drift at every size, so the memory compared is the walk's, not the report's
 MISSED_BOOKING_IN_SQL, NEVER_SENT_TO_GHL, RETITLED_IN_GHL, CANCELLED_IN_GHL = range(4)
 FLAT_RATIO = 1.5  # 10x the appointments may cost at most this much more memory
+RV3_STAMP = datetime(2030, 1, 1)  # RV3's rows were saved before the capture's cursor: none is still in flight
+RV3_CURSOR = Cursor(updated_at=datetime(2030, 2, 1), id=0)
+KINDS = ("faltantes_local", "faltantes_ghl", "canceladas_no_actualizadas", "desincronizadas")
+# RV3-side drift with --rv3: rows moved in RV3 that the capture missed, rows it never captured.
+RV3_DRIFT = {"desincronizadas": DRIFT_PER_KIND, "faltantes_ghl": DRIFT_PER_KIND}
 
 
-def seed(sandbox: SandboxServer, db: Database, size: int) -> None:
-    """`size` appointments on both sides, synced, spread over the window and the two calendars; then drift."""
+def seed(sandbox: SandboxServer, db: Database, size: int) -> list[tuple[int, datetime]]:
+    """`size` appointments on both sides, synced, spread over the window and the two calendars; then drift.
+    The stored appointments without GHL-side drift: (id, start)."""
     sandbox.sandbox.reset()
     state = sandbox.sandbox.state
     now = datetime.now(UTC)
     step = WINDOW / size
+    plain: list[tuple[int, datetime]] = []
     with db.transaction() as conn:
         location = location_repo.insert_location(
-            conn, {"ghl_location_id": LOCATION, "name": "Sede", "timezone": "America/Lima", "is_active": True}, now
+            conn,
+            {
+                "ghl_location_id": LOCATION,
+                "name": "Sede",
+                "timezone": "America/Lima",
+                "is_active": True,
+                "default_calendar_id": CALENDARS[0],
+            },
+            now,
         )
         location_repo.replace_calendars(
             conn, location.id, [location_repo.CalendarSnapshot(c, c, None, None, True) for c in CALENDARS], now
@@ -75,7 +97,7 @@ def seed(sandbox: SandboxServer, db: Database, size: int) -> None:
                     status="confirmed", title=title, assigned_user_id=None,
                 )  # fmt: skip
                 synced = drift != NEVER_SENT_TO_GHL
-                appointment_repo.insert(
+                appointment_id = appointment_repo.insert(
                     conn,
                     {
                         "location_id": location.id, "calendar_id": calendar, "contact_id": CONTACT, "title": title,
@@ -85,6 +107,8 @@ def seed(sandbox: SandboxServer, db: Database, size: int) -> None:
                         "created_at": now, "updated_at": now,
                     },
                 )  # fmt: skip
+                if drift is None:
+                    plain.append((appointment_id, start))
             if drift != NEVER_SENT_TO_GHL:
                 state.appointments[event_id] = Appointment(
                     id=event_id, location_id=LOCATION, calendar_id=calendar, contact_id=CONTACT,
@@ -93,9 +117,58 @@ def seed(sandbox: SandboxServer, db: Database, size: int) -> None:
                     address="", notes="", description="", start=start, end=start + timedelta(minutes=30),
                     date_added=now, date_updated=now, source="booking_widget",
                 )  # fmt: skip
+    return plain
 
 
-def child_env(storage: Azurite, sandbox: SandboxServer, sql_url: str) -> dict[str, str]:
+def seed_rv3(db: Database, rv3_url: str, plain: list[tuple[int, datetime]]) -> None:
+    """RV3's rows of the stored appointments (same ids), linked as the capture links them, the capture's cursor
+    past them; then RV3-side drift: rows moved an hour in RV3 behind the cursor, rows never captured."""
+    engine = sa.create_engine(rv3_url)
+    desk = create_rv3_database(engine)
+    lima = zone("America/Lima")
+    every = len(plain) // DRIFT_PER_KIND
+    rows: list[dict[str, Any]] = []
+    links: list[dict[str, Any]] = []
+    now = datetime.now(UTC)
+    for n, (appointment_id, start) in enumerate(plain):
+        local = start.astimezone(lima)
+        snapshot = Rv3Snapshot(
+            patient_id=1, therapist_id=None, day=local.date(), hour=local.time().replace(microsecond=0),
+            status="Pendiente", type="Sesión", room=None, deleted=False,
+        )  # fmt: skip
+        moved = n % every == every // 2 and n // every < DRIFT_PER_KIND
+        shown = (local + timedelta(hours=1)) if moved else local
+        rows.append(_rv3_row(appointment_id, shown))
+        links.append({"appointment_id": appointment_id, "snapshot": snapshot.model_dump(mode="json"),
+                      "created_at": now, "updated_at": now})  # fmt: skip
+    last = max(appointment_id for appointment_id, _ in plain)
+    for n in range(RV3_DRIFT["faltantes_ghl"]):
+        rows.append(_rv3_row(last + 1 + n, (WINDOW_START + WINDOW * (n + 0.5) / DRIFT_PER_KIND).astimezone(lima)))
+    appointments = desk.table("appointments")
+    with engine.begin() as conn:
+        conn.execute(desk.table("patients").insert(), [{"id": 1, "name": "Bench", "updated_at": RV3_STAMP}])
+        for chunk in range(0, len(rows), 5000):
+            conn.execute(appointments.insert(), rows[chunk : chunk + 5000])
+    engine.dispose()
+    with db.transaction() as conn:
+        location_id = location_repo.find_location(conn, LOCATION).id  # type: ignore[union-attr]
+        conn.execute(
+            sa.text("UPDATE appointments SET rv3_appointment_id = :rv3 WHERE id = :id"),
+            [{"rv3": str(appointment_id), "id": appointment_id} for appointment_id, _ in plain],
+        )
+        conn.execute(rv3_appointments.insert(), links)
+        rv3_store.save_cursor(conn, location_id, rv3_store.APPOINTMENTS, {"mark": RV3_CURSOR}, now)
+
+
+def _rv3_row(rv3_id: int, local: datetime) -> dict[str, Any]:
+    return {
+        "id": rv3_id, "patient_id": 1, "appointment_date": datetime.combine(local.date(), datetime.min.time()),
+        "hour": local.time().replace(microsecond=0), "appointment_status_id": PENDIENTE,
+        "appointment_type": "Sesión", "updated_at": RV3_STAMP,
+    }  # fmt: skip
+
+
+def child_env(storage: Azurite, sandbox: SandboxServer, sql_url: str, rv3_url: str | None) -> dict[str, str]:
     """Every app setting explicit, so a developer's local.settings.json does not leak into the measure."""
     env = {k: v for k, v in os.environ.items() if k not in app_setting_names()}
     env.update({name: "" for name in app_setting_names()})
@@ -108,6 +181,8 @@ def child_env(storage: Azurite, sandbox: SandboxServer, sql_url: str) -> dict[st
         GHL_RATE_LIMIT_MAX="1000000",
         PYTHONUNBUFFERED="1",
     )
+    if rv3_url is not None:
+        env["RV3_SQL_URL"] = rv3_url
     return env
 
 
@@ -141,7 +216,7 @@ def run_child(max_events: int, trace: bool) -> dict[str, Any]:
         if not batch:
             break
         for message in batch:
-            reconcile.process(json.loads(message.content), dequeue_count=message.dequeue_count)
+            reconcile.process(json.loads(message.content), dequeue_count=message.dequeue_count or 1)
             client.delete_message(message)
             messages += 1
     elapsed = time.perf_counter() - started
@@ -180,7 +255,10 @@ def measure(size: int, args: argparse.Namespace, storage: Azurite, sandbox: Sand
             for table in reversed(metadata.sorted_tables):
                 conn.execute(table.delete())
     seeding = time.perf_counter()
-    seed(sandbox, db, size)
+    plain = seed(sandbox, db, size)
+    rv3_url = f"sqlite:///{tmp / f'rv3-{size}.db'}" if args.rv3 else None
+    if rv3_url is not None:
+        seed_rv3(db, rv3_url, plain)
     seeded_s = time.perf_counter() - seeding
     with db.transaction() as conn:
         stored = conn.execute(sa.text("SELECT COUNT(*) FROM appointments")).scalar_one()
@@ -190,7 +268,12 @@ def measure(size: int, args: argparse.Namespace, storage: Azurite, sandbox: Sand
     if args.tracemalloc:
         command.append("--tracemalloc")
     done = subprocess.run(
-        command, cwd=APP_DIR, env=child_env(storage, sandbox, sql_url), capture_output=True, text=True, check=False
+        command,
+        cwd=APP_DIR,
+        env=child_env(storage, sandbox, sql_url, rv3_url),
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if done.returncode != 0:
         raise RuntimeError(f"the reconciliation of {size} appointments failed:\n{done.stderr[-3000:]}")
@@ -209,24 +292,25 @@ def measure(size: int, args: argparse.Namespace, storage: Azurite, sandbox: Sand
     return result
 
 
-def print_results(results: list[dict[str, Any]], trace: bool) -> int:
+def print_results(results: list[dict[str, Any]], trace: bool, rv3: bool) -> int:
     print(
-        f"{'appointments':>12} {'in SQL':>7} {'in GHL':>7} {'elapsed s':>9} {'msgs':>5} {'GHL calls':>9} "
-        f"{'(list/get)':>11} {'heap peak MB':>12} {'RSS peak MB':>11} {'RSS growth MB':>13} {'drift':>6}"
+        f"{'appointments':>12} {'in SQL':>7} {'in GHL':>7} {'RV3 rows':>8} {'elapsed s':>9} {'msgs':>5} "
+        f"{'GHL calls':>9} {'(list/get)':>11} {'heap peak MB':>12} {'RSS peak MB':>11} {'RSS growth MB':>13} "
+        f"{'drift':>6}"
     )
     for r in results:
         print(
-            f"{r['size']:>12} {r['stored']:>7} {r['in_ghl']:>7} {r['elapsed_s']:>9.1f} {r['messages']:>5} "
-            f"{r['ghl_calls']:>9} {r['list_calls']:>5}/{r['get_calls']:<5} "
+            f"{r['size']:>12} {r['stored']:>7} {r['in_ghl']:>7} {r['totales'].get('rv3_tabla', 0):>8} "
+            f"{r['elapsed_s']:>9.1f} {r['messages']:>5} {r['ghl_calls']:>9} {r['list_calls']:>5}/{r['get_calls']:<5} "
             f"{format(r['heap_peak_mb'], '12.1f') if trace else '-':>12} "
             f"{r['rss_peak_mb']:>11.1f} {r['rss_growth_mb']:>13.1f} {r['totales']['drift']:>6}"
         )
-    kinds = ("faltantes_local", "faltantes_ghl", "canceladas_no_actualizadas", "desincronizadas")
+    expected = {kind: DRIFT_PER_KIND + (RV3_DRIFT.get(kind, 0) if rv3 else 0) for kind in KINDS}
     wrong = [r["size"] for r in results if r["status"] != "completed" or any(
-        r["totales"][kind] != DRIFT_PER_KIND for kind in kinds
+        r["totales"][kind] != count for kind, count in expected.items()
     )]  # fmt: skip
     if wrong:
-        print(f"runs that did not report exactly the {DRIFT_PER_KIND} seeded differences of each kind: {wrong}")
+        print(f"runs that did not report exactly the seeded differences of each kind {expected}: {wrong}")
         return 1
     if len(results) < 2:
         return 0
@@ -247,6 +331,7 @@ def main(argv: list[str] | None = None) -> int:
         "--max-events", type=int, default=SlicePlan().max_events, help="narrow a GHL time slice at this many events"
     )
     parser.add_argument("--sql-url", help="a PostgreSQL database to use (emptied first) instead of a SQLite file")
+    parser.add_argument("--rv3", action="store_true", help="also RV3's own tables (RV3_SQL_URL): its rows and drift")
     parser.add_argument("--tracemalloc", action="store_true", help="also trace the Python heap (about 2x slower)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -264,7 +349,7 @@ def main(argv: list[str] | None = None) -> int:
         config.rate_limit.max_requests = 1_000_000
         with Azurite.on_free_ports(tmp / "azurite") as storage, SandboxServer(config) as sandbox:
             results = [measure(size, args, storage, sandbox, tmp) for size in args.sizes]
-    return print_results(results, trace=args.tracemalloc)
+    return print_results(results, trace=args.tracemalloc, rv3=args.rv3)
 
 
 if __name__ == "__main__":

@@ -95,6 +95,8 @@ class HostConfig:
     route_prefix: str = "api"
     queues: QueueOptions = QueueOptions()
     function_timeout: timedelta | None = DEFAULT_FUNCTION_TIMEOUT
+    # http.maxOutstandingRequests: requests held at once (waiting or running); more are answered 429 at once.
+    max_outstanding_requests: int | None = None
 
     @classmethod
     def load(cls, app_dir: Path) -> HostConfig:
@@ -108,8 +110,10 @@ class HostConfig:
         extensions = _get(document, "extensions", {}) or {}
         http = _get(extensions, "http", {}) or {}
         timeout = _get(document, "functionTimeout")
+        outstanding = int(_get(http, "maxOutstandingRequests", -1))
         return cls(
             route_prefix=str(_get(http, "routePrefix", "api")).strip("/"),
+            max_outstanding_requests=outstanding if outstanding > 0 else None,
             queues=QueueOptions.from_section(_get(extensions, "queues", {}) or {}, os.cpu_count() or 1),
             function_timeout=(
                 None

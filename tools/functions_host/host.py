@@ -150,7 +150,7 @@ async def serve(options: HostOptions) -> Stopped:
     port = options.port or local_settings.http_port or DEFAULT_PORT
     server = _Server(
         uvicorn.Config(
-            HttpFrontend(functions, invoker, keys, config.route_prefix),
+            HttpFrontend(functions, invoker, keys, config.route_prefix, config.max_outstanding_requests),
             host=options.host,
             port=port,
             lifespan="off",

@@ -56,7 +56,12 @@ class HttpFrontend:
     """ASGI application serving every HTTP-triggered function under the host.json route prefix."""
 
     def __init__(
-        self, functions: list[FunctionDescriptor], invoker: Invoker, keys: HostKeys, route_prefix: str
+        self,
+        functions: list[FunctionDescriptor],
+        invoker: Invoker,
+        keys: HostKeys,
+        route_prefix: str,
+        max_outstanding: int | None = None,
     ) -> None:
         self._router = Router(
             (f.trigger.route, f.trigger.methods, f) for f in functions if isinstance(f.trigger, HttpTrigger)
@@ -64,10 +69,24 @@ class HttpFrontend:
         self._prefix = [segment.lower() for segment in route_prefix.split("/") if segment]
         self._invoker = invoker
         self._keys = keys
+        self._max_outstanding = max_outstanding
+        self._outstanding = 0  # one event loop: no lock needed
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":  # lifespan is off; websockets are not served by Functions
             return
+        if self._max_outstanding is not None and self._outstanding >= self._max_outstanding:
+            # host.json http.maxOutstandingRequests, as the real host: an overloaded instance says 429 at once
+            # instead of answering late (GHL retries a webhook only after a 429, never after a timeout).
+            await _respond(send, 429)
+            return
+        self._outstanding += 1
+        try:
+            await self._serve(scope, receive, send)
+        finally:
+            self._outstanding -= 1
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
         route_path = self._strip_prefix(raw_path)
         match = self._router.resolve(scope["method"], route_path) if route_path is not None else None

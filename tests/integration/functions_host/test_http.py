@@ -1,6 +1,8 @@
 """HTTP through the local host: routes, parameters, methods, keys and errors as the real host serves them."""
 
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -136,3 +138,20 @@ def test_host_without_configured_key_generates_one_prints_it_and_enforces_it(
     assert host.get("/api/citas/1").status_code == 401
     assert host.get("/api/citas/1", headers=with_key(generated)).status_code == 200
     assert host.log().count(generated) == 1
+
+
+def test_requests_beyond_max_outstanding_get_429_at_once_and_the_held_ones_finish(host: HostProcess) -> None:
+    """host.json http.maxOutstandingRequests = 4 in the sample app: an overloaded host refuses quickly (a caller
+    such as GHL retries a 429) instead of answering late."""
+
+    def call(_: int) -> tuple[int, float]:
+        response = host.get("/api/slow", params={"seconds": "1.5"})
+        return response.status_code, time.monotonic()
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(call, range(8)))
+    assert sorted(status for status, _ in results) == [200] * 4 + [429] * 4
+    last_refusal = max(done for status, done in results if status == 429)
+    first_served = min(done for status, done in results if status == 200)
+    assert last_refusal < first_served, "a refusal must not wait for a held request to finish"
+    assert host.get("/api/hello/ana").status_code == 200, "the host serves again once the held ones finish"

@@ -1,4 +1,5 @@
-"""Fixtures: RV3's own database as documented (SQLite and MariaDB), the sync store, and GHL and the queue in memory.
+"""Fixtures: RV3's own database (`front_desk`, on SQLite and MariaDB: tests.fixtures.rv3_schema), the sync store,
+and GHL and the queue in memory.
 
 `world` is the whole sync in-process: the capture run, the `rv3-to-ghl` and `ghl-to-rv3` workers, GHL as an
 in-memory fake that records every request body. Every statement on RV3's tables is also compiled for Azure SQL.
@@ -7,7 +8,6 @@ in-memory fake that records every request body. Every statement on RV3's tables 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import uuid
 from collections import defaultdict
@@ -19,87 +19,18 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.dialects import mssql
-from sqlalchemy.sql.dml import UpdateBase
-from sqlalchemy.sql.util import find_tables
 
 from shared import runtime
 from shared.ghl.errors import NotFound
 from shared.ghl.models import Contact, Event, Location
 from shared.queues import RV3_TO_GHL
-from shared.rv3.database import RV3_TABLES
 from shared.services import inbound, outbound, rv3_capture
 from shared.services.webhook_intake import to_message
 from shared.store.database import Database
-from shared.store.schema import appointments, metadata
+from shared.store.schema import appointments
 from sync_core.webhooks import parse_webhook
 from tests.fixtures.app import CALENDAR, LOCATION, App, seed_location
-from tests.fixtures.rv3_schema import FrontDesk, create_rv3_database, empty_rv3_database
-
-MARIADB_ADMIN_URL = os.environ.get("TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/")
-MSSQL = mssql.pyodbc.dialect()  # type: ignore[no-untyped-call]
-SYNC_TABLES = set(metadata.tables.values())
-
-rv3_mssql_failures: list[str] = []
-
-
-@sa.event.listens_for(sa.engine.Engine, "before_execute")
-def _compile_rv3_statements_for_azure_sql(conn: Any, clause: Any, multiparams: Any, params: Any, options: Any) -> None:
-    """RV3 is moving to Azure SQL: each statement the adapter runs on RV3's tables must compile for it too."""
-    if not isinstance(clause, sa.sql.Select | UpdateBase):
-        return
-    tables = set(find_tables(clause, include_crud=True))
-    if tables and not tables & SYNC_TABLES and {t.name for t in tables} <= set(RV3_TABLES):
-        try:
-            clause.compile(dialect=MSSQL)
-        except Exception as exc:
-            rv3_mssql_failures.append(f"{type(exc).__name__}: {exc} in {str(clause)[:300]}")
-
-
-@pytest.fixture(autouse=True)
-def _rv3_statements_compile_for_azure_sql() -> Iterator[None]:
-    rv3_mssql_failures.clear()
-    yield
-    assert not rv3_mssql_failures, "RV3 statements Azure SQL cannot compile:\n" + "\n".join(rv3_mssql_failures)
-
-
-@pytest.fixture(scope="session")
-def mariadb_url() -> Iterator[str]:
-    """A throw-away MariaDB database with RV3's tables for this session; skipped (loudly) when unreachable."""
-    admin = sa.create_engine(MARIADB_ADMIN_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
-    name = f"rv3_test_{uuid.uuid4().hex[:8]}"
-    try:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"))
-    except sa.exc.OperationalError as exc:
-        admin.dispose()
-        pytest.skip(f"MariaDB not reachable at {MARIADB_ADMIN_URL.split('@')[-1]}: {type(exc).__name__}")
-    url = sa.make_url(MARIADB_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    engine = sa.create_engine(url)
-    create_rv3_database(engine)
-    engine.dispose()
-    yield url
-    with admin.connect() as conn:
-        conn.execute(sa.text(f"DROP DATABASE IF EXISTS `{name}`"))
-    admin.dispose()
-
-
-@pytest.fixture(params=["sqlite", "mariadb"])
-def rv3_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """RV3's database URL on each engine RV3 runs on (MariaDB) or is tested on (SQLite)."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'rv3.db'}"
-    return str(request.getfixturevalue("mariadb_url"))
-
-
-@pytest.fixture
-def front_desk(rv3_url: str) -> Iterator[FrontDesk]:
-    """RV3's tables, empty but for their statuses, and the front desk editing them."""
-    engine = sa.create_engine(rv3_url)
-    desk = create_rv3_database(engine) if engine.dialect.name == "sqlite" else empty_rv3_database(engine)
-    yield desk
-    engine.dispose()
-
+from tests.fixtures.rv3_schema import FrontDesk
 
 # --- GHL and the queue, in memory ---
 

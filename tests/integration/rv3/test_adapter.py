@@ -13,9 +13,9 @@ from sqlalchemy.dialects import mssql, mysql
 from shared.rv3.database import Rv3Database
 from shared.rv3.port import Rv3Unavailable
 from sync_core.rv3_mapping import Cursor, Rv3Write
+from tests.fixtures import rv3_schema
 from tests.fixtures.rv3_schema import CLINICAL, COMPLETADO, FrontDesk, Rv3Clock, create_rv3_database
 
-from . import conftest
 from .conftest import DAY, TEN, World
 
 START = Cursor(updated_at=datetime(1970, 1, 1), id=0)
@@ -160,6 +160,6 @@ def test_a_statement_azure_sql_could_not_run_would_be_caught(adapter: Rv3Databas
     appointments = adapter.tables.appointments
     with adapter.engine.connect() as conn:
         conn.execute(sa.select(appointments.c.id).limit(5).offset(1))  # no ORDER BY: T-SQL cannot page it
-    caught = list(conftest.rv3_mssql_failures)
-    conftest.rv3_mssql_failures.clear()
+    caught = list(rv3_schema.rv3_mssql_failures)
+    rv3_schema.rv3_mssql_failures.clear()
     assert caught

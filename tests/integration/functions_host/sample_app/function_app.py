@@ -56,6 +56,15 @@ def admin_only(req: func.HttpRequest) -> func.HttpResponse:
     return func.HttpResponse("ok")
 
 
+@app.route(route="slow", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+async def slow_http(req: func.HttpRequest) -> func.HttpResponse:
+    """Holds its request for `seconds` without a worker thread (async), to fill the host's outstanding requests."""
+    import asyncio
+
+    await asyncio.sleep(float(req.params.get("seconds", "1")))
+    return func.HttpResponse("done")
+
+
 @app.route(route="boom", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 def boom(req: func.HttpRequest) -> func.HttpResponse:
     raise RuntimeError("database password is hunter2")
