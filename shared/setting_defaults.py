@@ -5,6 +5,7 @@ import os
 RECONCILE_SCHEDULE = "0 0 6 * * *"  # 06:00 UTC = 01:00 in Lima (UTC-5 all year)
 RV3_POLL_SCHEDULE = "0 */1 * * * *"
 OUTBOX_SWEEP_SCHEDULE = "30 */1 * * * *"
+OUTBOX_SWEEP_AFTER_S = 60.0
 
 
 def schedule(name: str, default: str) -> str:
@@ -14,3 +15,12 @@ def schedule(name: str, default: str) -> str:
     unresolved `%SETTING%` binding expression would.
     """
     return os.environ.get(name) or default
+
+
+def seconds(name: str, default: float) -> float:
+    """A duration in seconds from the environment (tests and the chaos run shorten the outbox sweep's)."""
+    value = os.environ.get(name)
+    try:
+        return float(value) if value else default
+    except ValueError:
+        return default

@@ -16,6 +16,9 @@ from sync_core.webhooks import GhlAppointmentEvent
 DEFAULT_TITLE = "Cita"
 
 
+DELETED_IN_GHL = "deleted_in_ghl"  # flag of an appointment whose GHL event was deleted
+
+
 class EffectKind(StrEnum):
     create = "create"
     update = "update"
@@ -125,8 +128,9 @@ def decide_webhook_effect(
     echo = echo_of(current, ghl)
     if echo is not None:
         return Effect(kind=EffectKind.ignore_echo, reason=echo)
-    if _older(ghl.date_updated, current.ghl_updated_at):
-        return Effect(kind=EffectKind.ignore_stale, reason="older_than_last_ghl_change")
+    stale = _stale(current, ghl)
+    if stale is not None:
+        return Effect(kind=EffectKind.ignore_stale, reason=stale)
     if has_pending_local_change:
         return _resolve_conflict(current, ghl, changes, policy)
     if changes.status == AppointmentStatus.cancelled and current.status != AppointmentStatus.cancelled:
@@ -134,6 +138,16 @@ def decide_webhook_effect(
     else:
         kind, reason = EffectKind.update, "changed_in_ghl"
     return Effect(kind=kind, reason=reason, changes=changes)
+
+
+def _stale(current: Appointment, ghl: GhlAppointment) -> str | None:
+    """Why GHL's event is older than what the appointment already took from GHL, else None."""
+    if DELETED_IN_GHL in current.flags:
+        # GHL never brings a deleted event back: this change was made before the delete and arrived after it.
+        return "deleted_in_ghl_already"
+    if _older(ghl.date_updated, current.ghl_updated_at):
+        return "older_than_last_ghl_change"
+    return None
 
 
 def echo_of(current: Appointment, ghl: GhlAppointment) -> str | None:
@@ -159,7 +173,12 @@ def _decide_delete(current: Appointment | None, ghl: GhlAppointment, *, has_pend
     # A deleted GHL event cannot take a local change any more, so the delete stands whatever the
     # policy; a pending local change is reported as a conflict GHL won.
     if current is None:
-        return Effect(kind=EffectKind.ignore_unknown, reason="delete_of_unknown_appointment")
+        # Its create may still be on its way (webhooks are applied in parallel and requeued when GHL or the
+        # database is busy): keep the event as a cancelled, deleted appointment, so that create changes nothing.
+        fields = synced_fields_from_ghl(ghl).model_copy(update={"status": AppointmentStatus.cancelled.value})
+        changes = _changes_from_ghl(ghl, fields, sync_hash(fields), None)
+        changes = changes.model_copy(update={"status": AppointmentStatus.cancelled})
+        return Effect(kind=EffectKind.create, reason="deleted_in_ghl", changes=changes)
     if current.status == AppointmentStatus.cancelled and not has_pending_local_change:
         return Effect(kind=EffectKind.ignore_noop, reason="already_cancelled")
     fields = synced_fields_from_appointment(current).model_copy(update={"status": AppointmentStatus.cancelled.value})

@@ -367,7 +367,7 @@ def update(appointment_id: int, body: CitaUpdateIn, *, if_match: int | None, cor
         same_contact = (
             link_id == current.patient_contact_id
             if body.patient is not None
-            else contact_id == current.contact_id and current.patient_contact_id is None
+            else contact_id is not None and contact_id == current.contact_id
         )
         if not same_contact:
             raise ApiError(

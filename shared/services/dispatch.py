@@ -8,11 +8,13 @@ from sqlalchemy.engine import Connection
 
 from shared import runtime, telemetry
 from shared.queues import RV3_TO_GHL, QueueUnavailable
+from shared.setting_defaults import OUTBOX_SWEEP_AFTER_S, seconds
 from shared.store import outbox
 
 log = telemetry.get_logger("dispatch")
 
-SWEEP_AFTER = timedelta(minutes=1)
+# Only entries this old: younger ones may still be on their way to the queue from the request that made them.
+SWEEP_AFTER = timedelta(seconds=seconds("OUTBOX_SWEEP_AFTER_S", OUTBOX_SWEEP_AFTER_S))
 
 
 def record_change(

@@ -32,7 +32,7 @@ from shared.store import contacts as contact_repo
 from shared.store import inbox, outbox
 from shared.store import locations as location_repo
 from sync_core.contacts import normalize_email, normalize_phone
-from sync_core.decisions import AppointmentChanges, Effect, EffectKind, decide_webhook_effect, echo_of
+from sync_core.decisions import DELETED_IN_GHL, AppointmentChanges, Effect, EffectKind, decide_webhook_effect, echo_of
 from sync_core.hashing import sync_hash, synced_fields_from_appointment, synced_fields_from_ghl
 from sync_core.models import Appointment, ConflictPolicy, Source
 from sync_core.retry import ErrorKind, RetryAction, decide_retry
@@ -42,7 +42,7 @@ log = telemetry.get_logger("inbound")
 
 MAX_ATTEMPTS = 12  # database or GHL unreachable: with backoff capped at 5 min, about an hour of outage
 CONTENTION_DELAY_S = 1.0  # another message changed the same rows meanwhile: try again right away
-DELETED_FLAG = "deleted_in_ghl"
+DELETED_FLAG = DELETED_IN_GHL
 CONTACT_MISSING_FLAG = "contact_details_missing"
 
 
@@ -189,8 +189,9 @@ def _apply_appointment(conn: Connection, event: GhlAppointmentEvent, contact: Gh
     pending = record is not None and outbox.open_for_appointment(conn, record.id)
     effect = decide_webhook_effect(current, event, policy=policy, has_pending_local_change=pending)
     if effect.kind is EffectKind.create:
-        assert effect.changes is not None
-        rv3_writeback.record_ghl_booking(conn, location, _insert(change, effect.changes))
+        inserted = _insert(change, _marked(effect))
+        if effect.reason != DELETED_FLAG:  # a tombstone of a deleted event is no booking for RV3
+            rv3_writeback.record_ghl_booking(conn, location, inserted)
     elif effect.kind in (EffectKind.update, EffectKind.cancel, EffectKind.delete):
         assert record is not None
         _update(change, record, _marked(effect))

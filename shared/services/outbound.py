@@ -117,16 +117,23 @@ def _sync(message: OutboundMessage) -> Outcome:
     lease = _Lease(record.id, now + SYNC_LEASE)
     with db.transaction() as conn:
         claimed = repo.claim_sync(conn, record.id, now, lease.until)
+        if claimed:
+            # Read again under the lease: another worker may have synced the appointment since the first read,
+            # and a stale copy would send GHL a second create or an old state over a newer GHL edit.
+            entry = outbox.get(conn, message.op_id)
+            record = repo.get(conn, message.appointment_id)
     if not claimed:
         return _requeue(message, ErrorKind.rate_limited, retry_after=2.0, note="appointment being synced")
     try:
+        if entry is None or record is None or entry.status in (outbox.DONE, outbox.FAILED):
+            return Outcome("duplicate", "already processed")
         return _sync_claimed(message, record, lease)
     except LeaseLost:
         return _requeue(message, ErrorKind.rate_limited, retry_after=2.0, note="sync lease lost")
     finally:
         if lease.held:
             with db.transaction() as conn:
-                repo.release_sync(conn, record.id, lease.until)
+                repo.release_sync(conn, lease.appointment_id, lease.until)
 
 
 class LeaseLost(RuntimeError):
@@ -305,14 +312,18 @@ def _finish(
         current = repo.get(conn, record.id)
         assert current is not None
         values: dict[str, Any] = {"ghl_event_id": ghl_event_id, "pending_create": None}
+        pushed = record_push(appointment, ghl_event_id=ghl_event_id or "", sent_at=sent_at or now)
         if current.version == record.version:
-            pushed = record_push(appointment, ghl_event_id=ghl_event_id or "", sent_at=sent_at or now)
             values.update(
                 last_synced_hash=pushed.last_synced_hash if ghl_event_id else None,
                 sync_state="synced",
                 last_error=None,
                 ghl_updated_at=pushed.ghl_updated_at if sent_at else current.ghl_updated_at,
             )
+        elif ghl_event_id and sent_at is not None:
+            # GHL holds what was just sent, even though a newer edit waits for its own message: remember it, so
+            # GHL's echo of this write is known as ours, not taken for a GHL change that may win over the edit.
+            values.update(last_synced_hash=pushed.last_synced_hash)
         repo.set_sync_result(conn, record.id, values)
         outbox.finish(conn, message.op_id, now)
 

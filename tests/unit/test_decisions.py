@@ -147,8 +147,15 @@ def test_a_deleted_ghl_appointment_is_cancelled_locally_keeping_its_history(sync
     assert decide_outbound(cancelled) == OutboundKind.skip
 
 
-def test_delete_of_an_appointment_we_never_had_is_ignored() -> None:
-    assert decide(None, ghl_event("delete")).kind == EffectKind.ignore_unknown
+def test_delete_arriving_before_its_create_keeps_a_cancelled_record_the_create_cannot_revive(
+    synced: Appointment,
+) -> None:
+    effect = decide(None, ghl_event("delete"))
+    assert (effect.kind, effect.reason) == (EffectKind.create, "deleted_in_ghl")
+    assert effect.changes is not None and effect.changes.status == AppointmentStatus.cancelled
+    tombstone = effect.changes.apply_to(synced).model_copy(update={"flags": ["deleted_in_ghl"]})
+    late_create = decide(tombstone, ghl_event("create"))
+    assert late_create.kind == EffectKind.ignore_stale
 
 
 def test_delete_of_an_already_cancelled_appointment_changes_nothing(synced: Appointment) -> None:

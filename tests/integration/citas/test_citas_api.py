@@ -209,6 +209,17 @@ def test_patient_cannot_be_swapped_on_an_existing_appointment(app: App) -> None:
     assert _update(app, created["id"], other).body["error"]["code"] == "contact_change_not_supported"
 
 
+def test_an_appointment_with_a_patient_can_be_edited_naming_its_ghl_contact(app: App) -> None:
+    # As RV3 edits a booking that came from GHL (its patient linked by the webhook): found by the chaos run.
+    created = create(app, cita()).body
+    with app.db.transaction() as conn:
+        conn.execute(appointments.update().where(appointments.c.id == created["id"]).values(contact_id="ct_rosa"))
+    same = {key: value for key, value in cita(title="Editada").items() if key != "patient"}
+    assert _update(app, created["id"], {**same, "contact_id": "ct_rosa"}).status == 200
+    other = _update(app, created["id"], {**same, "contact_id": "ct_otro"})
+    assert other.body["error"]["code"] == "contact_change_not_supported"
+
+
 def _cancel(app: App, cita_id: int) -> Response:
     return app.call(api.citas_cancel, "POST", f"ghl/citas/{cita_id}/cancel", route={"id": str(cita_id)})
 

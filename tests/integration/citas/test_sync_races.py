@@ -1,0 +1,95 @@
+"""Races between the front desk, the `rv3-to-ghl` worker and GHL's echoes, replayed in-process against the GHL
+sandbox over HTTP: the edit lands exactly while the worker's write is on its way to GHL."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from blueprints import citas as api
+from shared import runtime
+from shared.services import inbound, outbound
+from shared.store import outbox as outbox_repo
+from shared.store.schema import appointments, outbox
+from tests.fixtures.app import App
+from tests.integration.webhooks.helpers import message
+
+DAY = "2030-03-12"
+
+
+def _cita(hour: int) -> dict[str, Any]:
+    return {
+        "title": "Consulta Fisioterapia",
+        "patient": {"name": "María Quispe Huamán", "phone": "987 654 321"},
+        "start_time": f"{DAY}T{hour:02d}:00:00-05:00",
+        "end_time": f"{DAY}T{hour + 1:02d}:00:00-05:00",
+    }
+
+
+def _outbox_messages(app: App) -> list[dict[str, Any]]:
+    with app.db.transaction() as conn:
+        op_ids = conn.execute(sa.select(outbox.c.op_id).order_by(outbox.c.id)).scalars().all()
+        entries = [outbox_repo.get(conn, op_id) for op_id in op_ids]
+    return [entry.message() for entry in entries if entry is not None]
+
+
+def test_the_echo_of_a_create_overtaken_by_an_edit_does_not_undo_the_edit(
+    app_with_ghl: tuple[App, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Found by the chaos run: the echo was taken for a newer GHL change (conflict, GHL won) and the edit was lost.
+    app, sandbox = app_with_ghl
+    created = app.call(api.citas_create, "POST", "ghl/citas", body=_cita(10))
+    assert created.status == 201
+    cita_id = str(created.body["id"])
+    client = runtime.ghl()
+    send = client.create_appointment
+
+    def create_while_the_front_desk_moves_it(location_id: str, body: dict[str, Any]) -> Any:
+        # The worker read the appointment and built its request; the move is committed before GHL applies it.
+        moved = app.call(api.citas_update, "PUT", f"ghl/citas/{cita_id}", body=_cita(15), route={"id": cita_id})
+        assert moved.status == 200, moved.body
+        return send(location_id, body)
+
+    monkeypatch.setattr(client, "create_appointment", create_while_the_front_desk_moves_it)
+    assert outbound.process(_outbox_messages(app)[0]).result == "synced"
+
+    [echo] = [d for d in sandbox.admin.webhooks() if d["type"] == "AppointmentCreate"]
+    assert inbound.process(message(echo["body"])).detail == "ignore_echo"
+    with app.db.transaction() as conn:
+        row = conn.execute(sa.select(appointments)).one()
+    assert (row.start_at.hour, row.version, row.sync_state) == (20, 2, "pending")  # 15:00 Lima, still to send
+
+    update_message = _outbox_messages(app)[1]
+    assert outbound.process(update_message).result == "synced"
+    [event] = sandbox.admin.state()["appointments"]
+    assert datetime.fromisoformat(event["startTime"]).hour == 15
+
+
+def test_a_message_whose_appointment_was_synced_while_it_waited_for_the_lease_sends_nothing(
+    app_with_ghl: tuple[App, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two deliveries of one change: the second read the appointment, then another worker synced it before the
+    # second took the lease. Working from its stale read, it created the event a second time.
+    app, sandbox = app_with_ghl
+    contact = sandbox.admin.simulate_contact_create(locationId="loc_demo", firstName="Rosa", phone="+51987000111")
+    body = {**{k: v for k, v in _cita(10).items() if k != "patient"}, "contact_id": contact["id"]}
+    assert app.call(api.citas_create, "POST", "ghl/citas", body=body).status == 201
+    [create_message] = _outbox_messages(app)
+    now = outbound._now
+    overtaken: list[str] = []
+
+    def the_other_delivery_runs_first() -> datetime:
+        """Runs between this delivery's first read and its taking the lease (its first look at the clock)."""
+        if not overtaken:
+            overtaken.append("running")
+            overtaken[0] = outbound.process(create_message).result
+        return now()
+
+    monkeypatch.setattr(outbound, "_now", the_other_delivery_runs_first)
+    outcome = outbound.process(create_message)
+    assert outcome.result == "duplicate", (outcome, overtaken)
+    assert overtaken == ["synced"]
+    assert len(sandbox.admin.state()["appointments"]) == 1
