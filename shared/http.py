@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import sys
 import time
 import traceback
 import uuid
@@ -107,6 +108,18 @@ def _respond(handler: Callable[[func.HttpRequest], func.HttpResponse], req: func
             ApiError(503, "configuration_error", "La configuración del servicio es inválida.", details=keys)
         )
     except Exception as exc:  # noqa: BLE001 - the one place any error becomes a 500 response
+        if _database_unavailable(exc):
+            # A failover or an outage, not a bug: nothing was saved, and the caller may simply try again.
+            log.warning("database unavailable in %s", handler.__name__, extra={"error_code": type(exc).__name__})
+            return error_response(
+                ApiError(
+                    503,
+                    "database_unavailable",
+                    "La base de datos no está disponible en este momento; no se guardó nada. Intente de nuevo en"
+                    " unos segundos.",
+                    headers={"Retry-After": str(DATABASE_RETRY_AFTER_S)},
+                )
+            )
         incident = uuid.uuid4().hex[:12]
         # Where it failed, not what the exception says: messages can carry request data (names, phones).
         frames = "".join(traceback.format_tb(exc.__traceback__))
@@ -121,3 +134,19 @@ def _respond(handler: Callable[[func.HttpRequest], func.HttpResponse], req: func
         return error_response(
             ApiError(500, "internal_error", f"Error interno del servicio. Código de incidente: {incident}.")
         )
+
+
+DATABASE_RETRY_AFTER_S = 5
+
+
+def _database_unavailable(exc: BaseException) -> bool:
+    """SQLAlchemy's connection-level failures (server down or failing over, connection dropped, pool exhausted,
+    SQLite busy), as opposed to a bad statement. sqlalchemy is only looked at if something already imported it."""
+    sa_exc = sys.modules.get("sqlalchemy.exc")
+    if sa_exc is None:
+        return False
+    if isinstance(exc, sa_exc.TimeoutError):
+        return True
+    return isinstance(exc, sa_exc.DBAPIError) and (
+        exc.connection_invalidated or isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError)
+    )
