@@ -15,6 +15,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO
 
+from tools.ports import free_ports
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA_DIR = REPO_ROOT / ".local" / "azurite"
 DEV_ACCOUNT_NAME = "devstoreaccount1"
@@ -37,21 +39,8 @@ class AzuritePorts:
     @classmethod
     def free(cls, host: str = "127.0.0.1") -> AzuritePorts:
         """Three ports nobody listens on right now (the OS picks them)."""
-        blob, queue, table = _free_ports(host, 3)
+        blob, queue, table = free_ports(3, host)
         return cls(blob=blob, queue=queue, table=table)
-
-
-def _free_ports(host: str, count: int) -> list[int]:
-    sockets = []
-    try:
-        for _ in range(count):
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            sock.bind((host, 0))
-            sockets.append(sock)
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
 
 
 def _accepts_connections(host: str, port: int) -> bool:

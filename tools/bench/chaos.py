@@ -53,6 +53,7 @@ from tools.azurite import Azurite
 from tools.functions_host.process import HostProcess
 from tools.ghl_sandbox import DEMO_SEED, SandboxConfig, SandboxServer
 from tools.ghl_sandbox.config import DEMO_LOCATION_ID, DEMO_PRIVATE_TOKEN
+from tools.ports import free_port
 from tools.tcp_proxy import TcpProxy
 
 LIMA = timezone(timedelta(hours=-5))
@@ -403,12 +404,6 @@ class Driver:
         self.admin.simulate_appointment_delete(appt.event_id)
 
 
-def _free_port() -> int:
-    with contextlib.closing(__import__("socket").socket()) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @dataclass
 class ChaosStack:
     """Everything the run starts, and how to break each part."""
@@ -500,7 +495,7 @@ def chaos_stack(options: ChaosOptions) -> Iterator[ChaosStack]:
         azurite = options.azurite
         if azurite is None:
             azurite = cleanup.enter_context(Azurite.on_free_ports(work / "azurite"))
-        ports = [_free_port(), _free_port()]
+        ports = [free_port(), free_port()]
         front = cleanup.enter_context(TcpProxy([("127.0.0.1", port) for port in ports]))
         config = SandboxConfig(seed=DEMO_SEED, key_dir=work / "keys", rsa_key_bits=2048)
         config.webhooks.url = f"http://127.0.0.1:{front.port}/api/webhooks/ghl"

@@ -16,7 +16,6 @@ import json
 import math
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -31,16 +30,11 @@ import httpx
 from shared.settings import app_setting_names
 from tools.azurite import Azurite
 from tools.ghl_sandbox.keys import SigningKeys
+from tools.ports import free_port
 
 APP_DIR = Path(__file__).resolve().parents[2]
 TARGET_RATIO = 3.0
 WARM_UP = 50
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def percentile(samples: list[float], share: float) -> float:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,17 +16,13 @@ from typing import IO, Any, TypeVar
 
 import httpx
 
+from tools.ports import free_port
+
 REPO_ROOT = Path(__file__).resolve().parents[3]
 SAMPLE_APP = Path(__file__).resolve().parent / "sample_app"
 FUNCTION_KEY = "local-test-function-key"
 MASTER_KEY = "local-test-master-key"
 T = TypeVar("T")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_for(condition: Callable[[], T], timeout: float = 20.0, what: str = "condition") -> T:

@@ -35,6 +35,7 @@ from tools.ghl_sandbox import (
     SandboxServer,
 )
 from tools.ghl_sandbox.config import FaultConfig
+from tools.ports import free_ports
 
 AZURITE_BIN = Path("/work/main/node_modules/.bin/azurite")
 # Azurite's fixed, publicly documented development key: it only ever unlocks the local emulator.
@@ -44,17 +45,6 @@ SANDBOX_HANG_S = 2.0
 REDIRECT = "http://app.test/api/ghl/oauth/callback"
 
 T = TypeVar("T")
-
-
-def _free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
 
 
 def _listening(port: int) -> bool:
@@ -94,7 +84,7 @@ def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
     if not AZURITE_BIN.exists():
         pytest.skip(f"Azurite not installed at {AZURITE_BIN}")
     data = tmp_path_factory.mktemp("azurite")
-    emulator = Azurite(*_free_ports(3))
+    emulator = Azurite(*free_ports(3))
     command = [
         str(AZURITE_BIN), "--silent", "--skipApiVersionCheck", "--loose", "--disableTelemetry", "--location", str(data),
         "--blobPort", str(emulator.blob_port), "--queuePort", str(emulator.queue_port),
