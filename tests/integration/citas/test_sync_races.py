@@ -93,3 +93,42 @@ def test_a_message_whose_appointment_was_synced_while_it_waited_for_the_lease_se
     assert outcome.result == "duplicate", (outcome, overtaken)
     assert overtaken == ["synced"]
     assert len(sandbox.admin.state()["appointments"]) == 1
+
+
+def test_the_echo_of_an_update_applied_before_the_worker_records_it_waits_instead_of_undoing_a_newer_edit(
+    app_with_ghl: tuple[App, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The front desk moves the appointment again while the previous move is on its way to GHL, and GHL's echo of
+    # that previous move is applied before the worker has recorded it: it must not be taken for a GHL change
+    # that wins over the newer move (latest_wins would let it, GHL's dateUpdated being the later).
+    app, sandbox = app_with_ghl
+    created = app.call(api.citas_create, "POST", "ghl/citas", body=_cita(10))
+    cita_id = str(created.body["id"])
+    assert outbound.process(_outbox_messages(app)[0]).result == "synced"
+    moved = app.call(api.citas_update, "PUT", f"ghl/citas/{cita_id}", body=_cita(12), route={"id": cita_id})
+    assert moved.status == 200, moved.body
+    client = runtime.ghl()
+    send = client.update_appointment
+    echoes: list[inbound.Outcome] = []
+
+    def update_then_echo_before_it_is_recorded(location_id: str, event_id: str, body: dict[str, Any]) -> Any:
+        again = app.call(api.citas_update, "PUT", f"ghl/citas/{cita_id}", body=_cita(15), route={"id": cita_id})
+        assert again.status == 200, again.body
+        result = send(location_id, event_id, body)
+        [echo] = [d for d in sandbox.admin.webhooks() if d["type"] == "AppointmentUpdate"]
+        echoes.append(inbound.process(message(echo["body"])))
+        return result
+
+    monkeypatch.setattr(client, "update_appointment", update_then_echo_before_it_is_recorded)
+    assert outbound.process(_outbox_messages(app)[1]).result == "synced"
+    assert [e.result for e in echoes] == ["requeued"], echoes  # decided again once the write is recorded
+
+    [echo] = [d for d in sandbox.admin.webhooks() if d["type"] == "AppointmentUpdate"]
+    assert inbound.process(message(echo["body"])).detail == "ignore_echo"
+    with app.db.transaction() as conn:
+        row = conn.execute(sa.select(appointments)).one()
+    assert (row.start_at.hour, row.sync_state) == (20, "pending")  # 15:00 Lima, the newer move, still to send
+    monkeypatch.setattr(client, "update_appointment", send)
+    assert outbound.process(_outbox_messages(app)[2]).result == "synced"
+    [event] = sandbox.admin.state()["appointments"]
+    assert datetime.fromisoformat(event["startTime"]).hour == 15
