@@ -25,7 +25,6 @@ class EffectKind(StrEnum):
     cancel = "cancel"
     delete = "delete"
     conflict = "conflict"
-    wait = "wait"  # decide again shortly: a write of ours to this event is on its way to GHL
     ignore_echo = "ignore_echo"
     ignore_stale = "ignore_stale"
     ignore_unknown = "ignore_unknown"
@@ -116,13 +115,8 @@ def decide_webhook_effect(
     *,
     policy: ConflictPolicy,
     has_pending_local_change: bool,
-    push_in_flight: bool = False,
 ) -> Effect:
-    """Decide what a GHL appointment event does to the local appointment it refers to (if any).
-
-    `push_in_flight`: a worker holds the appointment's sync lease, so a write of ours may have reached GHL
-    without being recorded yet. Its echo would then look like a GHL change competing with a newer local edit,
-    and could win the conflict and undo that edit; the event waits until the write is recorded instead."""
+    """Decide what a GHL appointment event does to the local appointment it refers to (if any)."""
     ghl = event.appointment
     if event.action == "delete":
         return _decide_delete(current, ghl, has_pending_local_change=has_pending_local_change)
@@ -138,7 +132,7 @@ def decide_webhook_effect(
     if stale is not None:
         return Effect(kind=EffectKind.ignore_stale, reason=stale)
     if has_pending_local_change:
-        return _resolve_conflict(current, ghl, changes, policy, push_in_flight=push_in_flight)
+        return _resolve_conflict(current, ghl, changes, policy)
     if changes.status == AppointmentStatus.cancelled and current.status != AppointmentStatus.cancelled:
         kind, reason = EffectKind.cancel, "cancelled_in_ghl"
     else:
@@ -207,15 +201,8 @@ def _decide_delete(current: Appointment | None, ghl: GhlAppointment, *, has_pend
 
 
 def _resolve_conflict(
-    current: Appointment,
-    ghl: GhlAppointment,
-    changes: AppointmentChanges,
-    policy: ConflictPolicy,
-    *,
-    push_in_flight: bool = False,
+    current: Appointment, ghl: GhlAppointment, changes: AppointmentChanges, policy: ConflictPolicy
 ) -> Effect:
-    if push_in_flight:  # maybe no conflict at all, only the echo of a write not recorded yet: settle it after
-        return Effect(kind=EffectKind.wait, reason="push_in_flight")
     if policy == ConflictPolicy.rv3_wins:
         winner, reason = Source.rv3, "policy_rv3_wins"
     elif policy == ConflictPolicy.ghl_wins:

@@ -42,7 +42,6 @@ log = telemetry.get_logger("inbound")
 
 MAX_ATTEMPTS = 12  # database or GHL unreachable: with backoff capped at 5 min, about an hour of outage
 CONTENTION_DELAY_S = 1.0  # another message changed the same rows meanwhile: try again right away
-PUSH_WAIT_MARGIN_S = 0.5  # after an outbound worker's lease: time for it to record what it wrote
 DELETED_FLAG = DELETED_IN_GHL
 CONTACT_MISSING_FLAG = "contact_details_missing"
 
@@ -61,14 +60,6 @@ class MalformedMessage(ValueError):
 
 class _Contention(Exception):
     """A concurrent transaction changed what this one read; the message is simply tried again."""
-
-
-class _PushInFlight(Exception):
-    """An outbound write to this event may be unrecorded yet: decide again once its lease is over."""
-
-    def __init__(self, retry_after_s: float) -> None:
-        super().__init__("a write to GHL of this appointment is in flight")
-        self.retry_after_s = retry_after_s
 
 
 class _Requeued(Exception):
@@ -104,8 +95,6 @@ def process(raw: dict[str, Any]) -> Outcome:
         outcome = requeued.outcome
     except _Contention as exc:
         outcome = _requeue_or_raise(message, ErrorKind.rate_limited, CONTENTION_DELAY_S, str(exc), exc)
-    except _PushInFlight as exc:
-        outcome = _requeue_or_raise(message, ErrorKind.rate_limited, exc.retry_after_s, str(exc), exc)
     except sa.exc.OperationalError as exc:
         # The database is unreachable: retry later without spending the message's delivery budget.
         outcome = _requeue_or_raise(message, ErrorKind.connection, None, "database unavailable", exc)
@@ -198,14 +187,7 @@ def _apply_appointment(conn: Connection, event: GhlAppointmentEvent, contact: Gh
     current = to_domain(record) if record is not None else None
     policy = ConflictPolicy(runtime.settings().conflict_policy)
     pending = record is not None and outbox.open_for_appointment(conn, record.id)
-    lease = record.sync_lease_until if record is not None else None
-    pushing = lease is not None and lease > _now()
-    effect = decide_webhook_effect(
-        current, event, policy=policy, has_pending_local_change=pending, push_in_flight=pushing
-    )
-    if effect.kind is EffectKind.wait:
-        assert lease is not None
-        raise _PushInFlight(max((lease - _now()).total_seconds(), 0.0) + PUSH_WAIT_MARGIN_S)
+    effect = decide_webhook_effect(current, event, policy=policy, has_pending_local_change=pending)
     if effect.kind is EffectKind.create:
         inserted = _insert(change, _marked(effect))
         if effect.reason != DELETED_FLAG:  # a tombstone of a deleted event is no booking for RV3

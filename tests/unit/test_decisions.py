@@ -338,16 +338,3 @@ def test_a_live_match_is_preferred_over_a_cancelled_one() -> None:
               found("live", dateAdded="2025-12-20T00:00:00Z")]  # fmt: skip
     match = find_adoptable_event(events, calendar_id="cal1", contact_id="con1", start=START)
     assert match is not None and match.id == "live"
-
-
-def test_a_conflict_waits_while_a_write_of_ours_may_be_unrecorded(synced: Appointment) -> None:
-    # The "GHL edit" may be the echo of the worker's write still in flight: decide once it is recorded.
-    local, event = concurrent(synced, rv3_at=datetime(2025, 12, 21, 8, tzinfo=UTC), ghl_at="2025-12-21T09:00:00Z")
-    effect = decide(local, event, has_pending_local_change=True, push_in_flight=True)
-    assert (effect.kind, effect.reason, effect.changes) == (EffectKind.wait, "push_in_flight", None)
-    assert decide(local, event, has_pending_local_change=True).kind == EffectKind.conflict
-
-
-def test_a_write_in_flight_does_not_hold_back_a_ghl_change_nothing_competes_with(synced: Appointment) -> None:
-    event = ghl_event(title="Editado en GHL", dateUpdated="2025-12-21T09:00:00Z")
-    assert decide(synced, event, push_in_flight=True).kind == EffectKind.update
