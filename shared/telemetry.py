@@ -229,7 +229,7 @@ def alert(kind: str, message: str, **dimensions: Any) -> None:
     _instrument("counter", ALERTS_METRIC, "{alert}").add(1, {"alert": kind})
 
 
-def validation_rejected(source: str, error_code: str, *, operation: str, location_id: str | None = None) -> None:
+def validation_rejected(source: str, error_code: str, *, operation: str) -> None:
     """A change refused as invalid — by our API (`source="api"`) or by GHL (`"ghl"`) — as a structured warning
     event `validation.rejected` and the `rv3sync.validation.rejected` metric. One is the front desk's typo; many
     in a short time (a broken client, a GHL-side rule change) is the `validation_spike` alert rule in infra/.
@@ -239,8 +239,7 @@ def validation_rejected(source: str, error_code: str, *, operation: str, locatio
         "validation.rejected: %s %s",
         source,
         error_code,
-        extra={"event": "validation.rejected", "detail": source, "error_code": error_code, "operation": operation}
-        | ({"location_id": location_id} if location_id else {}),
+        extra={"event": "validation.rejected", "detail": source, "error_code": error_code, "operation": operation},
     )
     _instrument("counter", VALIDATION_METRIC, "{rejection}").add(1, {"source": source, "error_code": error_code})
 
