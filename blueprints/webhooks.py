@@ -28,10 +28,10 @@ bp = func.Blueprint()
     },
     anonymous=True,
 )
-def ghl_webhook(req: func.HttpRequest) -> func.HttpResponse:
+async def ghl_webhook(req: func.HttpRequest) -> func.HttpResponse:
     from shared.services import webhook_intake
 
-    receipt = webhook_intake.receive(req.get_body() or b"", req.headers)
+    receipt = await webhook_intake.receive(req.get_body() or b"", req.headers)
     return json_response({"status": receipt.status, "event_type": receipt.event_type})
 
 

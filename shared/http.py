@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import inspect
 import json
 import sys
 import time
@@ -58,82 +60,103 @@ def error_response(error: ApiError) -> func.HttpResponse:
     return json_response(body, status=error.status, headers=error.headers)
 
 
-def http_endpoint(
-    handler: Callable[[func.HttpRequest], func.HttpResponse],
-) -> Callable[[func.HttpRequest], func.HttpResponse]:
-    """Wrap an HTTP function: a span and one structured log line per request, the correlation id echoed back;
-    ApiError → its response; bad settings → 503; anything else → 500 without details."""
+def http_endpoint(handler: Callable[[func.HttpRequest], Any]) -> Callable[[func.HttpRequest], Any]:
+    """Wrap an HTTP function (sync, or async for one that waits on I/O without holding a function thread): a span
+    and one structured log line per request, the correlation id echoed back; ApiError → its response; bad
+    settings → 503; anything else → 500 without details."""
+    if inspect.iscoroutinefunction(handler):
+
+        @functools.wraps(handler)
+        async def async_wrapper(req: func.HttpRequest) -> func.HttpResponse:
+            started = time.perf_counter()
+            with _request_span(handler, req) as span:
+                try:
+                    response = await handler(req)
+                except Exception as exc:  # noqa: BLE001 - mapped to its response below
+                    response = _failure_response(handler, exc)
+                return _finish(handler, span, response, started)
+
+        return async_wrapper
 
     @functools.wraps(handler)
     def wrapper(req: func.HttpRequest) -> func.HttpResponse:
         started = time.perf_counter()
-        given = (req.headers.get("x-correlation-id") or "").strip().lower()
-        with telemetry.span(
-            f"HTTP {req.method} {handler.__name__}",
-            kind="server",
-            traceparent=req.headers.get("traceparent"),
-            correlation_id=given or None,
-            attributes={"http.method": req.method, "http.route": handler.__name__},
-        ) as span:
-            response = _respond(handler, req)
-            span.set_attribute("http.status_code", response.status_code)
-            telemetry.log_operation(
-                log,
-                f"http.{handler.__name__}",
-                success=response.status_code < 500,
-                started=started,
-                status_code=response.status_code,
-            )
-            correlation = telemetry.current_correlation_id()
-            if correlation:
-                response.headers["x-correlation-id"] = correlation
-        return response
+        with _request_span(handler, req) as span:
+            try:
+                response = handler(req)
+            except Exception as exc:  # noqa: BLE001 - mapped to its response below
+                response = _failure_response(handler, exc)
+            return _finish(handler, span, response, started)
 
     return wrapper
 
 
-def _respond(handler: Callable[[func.HttpRequest], func.HttpResponse], req: func.HttpRequest) -> func.HttpResponse:
+def _request_span(handler: Callable[..., Any], req: func.HttpRequest) -> contextlib.AbstractContextManager[Any]:
+    given = (req.headers.get("x-correlation-id") or "").strip().lower()
+    return telemetry.span(
+        f"HTTP {req.method} {handler.__name__}",
+        kind="server",
+        traceparent=req.headers.get("traceparent"),
+        correlation_id=given or None,
+        attributes={"http.method": req.method, "http.route": handler.__name__},
+    )
+
+
+def _finish(handler: Callable[..., Any], span: Any, response: func.HttpResponse, started: float) -> func.HttpResponse:
+    span.set_attribute("http.status_code", response.status_code)
+    telemetry.log_operation(
+        log,
+        f"http.{handler.__name__}",
+        success=response.status_code < 500,
+        started=started,
+        status_code=response.status_code,
+    )
+    correlation = telemetry.current_correlation_id()
+    if correlation:
+        response.headers["x-correlation-id"] = correlation
+    return response
+
+
+def _failure_response(handler: Callable[..., Any], exc: Exception) -> func.HttpResponse:
+    """The one place an error of an HTTP function becomes its response (a 500 hides the details)."""
     from shared.settings import SettingsError
 
-    try:
-        return handler(req)
-    except ApiError as error:
-        if error.status in VALIDATION_STATUSES:
-            telemetry.validation_rejected("api", error.code, operation=f"http.{handler.__name__}")
-        return error_response(error)
-    except SettingsError as exc:
+    if isinstance(exc, ApiError):
+        if exc.status in VALIDATION_STATUSES:
+            telemetry.validation_rejected("api", exc.code, operation=f"http.{handler.__name__}")
+        return error_response(exc)
+    if isinstance(exc, SettingsError):
         log.error("configuration error: %s", exc)
         keys = [key for key, _ in exc.problems]
         return error_response(
             ApiError(503, "configuration_error", "La configuración del servicio es inválida.", details=keys)
         )
-    except Exception as exc:  # noqa: BLE001 - the one place any error becomes a 500 response
-        if _database_unavailable(exc):
-            # A failover or an outage, not a bug: nothing was saved, and the caller may simply try again.
-            log.warning("database unavailable in %s", handler.__name__, extra={"error_code": type(exc).__name__})
-            return error_response(
-                ApiError(
-                    503,
-                    "database_unavailable",
-                    "La base de datos no está disponible en este momento; no se guardó nada. Intente de nuevo en"
-                    " unos segundos.",
-                    headers={"Retry-After": str(DATABASE_RETRY_AFTER_S)},
-                )
-            )
-        incident = uuid.uuid4().hex[:12]
-        # Where it failed, not what the exception says: messages can carry request data (names, phones).
-        frames = "".join(traceback.format_tb(exc.__traceback__))
-        log.error(
-            "unhandled %s in %s (incident %s)\n%s",
-            type(exc).__name__,
-            handler.__name__,
-            incident,
-            frames,
-            extra={"error_code": type(exc).__name__, "detail": incident},
-        )
+    if _database_unavailable(exc):
+        # A failover or an outage, not a bug: nothing was saved, and the caller may simply try again.
+        log.warning("database unavailable in %s", handler.__name__, extra={"error_code": type(exc).__name__})
         return error_response(
-            ApiError(500, "internal_error", f"Error interno del servicio. Código de incidente: {incident}.")
+            ApiError(
+                503,
+                "database_unavailable",
+                "La base de datos no está disponible en este momento; no se guardó nada. Intente de nuevo en"
+                " unos segundos.",
+                headers={"Retry-After": str(DATABASE_RETRY_AFTER_S)},
+            )
         )
+    incident = uuid.uuid4().hex[:12]
+    # Where it failed, not what the exception says: messages can carry request data (names, phones).
+    frames = "".join(traceback.format_tb(exc.__traceback__))
+    log.error(
+        "unhandled %s in %s (incident %s)\n%s",
+        type(exc).__name__,
+        handler.__name__,
+        incident,
+        frames,
+        extra={"error_code": type(exc).__name__, "detail": incident},
+    )
+    return error_response(
+        ApiError(500, "internal_error", f"Error interno del servicio. Código de incidente: {incident}.")
+    )
 
 
 DATABASE_RETRY_AFTER_S = 5

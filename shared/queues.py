@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import threading
+import weakref
+from collections import deque
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from azure.storage.queue import QueueClient, QueueServiceClient
 
     from shared.settings import Settings
@@ -24,6 +30,11 @@ READ_TIMEOUT_S = 10
 MAX_VISIBILITY_DELAY_S = 7 * 24 * 3600 - 1
 RETRY_BACKOFF_S = 0.4
 RETRY_JITTER_S = 0.3
+# A queue message holds at most 64 KiB of base64, i.e. 48 KiB of JSON; a group stays well under it.
+GROUP_KEY = "group"
+MAX_GROUP_BYTES = 40 * 1024
+MAX_GROUP_MESSAGES = 32
+GROUP_SENDERS = 2  # sends of groups in flight at once per queue
 
 
 class QueueUnavailable(RuntimeError):
@@ -36,6 +47,9 @@ class Queues:
     def __init__(self, service: QueueServiceClient) -> None:
         self._service = service
         self._clients: dict[str, QueueClient] = {}
+        self._groups: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, GroupedSender]] = (
+            weakref.WeakKeyDictionary()
+        )
         self._lock = threading.Lock()
 
     @classmethod
@@ -78,14 +92,28 @@ class Queues:
 
     def send(self, queue: str, message: dict[str, Any], *, delay_s: float = 0) -> None:
         """Enqueue `message`; `delay_s` keeps it invisible that long (rate limits, retry-later)."""
+        self.send_text(queue, _json(message), delay_s=delay_s)
+
+    def send_text(self, queue: str, body: str, *, delay_s: float = 0) -> None:
+        """Enqueue a message already serialized as JSON."""
         from azure.core.exceptions import AzureError
 
-        body = json.dumps(message, separators=(",", ":"), ensure_ascii=False)
         delay = max(0, min(round(delay_s), MAX_VISIBILITY_DELAY_S))
         try:
             self.client(queue).send_message(body, visibility_timeout=delay or None)
         except AzureError as exc:
             raise QueueUnavailable(f"could not enqueue to {queue}: {type(exc).__name__}") from exc
+
+    async def send_grouped(self, queue: str, message: dict[str, Any]) -> None:
+        """Enqueue `message`, in one queue message with others sent at the same moment (see `GroupedSender`);
+        returns once it is in the queue, raises `QueueUnavailable` when it is not."""
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            senders = self._groups.setdefault(loop, {})
+            if queue not in senders:
+                senders[queue] = GroupedSender(lambda body: self.send_text(queue, body))
+            sender = senders[queue]
+        await sender.send(message)
 
     def ensure_queues(self, names: tuple[str, ...] = APP_QUEUES) -> None:
         """Create the app's queues and their poison queues when missing (local stack; infra creates them in Azure)."""
@@ -107,6 +135,93 @@ class Queues:
     def ping(self) -> None:
         """Reach the queue service (raises an AzureError when storage is down or the identity lacks access)."""
         self._service.get_service_properties(timeout=READ_TIMEOUT_S)
+
+
+def grouped_messages(data: dict[str, Any]) -> list[Any] | None:
+    """The messages of a group sent by `GroupedSender`, or None for an ordinary message."""
+    group = data.get(GROUP_KEY)
+    return group if isinstance(group, list) and len(data) == 1 else None
+
+
+@dataclass
+class _Waiting:
+    body: str
+    sent: asyncio.Future[None]
+
+
+class GroupedSender:
+    """Group commit for one queue, on one event loop: messages sent while an earlier send is in flight leave
+    together, as one queue message `{"group": [...]}`, instead of one storage request each.
+
+    A lone message goes out at once and alone (no waiting for company); under a burst, each storage request
+    carries what arrived during the previous ones, so storage requests per message fall as the load rises
+    (the webhook intake under a burst of GHL deliveries). `send` returns only once the queue holds the message,
+    so a caller may acknowledge it then, exactly as after a plain send; when the send fails, every message of
+    that group gets the `QueueUnavailable`. The storage call itself runs in a worker thread, at most `senders`
+    at a time: waiting callers hold no thread.
+    """
+
+    def __init__(
+        self,
+        send_text: Callable[[str], None],
+        *,
+        max_bytes: int = MAX_GROUP_BYTES,
+        max_messages: int = MAX_GROUP_MESSAGES,
+        senders: int = GROUP_SENDERS,
+    ) -> None:
+        self._send_text = send_text
+        self._max_bytes = max_bytes
+        self._max_messages = max_messages
+        self._senders = senders
+        self._sending: set[asyncio.Task[None]] = set()
+        self._waiting: deque[_Waiting] = deque()
+
+    async def send(self, message: dict[str, Any]) -> None:
+        me = _Waiting(_json(message), asyncio.get_running_loop().create_future())
+        self._waiting.append(me)
+        self._start_sends()
+        await asyncio.shield(me.sent)  # a caller that gives up does not take its group's send down with it
+
+    def _start_sends(self) -> None:
+        while self._waiting and len(self._sending) < self._senders:
+            task = asyncio.create_task(self._send_group(self._take()))
+            self._sending.add(task)
+            task.add_done_callback(self._sent)
+
+    def _sent(self, task: asyncio.Task[None]) -> None:
+        self._sending.discard(task)
+        self._start_sends()
+
+    def _take(self) -> list[_Waiting]:
+        """The oldest waiting messages that fit in one queue message (at least one)."""
+        group = [self._waiting.popleft()]
+        size = len(group[0].body.encode())
+        while self._waiting and len(group) < self._max_messages:
+            size += len(self._waiting[0].body.encode()) + 1
+            if size > self._max_bytes:
+                break
+            group.append(self._waiting.popleft())
+        return group
+
+    async def _send_group(self, group: list[_Waiting]) -> None:
+        body = group[0].body if len(group) == 1 else f'{{"{GROUP_KEY}":[{",".join(w.body for w in group)}]}}'
+        error: QueueUnavailable | None = None
+        try:
+            await asyncio.to_thread(self._send_text, body)
+        except QueueUnavailable as exc:
+            error = exc
+        except BaseException as exc:  # noqa: BLE001 - every caller of the group must hear that it is not queued
+            error = QueueUnavailable(f"could not enqueue a group: {type(exc).__name__}")
+        for waiting in group:
+            if not waiting.sent.done():
+                if error is None:
+                    waiting.sent.set_result(None)
+                else:
+                    waiting.sent.set_exception(error)
+
+
+def _json(message: dict[str, Any]) -> str:
+    return json.dumps(message, separators=(",", ":"), ensure_ascii=False)
 
 
 def storage_credential(settings: Settings) -> Any:

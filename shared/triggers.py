@@ -10,6 +10,7 @@ from typing import Any
 import azure.functions as func
 
 from shared import telemetry
+from shared.queues import grouped_messages
 
 MAX_DEQUEUE_COUNT = 5  # host.json extensions.queues.maxDequeueCount
 
@@ -34,6 +35,10 @@ def run_queue_message(queue: str, msg: func.QueueMessage, handle: Callable[[dict
     except ValueError:
         _failed(queue, msg, deliveries, started, "malformed")
         raise
+    group = grouped_messages(data)
+    if group is not None:
+        _run_group(queue, msg, group, handle, started)
+        return
     with telemetry.span(
         f"queue {queue}",
         kind="consumer",
@@ -47,6 +52,47 @@ def run_queue_message(queue: str, msg: func.QueueMessage, handle: Callable[[dict
             _failed(queue, msg, deliveries, started, type(exc).__name__)
             raise
         telemetry.log_operation(log, f"queue.{queue}", success=True, started=started, queue=queue, attempt=deliveries)
+
+
+def _run_group(
+    queue: str, msg: func.QueueMessage, group: list[Any], handle: Callable[[dict[str, Any]], object], started: float
+) -> None:
+    """Each message of a group (`GroupedSender`) on its own, in its producer's trace. One that fails goes back
+    to the queue alone, with a delivery budget of its own, so it neither holds back nor repeats the others (nor
+    takes them to the poison queue). Should that send fail too, the whole group fails and comes back: what was
+    applied is then a duplicate the handler recognizes (at-least-once, as for any message)."""
+    sent_back = 0
+    for item in group:
+        data = item if isinstance(item, dict) else {"malformed": item}
+        with telemetry.span(
+            f"queue {queue}",
+            kind="consumer",
+            traceparent=_text(data.get("traceparent")),
+            correlation_id=_text(data.get("correlation_id")),
+            attributes={"messaging.destination": queue, "messaging.message_id": str(msg.id), "group_size": len(group)},
+        ):
+            try:
+                handle(data)
+            except Exception as exc:  # noqa: BLE001 - isolated: the message is retried on its own
+                from shared import runtime
+
+                runtime.queues().send(queue, data)
+                sent_back += 1
+                log.warning(
+                    "a message of a %s group failed (%s); it is retried on its own",
+                    queue,
+                    type(exc).__name__,
+                    extra={"operation": f"queue.{queue}", "success": False, "queue": queue},
+                )
+    telemetry.log_operation(
+        log,
+        f"queue.{queue}",
+        success=True,
+        started=started,
+        queue=queue,
+        attempt=int(msg.dequeue_count or 1),
+        detail=f"group of {len(group)}, {sent_back} retried alone",
+    )
 
 
 def _failed(queue: str, msg: func.QueueMessage, deliveries: int, started: float, reason: str) -> None:

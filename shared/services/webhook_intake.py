@@ -66,8 +66,11 @@ class Receipt:
     event_type: str
 
 
-def receive(raw: bytes, headers: Mapping[str, str], *, now: datetime | None = None) -> Receipt:
-    """Verify, read and enqueue one delivery. Raises `ApiError` (400, 401, 413 or 429) when it is not taken."""
+async def receive(raw: bytes, headers: Mapping[str, str], *, now: datetime | None = None) -> Receipt:
+    """Verify, read and enqueue one delivery. Raises `ApiError` (400, 401, 413 or 429) when it is not taken.
+
+    Async, so a delivery waiting for storage holds no function thread: GHL's acknowledgements do not depend
+    on how busy the queue workers of the same instance are."""
     moment = now or datetime.now(UTC)
     settings = _settings()
     if len(raw) > MAX_BODY_BYTES:
@@ -86,7 +89,7 @@ def receive(raw: bytes, headers: Mapping[str, str], *, now: datetime | None = No
         raise _refused(401, "stale_webhook", "El webhook está fuera de la ventana de tiempo aceptada.", "timestamp")
     if not _is_synced(event):
         return Receipt(status="ignored", event_type=event.type)
-    _enqueue(to_message(raw, event, moment))
+    await _enqueue(to_message(raw, event, moment))
     return Receipt(status="accepted", event_type=event.type)
 
 
@@ -137,9 +140,10 @@ def _is_synced(event: WebhookEvent) -> bool:
     return isinstance(event, GhlContactEvent) and event.action == "update"
 
 
-def _enqueue(message: WebhookMessage) -> None:
+async def _enqueue(message: WebhookMessage) -> None:
     try:
-        runtime.queues().send(GHL_TO_RV3, message.model_dump(mode="json"))
+        # Grouped with the deliveries arriving at the same moment: one storage request for a burst.
+        await runtime.queues().send_grouped(GHL_TO_RV3, message.model_dump(mode="json"))
     except Exception as exc:  # noqa: BLE001 - whatever kept the message out of the queue, GHL must redeliver
         telemetry.alert(
             "webhook_failure",

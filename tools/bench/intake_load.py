@@ -1,18 +1,21 @@
 """Webhook intake under load: signed GHL webhooks at a fixed rate at the local host, then proof each accepted
 one was applied exactly once.
 
-Starts Azurite, the GHL sandbox (demo location, one contact), a SQLite database (or --sql-url) holding the
+Starts Azurite, the GHL sandbox (demo location, one contact), a PostgreSQL database (or --sql-url) holding the
 location, and one local Functions host. Every webhook is an AppointmentCreate (a booking made in GHL) with its
 own webhookId and event id, signed with Ed25519 as GHL signs (the host trusts the key), prepared before the
 clock starts. They are sent open-loop at --rate per second for --seconds (each at its scheduled moment,
-whatever the answers before it; at most --concurrency in flight over keep-alive connections) to
+whatever the answers before it, on the first free of --concurrency keep-alive connections) to
 POST /api/webhooks/ghl, with GHL's 5 s delivery timeout. Printed: accepted (2xx), rejected (by status),
 no answer, the achieved send rate, and p50/p99 ack latency (from sending to the answer, and from the
-scheduled moment: the queueing a late sender hides). Then the `ghl-to-rv3` worker of the same host drains,
-and the inbox and the appointments are checked: every accepted webhook has one inbox row and made one
-appointment, none twice, and no rejected one was applied.
+scheduled moment: the queueing a late sender hides). The `ghl-to-rv3` worker of the same host applies them
+meanwhile and drains the rest; then the inbox and the appointments are checked: every accepted webhook has
+one inbox row and made one appointment, none twice, and no rejected one was applied.
 
-Usage: python -m tools.bench.intake_load [--rate 1000] [--seconds 30] [--concurrency 256] [--sql-url URL]
+Exit 1 when an accepted webhook was not applied exactly once, or when one got no answer within GHL's timeout
+(GHL redelivers only after a 429: a webhook left unanswered is lost for it).
+
+Usage: python -m tools.bench.intake_load [--rate 1000] [--seconds 30] [--concurrency 1000] [--sql-url URL]
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import sqlalchemy as sa
@@ -55,6 +59,7 @@ FIRST_START = datetime(2031, 1, 6, 13, tzinfo=UTC)  # 08:00 in Lima, far from an
 DRAIN_TIMEOUT_S = 1800.0
 POLL_S = 1.0
 PROGRESS_S = 15.0
+WEBHOOK_PATH = "/api/webhooks/ghl"
 
 
 @dataclass(frozen=True)
@@ -110,58 +115,84 @@ def deliveries(keys: SigningKeys, count: int) -> list[Delivery]:
     return made
 
 
-CONNECTIONS_PER_CLIENT = 16  # httpcore's pool does per-request work over all its connections: keep pools small
+def _request_bytes(host: str, delivery: Delivery) -> bytes:
+    """The whole HTTP/1.1 request, built before the clock starts (the sender must not be the bottleneck)."""
+    head = [f"POST {WEBHOOK_PATH} HTTP/1.1", f"Host: {host}", f"Content-Length: {len(delivery.body)}"]
+    head += [f"{name}: {value}" for name, value in delivery.headers.items()]
+    return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + delivery.body
+
+
+async def _read_answer(reader: asyncio.StreamReader) -> tuple[int, bool]:
+    """Status and whether the server keeps the connection open, reading the whole answer."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split(" ", 2)[1])
+    headers = dict(line.split(":", 1) for line in lines[1:] if ":" in line)
+    fields = {name.strip().lower(): value.strip() for name, value in headers.items()}
+    await reader.readexactly(int(fields.get("content-length", "0")))
+    return status, fields.get("connection", "").lower() != "close"
 
 
 async def send_all(base_url: str, planned: list[Delivery], rate: float, concurrency: int) -> Results:
-    """Open loop: delivery i leaves at start + i/rate, at most `concurrency` in flight, spread over clients of
-    CONNECTIONS_PER_CLIENT keep-alive connections each (one big pool made the sender, not the host, the limit)."""
+    """Open loop: delivery i is due at start + i/rate and goes out on the first free keep-alive connection
+    (at most `concurrency`), answered within GHL's timeout or counted as unanswered (the connection is then
+    dropped, as a client that gave up does). Requests are pre-built bytes over asyncio streams: an HTTP
+    client library costs milliseconds per request, which made the sender, not the host, the limit."""
     results = Results(scheduled=len(planned))
-    size = min(CONNECTIONS_PER_CLIENT, concurrency)
-    limits = httpx.Limits(max_connections=size, max_keepalive_connections=size)
-    timeout = httpx.Timeout(GHL_TIMEOUT_S, pool=None)
-    async with contextlib.AsyncExitStack() as stack:
-        clients = [
-            (await stack.enter_async_context(httpx.AsyncClient(base_url=base_url, limits=limits, timeout=timeout)),
-             asyncio.Semaphore(size))
-            for _ in range(max(1, concurrency // size))
-        ]  # fmt: skip
-        start = time.perf_counter() + 0.5
+    address = urlsplit(base_url)
+    host, port = address.hostname or "127.0.0.1", address.port or 80
+    requests = [_request_bytes(f"{host}:{port}", delivery) for delivery in planned]
+    due: asyncio.Queue[int | None] = asyncio.Queue()
+    start = time.perf_counter() + 0.5
 
-        async def deliver(i: int, delivery: Delivery) -> None:
-            due = start + i / rate
-            client, slots = clients[i % len(clients)]
-            async with slots:
-                sent = time.perf_counter()
-                results.send_lag_ms.append((sent - due) * 1000)
-                results.sending_s = max(results.sending_s, sent - start)
-                try:
-                    answer = await client.post("/api/webhooks/ghl", content=delivery.body, headers=delivery.headers)
-                except httpx.TimeoutException:
-                    results.statuses["no answer (timeout)"] += 1
-                    results.unanswered.add(delivery.webhook_id)
-                    return
-                except httpx.TransportError as error:
-                    results.statuses[f"no answer ({type(error).__name__})"] += 1
-                    results.unanswered.add(delivery.webhook_id)
-                    return
-                done = time.perf_counter()
+    async def connection() -> None:
+        reader: asyncio.StreamReader | None = None
+        writer: asyncio.StreamWriter | None = None
+        while (i := await due.get()) is not None:
+            delivery = planned[i]
+            sent = time.perf_counter()
+            results.send_lag_ms.append((sent - start - i / rate) * 1000)
+            results.sending_s = max(results.sending_s, sent - start)
+            try:
+                async with asyncio.timeout(GHL_TIMEOUT_S):
+                    if writer is None:
+                        reader, writer = await asyncio.open_connection(host, port)
+                    assert reader is not None
+                    writer.write(requests[i])
+                    status, keep = await _read_answer(reader)
+            except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError) as error:
+                kind = "timeout" if isinstance(error, TimeoutError) else type(error).__name__
+                results.statuses[f"no answer ({kind})"] += 1
+                results.unanswered.add(delivery.webhook_id)
+                writer = _close(writer)
+                continue
+            done = time.perf_counter()
+            if not keep:
+                writer = _close(writer)
             results.ack_ms.append((done - sent) * 1000)
-            results.late_ms.append((done - due) * 1000)
-            results.statuses[str(answer.status_code)] += 1
-            if answer.is_success:
+            results.late_ms.append((done - start - i / rate) * 1000)
+            results.statuses[str(status)] += 1
+            if 200 <= status < 300:
                 results.accepted.add(delivery.webhook_id)
             else:
                 results.rejected.add(delivery.webhook_id)
+        _close(writer)
 
-        tasks = []
-        for i, delivery in enumerate(planned):
-            delay = start + i / rate - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(deliver(i, delivery)))
-        await asyncio.gather(*tasks)
+    workers = [asyncio.create_task(connection()) for _ in range(concurrency)]
+    for i in range(len(planned)):
+        delay = start + i / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        due.put_nowait(i)
+    for _ in workers:
+        due.put_nowait(None)
+    await asyncio.gather(*workers)
     return results
+
+
+def _close(writer: asyncio.StreamWriter | None) -> None:
+    if writer is not None:
+        writer.close()
 
 
 def seed_database(sql_url: str) -> None:
@@ -273,11 +304,6 @@ def report_intake(results: Results, args: argparse.Namespace, cores: tuple[float
             ("no answer", f"{len(results.unanswered)}", f"within GHL's {GHL_TIMEOUT_S:g} s"),
             ("answers by status", "", str(dict(sorted(results.statuses.items())))),
             ("ack latency p50 / p99", _ms(results.ack_ms), "sent -> answer"),
-            (
-                "answered after 5 s",
-                f"{sum(1 for ms in results.ack_ms if ms > GHL_TIMEOUT_S * 1000)}",
-                "GHL would have given up on these (httpx's timeout is per read, not per request)",
-            ),
             ("from schedule p50 / p99", _ms(results.late_ms), "scheduled moment -> answer (queueing included)"),
             ("send lag p50 / p99", _ms(results.send_lag_ms), "scheduled moment -> sent (client-side delay)"),
             ("host CPU while sending", f"{cores[0]:.2f} cores", "one Python process: its code runs on 1 core"),
@@ -308,15 +334,18 @@ def report_applied(results: Results, applied: Applied, load: str) -> int:
         and applied.rejected_applied == 0
     )
     print(f"every accepted webhook applied exactly once: {'yes' if exact else 'NO'}")
+    print(f"every webhook answered within GHL's {GHL_TIMEOUT_S:g} s: {'yes' if not results.unanswered else 'NO'}")
     print(f"machine: {load}")
-    return 0 if exact else 1
+    return 0 if exact and not results.unanswered else 1
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--rate", type=float, default=1000.0, help="webhooks per second (default 1000)")
     parser.add_argument("--seconds", type=float, default=30.0, help="how long to send (default 30)")
-    parser.add_argument("--concurrency", type=int, default=256, help="requests in flight at most (default 256)")
+    parser.add_argument(
+        "--concurrency", type=int, default=1000, help="connections, so requests in flight at most (default 1000)"
+    )
     parser.add_argument("--sql-url", help="the sync database (default: a fresh PostgreSQL database on 127.0.0.1)")
     args = parser.parse_args(argv)
     stop_cleanly_on_sigterm()

@@ -10,7 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from shared import runtime
-from shared.queues import GHL_TO_RV3
+from shared.queues import GHL_TO_RV3, grouped_messages
 from shared.services import inbound
 from shared.services.citas import to_domain
 from shared.services.webhook_intake import to_message
@@ -112,9 +112,12 @@ def rows(db: Database, table: sa.Table, *where: Any) -> list[sa.Row[Any]]:
 
 
 def queued(queue: str = GHL_TO_RV3) -> list[dict[str, Any]]:
-    """The visible messages waiting in `queue` (peeked, left in place)."""
+    """The visible messages waiting in `queue` (peeked, left in place), groups of the intake unpacked."""
     peeked = runtime.queues().client(queue).peek_messages(max_messages=32)
-    return [json.loads(m.content) for m in peeked]
+    messages: list[dict[str, Any]] = []
+    for data in (json.loads(m.content) for m in peeked):
+        messages.extend(grouped_messages(data) or [data])
+    return messages
 
 
 def event_hash(body: dict[str, Any]) -> str:

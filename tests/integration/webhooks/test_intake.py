@@ -5,6 +5,7 @@ Every test runs with the database unreachable: the intake must never need it.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from collections.abc import Iterator
@@ -47,6 +48,10 @@ def intake(azurite: Azurite, signing_keys: SigningKeys, monkeypatch: pytest.Monk
 
 
 def post(data: bytes, headers: dict[str, str] | None = None) -> Response:
+    return asyncio.run(post_async(data, headers))
+
+
+async def post_async(data: bytes, headers: dict[str, str] | None = None) -> Response:
     request = func.HttpRequest(
         method="POST",
         url="http://localhost/api/webhooks/ghl",
@@ -55,8 +60,18 @@ def post(data: bytes, headers: dict[str, str] | None = None) -> Response:
         route_params={},
         body=data,
     )
-    response = webhooks.ghl_webhook(request)
+    response = await webhooks.ghl_webhook(request)
     return Response(response.status_code, dict(response.headers), json.loads(response.get_body()))
+
+
+def signed_burst(keys: SigningKeys, count: int) -> list[tuple[bytes, dict[str, str]]]:
+    bodies = [raw(appointment_body()) for _ in range(count)]
+    return [(data, signed_headers(keys, data)) for data in bodies]
+
+
+async def post_together(deliveries: list[tuple[bytes, dict[str, str]]]) -> list[Response]:
+    """Deliveries arriving at the same moment, as GHL sends a burst (one instance, one event loop)."""
+    return list(await asyncio.gather(*(post_async(data, headers) for data, headers in deliveries)))
 
 
 def post_signed(keys: SigningKeys, body: dict[str, Any], scheme: str = "ed25519") -> Response:
@@ -219,6 +234,30 @@ def test_with_storage_down_the_webhook_gets_429_so_ghl_redelivers_it(
     assert response.status == 429
     assert response.headers["Retry-After"] == "600"
     assert response.body["error"]["code"] == "webhook_deferred"
+
+
+def test_a_burst_is_acknowledged_only_once_queued_in_fewer_messages_each_webhook_once(
+    intake: None, signing_keys: SigningKeys
+) -> None:
+    deliveries = signed_burst(signing_keys, 40)
+    responses = asyncio.run(post_together(deliveries))
+    assert [r.status for r in responses] == [200] * 40
+    assert runtime.queues().depth(GHL_TO_RV3) <= 20  # grouped: far fewer storage requests than webhooks
+    sent = sorted(f"webhook:{json.loads(data)['webhookId']}" for data, _ in deliveries)
+    assert sorted(m["dedupe_key"] for m in queued()) == sent
+
+
+def test_with_storage_down_every_webhook_of_a_burst_gets_429(
+    intake: None, signing_keys: SigningKeys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(
+        "AzureWebJobsStorage",
+        "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;"
+        "QueueEndpoint=http://127.0.0.1:9/devstoreaccount1;",
+    )
+    runtime.reset()
+    responses = asyncio.run(post_together(signed_burst(signing_keys, 12)))
+    assert [r.status for r in responses] == [429] * 12
 
 
 def test_broken_settings_defer_the_webhook_instead_of_losing_it(

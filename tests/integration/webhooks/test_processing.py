@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from datetime import UTC, datetime
 from typing import Any
 
+import azure.functions as func
 import pytest
 
+from blueprints import webhooks
 from shared import runtime
 from shared.ghl.errors import NotFound, RateLimited, Unavailable
 from shared.queues import GHL_TO_RV3, RV3_TO_GHL
@@ -293,6 +296,21 @@ def test_a_database_outage_requeues_the_webhook_without_failing_it(
 def test_a_malformed_message_is_raised_for_the_poison_queue(webhook_app: App) -> None:
     with pytest.raises(inbound.MalformedMessage):
         inbound.process({"dedupe_key": "webhook:1", "event": {"kind": "appointment"}})
+
+
+def test_a_group_from_the_intake_is_applied_webhook_by_webhook_and_a_bad_one_is_retried_alone(
+    webhook_app: App,
+) -> None:
+    first = appointment_body(id="evGroupA")
+    second = appointment_body(id="evGroupB", startTime="2030-03-13T10:00:00-05:00", endTime="2030-03-13T11:00:00-05:00")
+    bad = {"dedupe_key": "webhook:bad", "event": {"kind": "appointment"}}
+    group = {"group": [message(first), bad, message(second)]}
+    msg = func.QueueMessage(id="m1", body=json.dumps(group).encode())
+    webhooks.ghl_to_rv3(msg)  # does not raise: the good ones are done, the bad one is back on its own
+    assert sorted(row.ghl_event_id for row in rows(webhook_app.db, appointments)) == ["evGroupA", "evGroupB"]
+    assert queued() == [bad]
+    webhooks.ghl_to_rv3(msg)  # the group delivered again (at least once): nothing applied twice
+    assert len(rows(webhook_app.db, appointments)) == 2
 
 
 def test_a_failing_webhook_is_counted_as_failed_until_a_retry_applies_it(
