@@ -82,7 +82,7 @@ var appSettings = {
   GHL_WEBHOOK_VERIFY: 'true'
   // The app's work is I/O (GHL, SQL, storage): more worker threads than the default (cpu + 4), so HTTP requests
   // are not stuck behind queue messages waiting for GHL's rate budget.
-  PYTHON_THREADPOOL_THREAD_COUNT: '16'
+  PYTHON_THREADPOOL_THREAD_COUNT: '32'
   // GHL's documented limits per app and location; lower them only to share a location with another app.
   GHL_RATE_LIMIT_MAX: '100'
   GHL_RATE_LIMIT_INTERVAL_MS: '10000'

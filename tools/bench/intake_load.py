@@ -374,7 +374,7 @@ def main(argv: list[str] | None = None) -> int:
                 "GHL_WEBHOOK_ED25519_KEY": public.ed25519_pem,
                 "GHL_WEBHOOK_RSA_KEY": public.rsa_pem,
                 "LOCAL_FUNCTION_KEY": FUNCTION_KEY,
-                "PYTHON_THREADPOOL_THREAD_COUNT": "16",
+                "PYTHON_THREADPOOL_THREAD_COUNT": "32",
             }
         )
         engine = sa.create_engine(sql_url)

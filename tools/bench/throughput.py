@@ -16,7 +16,7 @@ last outbox entry done. Targets: >= 95% of the limit per location, zero 429s, 10
 location, 4 processes no slower than 1. The host CPU seconds per change are printed too: the scale must keep
 the hosts below the machine's cores, or the figure measures the CPU and not the app's pacing.
 
-Usage: python -m tools.bench.throughput [--changes 30] [--locations 1 10] [--processes 1 4] [--interval-ms 60000]
+Usage: python -m tools.bench.throughput [--changes 90] [--locations 1 10] [--processes 1 4] [--interval-ms 60000]
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ from tools.bench.stack import (
     in_process_client,
     install_location,
     machine_load,
+    percentile,
     postgres_database,
     stop_cleanly_on_sigterm,
 )
@@ -71,6 +72,7 @@ TARGET_SCALE_OUT = 8.0
 SAMPLE_S = 0.05
 DRAIN_TIMEOUT_S = 900.0
 POLL_S = 0.25
+FRONT_DESK_S = 0.5
 
 
 def location_id(n: int) -> str:
@@ -174,6 +176,34 @@ class Sampler:
         return best
 
 
+class FrontDesk:
+    """The front desk using the citas API while the backlog drains (a list request every FRONT_DESK_S): the
+    workers must not take every function thread of the host, or the clinic's screen waits on the backlog."""
+
+    def __init__(self, base_url: str) -> None:
+        self._base_url = base_url
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self.latencies_ms: list[float] = []
+
+    def __enter__(self) -> FrontDesk:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        headers = {"x-functions-key": FUNCTION_KEY}
+        with httpx.Client(base_url=self._base_url, headers=headers, timeout=60) as client:
+            while not self._stop.wait(FRONT_DESK_S):
+                sent = time.perf_counter()
+                answer = client.get("/api/ghl/citas", params={"page_size": "20"})
+                if answer.status_code == 200:
+                    self.latencies_ms.append((time.perf_counter() - sent) * 1000)
+
+
 @dataclass
 class Phase:
     name: str
@@ -186,6 +216,7 @@ class Phase:
     max_window: int
     host_cpu_s: float
     failed: int
+    api_ms: list[float] = field(default_factory=list)  # the front desk's list requests during the drain
     by_endpoint: dict[str, int] = field(default_factory=dict)  # GHL calls of the phase per endpoint
     outcomes: dict[str, int] = field(default_factory=dict)  # the hosts' `outbound` log lines by result/detail
 
@@ -231,8 +262,8 @@ class World:
             "GHL_WEBHOOK_VERIFY": "true",
             "GHL_RATE_LIMIT_INTERVAL_MS": str(self.args.interval_ms),
             "LOCAL_FUNCTION_KEY": FUNCTION_KEY,
-            "PYTHON_THREADPOOL_THREAD_COUNT": "16",
-        }
+            "PYTHON_THREADPOOL_THREAD_COUNT": "32",
+        } | dict(item.split("=", 1) for item in self.args.setting)
 
     def reset_storage(self) -> None:
         from azure.core.exceptions import ResourceNotFoundError
@@ -329,7 +360,7 @@ class World:
             )
             cpu_before = sum(h.cpu_seconds() for h in running)
             started = time.monotonic()
-            with sampler.running():
+            with sampler.running(), FrontDesk(running[0].base_url) as front_desk:
                 deadline = started + DRAIN_TIMEOUT_S
                 while True:
                     with engine.connect() as conn:
@@ -366,6 +397,7 @@ class World:
             max_window=max(sampler.max_in_window(loc, interval_s) for loc in locations),
             host_cpu_s=cpu,
             failed=failed,
+            api_ms=front_desk.latencies_ms,
             by_endpoint=endpoints,
             outcomes=outbound_outcomes([h.log_path for h in running]),
         )
@@ -407,7 +439,8 @@ def report(scenarios: list[Scenario], args: argparse.Namespace, load: str) -> in
     )
     header = (
         f"{'scenario':<18} {'phase':<14} {'changes':>7} {'calls':>6} {'calls/chg':>9} {'429s':>5} "
-        f"{'elapsed s':>9} {'rate/s':>7} {'min loc %':>9} {'peak/win':>8} {'cpu s/chg':>9} {'failed':>6}"
+        f"{'elapsed s':>9} {'rate/s':>7} {'min loc %':>9} {'peak/win':>8} {'cpu s/chg':>9} {'failed':>6} "
+        f"{'API p50/p99 ms':>15}"
     )
     print(header)
     for s in scenarios:
@@ -415,7 +448,8 @@ def report(scenarios: list[Scenario], args: argparse.Namespace, load: str) -> in
             print(
                 f"{f'{s.locations} loc x {s.processes} proc':<18} {p.name:<14} {p.changes:>7} {p.calls:>6} "
                 f"{p.calls_per_change:>9.2f} {p.rate_limited:>5} {p.elapsed_s:>9.1f} {p.aggregate_rate:>7.2f} "
-                f"{100 * p.min_share:>8.1f}% {p.max_window:>8} {p.host_cpu_s / p.changes:>9.4f} {p.failed:>6}"
+                f"{100 * p.min_share:>8.1f}% {p.max_window:>8} {p.host_cpu_s / p.changes:>9.4f} {p.failed:>6} "
+                f"{f'{percentile(p.api_ms, 0.5):.0f} / {percentile(p.api_ms, 0.99):.0f}':>15}"
             )
     print("\nGHL calls by endpoint, and what the workers did with the messages (from the hosts' logs):")
     for s in scenarios:
@@ -470,7 +504,9 @@ def report(scenarios: list[Scenario], args: argparse.Namespace, load: str) -> in
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--changes", type=int, default=30, help="appointments per location (default 30)")
+    parser.add_argument(
+        "--changes", type=int, default=90, help="appointments per location (default 90: fewer make the rate noisy)"
+    )
     parser.add_argument("--locations", type=int, nargs="+", default=[1, 10], help="location counts (default 1 10)")
     parser.add_argument("--processes", type=int, nargs="+", default=[1, 4], help="host counts (default 1 4)")
     parser.add_argument(
@@ -479,7 +515,16 @@ def main(argv: list[str] | None = None) -> int:
         default=60_000,
         help="GHL's 10 s window scaled (default 60000: 1.67 requests/s per location)",
     )
+    parser.add_argument(
+        "--setting",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="an app setting for the hosts, e.g. AzureFunctionsJobHost__extensions__queues__batchSize=16 (repeatable)",
+    )
     args = parser.parse_args(argv)
+    if any("=" not in item for item in args.setting):
+        parser.error("--setting takes NAME=VALUE")
     stop_cleanly_on_sigterm()
     load_before = machine_load()
     if args.changes > 400:

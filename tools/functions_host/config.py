@@ -48,6 +48,22 @@ def _get(section: Mapping[str, Any], key: str, default: Any = None) -> Any:
     return default
 
 
+HOST_OVERRIDE_PREFIX = "AzureFunctionsJobHost__"
+
+
+def _override(document: dict[str, Any], path: list[str], value: str) -> None:
+    """Set `value` at `path` in host.json's document, matching existing keys case-insensitively."""
+    section = document
+    for key in path[:-1]:
+        existing = next((name for name in section if name.lower() == key.lower()), None)
+        if existing is None or not isinstance(section[existing], dict):
+            existing = existing or key
+            section[existing] = {}
+        section = section[existing]
+    leaf = next((name for name in section if name.lower() == path[-1].lower()), path[-1])
+    section[leaf] = value
+
+
 @dataclass(frozen=True)
 class QueueOptions:
     """`extensions.queues` of host.json, with the WebJobs defaults."""
@@ -99,14 +115,19 @@ class HostConfig:
     max_outstanding_requests: int | None = None
 
     @classmethod
-    def load(cls, app_dir: Path) -> HostConfig:
+    def load(cls, app_dir: Path, environ: Mapping[str, str] | None = None) -> HostConfig:
+        """host.json, then the app settings that override it (`AzureFunctionsJobHost__extensions__queues__batchSize`
+        sets `extensions.queues.batchSize`, as on Azure)."""
         path = app_dir / "host.json"
-        if not path.exists():
-            return cls()
-        try:
-            document = json.loads(path.read_text(encoding="utf-8-sig"))
-        except json.JSONDecodeError as error:
-            raise HostConfigError(f"{path} is not valid JSON: {error}") from error
+        document: dict[str, Any] = {}
+        if path.exists():
+            try:
+                document = json.loads(path.read_text(encoding="utf-8-sig"))
+            except json.JSONDecodeError as error:
+                raise HostConfigError(f"{path} is not valid JSON: {error}") from error
+        for name, value in (environ or {}).items():
+            if name.lower().startswith(HOST_OVERRIDE_PREFIX.lower()):
+                _override(document, name[len(HOST_OVERRIDE_PREFIX) :].split("__"), value)
         extensions = _get(document, "extensions", {}) or {}
         http = _get(extensions, "http", {}) or {}
         timeout = _get(document, "functionTimeout")

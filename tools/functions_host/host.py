@@ -113,7 +113,7 @@ async def serve(options: HostOptions) -> Stopped:
     # The worker runs with the app folder as working directory; relative paths in the app mean the same here.
     os.chdir(app_dir)
     local_settings = load_local_settings(app_dir, os.environ)
-    config = HostConfig.load(app_dir)
+    config = HostConfig.load(app_dir, os.environ)
     functions = index_functions(load_app(app_dir, options.module), os.environ)
     keys = HostKeys.from_environ(os.environ)
 

@@ -66,6 +66,22 @@ def test_without_host_json_the_real_defaults_apply(tmp_path: Path) -> None:
     assert config.queues.max_polling_interval == timedelta(minutes=1)
 
 
+def test_app_settings_override_host_json_as_on_azure(tmp_path: Path) -> None:
+    queues = {"batchSize": 8, "newBatchThreshold": 4}
+    (tmp_path / "host.json").write_text(json.dumps({"extensions": {"queues": queues}}))
+    config = HostConfig.load(
+        tmp_path,
+        {
+            "AzureFunctionsJobHost__extensions__queues__batchSize": "16",
+            "AzureFunctionsJobHost__Extensions__Queues__NewBatchThreshold": "12",
+            "AzureFunctionsJobHost__extensions__http__maxOutstandingRequests": "50",
+            "UNRELATED": "1",
+        },
+    )
+    assert (config.queues.batch_size, config.queues.new_batch_threshold) == (16, 12)
+    assert config.max_outstanding_requests == 50
+
+
 def test_unknown_message_encoding_is_rejected(tmp_path: Path) -> None:
     (tmp_path / "host.json").write_text(json.dumps({"extensions": {"queues": {"messageEncoding": "utf8"}}}))
     with pytest.raises(HostConfigError, match="messageEncoding"):
