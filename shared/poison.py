@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from shared.queues import APP_QUEUES, POISON_SUFFIX
+from shared.queues import APP_QUEUES, POISON_SUFFIX, grouped_messages
 
 if TYPE_CHECKING:
     from azure.storage.queue import QueueClient, QueueMessage
@@ -49,6 +49,9 @@ class PoisonMessage:
 
     def summary(self) -> str:
         body = self.body()
+        group = grouped_messages(body) if isinstance(body, dict) else None
+        if group is not None:
+            return f"group of {len(group)} messages"
         if isinstance(body, dict):
             keys = ("op_id", "appointment_id", "type", "webhook_id", "location_id", "run_id")
             shown = ", ".join(f"{k}={body[k]}" for k in keys if k in body)

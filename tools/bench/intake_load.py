@@ -346,6 +346,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--concurrency", type=int, default=1000, help="connections, so requests in flight at most (default 1000)"
     )
+    parser.add_argument(
+        "--setting",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="an app setting for the host, e.g. AzureFunctionsJobHost__extensions__http__maxOutstandingRequests=100",
+    )
     parser.add_argument("--sql-url", help="the sync database (default: a fresh PostgreSQL database on 127.0.0.1)")
     args = parser.parse_args(argv)
     stop_cleanly_on_sigterm()
@@ -376,6 +383,7 @@ def main(argv: list[str] | None = None) -> int:
                 "LOCAL_FUNCTION_KEY": FUNCTION_KEY,
                 "PYTHON_THREADPOOL_THREAD_COUNT": "32",
             }
+            | dict(item.split("=", 1) for item in args.setting)
         )
         engine = sa.create_engine(sql_url)
         stack.callback(engine.dispose)
