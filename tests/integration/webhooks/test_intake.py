@@ -221,15 +221,19 @@ def test_an_oversized_body_is_refused(intake: None, signing_keys: SigningKeys) -
     assert queued() == []
 
 
-def test_with_storage_down_the_webhook_gets_429_so_ghl_redelivers_it(
-    intake: None, signing_keys: SigningKeys, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def storage_down(intake: None, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(
         "AzureWebJobsStorage",
         "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;"
         "QueueEndpoint=http://127.0.0.1:9/devstoreaccount1;",
     )
     runtime.reset()
+
+
+def test_with_storage_down_the_webhook_gets_429_so_ghl_redelivers_it(
+    storage_down: None, signing_keys: SigningKeys
+) -> None:
     response = post_signed(signing_keys, appointment_body())
     assert response.status == 429
     assert response.headers["Retry-After"] == "600"
@@ -247,15 +251,7 @@ def test_a_burst_is_acknowledged_only_once_queued_in_fewer_messages_each_webhook
     assert sorted(m["dedupe_key"] for m in queued()) == sent
 
 
-def test_with_storage_down_every_webhook_of_a_burst_gets_429(
-    intake: None, signing_keys: SigningKeys, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv(
-        "AzureWebJobsStorage",
-        "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;"
-        "QueueEndpoint=http://127.0.0.1:9/devstoreaccount1;",
-    )
-    runtime.reset()
+def test_with_storage_down_every_webhook_of_a_burst_gets_429(storage_down: None, signing_keys: SigningKeys) -> None:
     responses = asyncio.run(post_together(signed_burst(signing_keys, 12)))
     assert [r.status for r in responses] == [429] * 12
 
