@@ -178,6 +178,8 @@ class GroupedSender:
 
     async def send(self, message: dict[str, Any]) -> None:
         me = _Waiting(_json(message), asyncio.get_running_loop().create_future())
+        # Read the outcome even when the caller has gone, so asyncio does not log it as never retrieved.
+        me.sent.add_done_callback(lambda sent: sent.cancelled() or sent.exception())
         self._waiting.append(me)
         self._start_sends()
         await asyncio.shield(me.sent)  # a caller that gives up does not take its group's send down with it

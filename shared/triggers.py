@@ -37,7 +37,11 @@ def run_queue_message(queue: str, msg: func.QueueMessage, handle: Callable[[dict
         raise
     group = grouped_messages(data)
     if group is not None:
-        _run_group(queue, msg, group, handle, started)
+        try:
+            _run_group(queue, msg, group, handle, started)
+        except Exception as exc:
+            _failed(queue, msg, deliveries, started, type(exc).__name__)
+            raise
         return
     with telemetry.span(
         f"queue {queue}",

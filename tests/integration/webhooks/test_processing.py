@@ -13,7 +13,7 @@ import pytest
 from blueprints import webhooks
 from shared import runtime
 from shared.ghl.errors import NotFound, RateLimited, Unavailable
-from shared.queues import GHL_TO_RV3, RV3_TO_GHL
+from shared.queues import GHL_TO_RV3, RV3_TO_GHL, QueueUnavailable
 from shared.services import inbound
 from shared.store.schema import appointments, conflicts, contacts, outbox, webhook_inbox
 from tests.fixtures.app import App
@@ -311,6 +311,27 @@ def test_a_group_from_the_intake_is_applied_webhook_by_webhook_and_a_bad_one_is_
     assert queued() == [bad]
     webhooks.ghl_to_rv3(msg)  # the group delivered again (at least once): nothing applied twice
     assert len(rows(webhook_app.db, appointments)) == 2
+
+
+def test_a_group_whose_bad_message_cannot_be_sent_back_fails_whole_and_its_redelivery_applies_nothing_twice(
+    webhook_app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    good = appointment_body(id="evGroupC")
+    bad = {"dedupe_key": "webhook:bad", "event": {"kind": "appointment"}}
+    msg = func.QueueMessage(id="m2", body=json.dumps({"group": [message(good), bad]}).encode())
+    queues = runtime.queues()
+    send = queues.send
+
+    def storage_down(*args: Any, **kwargs: Any) -> None:
+        raise QueueUnavailable("storage down")
+
+    monkeypatch.setattr(queues, "send", storage_down)
+    with pytest.raises(QueueUnavailable):
+        webhooks.ghl_to_rv3(msg)  # the host will deliver the group again
+    monkeypatch.setattr(queues, "send", send)
+    webhooks.ghl_to_rv3(msg)
+    assert [row.ghl_event_id for row in rows(webhook_app.db, appointments)] == ["evGroupC"]
+    assert queued() == [bad]
 
 
 def test_a_failing_webhook_is_counted_as_failed_until_a_retry_applies_it(
