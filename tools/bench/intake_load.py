@@ -24,6 +24,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import resource
 import sys
 import tempfile
 import time
@@ -339,6 +340,14 @@ def report_applied(results: Results, applied: Applied, load: str) -> int:
     return 0 if exact and not results.unanswered else 1
 
 
+def _allow_open_files(wanted: int) -> None:
+    """Raise this process's open-file limit (often 1,024 by default) towards `wanted`, within the hard limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--rate", type=float, default=1000.0, help="webhooks per second (default 1000)")
@@ -356,6 +365,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sql-url", help="the sync database (default: a fresh PostgreSQL database on 127.0.0.1)")
     args = parser.parse_args(argv)
     stop_cleanly_on_sigterm()
+    _allow_open_files(args.concurrency + 1024)  # the sender's connections, and the host's (it inherits the limit)
     load_before = machine_load()
     count = round(args.rate * args.seconds)
     keys = SigningKeys.generate()
