@@ -159,32 +159,18 @@ def echo_of(current: Appointment, ghl: GhlAppointment) -> str | None:
     assignee GHL filled in where RV3 has none is not compared: GHL assigns a calendar member to a booking sent
     without one, and neither side changed anything (RV3 never tracked who attends that appointment).
     """
-    echo = _echo(current, ghl)
-    return echo[0] if echo is not None else None
-
-
-def echoed_hash(current: Appointment, ghl: GhlAppointment) -> str | None:
-    """The hash of our own state that GHL's appointment echoes (see `echo_of`): what GHL holds, to record as
-    `last_synced_hash`; None when GHL holds something else. An echo of the write in flight is NOT the local
-    state when the front desk edited again since: that edit still has to reach GHL."""
-    echo = _echo(current, ghl)
-    return echo[1] if echo is not None else None
-
-
-def _echo(current: Appointment, ghl: GhlAppointment) -> tuple[str, str] | None:
     fields = synced_fields_from_ghl(ghl)
     if current.assigned_user_id is None:
         fields = fields.model_copy(update={"assigned_user_id": None})
     seen = sync_hash(fields)
     if seen == current.last_synced_hash:
-        return "matches_last_sync", seen
+        return "matches_last_sync"
     if seen == current.pushing_hash:
         # A write of ours whose echo overtook the worker recording it, while a newer local edit waits: newer
         # than that edit by GHL's clock, it would otherwise win a conflict and undo the edit.
-        return "matches_push_in_flight", seen
-    local = pushed_hash(current)
-    if seen == local:
-        return "matches_local_state", local
+        return "matches_push_in_flight"
+    if seen == sync_hash(synced_fields_from_appointment(current)):
+        return "matches_local_state"
     return None
 
 

@@ -32,15 +32,8 @@ from shared.store import contacts as contact_repo
 from shared.store import inbox, outbox
 from shared.store import locations as location_repo
 from sync_core.contacts import normalize_email, normalize_phone
-from sync_core.decisions import (
-    DELETED_IN_GHL,
-    AppointmentChanges,
-    Effect,
-    EffectKind,
-    decide_webhook_effect,
-    echoed_hash,
-)
-from sync_core.hashing import synced_fields_from_appointment, synced_fields_from_ghl
+from sync_core.decisions import DELETED_IN_GHL, AppointmentChanges, Effect, EffectKind, decide_webhook_effect, echo_of
+from sync_core.hashing import sync_hash, synced_fields_from_appointment, synced_fields_from_ghl
 from sync_core.models import Appointment, ConflictPolicy, Source
 from sync_core.retry import ErrorKind, RetryAction, decide_retry
 from sync_core.webhooks import GhlAppointmentEvent, GhlContact, GhlContactEvent
@@ -247,11 +240,10 @@ def _link_our_create(conn: Connection, record: repo.AppointmentRecord, event: Gh
     values: dict[str, Any] = {"ghl_event_id": ghl.id, "pending_create": None}
     if ghl.date_updated is not None and (record.ghl_updated_at is None or ghl.date_updated > record.ghl_updated_at):
         values["ghl_updated_at"] = ghl.date_updated
-    held = echoed_hash(to_domain(record), ghl)
-    if held is not None:
-        # What the outbound worker records once it hears back: the state of ours GHL holds (a cancel made while
-        # the create was on its way is not in it, and is still to be sent).
-        values["last_synced_hash"] = held
+    local = to_domain(record)
+    if echo_of(local, ghl) is not None:
+        # What the outbound worker records once it hears back: GHL holds the local state.
+        values["last_synced_hash"] = sync_hash(synced_fields_from_appointment(local))
     repo.set_sync_result(conn, record.id, values)
     return _Applied("linked_our_create")
 
