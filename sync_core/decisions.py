@@ -151,13 +151,12 @@ def _stale(current: Appointment, ghl: GhlAppointment) -> str | None:
 
 
 def echo_of(current: Appointment, ghl: GhlAppointment) -> str | None:
-    """Why a GHL appointment only reflects the local one (`matches_last_sync`, `matches_push_in_flight`,
-    `matches_local_state`), else None.
+    """Why a GHL appointment only reflects the local one (`matches_last_sync`, `matches_local_state`), else None.
 
-    Matching the write in flight (`pushing_hash`) or the local state, not only the last sync, is an echo too: of
-    a write of ours whose webhook overtook the worker recording it, or the same edit made on both sides. An
-    assignee GHL filled in where RV3 has none is not compared: GHL assigns a calendar member to a booking sent
-    without one, and neither side changed anything (RV3 never tracked who attends that appointment).
+    Matching the local state, not only the last sync, is an echo too: of a write of ours whose webhook overtook
+    the worker recording it, or the same edit made on both sides. An assignee GHL filled in where RV3 has none
+    is not compared: GHL assigns a calendar member to a booking sent without one, and neither side changed
+    anything (RV3 never tracked who attends that appointment).
     """
     fields = synced_fields_from_ghl(ghl)
     if current.assigned_user_id is None:
@@ -165,10 +164,6 @@ def echo_of(current: Appointment, ghl: GhlAppointment) -> str | None:
     seen = sync_hash(fields)
     if seen == current.last_synced_hash:
         return "matches_last_sync"
-    if seen == current.pushing_hash:
-        # A write of ours whose echo overtook the worker recording it, while a newer local edit waits: newer
-        # than that edit by GHL's clock, it would otherwise win a conflict and undo the edit.
-        return "matches_push_in_flight"
     if seen == sync_hash(synced_fields_from_appointment(current)):
         return "matches_local_state"
     return None
@@ -286,11 +281,6 @@ def decide_outbound(appointment: Appointment) -> OutboundKind:
     return OutboundKind.update
 
 
-def pushed_hash(appointment: Appointment) -> str:
-    """The hash GHL's echo of a write of the appointment's current state carries (`echo_of` compares it)."""
-    return sync_hash(synced_fields_from_appointment(appointment))
-
-
 def record_push(appointment: Appointment, *, ghl_event_id: str, sent_at: datetime) -> Appointment:
     """The appointment after GHL accepted our write of its current state (create, update or cancel).
 
@@ -302,7 +292,7 @@ def record_push(appointment: Appointment, *, ghl_event_id: str, sent_at: datetim
     return appointment.model_copy(
         update={
             "ghl_event_id": ghl_event_id,
-            "last_synced_hash": pushed_hash(appointment),
+            "last_synced_hash": sync_hash(synced_fields_from_appointment(appointment)),
             "sync_state": SyncState.synced,
             "last_error": None,
             "ghl_updated_at": max(previous, sent_at) if previous is not None else sent_at,

@@ -136,7 +136,6 @@ class Appointment(BaseModel):
     version: int = Field(default=1, ge=1)
     sync_state: SyncState = SyncState.pending
     last_synced_hash: str | None = None
-    pushing_hash: str | None = None  # the state a worker is writing to GHL now (its echo is ours)
     last_error: str | None = None
     rv3_updated_at: UtcDatetime | None = None
     ghl_updated_at: UtcDatetime | None = None

@@ -80,7 +80,6 @@ def to_domain(record: repo.AppointmentRecord) -> Appointment:
         version=record.version,
         sync_state=SyncState(record.sync_state),
         last_synced_hash=record.last_synced_hash,
-        pushing_hash=record.pushing_hash,
         last_error=record.last_error,
         rv3_updated_at=record.rv3_updated_at,
         ghl_updated_at=record.ghl_updated_at,

@@ -35,7 +35,7 @@ from shared.store import contacts as contact_repo
 from shared.store import locations as location_repo
 from shared.store import outbox
 from sync_core.contacts import Patient, build_contact
-from sync_core.decisions import OutboundKind, decide_outbound, find_adoptable_event, pushed_hash, record_push
+from sync_core.decisions import OutboundKind, decide_outbound, find_adoptable_event, record_push
 from sync_core.ghl_appointments import parse_ghl_appointment
 from sync_core.ghl_payloads import create_body, update_body
 from sync_core.models import Appointment
@@ -146,12 +146,11 @@ class _Lease:
     until: datetime
     held: bool = True
 
-    def renew(self, *, pushing: str | None = None) -> None:
-        """Extend the lease before a GHL write, so the write always runs inside it; `pushing` is the hash of the
-        state about to be written, so that GHL's echo of it is known as ours from now on."""
+    def renew(self) -> None:
+        """Extend the lease before a GHL write, so the write always runs inside it."""
         until = _now() + SYNC_LEASE
         with runtime.database().transaction() as conn:
-            renewed = repo.renew_sync(conn, self.appointment_id, self.until, until, pushing_hash=pushing)
+            renewed = repo.renew_sync(conn, self.appointment_id, self.until, until)
         if not renewed:
             self.held = False
             raise LeaseLost(f"appointment {self.appointment_id}")
@@ -264,7 +263,7 @@ def _push(message: OutboundMessage, record: repo.AppointmentRecord, lease: _Leas
         return Outcome("skipped", "GHL already holds this state")
     client = runtime.ghl()
     location_id = record.ghl_location_id
-    lease.renew(pushing=pushed_hash(appointment))
+    lease.renew()
     sent_at = _now()
     if kind is OutboundKind.create:
         assert appointment.contact_id is not None
@@ -312,7 +311,7 @@ def _finish(
     with runtime.database().transaction() as conn:
         current = repo.get(conn, record.id)
         assert current is not None
-        values: dict[str, Any] = {"ghl_event_id": ghl_event_id, "pending_create": None, "pushing_hash": None}
+        values: dict[str, Any] = {"ghl_event_id": ghl_event_id, "pending_create": None}
         pushed = record_push(appointment, ghl_event_id=ghl_event_id or "", sent_at=sent_at or now)
         if current.version == record.version:
             values.update(

@@ -39,7 +39,6 @@ class AppointmentRecord:
     version: int
     sync_state: str
     last_synced_hash: str | None
-    pushing_hash: str | None
     last_error: str | None
     source: str
     rv3_updated_at: datetime | None
@@ -124,18 +123,12 @@ def claim_sync(conn: Connection, appointment_id: int, now: datetime, until: date
     return result.rowcount == 1
 
 
-def renew_sync(
-    conn: Connection, appointment_id: int, held_until: datetime, until: datetime, *, pushing_hash: str | None = None
-) -> bool:
-    """Extend our lease (identified by its current expiry), noting the state about to be written to GHL when
-    given; False if the lease expired and someone else took it."""
-    values: dict[str, Any] = {"sync_lease_until": until}
-    if pushing_hash is not None:
-        values["pushing_hash"] = pushing_hash
+def renew_sync(conn: Connection, appointment_id: int, held_until: datetime, until: datetime) -> bool:
+    """Extend our lease (identified by its current expiry); False if it expired and someone else took it."""
     result = conn.execute(
         appointments.update()
         .where(appointments.c.id == appointment_id, appointments.c.sync_lease_until == held_until)
-        .values(**values)
+        .values(sync_lease_until=until)
     )
     return result.rowcount == 1
 

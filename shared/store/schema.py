@@ -140,8 +140,6 @@ appointments = sa.Table(
     sa.Column("version", sa.Integer(), nullable=False, server_default="1"),
     sa.Column("sync_state", sa.String(16), nullable=False),
     sa.Column("last_synced_hash", sa.String(64)),
-    # The state a worker is writing to GHL right now: GHL's echo of it is ours even before `last_synced_hash` says so.
-    sa.Column("pushing_hash", sa.String(64)),
     sa.Column("last_error", sa.Text()),
     sa.Column("source", sa.String(8), nullable=False),
     sa.Column("rv3_updated_at", UtcDateTime()),

@@ -13,7 +13,6 @@ from sync_core.decisions import (
     decide_outbound,
     decide_webhook_effect,
     find_adoptable_event,
-    pushed_hash,
     record_push,
 )
 from sync_core.ghl_appointments import GhlAppointment, parse_ghl_appointment
@@ -93,18 +92,6 @@ def test_echo_of_a_pending_write_is_ignored_before_the_worker_records_it(synced:
     echo = ghl_event(title="Terapia - Ana (control)", dateUpdated="2025-12-20T12:00:05Z")
     effect = decide(edited, echo, has_pending_local_change=True)
     assert (effect.kind, effect.reason) == (EffectKind.ignore_echo, "matches_local_state")
-
-
-def test_echo_of_a_write_in_flight_is_ours_even_when_the_front_desk_edited_again_since(synced: Appointment) -> None:
-    pushing = synced.model_copy(update={"title": "Terapia - Ana (control)"})
-    newer = pushing.model_copy(
-        update={"title": "Terapia - Ana (alta)", "rv3_updated_at": SYNCED_AT, "pushing_hash": pushed_hash(pushing)}
-    )
-    echo = ghl_event(title="Terapia - Ana (control)", dateUpdated="2025-12-20T12:00:05Z")  # newer than the edit
-    effect = decide(newer, echo, has_pending_local_change=True)
-    assert (effect.kind, effect.reason) == (EffectKind.ignore_echo, "matches_push_in_flight")
-    without_marker = newer.model_copy(update={"pushing_hash": None})
-    assert decide(without_marker, echo, has_pending_local_change=True).kind != EffectKind.ignore_echo
 
 
 def test_an_assignee_ghl_filled_in_is_no_change_while_rv3_has_none(synced: Appointment) -> None:
