@@ -34,7 +34,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -46,10 +45,9 @@ from typing import Any
 import httpx
 import sqlalchemy as sa
 
-from shared.settings import app_setting_names
-from shared.store import migrate
 from shared.store.schema import appointments, outbox
 from tools.azurite import Azurite
+from tools.bench.stack import app_env, postgres_database
 from tools.functions_host.process import HostProcess
 from tools.ghl_sandbox import DEMO_SEED, SandboxConfig, SandboxServer
 from tools.ghl_sandbox.config import DEMO_LOCATION_ID, DEMO_PRIVATE_TOKEN
@@ -440,10 +438,8 @@ class ChaosStack:
 
 def _host_env(azurite: Azurite, sandbox: SandboxServer, sql_url: str, options: ChaosOptions) -> dict[str, str]:
     """Every app setting explicit (empty = unset), so no developer setting leaks into the run."""
-    env = {k: v for k, v in os.environ.items() if k not in app_setting_names()}
-    env.update({name: "" for name in app_setting_names()})
     keys = sandbox.public_keys
-    env.update(
+    return app_env(
         {
             "AzureWebJobsStorage": azurite.connection_string,
             "SQL_URL": sql_url,
@@ -457,13 +453,11 @@ def _host_env(azurite: Azurite, sandbox: SandboxServer, sql_url: str, options: C
             "GHL_RATE_LIMIT_INTERVAL_MS": str(options.rate_interval_ms),
             "LOCAL_FUNCTION_KEY": FUNCTION_KEY,
             "PYTHON_THREADPOOL_THREAD_COUNT": "16",
-            "PYTHONUNBUFFERED": "1",
             # An outbox entry storage could not take is swept after 10 s (not 1 min), checked every 5 s.
             "OUTBOX_SWEEP_SCHEDULE": "*/5 * * * * *",
             "OUTBOX_SWEEP_AFTER_S": "10",
         }
     )
-    return env
 
 
 @contextlib.contextmanager
@@ -471,24 +465,17 @@ def chaos_stack(options: ChaosOptions) -> Iterator[ChaosStack]:
     """Start PostgreSQL's throw-away database, the proxies, Azurite, the sandbox and two hosts; stop them all."""
     with contextlib.ExitStack() as cleanup:
         work = options.work_dir or Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="chaos-")))
-        admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5})
-        cleanup.callback(admin.dispose)
-        db_name = f"rv3sync_chaos_{uuid.uuid4().hex[:8]}"
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{db_name}"'))
-
-        def drop() -> None:
-            with admin.connect() as conn:
-                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)'))
-
+        direct = sa.make_url(
+            cleanup.enter_context(
+                postgres_database(
+                    "rv3sync_chaos", admin_url=POSTGRES_ADMIN_URL, keep=options.keep_db, connect_timeout_s=5
+                )
+            )
+        )
         if options.keep_db:
-            options.log(f"database kept: {db_name}")
-        else:
-            cleanup.callback(drop)
-        direct = sa.make_url(POSTGRES_ADMIN_URL).set(database=db_name)
+            options.log(f"database kept: {direct.database}")
         observer = sa.create_engine(direct, pool_pre_ping=True, connect_args={"connect_timeout": 5})
         cleanup.callback(observer.dispose)
-        migrate.upgrade(observer)
         db_proxy = cleanup.enter_context(TcpProxy([(direct.host or "127.0.0.1", direct.port or 5432)]))
         through_proxy = direct.set(host="127.0.0.1", port=db_proxy.port).render_as_string(hide_password=False)
 
@@ -506,7 +493,7 @@ def chaos_stack(options: ChaosOptions) -> Iterator[ChaosStack]:
         config.rate_limit.interval_ms = options.rate_interval_ms
         sandbox = cleanup.enter_context(SandboxServer(config))
         env = _host_env(azurite, sandbox, through_proxy, options)
-        stack = ChaosStack(options, work, azurite, sandbox, db_proxy, front, observer, db_name, env)
+        stack = ChaosStack(options, work, azurite, sandbox, db_proxy, front, observer, str(direct.database), env)
         cleanup.callback(lambda: [host.stop() for host in stack.hosts])
         with ThreadPoolExecutor(2) as pool:
             list(pool.map(lambda slot: stack.start_host(slot, ports[slot]), range(2)))

@@ -165,11 +165,13 @@ async def send_all(base_url: str, planned: list[Delivery], rate: float, concurre
                 kind = "timeout" if isinstance(error, TimeoutError) else type(error).__name__
                 results.statuses[f"no answer ({kind})"] += 1
                 results.unanswered.add(delivery.webhook_id)
-                writer = _close(writer)
+                _close(writer)
+                writer = None
                 continue
             done = time.perf_counter()
             if not keep:
-                writer = _close(writer)
+                _close(writer)
+                writer = None
             results.ack_ms.append((done - sent) * 1000)
             results.late_ms.append((done - start - i / rate) * 1000)
             results.statuses[str(status)] += 1

@@ -69,26 +69,35 @@ def app_env(settings: Mapping[str, str]) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def postgres_database(prefix: str = "rv3sync_bench") -> Iterator[str]:
-    """A fresh PostgreSQL database migrated to head (dropped afterwards): several hosts can share it, which
-    SQLite's single writer cannot do without lock timeouts."""
+def postgres_database(
+    prefix: str = "rv3sync_bench",
+    *,
+    admin_url: str = POSTGRES_ADMIN_URL,
+    keep: bool = False,
+    connect_timeout_s: int = 3,
+) -> Iterator[str]:
+    """A fresh PostgreSQL database migrated to head, dropped afterwards unless `keep` (for inspection): several
+    hosts can share it, which SQLite's single writer cannot do without lock timeouts."""
     import sqlalchemy as sa
 
     from shared.store import migrate
 
-    admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
+    admin = sa.create_engine(
+        admin_url, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": connect_timeout_s}
+    )
     name = f"{prefix}_{uuid.uuid4().hex[:8]}"
     with admin.connect() as conn:
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = sa.make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    engine = sa.create_engine(url)
-    migrate.upgrade(engine)
-    engine.dispose()
+    url = sa.make_url(admin_url).set(database=name).render_as_string(hide_password=False)
     try:
+        engine = sa.create_engine(url)
+        migrate.upgrade(engine)
+        engine.dispose()
         yield url
     finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        if not keep:
+            with admin.connect() as conn:
+                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
 
 
