@@ -32,8 +32,9 @@ def citas_list(req: func.HttpRequest) -> func.HttpResponse:
     from shared.api.requests import parse_query
     from shared.api.schemas import CitasQuery
     from shared.services import citas
+    from shared.work import Work
 
-    return json_response(citas.list_citas(parse_query(req, CitasQuery)).model_dump(mode="json"))
+    return json_response(citas.list_citas(Work.current(), parse_query(req, CitasQuery)).model_dump(mode="json"))
 
 
 @api_route(
@@ -50,10 +51,11 @@ def citas_create(req: func.HttpRequest) -> func.HttpResponse:
     from shared.api.requests import correlation_id, idempotency_key, parse_body
     from shared.api.schemas import CitaIn
     from shared.services import citas
+    from shared.work import Work
 
     correlation = correlation_id(req)
     status, body = citas.create(
-        parse_body(req, CitaIn), idempotency_key=idempotency_key(req), correlation_id=correlation
+        Work.current(), parse_body(req, CitaIn), idempotency_key=idempotency_key(req), correlation_id=correlation
     )
     headers = {"ETag": f'"{body["version"]}"', "x-correlation-id": correlation}
     return json_response(body, status=status, headers=headers)
@@ -72,8 +74,9 @@ def citas_upcoming(req: func.HttpRequest) -> func.HttpResponse:
     from shared.api.requests import parse_query
     from shared.api.schemas import UpcomingQuery
     from shared.services import citas
+    from shared.work import Work
 
-    return json_response(citas.upcoming(parse_query(req, UpcomingQuery)).model_dump(mode="json"))
+    return json_response(citas.upcoming(Work.current(), parse_query(req, UpcomingQuery)).model_dump(mode="json"))
 
 
 @api_route(
@@ -87,8 +90,9 @@ def citas_upcoming(req: func.HttpRequest) -> func.HttpResponse:
 def citas_get(req: func.HttpRequest) -> func.HttpResponse:
     from shared.api.requests import route_id
     from shared.services import citas
+    from shared.work import Work
 
-    return _cita_response(citas.get(route_id(req)))
+    return _cita_response(citas.get(Work.current(), route_id(req)))
 
 
 @api_route(
@@ -105,9 +109,11 @@ def citas_update(req: func.HttpRequest) -> func.HttpResponse:
     from shared.api.requests import correlation_id, if_match_version, parse_body, route_id
     from shared.api.schemas import CitaUpdateIn
     from shared.services import citas
+    from shared.work import Work
 
     correlation = correlation_id(req)
     cita = citas.update(
+        Work.current(),
         route_id(req),
         parse_body(req, CitaUpdateIn),
         if_match=if_match_version(req),
@@ -128,7 +134,8 @@ def citas_update(req: func.HttpRequest) -> func.HttpResponse:
 def citas_cancel(req: func.HttpRequest) -> func.HttpResponse:
     from shared.api.requests import correlation_id, if_match_version, route_id
     from shared.services import citas
+    from shared.work import Work
 
     correlation = correlation_id(req)
-    cita = citas.cancel(route_id(req), if_match=if_match_version(req), correlation_id=correlation)
+    cita = citas.cancel(Work.current(), route_id(req), if_match=if_match_version(req), correlation_id=correlation)
     return _cita_response(cita, correlation=correlation)

@@ -18,5 +18,6 @@ def rv3_to_ghl(msg: func.QueueMessage) -> None:
 @bp.timer_trigger(arg_name="timer", schedule=schedule("OUTBOX_SWEEP_SCHEDULE", OUTBOX_SWEEP_SCHEDULE))
 def outbox_sweeper(timer: func.TimerRequest) -> None:
     from shared.services import dispatch
+    from shared.work import Work
 
-    dispatch.sweep()
+    dispatch.sweep(Work.current())

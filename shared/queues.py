@@ -11,6 +11,8 @@ from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from pydantic import BaseModel, ConfigDict
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -35,6 +37,17 @@ GROUP_KEY = "group"
 MAX_GROUP_BYTES = 40 * 1024
 MAX_GROUP_MESSAGES = 32
 GROUP_SENDERS = 2  # sends of groups in flight at once per queue
+
+
+class QueueMessage(BaseModel):
+    """What every message of ours carries besides its content: its retry counters and trace context."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    attempt: int = 1  # failures so far + 1 (bounded by the worker kernel, `shared.worker`)
+    requeues: int = 0  # waits that are not failures (rate limits, leases held by another worker)
+    correlation_id: str | None = None
+    traceparent: str | None = None
 
 
 class QueueUnavailable(RuntimeError):

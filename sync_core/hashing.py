@@ -76,6 +76,40 @@ class SyncedFields(BaseModel):
         return value.strip() or None
 
 
+# The stored title column is this long; a longer GHL title is kept truncated, which is no difference.
+TITLE_LENGTH = 255
+
+FieldDiffs = dict[str, dict[str, str | None]]
+
+
+def compare_fields(rv3: SyncedFields, ghl: SyncedFields) -> FieldDiffs:
+    """The shared fields that differ, as `{field: {"rv3": ..., "ghl": ...}}` (JSON values).
+
+    Not differences: an assignee GHL filled in where RV3 has none (GHL assigns a calendar member to a
+    booking sent without one), a GHL status RV3 cannot map (kept as a flag, never applied), a title GHL
+    left empty or longer than RV3 stores, and a contact one side has not resolved yet.
+    """
+    mine = rv3.model_dump(mode="json")
+    theirs = ghl.model_dump(mode="json")
+    theirs["title"] = theirs["title"][:TITLE_LENGTH]
+    skip = {
+        "assigned_user_id": mine["assigned_user_id"] is None,
+        "status": str(theirs["status"]).startswith("unknown:"),
+        "title": theirs["title"] == "",
+        "contact_id": mine["contact_id"] is None or theirs["contact_id"] is None,
+    }
+    return {
+        name: {"rv3": mine[name], "ghl": theirs[name]}
+        for name in SyncedFields.model_fields
+        if not skip.get(name, False) and mine[name] != theirs[name]
+    }
+
+
+def holds(mine: SyncedFields, theirs: SyncedFields) -> bool:
+    """Whether GHL holding `theirs` holds our state `mine` (no difference by `compare_fields`'s rules)."""
+    return not compare_fields(mine, theirs)
+
+
 def sync_hash(fields: SyncedFields) -> str:
     """The content hash stored as `last_synced_hash`; equal for what we sent and what GHL echoes back."""
     return payload_hash({"v": _SYNC_HASH_VERSION, **fields.model_dump(mode="json")})

@@ -34,10 +34,12 @@ class AppointmentStatus(StrEnum):
 
 
 class SyncState(StrEnum):
-    pending = "pending"
-    synced = "synced"
-    error = "error"
-    conflict = "conflict"
+    """Where the appointment's sync stands, as staff see it."""
+
+    pending = "pending"  # GHL is not known to hold the local state yet: it is on its way
+    synced = "synced"  # GHL holds the local state (or deleted the event)
+    error = "error"  # GHL refused the local state: `last_error` says why; sent again once it changes
+    local_only = "local_only"  # cancelled before it ever reached GHL: nothing to send
 
 
 class ValidationMode(StrEnum):
@@ -135,9 +137,6 @@ class Appointment(BaseModel):
     ghl_event_id: str | None = None
     version: int = Field(default=1, ge=1)
     sync_state: SyncState = SyncState.pending
-    last_synced_hash: str | None = None
     last_error: str | None = None
-    rv3_updated_at: UtcDatetime | None = None
-    ghl_updated_at: UtcDatetime | None = None
     source: Source = Source.rv3
     flags: list[str] = Field(default_factory=list)

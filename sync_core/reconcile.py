@@ -11,12 +11,10 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from sync_core.ghl_appointments import GhlAppointment
-from sync_core.hashing import SyncedFields, sync_hash, synced_fields_from_ghl
-from sync_core.models import AppointmentStatus, ConflictPolicy, UtcDatetime
+from sync_core.hashing import FieldDiffs, SyncedFields, compare_fields, synced_fields_from_ghl
+from sync_core.models import AppointmentStatus, UtcDatetime
 
 CANCELLED = AppointmentStatus.cancelled.value
-# The stored title column is this long; a longer GHL title is kept truncated, which is no difference.
-TITLE_LENGTH = 255
 # Each list of a report names at most this many appointments; `totales` always counts all of them, so a
 # first run over a badly drifted location stays a bounded document (the rest: `totales.no_listadas`).
 MAX_LISTED = 1000
@@ -36,8 +34,6 @@ class Rv3Record(BaseModel):
     id: str
     ghl_event_id: str | None
     fields: SyncedFields
-    last_synced_hash: str | None = None
-    updated_at: UtcDatetime | None = None  # RV3's own last change (staff, API)
     in_flight: bool = False  # a change of it is still on its way to GHL (open outbox entry)
 
     @property
@@ -135,8 +131,6 @@ class Kind(StrEnum):
 
 DRIFT_KINDS = (Kind.missing_local, Kind.missing_ghl, Kind.cancelled_one_side, Kind.out_of_sync)
 
-FieldDiffs = dict[str, dict[str, str | None]]
-
 
 class Finding(BaseModel):
     """The outcome of comparing one appointment; `campos` lists differing fields with both values."""
@@ -152,29 +146,6 @@ class Finding(BaseModel):
     @property
     def drift(self) -> bool:
         return self.kind in DRIFT_KINDS
-
-
-def compare_fields(rv3: SyncedFields, ghl: SyncedFields) -> FieldDiffs:
-    """The shared fields that differ, as `{field: {"rv3": ..., "ghl": ...}}` (JSON values).
-
-    Not differences: an assignee GHL filled in where RV3 has none (GHL assigns a calendar member to a
-    booking sent without one), a GHL status RV3 cannot map (kept as a flag, never applied), a title GHL
-    left empty or longer than RV3 stores, and a contact one side has not resolved yet.
-    """
-    mine = rv3.model_dump(mode="json")
-    theirs = ghl.model_dump(mode="json")
-    theirs["title"] = theirs["title"][:TITLE_LENGTH]
-    skip = {
-        "assigned_user_id": mine["assigned_user_id"] is None,
-        "status": str(theirs["status"]).startswith("unknown:"),
-        "title": theirs["title"] == "",
-        "contact_id": mine["contact_id"] is None or theirs["contact_id"] is None,
-    }
-    return {
-        name: {"rv3": mine[name], "ghl": theirs[name]}
-        for name in SyncedFields.model_fields
-        if not skip.get(name, False) and mine[name] != theirs[name]
-    }
 
 
 def classify(rv3: Rv3Record | None, ghl: GhlRecord | None) -> Finding:
@@ -214,8 +185,10 @@ def _compare(rv3: Rv3Record, ghl: GhlRecord) -> Finding:
 
 
 class HealDirection(StrEnum):
-    """Which side is corrected: RV3 takes GHL's state, or GHL is sent RV3's."""
+    """How a difference is fixed: GHL's state is taken through the sync protocol (which keeps the newest edit
+    and sends GHL the local state when that is the one), RV3 takes a state, or GHL is sent RV3's."""
 
+    newest = "conciliar"
     to_rv3 = "aplicar_en_rv3"
     to_ghl = "enviar_a_ghl"
 
@@ -227,49 +200,22 @@ class Heal(BaseModel):
     reason: str
 
 
-def decide_heal(finding: Finding, policy: ConflictPolicy) -> Heal | None:
+def decide_heal(finding: Finding) -> Heal | None:
     """How auto-heal fixes a difference, or None when there is nothing to fix.
 
-    An event only GHL has (a missed AppointmentCreate) and one GHL deleted (a missed AppointmentDelete)
-    are taken by RV3; an appointment GHL never received is sent. When both sides hold the appointment,
-    the side that changed since the last sync is right; if both changed (or the last sync is unknown),
-    CONFLICT_POLICY decides, with `latest_wins` comparing RV3's last edit to GHL's `dateUpdated` (a tie
-    or an undated GHL change goes to RV3, where staff work), as for a concurrent webhook.
+    An appointment GHL never received is sent. Every other difference shows a state of GHL the sync did not
+    know (a webhook GHL never delivered) or that it did not act on: it is handed to the sync protocol as GHL's
+    state read now, exactly as the missed webhook would have been, so the newest edit stands on both sides,
+    whichever side made it, and a heal can never bring an older state back (`sync_core.protocol.observe`).
     """
     if not finding.drift:
         return None
     rv3, ghl = finding.rv3, finding.ghl
+    if rv3 is not None and ghl is None and rv3.ghl_event_id is None:
+        return Heal(direction=HealDirection.to_ghl, reason="missing_in_ghl")
     if rv3 is None:
-        return Heal(direction=HealDirection.to_rv3, reason="missing_in_rv3")
-    if ghl is None:
-        if rv3.ghl_event_id is None:
-            return Heal(direction=HealDirection.to_ghl, reason="missing_in_ghl")
-        return Heal(direction=HealDirection.to_rv3, reason="deleted_in_ghl")
-    return _side_that_changed(rv3, ghl) or _by_policy(rv3, ghl, policy)
-
-
-def _side_that_changed(rv3: Rv3Record, ghl: GhlRecord) -> Heal | None:
-    """The side that alone changed since the last sync (its state no longer hashes to `last_synced_hash`)."""
-    seen_in_ghl = ghl.fields
-    if rv3.fields.assigned_user_id is None:
-        seen_in_ghl = seen_in_ghl.model_copy(update={"assigned_user_id": None})
-    rv3_changed = sync_hash(rv3.fields) != rv3.last_synced_hash
-    ghl_changed = sync_hash(seen_in_ghl) != rv3.last_synced_hash
-    if rv3_changed == ghl_changed:
-        return None
-    if ghl_changed:
-        return Heal(direction=HealDirection.to_rv3, reason="changed_in_ghl")
-    return Heal(direction=HealDirection.to_ghl, reason="changed_in_rv3")
-
-
-def _by_policy(rv3: Rv3Record, ghl: GhlRecord, policy: ConflictPolicy) -> Heal:
-    if policy == ConflictPolicy.rv3_wins:
-        return Heal(direction=HealDirection.to_ghl, reason="policy_rv3_wins")
-    if policy == ConflictPolicy.ghl_wins:
-        return Heal(direction=HealDirection.to_rv3, reason="policy_ghl_wins")
-    if ghl.date_updated is not None and (rv3.updated_at is None or ghl.date_updated > rv3.updated_at):
-        return Heal(direction=HealDirection.to_rv3, reason="ghl_change_is_newer")
-    return Heal(direction=HealDirection.to_ghl, reason="rv3_change_is_newer")
+        return Heal(direction=HealDirection.newest, reason="missing_in_rv3")
+    return Heal(direction=HealDirection.newest, reason="deleted_in_ghl" if ghl is None else "differs")
 
 
 # --- time slices of the GHL walk -----------------------------------------------------------------------------

@@ -8,8 +8,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from sync_core.hashing import FieldDiffs
 from sync_core.models import AppointmentStatus
-from sync_core.reconcile import DRIFT_KINDS, FieldDiffs, Heal, HealDirection, Kind
+from sync_core.reconcile import DRIFT_KINDS, Heal, HealDirection, Kind
 from sync_core.rv3_mapping import (
     Cursor,
     MappingRules,

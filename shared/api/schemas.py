@@ -190,7 +190,10 @@ class Cita(BaseModel):
     notes: str | None = None
     assigned_user_id: str | None = None
     ghl_event_id: str | None = None
-    sync_state: Literal["pending", "synced", "error", "conflict"]
+    sync_state: Literal["pending", "synced", "error", "local_only"] = Field(
+        description="pending: on its way to GHL; synced: GHL holds it; error: GHL refused it (last_error says "
+        "why); local_only: cancelled before it ever reached GHL"
+    )
     last_error: str | None = None
     version: int
     flags: list[str] = []
@@ -216,7 +219,7 @@ class CitasQuery(BaseModel):
     desde: date | None = Field(None, description="From this date (location time zone)")
     hasta: date | None = Field(None, description="Up to and including this date (location time zone)")
     location_id: str | None = Field(None, pattern=GHL_ID)
-    sync_state: Literal["pending", "synced", "error", "conflict"] | None = None
+    sync_state: Literal["pending", "synced", "error", "local_only"] | None = None
 
 
 class UpcomingQuery(BaseModel):

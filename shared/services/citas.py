@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
+from datetime import datetime
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from shared import runtime, telemetry
+from shared import telemetry
 from shared.api.schemas import (
     Cita,
     CitaIn,
@@ -26,8 +27,11 @@ from shared.services import dispatch, locations
 from shared.store import appointments as repo
 from shared.store import contacts as contact_repo
 from shared.store import locations as location_repo
+from shared.store.appointments import Contention, to_domain
 from shared.store.outbox import OutboxEntry
 from shared.store.schema import idempotency_keys
+from shared.work import Work
+from sync_core import protocol
 from sync_core.contacts import Patient, build_contact, patient_key
 from sync_core.errors import DomainError, Issue
 from sync_core.hashing import payload_hash
@@ -36,7 +40,6 @@ from sync_core.models import (
     AppointmentStatus,
     LocationRules,
     Source,
-    SyncState,
     ValidationMode,
     WorkingHours,
 )
@@ -45,46 +48,20 @@ from sync_core.validation import AppointmentDraft, CalendarInfo, ValidationResul
 
 log = telemetry.get_logger("citas")
 
+T = TypeVar("T")
+
 CREATE_SCOPE = "citas.create"
 NOT_FOUND = ApiError(404, "appointment_not_found", "La cita no existe.")
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def rules_for(location: location_repo.LocationRecord) -> LocationRules:
+def rules_for(work: Work, location: location_repo.LocationRecord) -> LocationRules:
     """The validation rules of a location: its own settings, else the app-wide defaults."""
-    settings = runtime.settings()
+    settings = work.settings
     return LocationRules(
         timezone=location.timezone,
         working_hours=WorkingHours.parse(location.working_hours or settings.working_hours),
         min_duration_min=settings.min_duration_min,
         validation_mode=ValidationMode(location.validation_mode or settings.validation_mode),
-    )
-
-
-def to_domain(record: repo.AppointmentRecord) -> Appointment:
-    return Appointment(
-        id=str(record.id),
-        location_id=record.ghl_location_id,
-        calendar_id=record.calendar_id,
-        contact_id=record.contact_id,
-        title=record.title,
-        notes=record.notes,
-        assigned_user_id=record.assigned_user_id,
-        start=record.start_at,
-        end=record.end_at,
-        status=AppointmentStatus(record.status),
-        ghl_event_id=record.ghl_event_id,
-        version=record.version,
-        sync_state=SyncState(record.sync_state),
-        last_synced_hash=record.last_synced_hash,
-        last_error=record.last_error,
-        rv3_updated_at=record.rv3_updated_at,
-        ghl_updated_at=record.ghl_updated_at,
-        source=Source(record.source),
-        flags=record.flags,
     )
 
 
@@ -160,12 +137,13 @@ def _calendar_info(location: location_repo.LocationRecord, calendar_id: str) -> 
 
 
 def _validate(
+    work: Work,
     conn: Connection,
     location: location_repo.LocationRecord,
     slot: _Slot,
     body: CitaIn,
-    calendar: CalendarInfo | None,
     *,
+    calendar: CalendarInfo | None,
     exclude_id: int | None = None,
 ) -> list[Issue]:
     """Validate under a lock on the calendar, so two overlapping bookings cannot both pass. Returns warnings."""
@@ -183,7 +161,7 @@ def _validate(
         end=slot.end,
     )
     mode = ValidationMode(body.validation_mode) if body.validation_mode else None
-    result = validate_appointment(draft, rules=rules_for(location), calendar=calendar, others=others, mode=mode)
+    result = validate_appointment(draft, rules=rules_for(work, location), calendar=calendar, others=others, mode=mode)
     if not result.ok:
         raise _issues_error(result)
     return list(result.warnings)
@@ -246,10 +224,12 @@ def _replay(conn: Connection, key: str, request_hash: str) -> tuple[int, dict[st
     return int(row.status_code), json.loads(row.response_body)
 
 
-def create(body: CitaIn, *, idempotency_key: str | None, correlation_id: str | None) -> tuple[int, dict[str, Any]]:
+def create(
+    work: Work, body: CitaIn, *, idempotency_key: str | None, correlation_id: str | None
+) -> tuple[int, dict[str, Any]]:
     """Create an appointment; with an Idempotency-Key a repeated request gets the first result back."""
     request_hash = payload_hash(body.model_dump(mode="json"))
-    db = runtime.database()
+    db = work.database
     if idempotency_key:
         with db.transaction() as conn:
             replay = _replay(conn, idempotency_key, request_hash)
@@ -261,7 +241,7 @@ def create(body: CitaIn, *, idempotency_key: str | None, correlation_id: str | N
     calendar_id = _calendar_id(body, location)
     start, end = _times(body, location.timezone)
     calendar = _calendar_info(location, calendar_id)
-    now = _now()
+    now = work.now()
     try:
         with db.transaction() as conn:
             if idempotency_key:
@@ -271,25 +251,31 @@ def create(body: CitaIn, *, idempotency_key: str | None, correlation_id: str | N
                         scope=CREATE_SCOPE, key=idempotency_key, request_hash=request_hash, created_at=now
                     )
                 )
-            warnings = _validate(conn, location, _Slot(calendar_id, start, end), body, calendar)
+            warnings = _validate(work, conn, location, _Slot(calendar_id, start, end), body, calendar=calendar)
             link_id, contact_id, flags = _link_patient(conn, location, body, now)
+            appointment = Appointment(
+                id="new",
+                location_id=location.ghl_location_id,
+                calendar_id=calendar_id,
+                contact_id=contact_id,
+                title=body.title,
+                notes=body.notes,
+                assigned_user_id=body.assigned_user_id,
+                start=start,
+                end=end,
+                status=AppointmentStatus.scheduled,
+                source=Source.rv3,
+                flags=flags,
+            )
+            record = protocol.new_local(appointment, at=now)
             appointment_id = repo.insert(
                 conn,
                 {
+                    **repo.content_values(record.appointment),
+                    **repo.sync_values(record),
                     "location_id": location.id,
-                    "calendar_id": calendar_id,
-                    "contact_id": contact_id,
                     "patient_contact_id": link_id,
-                    "title": body.title,
-                    "notes": body.notes,
-                    "assigned_user_id": body.assigned_user_id,
-                    "start_at": start,
-                    "end_at": end,
-                    "status": AppointmentStatus.scheduled.value,
-                    "sync_state": SyncState.pending.value,
                     "source": Source.rv3.value,
-                    "rv3_updated_at": now,
-                    "flags": flags,
                     "created_at": now,
                     "updated_at": now,
                 },
@@ -302,9 +288,9 @@ def create(body: CitaIn, *, idempotency_key: str | None, correlation_id: str | N
                 now=now,
                 correlation_id=correlation_id,
             )
-            record = repo.get(conn, appointment_id)
-            assert record is not None
-            response = _cita(conn, record, warnings).model_dump(mode="json")
+            stored = repo.get(conn, appointment_id)
+            assert stored is not None
+            response = _cita(conn, stored, warnings).model_dump(mode="json")
             if idempotency_key:
                 conn.execute(
                     idempotency_keys.update()
@@ -319,7 +305,7 @@ def create(body: CitaIn, *, idempotency_key: str | None, correlation_id: str | N
         if replay is None:
             raise
         return replay
-    dispatch.send(entry)
+    dispatch.send(work, entry)
     return 201, response
 
 
@@ -330,8 +316,8 @@ def _load(conn: Connection, appointment_id: int) -> repo.AppointmentRecord:
     return record
 
 
-def get(appointment_id: int) -> Cita:
-    with runtime.database().transaction() as conn:
+def get(work: Work, appointment_id: int) -> Cita:
+    with work.transaction() as conn:
         return _cita(conn, _load(conn, appointment_id))
 
 
@@ -345,8 +331,10 @@ def _check_version(record: repo.AppointmentRecord, if_match: int | None) -> None
         )
 
 
-def update(appointment_id: int, body: CitaUpdateIn, *, if_match: int | None, correlation_id: str | None) -> Cita:
-    db = runtime.database()
+def update(
+    work: Work, appointment_id: int, body: CitaUpdateIn, *, if_match: int | None, correlation_id: str | None
+) -> Cita:
+    db = work.database
     with db.transaction() as conn:
         current = _load(conn, appointment_id)
     _check_version(current, if_match)
@@ -360,9 +348,11 @@ def update(appointment_id: int, body: CitaUpdateIn, *, if_match: int | None, cor
     calendar_id = body.ghl_calendar_id or current.calendar_id
     start, end = _times(body, location.timezone)
     calendar = _calendar_info(location, calendar_id)
-    now = _now()
-    with db.transaction() as conn:
-        warnings = _validate(conn, location, _Slot(calendar_id, start, end), body, calendar, exclude_id=current.id)
+
+    def edit(conn: Connection, now: datetime) -> tuple[OutboxEntry, Cita]:
+        warnings = _validate(
+            work, conn, location, _Slot(calendar_id, start, end), body, calendar=calendar, exclude_id=current.id
+        )
         link_id, contact_id, flags = _link_patient(conn, location, body, now)
         same_contact = (
             link_id == current.patient_contact_id
@@ -375,42 +365,56 @@ def update(appointment_id: int, body: CitaUpdateIn, *, if_match: int | None, cor
                 "contact_change_not_supported",
                 "No se puede cambiar el paciente de una cita; cancélela y cree una nueva.",
             )
-        values = {
+        changes = {
             "calendar_id": calendar_id,
             "title": body.title,
             "notes": body.notes,
             "assigned_user_id": body.assigned_user_id,
-            "start_at": start,
-            "end_at": end,
-            "status": body.status or current.status,
+            "start": start,
+            "end": end,
+            "status": AppointmentStatus(body.status or current.status),
             "flags": sorted(set(current.flags) | set(flags)),
         }
-        entry = _record_edit(conn, current, values, operation="update", now=now, correlation_id=correlation_id)
-        record = _load(conn, current.id)
-        result = _cita(conn, record, warnings)
-    dispatch.send(entry)
+        entry = _record_edit(conn, current, changes, operation="update", now=now, correlation_id=correlation_id)
+        return entry, _cita(conn, _load(conn, current.id), warnings)
+
+    entry, result = _editing(work, edit)
+    dispatch.send(work, entry)
     return result
+
+
+EDIT_TRIES = 5
+
+
+def _editing(work: Work, edit: Callable[[Connection, datetime], T]) -> T:
+    """Run a front-desk edit in one transaction; the sync's own bookkeeping changing the row meanwhile
+    (a webhook, the worker's answer) is no reason to refuse the edit: it is simply made again."""
+    for _ in range(EDIT_TRIES):
+        try:
+            with work.transaction() as conn:
+                return edit(conn, work.now())
+        except Contention:
+            continue
+    raise ApiError(409, "version_mismatch", "La cita cambió mientras se guardaba; recárguela y reintente.")
 
 
 def _record_edit(
     conn: Connection,
     current: repo.AppointmentRecord,
-    values: dict[str, Any],
+    changes: dict[str, Any],
     *,
     operation: str,
     now: datetime,
     correlation_id: str | None,
 ) -> OutboxEntry:
-    """A front-desk edit: new version, pending sync, and its outbox row; refused if someone edited meanwhile."""
-    changes = {
-        **values,
-        "sync_state": SyncState.pending.value,
-        "last_error": None,
-        "rv3_updated_at": now,
-        "updated_at": now,
-    }
-    if not repo.update_if_version(conn, current.id, current.version, changes):
+    """A front-desk edit: the newest edit for the sync (`protocol.local_edit`), a new version, and its outbox
+    row; refused when someone else edited the appointment meanwhile."""
+    row = _load(conn, current.id)
+    if row.version != current.version:
         raise ApiError(409, "version_mismatch", "La cita cambió mientras se guardaba; recárguela y reintente.")
+    edited = to_domain(row).model_copy(update=changes)
+    record = protocol.local_edit(repo.sync_record(row), edited, at=now)
+    repo.save_sync(conn, row, record, content=repo.content_values(record.appointment), now=now)
     return dispatch.record_change(
         conn,
         appointment_id=current.id,
@@ -421,34 +425,37 @@ def _record_edit(
     )
 
 
-def cancel(appointment_id: int, *, if_match: int | None, correlation_id: str | None) -> Cita:
+def cancel(work: Work, appointment_id: int, *, if_match: int | None, correlation_id: str | None) -> Cita:
     """Cancel (idempotent: cancelling a cancelled appointment changes nothing and answers the same)."""
-    now = _now()
-    with runtime.database().transaction() as conn:
+
+    def edit(conn: Connection, now: datetime) -> tuple[OutboxEntry | None, Cita]:
         current = _load(conn, appointment_id)
         _check_version(current, if_match)
         if current.status == AppointmentStatus.cancelled.value:
-            return _cita(conn, current)
-        values = {"status": AppointmentStatus.cancelled.value}
-        entry = _record_edit(conn, current, values, operation="cancel", now=now, correlation_id=correlation_id)
-        result = _cita(conn, _load(conn, current.id))
-    dispatch.send(entry)
+            return None, _cita(conn, current)
+        changes = {"status": AppointmentStatus.cancelled}
+        entry = _record_edit(conn, current, changes, operation="cancel", now=now, correlation_id=correlation_id)
+        return entry, _cita(conn, _load(conn, current.id))
+
+    entry, result = _editing(work, edit)
+    if entry is not None:
+        dispatch.send(work, entry)
     return result
 
 
-def _location_filter(ghl_location_id: str | None) -> location_repo.LocationRecord | None:
+def _location_filter(work: Work, ghl_location_id: str | None) -> location_repo.LocationRecord | None:
     if not ghl_location_id:
         return None
-    with runtime.database().transaction() as conn:
+    with work.transaction() as conn:
         location = location_repo.find_location(conn, ghl_location_id)
     if location is None:
         raise ApiError(404, "location_not_found", f"La sede {ghl_location_id} no está configurada.")
     return location
 
 
-def list_citas(query: CitasQuery) -> CitaList:
-    location = _location_filter(query.location_id)
-    tz = location.timezone if location else runtime.settings().timezone
+def list_citas(work: Work, query: CitasQuery) -> CitaList:
+    location = _location_filter(work, query.location_id)
+    tz = location.timezone if location else work.settings.timezone
     start_from = start_before = None
     if query.desde or query.hasta:
         if query.desde and query.hasta and query.hasta < query.desde:
@@ -471,20 +478,20 @@ def list_citas(query: CitasQuery) -> CitaList:
         start_from=start_from,
         start_before=start_before,
     )
-    with runtime.database().transaction() as conn:
+    with work.transaction() as conn:
         records, total = repo.list_page(conn, flt, offset=(query.page - 1) * query.page_size, limit=query.page_size)
         results = [_cita(conn, r) for r in records]
     return CitaList(count=total, page=query.page, page_size=query.page_size, results=results)
 
 
-def upcoming(query: UpcomingQuery) -> CitaList:
-    location = _location_filter(query.location_id)
+def upcoming(work: Work, query: UpcomingQuery) -> CitaList:
+    location = _location_filter(work, query.location_id)
     flt = repo.ListFilter(
         location_id=location.id if location else None,
         statuses=[s.value for s in AppointmentStatus if s != AppointmentStatus.cancelled],
-        start_from=_now(),
+        start_from=work.now(),
     )
-    with runtime.database().transaction() as conn:
+    with work.transaction() as conn:
         records, total = repo.list_page(conn, flt, offset=0, limit=query.limit)
         results = [_cita(conn, r) for r in records]
     return CitaList(count=total, page=1, page_size=query.limit, results=results)

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.engine import Connection
 
-from shared import runtime, telemetry
+from shared import telemetry
 from shared.queues import RV3_TO_GHL, QueueUnavailable
 from shared.setting_defaults import OUTBOX_SWEEP_AFTER_S, seconds
 from shared.store import outbox
+from shared.work import Work
 
 log = telemetry.get_logger("dispatch")
 
@@ -37,27 +38,27 @@ def record_change(
     )
 
 
-def send(entry: outbox.OutboxEntry) -> bool:
+def send(work: Work, entry: outbox.OutboxEntry) -> bool:
     """Enqueue an outbox entry; when storage is down it stays pending and the sweeper sends it later."""
     try:
-        runtime.queues().send(RV3_TO_GHL, {**entry.message(), "traceparent": telemetry.current_traceparent()})
+        work.queues.send(RV3_TO_GHL, {**entry.message(), "traceparent": telemetry.current_traceparent()})
     except QueueUnavailable:
         log.warning(
             "outbox entry left for the sweeper: queue unavailable",
             extra={"operation": "outbox_dispatch", "success": False, "appointment_id": entry.appointment_id},
         )
         return False
-    with runtime.database().transaction() as conn:
-        outbox.mark_dispatched(conn, entry.op_id, datetime.now(UTC))
+    with work.transaction() as conn:
+        outbox.mark_dispatched(conn, entry.op_id, work.now())
     return True
 
 
-def sweep(now: datetime | None = None) -> int:
+def sweep(work: Work, now: datetime | None = None) -> int:
     """Re-send outbox entries committed more than a minute ago but never enqueued (crash, storage outage)."""
-    moment = now or datetime.now(UTC)
-    with runtime.database().transaction() as conn:
+    moment = now or work.now()
+    with work.transaction() as conn:
         entries = outbox.undispatched(conn, moment - SWEEP_AFTER)
-    sent = sum(1 for entry in entries if send(entry))
+    sent = sum(1 for entry in entries if send(work, entry))
     if entries:
         log.info(
             "outbox sweep re-dispatched %d of %d entries",

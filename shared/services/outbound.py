@@ -1,139 +1,60 @@
 """The `rv3-to-ghl` worker: make GHL hold the appointment's current state, exactly once in effect.
 
-Messages only name an outbox entry; the worker reads the appointment as it is NOW and sends what GHL lacks
-(`sync_core.decisions.decide_outbound`), so a redelivered or superseded message changes nothing. Rate limits
-and GHL outages re-enqueue the message with a delay (they are not failures and never reach the poison
-queue); a create whose outcome is unknown is looked up in GHL and adopted before anything is sent again.
+Messages only name an outbox entry; the worker takes the appointment's sync lease, reads it as it is NOW and
+does what `sync_core.protocol.plan_push` says: nothing (GHL holds it), wait, look for a create whose outcome is
+unknown, or send the full state. A write is recorded in the appointment's facts BEFORE it is sent, and GHL's
+answer (accepted, refused, unknown, not sent) after, so that GHL's echo of it is known as ours whatever the
+order, and a crash between the two leaves a write of unknown outcome, never a lost or repeated one.
 """
 
 from __future__ import annotations
 
-import contextlib
-import random
-import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-import sqlalchemy as sa
-from pydantic import BaseModel, ValidationError
+from sqlalchemy.engine import Connection
 
-from shared import runtime, telemetry
-from shared.ghl.errors import (
-    AuthExpired,
-    Forbidden,
-    GhlError,
-    Invalid,
-    NotFound,
-    OutcomeUnknown,
-    RateLimited,
-)
-from shared.queues import RV3_TO_GHL
-from shared.services.citas import to_domain
+from shared import telemetry
+from shared.ghl.errors import GhlError, Invalid, NotFound
+from shared.queues import RV3_TO_GHL, QueueMessage
+from shared.services import dispatch
+from shared.services.sync_store import Stored, decided, store_observed, transition
 from shared.store import appointments as repo
 from shared.store import contacts as contact_repo
 from shared.store import locations as location_repo
 from shared.store import outbox
+from shared.work import Work
+from shared.worker import Job, Later, Outcome, Result, later_for, run
+from sync_core import protocol
 from sync_core.contacts import Patient, build_contact
-from sync_core.decisions import OutboundKind, decide_outbound, find_adoptable_event, record_push
 from sync_core.ghl_appointments import parse_ghl_appointment
 from sync_core.ghl_payloads import create_body, update_body
-from sync_core.models import Appointment
-from sync_core.retry import ErrorKind, RetryAction, decide_retry
+from sync_core.models import ConflictPolicy
+from sync_core.retry import ErrorKind
+from sync_core.times import parse_ghl_time
 
 log = telemetry.get_logger("outbound")
 
 CONTACT_LEASE = timedelta(seconds=60)
-# One worker at a time pushes an appointment. The lease is renewed right before each GHL write, so it only
-# has to outlast one call (budget wait + read timeout), and a crashed worker's appointments free up quickly.
-SYNC_LEASE = timedelta(seconds=40)
+# One worker at a time pushes an appointment. The lease is renewed right before each GHL write, so it only has
+# to outlast one call; a write not answered within it has an unknown outcome (see `protocol.MAX_REQUEST`).
+SYNC_LEASE = protocol.MAX_REQUEST
 LOOKUP_MARGIN = timedelta(minutes=1)
-MAX_ATTEMPTS = 12  # transient GHL failures: with backoff capped at 5 min, about an hour of outage
+MAX_STEPS = 4  # plan → look up → send → send again (GHL's state became unknown meanwhile), in one delivery
+HELD_RETRY_S = 2.0
 
 
-class OutboundMessage(BaseModel):
+class OutboundMessage(QueueMessage):
     op_id: str
     appointment_id: int
     operation: str = "sync"
     version: int = 1
-    correlation_id: str | None = None
-    attempt: int = 1
-    requeues: int = 0
 
 
-@dataclass(frozen=True)
-class Outcome:
-    """What happened to one message, for logs, metrics and tests."""
-
-    result: str  # synced | skipped | requeued | failed | duplicate | superseded
-    detail: str = ""
-
-
-class MalformedMessage(ValueError):
-    """A queue message that no retry can fix: it ends in the poison queue for inspection and replay."""
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def process(raw: dict[str, Any]) -> Outcome:
-    """Handle one `rv3-to-ghl` message. Raises only for what a retry may fix, or a malformed message (poison)."""
-    try:
-        message = OutboundMessage.model_validate(raw)
-    except ValidationError as exc:
-        raise MalformedMessage("rv3-to-ghl message does not match OutboundMessage") from exc
-    started = time.perf_counter()
-    try:
-        outcome = _sync(message)
-    except sa.exc.OperationalError:
-        # The database is unreachable: retry later without spending the message's delivery budget.
-        outcome = _requeue(message, ErrorKind.connection, retry_after=None, note="database unavailable")
-    log.info(
-        "outbound %s",
-        outcome.result,
-        extra={
-            "operation": "outbound_sync",
-            "success": outcome.result in ("synced", "skipped", "duplicate", "superseded"),
-            "duration_ms": round((time.perf_counter() - started) * 1000, 1),
-            "appointment_id": message.appointment_id,
-            "correlation_id": message.correlation_id,
-            "detail": outcome.detail,
-        },
-    )
-    return outcome
-
-
-def _sync(message: OutboundMessage) -> Outcome:
-    db = runtime.database()
-    with db.transaction() as conn:
-        entry = outbox.get(conn, message.op_id)
-        record = repo.get(conn, message.appointment_id)
-    if entry is None or record is None:
-        return Outcome("failed", "unknown outbox entry or appointment")
-    if entry.status in (outbox.DONE, outbox.FAILED):
-        return Outcome("duplicate", "already processed")
-    now = _now()
-    lease = _Lease(record.id, now + SYNC_LEASE)
-    with db.transaction() as conn:
-        claimed = repo.claim_sync(conn, record.id, now, lease.until)
-        if claimed:
-            # Read again under the lease: another worker may have synced the appointment since the first read,
-            # and a stale copy would send GHL a second create or an old state over a newer GHL edit.
-            entry = outbox.get(conn, message.op_id)
-            record = repo.get(conn, message.appointment_id)
-    if not claimed:
-        return _requeue(message, ErrorKind.rate_limited, retry_after=2.0, note="appointment being synced")
-    try:
-        if entry is None or record is None or entry.status in (outbox.DONE, outbox.FAILED):
-            return Outcome("duplicate", "already processed")
-        return _sync_claimed(message, record, lease)
-    except LeaseLost:
-        return _requeue(message, ErrorKind.rate_limited, retry_after=2.0, note="sync lease lost")
-    finally:
-        if lease.held:
-            with db.transaction() as conn:
-                repo.release_sync(conn, lease.appointment_id, lease.until)
+def process(raw: dict[str, Any], work: Work | None = None) -> Result:
+    """Handle one `rv3-to-ghl` message (see `shared.worker.run`)."""
+    return run(JOB, raw, work or Work.current())
 
 
 class LeaseLost(RuntimeError):
@@ -142,46 +63,254 @@ class LeaseLost(RuntimeError):
 
 @dataclass
 class _Lease:
+    work: Work
     appointment_id: int
     until: datetime
-    held: bool = True
-
-    def renew(self) -> None:
-        """Extend the lease before a GHL write, so the write always runs inside it."""
-        until = _now() + SYNC_LEASE
-        with runtime.database().transaction() as conn:
-            renewed = repo.renew_sync(conn, self.appointment_id, self.until, until)
-        if not renewed:
-            self.held = False
-            raise LeaseLost(f"appointment {self.appointment_id}")
-        self.until = until
+    held: bool
 
 
-def _sync_claimed(message: OutboundMessage, record: repo.AppointmentRecord, lease: _Lease) -> Outcome:
+def _handle(work: Work, message: OutboundMessage) -> Result:
+    now = work.now()
+    lease = _Lease(work, message.appointment_id, now + SYNC_LEASE, held=False)
     try:
-        resolved = _ensure_contact(record)
-        if resolved is None:
-            return _requeue(message, ErrorKind.rate_limited, retry_after=2.0, note="contact being resolved")
-        return _push(message, resolved, lease)
+        with work.transaction() as conn:
+            entry = outbox.get(conn, message.op_id)
+            if entry is None:
+                return Result(Outcome.failed, "unknown outbox entry")
+            if entry.status in (outbox.DONE, outbox.FAILED):
+                return Result(Outcome.duplicate, "already processed")
+            if not repo.claim_sync(conn, message.appointment_id, now, lease.until):
+                raise Later(ErrorKind.rate_limited, "appointment being synced by another worker",
+                            retry_after=HELD_RETRY_S)  # fmt: skip
+            record = repo.get(conn, message.appointment_id)
+            assert record is not None
+            # The usual case, the contact known: decide in the same transaction that took the lease.
+            first = _plan(work, conn, record, message, lease) if not _needs_contact(record) else None
+    except repo.Contention:
+        raise Later(ErrorKind.rate_limited, "appointment changed meanwhile", retry_after=HELD_RETRY_S) from None
+    lease.held = True
+    try:
+        return _push(work, message, record, lease, first)
+    except LeaseLost:
+        raise Later(ErrorKind.rate_limited, "sync lease lost", retry_after=HELD_RETRY_S) from None
+    finally:
+        if lease.held:
+            with work.transaction() as conn:
+                repo.release_sync(conn, lease.appointment_id, lease.until)
+
+
+def _push(
+    work: Work,
+    message: OutboundMessage,
+    record: repo.AppointmentRecord,
+    lease: _Lease,
+    first: tuple[protocol.PushPlan, datetime] | None,
+) -> Result:
+    for _step in range(MAX_STEPS):
+        if first is None:
+            record = _ensure_contact(work, record)
+            first = transition(work, record.id, lambda conn, row: _plan(work, conn, row, message, lease))
+        plan, lease.until = first
+        first = None
+        decided(record.id, "push", plan.kind.value, reason=plan.reason, op_id=message.op_id)
+        if plan.kind is protocol.PushKind.skip:
+            lease.held = False
+            return Result(Outcome.skipped, plan.reason)
+        if plan.kind is protocol.PushKind.wait:
+            raise Later(ErrorKind.rate_limited, plan.reason, retry_after=plan.wait_s)
+        if plan.kind is protocol.PushKind.lookup:
+            _look_up(work, record, plan)
+        else:
+            result = _send(work, message, record, plan, lease)
+            if result is not None:
+                return result
+        with work.transaction() as conn:
+            fresh = repo.get(conn, record.id)
+        assert fresh is not None
+        record = fresh
+    raise Later(ErrorKind.rate_limited, "GHL's state is still unsettled", retry_after=HELD_RETRY_S)
+
+
+def _plan(
+    work: Work, conn: Connection, row: repo.AppointmentRecord, message: OutboundMessage, lease: _Lease
+) -> tuple[protocol.PushPlan, datetime]:
+    """Decide and store in one transaction: a write is recorded (and the lease renewed) before it is sent; a
+    skip closes the outbox entry and gives the lease back. Returns the plan and the lease's expiry."""
+    now = work.now()
+    plan = protocol.plan_push(repo.sync_record(row), now=now)
+    until = lease.until
+    if plan.write is not None:
+        until = now + SYNC_LEASE
+        if not repo.renew_sync(conn, row.id, lease.until, until):
+            lease.held = False
+            raise LeaseLost(f"appointment {row.id}")
+    repo.save_sync(conn, row, plan.record)
+    if plan.kind is protocol.PushKind.skip:
+        _close(work, conn, message, row.id, until)
+    return plan, until
+
+
+def _close(work: Work, conn: Connection, message: OutboundMessage, appointment_id: int, lease_until: datetime, *,
+           failed: str | None = None) -> None:  # fmt: skip
+    """Close the outbox entry and give the sync lease back (the caller marks the lease released on commit)."""
+    outbox.finish(conn, message.op_id, work.now(), failed=failed is not None, error=failed)
+    repo.release_sync(conn, appointment_id, lease_until)
+
+
+def _send(
+    work: Work, message: OutboundMessage, record: repo.AppointmentRecord, plan: protocol.PushPlan, lease: _Lease
+) -> Result | None:
+    """Send the plan's write and record GHL's answer. The result, or None when GHL is to be sent the state again
+    (it changed meanwhile, or what GHL holds is not known)."""
+    write = plan.write
+    assert write is not None
+    appointment = plan.record.appointment
+    try:
+        if write.kind == "create":
+            event = work.ghl.create_appointment(
+                record.ghl_location_id, dict(create_body(appointment, timezone=record.timezone))
+            )
+        else:
+            assert appointment.ghl_event_id is not None
+            event = work.ghl.update_appointment(
+                record.ghl_location_id,
+                appointment.ghl_event_id,
+                dict(update_body(appointment, timezone=record.timezone)),
+            )
     except GhlError as exc:
-        return _after_ghl_error(message, exc)
+        return _after_ghl_error(work, message, record, write, exc=exc, lease=lease)
+    decided(record.id, "push_answered", "accepted", write=write.id, kind=write.kind)
+
+    def accepted(conn: Connection, row: repo.AppointmentRecord) -> protocol.SyncRecord:
+        answered = protocol.push_answered(
+            repo.sync_record(row), write.id, protocol.Answer.accepted, now=work.now(), event_id=event.id,
+            ghl_at=parse_ghl_time(event.dateUpdated, record.timezone) if event.dateUpdated else None,
+        )  # fmt: skip
+        repo.save_sync(conn, row, answered)
+        if not answered.needs_push:
+            _close(work, conn, message, row.id, lease.until)
+        return answered
+
+    answered = transition(work, record.id, accepted)
+    if answered.needs_push:
+        return None
+    lease.held = False
+    return Result(Outcome.applied, write.kind)
 
 
-def _after_ghl_error(message: OutboundMessage, exc: GhlError) -> Outcome:
-    """Rate limits and transient failures come back later; only rejections are permanent."""
+def _answer(
+    work: Work, appointment_id: int, write: protocol.Write, answer: protocol.Answer, *, reason: str | None = None
+) -> protocol.SyncRecord:
+    """Record GHL's answer on the appointment as it is now (webhooks and edits may have changed it meanwhile)."""
+
+    def record(conn: Connection, row: repo.AppointmentRecord) -> protocol.SyncRecord:
+        answered = protocol.push_answered(repo.sync_record(row), write.id, answer, now=work.now(), reason=reason)
+        repo.save_sync(conn, row, answered)
+        return answered
+
+    return transition(work, appointment_id, record)
+
+
+def _after_ghl_error(
+    work: Work,
+    message: OutboundMessage,
+    record: repo.AppointmentRecord,
+    write: protocol.Write,
+    *,
+    exc: GhlError,
+    lease: _Lease,
+) -> Result:
+    """A refusal is recorded for staff (`sync_state: error` with GHL's reason); an event GHL no longer has is
+    taken as deleted in GHL; anything else comes back later, the write's outcome recorded as GHL's answer says."""
+    decided(record.id, "push_answered", type(exc).__name__, write=write.id, kind=write.kind)
+    if isinstance(exc, NotFound) and write.kind == "update":
+        _answer(work, record.id, write, protocol.Answer.not_sent)
+        return _deleted_in_ghl(work, message, record.id, lease)
     if isinstance(exc, Invalid | NotFound):
-        code = "ghl_invalid" if isinstance(exc, Invalid) else "ghl_not_found"
-        telemetry.validation_rejected("ghl", code, operation="sync.rv3_to_ghl")
-        return _fail(message, _rejection_text(exc))
-    if isinstance(exc, RateLimited):
-        return _requeue(message, ErrorKind.rate_limited, retry_after=exc.retry_after, note="rate limited")
-    if isinstance(exc, OutcomeUnknown):
-        kind = ErrorKind.outcome_unknown
-    elif isinstance(exc, AuthExpired | Forbidden):
-        kind = ErrorKind.auth_expired
-    else:
-        kind = ErrorKind.server_error
-    return _requeue(message, kind, retry_after=None, note=type(exc).__name__)
+        text = _rejection_text(exc)
+        telemetry.validation_rejected("ghl", f"ghl_{exc.code}", operation="sync.rv3_to_ghl")
+
+        def refused(conn: Connection, row: repo.AppointmentRecord) -> None:
+            answered = protocol.push_answered(
+                repo.sync_record(row), write.id, protocol.Answer.refused, now=work.now(), reason=text
+            )
+            repo.save_sync(conn, row, answered)
+            _close(work, conn, message, row.id, lease.until, failed=text)
+
+        transition(work, record.id, refused)
+        lease.held = False
+        return Result(Outcome.failed, text)
+    later = later_for(exc)
+    answer = protocol.Answer.unknown if later.kind is ErrorKind.outcome_unknown else protocol.Answer.not_sent
+    _answer(work, record.id, write, answer)
+    raise later
+
+
+def _deleted_in_ghl(work: Work, message: OutboundMessage, appointment_id: int, lease: _Lease) -> Result:
+    """The event is gone from GHL (deleted, its webhook not here yet): as its AppointmentDelete would say."""
+    policy = _policy(work)
+
+    def deleted(conn: Connection, row: repo.AppointmentRecord) -> Stored:
+        assert row.ghl_event_id is not None
+        gone = parse_ghl_appointment({"id": row.ghl_event_id}, tz=row.timezone)
+        seen = protocol.observation_of(gone, deleted=True, seen_at=work.now())
+        observed = protocol.observe(repo.sync_record(row), seen, policy=policy)
+        stored = store_observed(conn, row, observed, event="push_not_found", policy=policy, now=work.now())
+        _close(work, conn, message, row.id, lease.until)
+        return stored
+
+    stored = transition(work, appointment_id, deleted)
+    lease.held = False
+    for entry in stored.entries:
+        dispatch.send(work, entry)
+    return Result(Outcome.applied, "deleted_in_ghl")
+
+
+def _look_up(work: Work, record: repo.AppointmentRecord, plan: protocol.PushPlan) -> None:
+    """Look in GHL for the event a create of unknown outcome made; adopt it (and take what GHL holds of it), or
+    know that none landed."""
+    events: list[Any] = []
+    for write in plan.creates:
+        start = write.fields.start
+        calendar_id = write.fields.calendar_id or record.calendar_id
+        events.extend(
+            work.ghl.list_events(
+                record.ghl_location_id, calendar_id=calendar_id, start=start - LOOKUP_MARGIN, end=start + LOOKUP_MARGIN
+            )
+        )
+    with work.transaction() as conn:
+        # An event another appointment holds is not ours to adopt (the same patient's other booking).
+        free = [e for e in events if repo.find_by_ghl_event(conn, record.location_id, e.id) is None]
+    candidates = [parse_ghl_appointment(event.model_dump(), tz=record.timezone) for event in free]
+    found = protocol.adoptable(plan.creates, candidates)
+    decided(record.id, "lookup", "adopted" if found else "absent", event_id=found.id if found else None)
+    policy = _policy(work)
+
+    def adopt(conn: Connection, row: repo.AppointmentRecord) -> None:
+        linked, observed = protocol.lookup_answered(repo.sync_record(row), plan.creates, found, now=work.now())
+        if observed is None:
+            repo.save_sync(conn, row, linked)
+            return
+        # Linked and observed in one step: the outbox entry this message serves pushes what is still due.
+        store_observed(conn, row, observed, event="lookup", policy=policy, now=work.now())
+
+    transition(work, record.id, adopt)
+
+
+def _exhausted(work: Work, message: OutboundMessage, note: str) -> Result:
+    """Retries used up (an hour of GHL outage, say): shown as an error until the state changes or staff retry."""
+    text = f"No se pudo sincronizar con GoHighLevel tras varios intentos ({note})."
+
+    def gave_up(conn: Connection, row: repo.AppointmentRecord) -> None:
+        repo.save_sync(conn, row, protocol.gave_up(repo.sync_record(row), text))
+        outbox.finish(conn, message.op_id, work.now(), failed=True, error=text)
+
+    transition(work, message.appointment_id, gave_up)
+    log.warning(
+        "appointment sync failed permanently",
+        extra={"operation": "outbound_sync", "success": False, "appointment_id": message.appointment_id},
+    )
+    return Result(Outcome.failed, text)
 
 
 def _rejection_text(exc: GhlError) -> str:
@@ -191,17 +320,25 @@ def _rejection_text(exc: GhlError) -> str:
     return f"GoHighLevel rechazó la cita: {details}" if details else "GoHighLevel rechazó la cita."
 
 
-def _ensure_contact(record: repo.AppointmentRecord) -> repo.AppointmentRecord | None:
-    """The appointment with its GHL contact resolved (upserting the patient once); None if another worker is on it."""
-    if record.contact_id is not None or record.patient_contact_id is None:
+def _policy(work: Work) -> ConflictPolicy:
+    return ConflictPolicy(work.settings.conflict_policy)
+
+
+def _needs_contact(record: repo.AppointmentRecord) -> bool:
+    return record.contact_id is None and record.patient_contact_id is not None
+
+
+def _ensure_contact(work: Work, record: repo.AppointmentRecord) -> repo.AppointmentRecord:
+    """The appointment with its GHL contact resolved (upserting the patient once); `Later` while another worker
+    resolves it."""
+    if not _needs_contact(record) or record.patient_contact_id is None:
         return record
-    db = runtime.database()
-    now = _now()
-    with db.transaction() as conn:
+    now = work.now()
+    with work.transaction() as conn:
         link = contact_repo.get(conn, record.patient_contact_id)
         assert link is not None
         if link.ghl_contact_id is None and not contact_repo.claim_resolution(conn, link.id, now, now + CONTACT_LEASE):
-            return None
+            raise Later(ErrorKind.rate_limited, "contact being resolved", retry_after=HELD_RETRY_S)
         location = location_repo.get_location(conn, record.location_id)
     assert location is not None
     ghl_contact_id = link.ghl_contact_id
@@ -209,151 +346,27 @@ def _ensure_contact(record: repo.AppointmentRecord) -> repo.AppointmentRecord | 
         patient = Patient(name=link.full_name or "Paciente", phone=link.phone, email=link.email)
         draft = build_contact(patient, record.ghl_location_id)
         try:
-            contact, _created = runtime.ghl().upsert_contact(record.ghl_location_id, draft.ghl_body())
-        except GhlError:
-            with db.transaction() as conn:
+            contact, _created = work.ghl.upsert_contact(record.ghl_location_id, draft.ghl_body())
+        except GhlError as exc:
+            with work.transaction() as conn:
                 contact_repo.release_resolution(conn, link.id)
-            raise
+            if exc.retry is None:
+                raise Later(ErrorKind.connection, f"contact refused ({exc.code})") from exc
+            raise later_for(exc) from exc
         ghl_contact_id = contact.id
-        with db.transaction() as conn:
-            contact_repo.set_ghl_contact(conn, link.id, ghl_contact_id, link.flags, _now())
-    with db.transaction() as conn:
+    with work.transaction() as conn:
+        if link.ghl_contact_id is None:
+            contact_repo.set_ghl_contact(conn, link.id, ghl_contact_id, link.flags, work.now())
         repo.set_sync_result(conn, record.id, {"contact_id": ghl_contact_id})
-        refreshed = repo.get(conn, record.id)
-    return refreshed
-
-
-def _adopt_unknown_create(record: repo.AppointmentRecord) -> repo.AppointmentRecord:
-    """If an earlier create may have reached GHL, find that event and adopt it instead of creating again."""
-    pending = record.pending_create
-    if record.ghl_event_id is not None or not pending:
-        return record
-    start = datetime.fromisoformat(pending["start"])
-    events = runtime.ghl().list_events(
-        record.ghl_location_id,
-        calendar_id=pending["calendar_id"],
-        start=start - LOOKUP_MARGIN,
-        end=start + LOOKUP_MARGIN,
-    )
-    candidates = [parse_ghl_appointment(e.model_dump(), tz=record.timezone) for e in events]
-    found = find_adoptable_event(
-        candidates, calendar_id=pending["calendar_id"], contact_id=pending["contact_id"], start=start
-    )
-    with runtime.database().transaction() as conn:
-        if found is not None:
-            log.info(
-                "adopted GHL event of an earlier create",
-                extra={"operation": "outbound_adopt", "appointment_id": record.id, "event_id": found.id},
-            )
-            # Hash unknown: the next step compares nothing and sends the current state as an update.
-            repo.set_sync_result(conn, record.id, {"ghl_event_id": found.id, "pending_create": None})
-        else:
-            repo.set_sync_result(conn, record.id, {"pending_create": None})
         refreshed = repo.get(conn, record.id)
     assert refreshed is not None
     return refreshed
 
 
-def _push(message: OutboundMessage, record: repo.AppointmentRecord, lease: _Lease) -> Outcome:
-    record = _adopt_unknown_create(record)
-    appointment = to_domain(record)
-    kind = decide_outbound(appointment)
-    if kind is OutboundKind.skip:
-        _finish(message, record, appointment, ghl_event_id=record.ghl_event_id, sent_at=None)
-        return Outcome("skipped", "GHL already holds this state")
-    client = runtime.ghl()
-    location_id = record.ghl_location_id
-    lease.renew()
-    sent_at = _now()
-    if kind is OutboundKind.create:
-        assert appointment.contact_id is not None
-        marker = {
-            "calendar_id": appointment.calendar_id,
-            "contact_id": appointment.contact_id,
-            "start": appointment.start.isoformat(),
-        }
-        with runtime.database().transaction() as conn:
-            repo.set_sync_result(conn, record.id, {"pending_create": marker})
-        try:
-            event = client.create_appointment(location_id, dict(create_body(appointment, timezone=record.timezone)))
-        except GhlError as exc:
-            if not isinstance(exc, OutcomeUnknown):
-                # Refused by GHL or never sent (e.g. no rate slot yet): no event to look up before the next try.
-                with runtime.database().transaction() as conn:
-                    repo.set_sync_result(conn, record.id, {"pending_create": None})
-            raise
-        event_id = event.id
-    elif kind is OutboundKind.cancel:
-        assert record.ghl_event_id is not None
-        with contextlib.suppress(NotFound):  # deleted in GHL already: nothing left to cancel
-            client.cancel_appointment(location_id, record.ghl_event_id)
-        event_id = record.ghl_event_id
-    else:
-        assert record.ghl_event_id is not None
-        client.update_appointment(
-            location_id, record.ghl_event_id, dict(update_body(appointment, timezone=record.timezone))
-        )
-        event_id = record.ghl_event_id
-    _finish(message, record, appointment, ghl_event_id=event_id, sent_at=sent_at)
-    return Outcome("synced", kind.value)
-
-
-def _finish(
-    message: OutboundMessage,
-    record: repo.AppointmentRecord,
-    appointment: Appointment,
-    *,
-    ghl_event_id: str | None,
-    sent_at: datetime | None,
-) -> None:
-    """Store what GHL now holds; a newer local edit made meanwhile stays pending for its own message."""
-    now = _now()
-    with runtime.database().transaction() as conn:
-        current = repo.get(conn, record.id)
-        assert current is not None
-        values: dict[str, Any] = {"ghl_event_id": ghl_event_id, "pending_create": None}
-        pushed = record_push(appointment, ghl_event_id=ghl_event_id or "", sent_at=sent_at or now)
-        if current.version == record.version:
-            values.update(
-                last_synced_hash=pushed.last_synced_hash if ghl_event_id else None,
-                sync_state="synced",
-                last_error=None,
-                ghl_updated_at=pushed.ghl_updated_at if sent_at else current.ghl_updated_at,
-            )
-        elif ghl_event_id and sent_at is not None:
-            # GHL holds what was just sent, even though a newer edit waits for its own message: remember it, so
-            # GHL's echo of this write is known as ours, not taken for a GHL change that may win over the edit.
-            values.update(last_synced_hash=pushed.last_synced_hash)
-        repo.set_sync_result(conn, record.id, values)
-        outbox.finish(conn, message.op_id, now)
-
-
-def _fail(message: OutboundMessage, text: str) -> Outcome:
-    """A permanent failure: visible on the appointment (sync_state=error, last_error), never retried blindly."""
-    now = _now()
-    with runtime.database().transaction() as conn:
-        repo.set_sync_result(conn, message.appointment_id, {"sync_state": "error", "last_error": text})
-        outbox.finish(conn, message.op_id, now, failed=True, error=text)
-    log.warning(
-        "appointment sync failed permanently",
-        extra={"operation": "outbound_sync", "success": False, "appointment_id": message.appointment_id},
-    )
-    return Outcome("failed", text)
-
-
-def _requeue(message: OutboundMessage, kind: ErrorKind, *, retry_after: float | None, note: str) -> Outcome:
-    """Send the message again later (a new queue message with a visibility delay); bounded per kind."""
-    counter = message.requeues + 1 if kind is ErrorKind.rate_limited else message.attempt
-    decision = decide_retry(
-        kind, attempt=counter, rng=random.Random(), retry_after_s=retry_after, max_attempts=MAX_ATTEMPTS
-    )
-    if decision.action is RetryAction.permanent:
-        return _fail(message, f"No se pudo sincronizar con GoHighLevel tras varios intentos ({note}).")
-    if kind is ErrorKind.rate_limited:
-        following = message.model_copy(update={"requeues": message.requeues + 1})
-    else:
-        following = message.model_copy(update={"attempt": message.attempt + 1})
-    with runtime.database().transaction() as conn:
-        outbox.record_attempt(conn, message.op_id, note)
-    runtime.queues().send(RV3_TO_GHL, following.model_dump(), delay_s=decision.delay_s)
-    return Outcome("requeued", f"{note}; retry in {decision.delay_s:.1f}s")
+JOB = Job(
+    queue=RV3_TO_GHL,
+    model=OutboundMessage,
+    handle=_handle,
+    exhausted=_exhausted,
+    subject=lambda message: {"appointment_id": message.appointment_id, "op_id": message.op_id},
+)

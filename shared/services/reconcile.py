@@ -51,6 +51,8 @@ from shared.store import appointments as appointment_repo
 from shared.store import locations as location_repo
 from shared.store import outbox, reports
 from shared.store import reconciliation as stored
+from shared.work import Work
+from sync_core import protocol
 from sync_core.ghl_appointments import GhlAppointment, parse_ghl_appointment
 from sync_core.hashing import SyncedFields, payload_hash
 from sync_core.models import ConflictPolicy, UtcDatetime
@@ -334,8 +336,6 @@ def rv3_record(appointment: stored.StoredAppointment) -> Rv3Record:
             title=appointment.title,
             assigned_user_id=appointment.assigned_user_id,
         ),
-        last_synced_hash=appointment.last_synced_hash,
-        updated_at=appointment.rv3_updated_at,
         in_flight=appointment.in_flight,
     )
 
@@ -576,9 +576,9 @@ def _reconcile_slice(run: _Run, calendar_id: str, ghl_slice: GhlSlice) -> None:
         if finding is None:
             continue
         run.report.add(finding)
-        heal = decide_heal(finding, run.policy) if run.message.heal else None
+        heal = decide_heal(finding) if run.message.heal else None
         if heal is not None:
-            (run.to_rv3 if heal.direction is HealDirection.to_rv3 else run.to_ghl).append((finding, heal))
+            (run.to_ghl if heal.direction is HealDirection.to_ghl else run.to_rv3).append((finding, heal))
 
 
 def _resolve(run: _Run, rv3: Rv3Record | None, ghl: GhlRecord | None) -> Finding | None:
@@ -612,16 +612,16 @@ def _resolve_ghl_alone(run: _Run, ghl: GhlRecord) -> Finding | None:
 
 
 def _pending_create_of(conn: sa.Connection, location_id: int, ghl: GhlAppointment) -> bool | None:
-    """For a GHL event no stored appointment names: None if no create of ours may have made it, else whether
-    that create is still in flight (the outbound worker adopts the event then)."""
-    if ghl.contact_id is None or ghl.start is None:
+    """For a GHL event no stored appointment names: None if no create of ours made it, else whether that
+    create is still in flight (its answer or webhook links the event then)."""
+    if ghl.contact_id is None:
         return None
-    wanted = ghl.start.replace(microsecond=0)
-    for record in appointment_repo.awaiting_create(conn, location_id, ghl.contact_id):
-        marker = record.pending_create
-        if not marker or marker.get("calendar_id") != ghl.calendar_id:
-            continue
-        if datetime.fromisoformat(str(marker.get("start"))).replace(microsecond=0) == wanted:
+    try:
+        seen = protocol.observation_of(ghl, seen_at=_now())
+    except ValueError:
+        return None
+    for record in appointment_repo.of_contact(conn, location_id, ghl.contact_id):
+        if protocol.is_our_create(appointment_repo.sync_record(record), seen):
             return outbox.open_for_appointment(conn, record.id)
     return None
 
@@ -745,7 +745,7 @@ def _checkpoint(run: _Run, calendar_index: int, position: datetime) -> None:
     run.to_rv3.clear()
     run.rv3_fixes.clear()
     for entry in entries:
-        dispatch.send(entry)
+        dispatch.send(Work.current(), entry)
     for message in messages:
         try:
             runtime.queues().send(GHL_TO_RV3, message.model_dump(mode="json"))
@@ -754,7 +754,8 @@ def _checkpoint(run: _Run, calendar_index: int, position: datetime) -> None:
 
 
 def heal_message(run_id: str, location_id: str, finding: Finding, now: datetime) -> WebhookMessage:
-    """The `ghl-to-rv3` message that makes RV3 take GHL's state, as if GHL's missed webhook had arrived."""
+    """The `ghl-to-rv3` message of GHL's state as read now, as if GHL's missed webhook had arrived (read at
+    `now`: GHL held it then, which the protocol knows to weigh)."""
     action: Action
     if finding.ghl is None:
         assert finding.rv3 is not None and finding.rv3.ghl_event_id is not None
@@ -770,6 +771,7 @@ def heal_message(run_id: str, location_id: str, finding: Finding, now: datetime)
         dedupe_key=f"reconcile:{run_id}:{appointment.id}",
         payload_hash=payload_hash(event.model_dump(mode="json")),
         received_at=now,
+        observed_at=now,
         event=event,
     )
 

@@ -30,8 +30,10 @@ from shared.store import contacts as contact_repo
 from shared.store import locations as location_repo
 from shared.store import outbox
 from shared.store import rv3 as store
+from shared.work import Work
+from sync_core import protocol
 from sync_core.contacts import patient_key
-from sync_core.models import AppointmentStatus, Source, SyncState
+from sync_core.models import Appointment, AppointmentStatus, Source
 from sync_core.rv3_mapping import (
     Cursor,
     MappingRules,
@@ -215,7 +217,7 @@ def _apply_page(
                 raise
     report.outcomes.update(page.outcomes)
     for entry in page.entries:
-        dispatch.send(entry)
+        dispatch.send(Work.current(), entry)
     return mark
 
 
@@ -279,24 +281,30 @@ def _create(page: _Page, rv3_id: int, snapshot: Rv3Snapshot) -> str:
     link = _patient_link(page, snapshot.patient_id)
     if link is None:
         return "skipped:patient_missing"
+    appointment = Appointment(
+        id="new",
+        location_id=page.where.ghl_location_id,
+        calendar_id=values.calendar_id,
+        contact_id=link.ghl_contact_id,
+        title=values.title[:255],
+        assigned_user_id=values.assigned_user_id,
+        start=values.start,
+        end=values.end,
+        status=values.status,
+        source=Source.rv3,
+        flags=plan.flags,
+    )
+    record = protocol.new_local(appointment, at=page.now)
     appointment_id = repo.insert(
         page.conn,
         {
+            **repo.content_values(record.appointment),
+            **repo.sync_values(record),
             "location_id": page.where.id,
-            "calendar_id": values.calendar_id,
-            "contact_id": link.ghl_contact_id,
             "patient_contact_id": link.id,
-            "title": values.title[:255],
-            "assigned_user_id": values.assigned_user_id,
-            "start_at": values.start,
-            "end_at": values.end,
-            "status": values.status.value,
             "status_raw": snapshot.status[:64] if snapshot.status else None,
-            "sync_state": SyncState.pending.value,
             "source": Source.rv3.value,
             "rv3_appointment_id": str(rv3_id),
-            "rv3_updated_at": page.now,
-            "flags": plan.flags,
             "created_at": page.now,
             "updated_at": page.now,
         },
@@ -334,22 +342,23 @@ def _store_values(
     flags: list[str],
     extra: dict[str, Any],
 ) -> None:
-    update = {
-        "calendar_id": values.calendar_id,
-        "title": values.title[:255],
-        "assigned_user_id": values.assigned_user_id,
-        "start_at": values.start,
-        "end_at": values.end,
-        "status": values.status.value,
-        "sync_state": SyncState.pending.value,
-        "last_error": None,
-        "rv3_updated_at": page.now,
-        "updated_at": page.now,
-        "flags": record.flags + [flag for flag in flags if flag not in record.flags],
-        **extra,
-    }
-    if not repo.update_if_version(page.conn, record.id, record.version, update):
-        raise _Contention(f"appointment {record.id}")
+    edited = repo.to_domain(record).model_copy(
+        update={
+            "calendar_id": values.calendar_id,
+            "title": values.title[:255],
+            "assigned_user_id": values.assigned_user_id,
+            "start": values.start,
+            "end": values.end,
+            "status": values.status,
+            "flags": record.flags + [flag for flag in flags if flag not in record.flags],
+        }
+    )
+    changed = protocol.local_edit(repo.sync_record(record), edited, at=page.now)
+    content = {**repo.content_values(changed.appointment), **extra}
+    try:
+        repo.save_sync(page.conn, record, changed, content=content, now=page.now)
+    except repo.Contention as exc:
+        raise _Contention(f"appointment {record.id}") from exc
 
 
 def _record(page: _Page, appointment_id: int, operation: str, version: int, rv3_id: int) -> None:
@@ -408,7 +417,7 @@ def _sweep(source: Rv3Source, where: location_repo.LocationRecord, now: datetime
         store.save_cursor(conn, where.id, store.APPOINTMENTS, {"swept_at": now}, now)
     report.outcomes.update(page.outcomes)
     for entry in page.entries:
-        dispatch.send(entry)
+        dispatch.send(Work.current(), entry)
 
 
 def remap_therapist(therapist_id: int, now: datetime | None = None) -> int:
@@ -430,7 +439,7 @@ def remap_therapist(therapist_id: int, now: datetime | None = None) -> int:
                 _store_values(page, record, values, [], {})
                 _record(page, appointment_id, "update", record.version + 1, int(rv3_id))
     for entry in page.entries:
-        dispatch.send(entry)
+        dispatch.send(Work.current(), entry)
     return len(page.entries)
 
 

@@ -11,11 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from pydantic import BaseModel
-
 from shared import runtime, telemetry
 from shared.http import ApiError
-from shared.queues import GHL_TO_RV3
+from shared.queues import GHL_TO_RV3, QueueMessage
 from shared.settings import Settings, SettingsError
 from sync_core.hashing import payload_hash
 from sync_core.models import UtcDatetime
@@ -45,17 +43,15 @@ MAX_WEBHOOK_ID_CHARS = 128
 RETRY_AFTER_S = 600
 
 
-class WebhookMessage(BaseModel):
-    """A verified GHL webhook on the `ghl-to-rv3` queue, read once at intake."""
+class WebhookMessage(QueueMessage):
+    """A verified GHL webhook on the `ghl-to-rv3` queue, read once at intake (`correlation_id`: the intake's
+    trace id, so processing continues the same trace)."""
 
     dedupe_key: str
     payload_hash: str
     received_at: UtcDatetime
     event: WebhookEvent
-    attempt: int = 1
-    requeues: int = 0
-    correlation_id: str | None = None  # the intake's trace id, so processing continues the same trace
-    traceparent: str | None = None
+    observed_at: UtcDatetime | None = None  # a state read from GHL (reconciliation): GHL held it at that moment
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,8 @@ from sqlalchemy.engine import Connection
 
 from shared.store.ids import inserted_id
 from shared.store.schema import appointments, calendars, contacts, locations
+from sync_core.models import Appointment, AppointmentStatus, Source, SyncState
+from sync_core.protocol import SyncFacts, SyncRecord
 
 CANCELLED = "cancelled"
 
@@ -33,16 +35,14 @@ class AppointmentRecord:
     status: str
     status_raw: str | None
     ghl_event_id: str | None
-    pending_create: dict[str, Any] | None
+    sync_facts: dict[str, Any] | None
+    sync_seq: int
     sync_lease_until: datetime | None
     rv3_appointment_id: str | None
     version: int
     sync_state: str
-    last_synced_hash: str | None
     last_error: str | None
     source: str
-    rv3_updated_at: datetime | None
-    ghl_updated_at: datetime | None
     flags: list[str]
     created_at: datetime
     updated_at: datetime
@@ -76,17 +76,14 @@ def find_by_ghl_event(conn: Connection, location_id: int, ghl_event_id: str) -> 
     return _record(row) if row else None
 
 
-def awaiting_create(conn: Connection, location_id: int, contact_id: str) -> list[AppointmentRecord]:
-    """The contact's appointments not linked to a GHL event yet (a create of ours may be on its way), oldest first."""
+def of_contact(conn: Connection, location_id: int, contact_id: str, *, limit: int = 50) -> list[AppointmentRecord]:
+    """The GHL contact's latest appointments in the location (where a create of ours for it may be)."""
     rows = conn.execute(
         sa.select(*_COLUMNS)
         .select_from(_FROM)
-        .where(
-            appointments.c.location_id == location_id,
-            appointments.c.contact_id == contact_id,
-            appointments.c.ghl_event_id.is_(None),
-        )
-        .order_by(appointments.c.id)
+        .where(appointments.c.location_id == location_id, appointments.c.contact_id == contact_id)
+        .order_by(appointments.c.id.desc())
+        .limit(limit)
     )
     return [_record(row) for row in rows]
 
@@ -100,9 +97,94 @@ def update_if_version(conn: Connection, appointment_id: int, expected_version: i
     result = conn.execute(
         appointments.update()
         .where(appointments.c.id == appointment_id, appointments.c.version == expected_version)
-        .values(**values, version=appointments.c.version + 1)
+        .values(**values, version=appointments.c.version + 1, sync_seq=appointments.c.sync_seq + 1)
     )
     return result.rowcount == 1
+
+
+def to_domain(record: AppointmentRecord) -> Appointment:
+    return Appointment(
+        id=str(record.id),
+        location_id=record.ghl_location_id,
+        calendar_id=record.calendar_id,
+        contact_id=record.contact_id,
+        title=record.title,
+        notes=record.notes,
+        assigned_user_id=record.assigned_user_id,
+        start=record.start_at,
+        end=record.end_at,
+        status=AppointmentStatus(record.status),
+        ghl_event_id=record.ghl_event_id,
+        version=record.version,
+        sync_state=SyncState(record.sync_state),
+        last_error=record.last_error,
+        source=Source(record.source),
+        flags=record.flags,
+    )
+
+
+def sync_record(record: AppointmentRecord) -> SyncRecord:
+    """The appointment as the sync protocol sees it (`sync_core.protocol`)."""
+    facts = SyncFacts.model_validate(record.sync_facts) if record.sync_facts else SyncFacts()
+    return SyncRecord(appointment=to_domain(record), facts=facts)
+
+
+def sync_values(record: SyncRecord) -> dict[str, Any]:
+    """The columns a protocol transition changes besides the appointment's content."""
+    appointment = record.appointment
+    return {
+        "sync_facts": record.facts.model_dump(mode="json", exclude_defaults=True),
+        "sync_state": appointment.sync_state.value,
+        "last_error": appointment.last_error,
+        "ghl_event_id": appointment.ghl_event_id,
+    }
+
+
+def content_values(appointment: Appointment) -> dict[str, Any]:
+    """The stored content of an appointment (what GHL's changes rewrite), never its id, version or origin."""
+    return {
+        "calendar_id": appointment.calendar_id,
+        "contact_id": appointment.contact_id,
+        "title": appointment.title[:255],
+        "notes": appointment.notes,
+        "assigned_user_id": appointment.assigned_user_id,
+        "start_at": appointment.start,
+        "end_at": appointment.end,
+        "status": appointment.status.value,
+        "flags": list(appointment.flags),
+    }
+
+
+class Contention(Exception):
+    """The appointment changed since it was read (another worker's transition): read it again and redo."""
+
+
+def save_sync(
+    conn: Connection,
+    row: AppointmentRecord,
+    record: SyncRecord,
+    *,
+    content: Mapping[str, Any] | None = None,
+    now: datetime | None = None,
+) -> None:
+    """Store a protocol transition of the appointment read as `row`, and with `content` its new content (a new
+    version). Raises `Contention` when anyone changed the appointment since `row` was read."""
+    values: dict[str, Any] = {**sync_values(record), "sync_seq": row.sync_seq + 1}
+    if content is not None:
+        values.update(content, version=row.version + 1)
+        if now is not None:
+            values["updated_at"] = now
+    result = conn.execute(
+        appointments.update()
+        .where(
+            appointments.c.id == row.id,
+            appointments.c.version == row.version,
+            appointments.c.sync_seq == row.sync_seq,
+        )
+        .values(**values)
+    )
+    if result.rowcount != 1:
+        raise Contention(f"appointment {row.id} changed since it was read")
 
 
 def set_sync_result(conn: Connection, appointment_id: int, values: Mapping[str, Any]) -> None:

@@ -43,8 +43,6 @@ class StoredAppointment:
     end_at: datetime
     status: str
     ghl_event_id: str | None
-    last_synced_hash: str | None
-    rv3_updated_at: datetime | None
     in_flight: bool
 
 
@@ -63,8 +61,6 @@ _COLUMNS = [
     appointments.c.end_at,
     appointments.c.status,
     appointments.c.ghl_event_id,
-    appointments.c.last_synced_hash,
-    appointments.c.rv3_updated_at,
     _open_outbox,
 ]
 

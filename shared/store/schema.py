@@ -131,19 +131,18 @@ appointments = sa.Table(
     sa.Column("status", sa.String(32), nullable=False),
     sa.Column("status_raw", sa.String(64)),
     sa.Column("ghl_event_id", sa.String(64)),
-    # Set before a GHL create is sent and cleared once its event id is stored: a create whose outcome is unknown
-    # (timeout, reset, crash) is looked up by these fields and adopted, never sent twice.
-    sa.Column("pending_create", sa.JSON()),
+    # The sync protocol's facts (`sync_core.protocol.SyncFacts`): when and by which side the state was made, what
+    # GHL is known to hold, and our writes to GHL not yet forgotten (a create whose outcome is unknown among them).
+    sa.Column("sync_facts", sa.JSON()),
+    # Bumped by every change of the facts: two workers' transitions of one appointment never overwrite each other.
+    sa.Column("sync_seq", sa.Integer(), nullable=False, server_default="0"),
     # One worker at a time pushes an appointment to GHL; the lease expires if that worker dies.
     sa.Column("sync_lease_until", UtcDateTime()),
     sa.Column("rv3_appointment_id", sa.String(64)),
     sa.Column("version", sa.Integer(), nullable=False, server_default="1"),
     sa.Column("sync_state", sa.String(16), nullable=False),
-    sa.Column("last_synced_hash", sa.String(64)),
     sa.Column("last_error", sa.Text()),
     sa.Column("source", sa.String(8), nullable=False),
-    sa.Column("rv3_updated_at", UtcDateTime()),
-    sa.Column("ghl_updated_at", UtcDateTime()),
     sa.Column("flags", sa.JSON(), nullable=False),
     *_stamps(),
     sa.Index("ix_appointments_location_start", "location_id", "start_at"),

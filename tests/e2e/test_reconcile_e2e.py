@@ -15,6 +15,7 @@ from azure.storage.queue import QueueServiceClient
 from shared.queues import GHL_TO_RV3, RECONCILE, RV3_TO_GHL
 from shared.store import appointments as appointment_repo
 from shared.store.schema import appointments, outbox
+from sync_core import protocol
 from tests.fixtures.stack import Stack, call_json
 
 pytestmark = [pytest.mark.azurite, pytest.mark.slow]
@@ -105,19 +106,22 @@ def test_reconciliation_reports_every_drift_and_auto_heal_leaves_none(stack: Sta
     with stack.db.transaction() as conn:
         edited = appointment_repo.get(conn, ids["Editada en RV3"])
         assert edited is not None
-        appointment_repo.update_if_version(
-            conn,
-            edited.id,
-            edited.version,
-            {"start_at": edited.start_at + timedelta(minutes=30), "end_at": edited.end_at + timedelta(minutes=30),
-             "sync_state": "error", "rv3_updated_at": now, "updated_at": now},
+        moved = appointment_repo.to_domain(edited).model_copy(
+            update={"start": edited.start_at + timedelta(minutes=30), "end": edited.end_at + timedelta(minutes=30)}
+        )
+        record = protocol.local_edit(appointment_repo.sync_record(edited), moved, at=now)  # its push never runs
+        appointment_repo.save_sync(conn, edited, record, content=appointment_repo.content_values(moved), now=now)
+        never = protocol.new_local(
+            moved.model_copy(
+                update={"id": "new", "title": "Nunca enviada", "ghl_event_id": None,
+                        "start": edited.start_at + timedelta(hours=5), "end": edited.end_at + timedelta(hours=5)}
+            ),
+            at=now,
         )  # fmt: skip
         lost = appointment_repo.insert(
             conn,
-            {"location_id": edited.location_id, "calendar_id": CALENDAR, "contact_id": contact_id,
-             "title": "Nunca enviada", "start_at": edited.start_at + timedelta(hours=5),
-             "end_at": edited.end_at + timedelta(hours=5), "status": "scheduled", "sync_state": "error",
-             "source": "rv3", "flags": [], "rv3_updated_at": now, "created_at": now, "updated_at": now},
+            {**appointment_repo.content_values(never.appointment), **appointment_repo.sync_values(never),
+             "location_id": edited.location_id, "source": "rv3", "created_at": now, "updated_at": now},
         )  # fmt: skip
 
     report = reconcile(stack)
@@ -137,9 +141,9 @@ def test_reconciliation_reports_every_drift_and_auto_heal_leaves_none(stack: Sta
     healed = reconcile(stack, heal=True)
     assert healed["totales"]["drift"] == 6
     assert sorted((a["tipo"], a["motivo"]) for a in healed["acciones"]) == sorted(
-        [("aplicar_en_rv3", "missing_in_rv3"), ("enviar_a_ghl", "missing_in_ghl"),
-         ("aplicar_en_rv3", "changed_in_ghl"), ("aplicar_en_rv3", "deleted_in_ghl"),
-         ("aplicar_en_rv3", "changed_in_ghl"), ("enviar_a_ghl", "changed_in_rv3")]
+        [("conciliar", "missing_in_rv3"), ("enviar_a_ghl", "missing_in_ghl"),
+         ("conciliar", "differs"), ("conciliar", "deleted_in_ghl"),
+         ("conciliar", "differs"), ("conciliar", "differs")]
     )  # fmt: skip
     stack.wait_until(lambda: settled(stack), what="the fixes applied by the sync workers")
 

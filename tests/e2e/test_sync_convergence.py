@@ -66,7 +66,9 @@ def make_changes(stack: Stack, creates: int, updates: int, cancels: int) -> int:
 def _all_settled(stack: Stack) -> bool:
     with stack.db.transaction() as conn:
         unsynced = conn.execute(
-            sa.select(sa.func.count()).select_from(appointments).where(appointments.c.sync_state != "synced")
+            sa.select(sa.func.count())
+            .select_from(appointments)
+            .where(appointments.c.sync_state.not_in(["synced", "local_only"]))
         ).scalar_one()
         open_entries = conn.execute(
             sa.select(sa.func.count()).select_from(outbox).where(outbox.c.status.in_(["pending", "dispatched"]))
@@ -79,10 +81,10 @@ def assert_ghl_holds_exactly_sql(stack: Stack) -> None:
         rows = conn.execute(sa.select(appointments)).all()
     state = stack.sandbox.admin.state()
     events = {e["id"]: e for e in state["appointments"]}
-    assert [r.id for r in rows if r.sync_state != "synced"] == []
-    # Cancelled before its create was ever sent: GHL never needed to hear of it.
+    # Cancelled before its create was ever sent: GHL never needed to hear of it, and the appointment says so.
     never_sent = [r for r in rows if r.ghl_event_id is None]
-    assert all(r.status == "cancelled" and r.pending_create is None for r in never_sent), "lost appointment"
+    assert all(r.status == "cancelled" and r.sync_state == "local_only" for r in never_sent), "lost appointment"
+    assert [r.id for r in rows if r.ghl_event_id is not None and r.sync_state != "synced"] == []
     in_ghl = [r for r in rows if r.ghl_event_id is not None]
     event_ids = [r.ghl_event_id for r in in_ghl]
     assert len(set(event_ids)) == len(in_ghl), "two appointments share one GHL event"

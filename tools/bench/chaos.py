@@ -731,7 +731,7 @@ def verify(stack: ChaosStack, planned: list[Expected], figures: Figures) -> None
             )
             continue
         if row.ghl_event_id is None:
-            if row.status == "cancelled" and not appt.script[0].startswith("ghl"):
+            if row.status == "cancelled" and not appt.script[0].startswith("ghl") and row.sync_state == "local_only":
                 count["cancelled before GHL heard of them"] += 1
             else:
                 lost.append(f"{appt.key}: never reached GHL")
@@ -765,7 +765,8 @@ def verify(stack: ChaosStack, planned: list[Expected], figures: Figures) -> None
     count["duplicate GHL contacts"] = sum(n - 1 for n in phones.values() if n > 1)
     if count["duplicate GHL contacts"]:
         fail.append(f"{count['duplicate GHL contacts']} patients got more than one GHL contact")
-    errors = [row.id for row in rows if row.sync_state != "synced"]
+    # Cancelled before ever reaching GHL is `local_only` (checked above); every other appointment is in GHL.
+    errors = [row.id for row in rows if row.sync_state != ("local_only" if row.ghl_event_id is None else "synced")]
     count["appointments not synced"] = len(errors)
     count["outbox entries failed"] = failed_entries
     if errors or failed_entries:

@@ -318,7 +318,8 @@ def test_list_filters_by_status_date_and_sync_state(app: App) -> None:
     assert listing(status="scheduled,confirmed")["count"] == 1
     assert [c["start_time"][:10] for c in listing(desde="2030-03-13")["results"]] == ["2030-03-13"]
     assert listing(hasta="2030-03-12")["count"] == 1
-    assert listing(sync_state="pending")["count"] == 2
+    assert listing(sync_state="pending")["count"] == 1
+    assert listing(sync_state="local_only")["count"] == 1  # cancelled before it ever reached GHL
     assert listing(page_size="1", page="2")["results"][0]["start_time"].startswith("2030-03-13")
 
 

@@ -51,7 +51,7 @@ def test_a_rate_limited_create_is_sent_again_without_a_lookup(app_with_ghl: tupl
 
     assert outbound.process(_next_message(app)).result == "requeued"
     sandbox.admin.configure("faults", {})
-    assert outbound.process(_next_message(app)).result == "synced"  # the same change, after Retry-After
+    assert outbound.process(_next_message(app)).result == "applied"  # the same change, after Retry-After
 
     calls = sandbox.admin.counts()["by_endpoint"]
     assert "GET /calendars/events" not in calls  # no lookup: a 429 proves GHL created nothing

@@ -18,8 +18,10 @@ from shared.queues import GHL_TO_RV3, RECONCILE, RV3_TO_GHL
 from shared.services import inbound, outbound, reconcile
 from shared.store import appointments as appointment_repo
 from shared.store import outbox
-from sync_core.hashing import SyncedFields, sync_hash
+from sync_core import protocol
+from sync_core.hashing import SyncedFields
 from tests.fixtures.app import CALENDAR, LOCATION, App
+from tests.integration.webhooks import helpers as webhook_helpers
 from tools.ghl_sandbox import DEMO_PRIVATE_TOKEN, DEMO_SEED, SandboxConfig, SandboxServer
 from tools.ghl_sandbox.config import ContactSeed
 from tools.ghl_sandbox.state import Appointment as SandboxAppointment
@@ -27,6 +29,7 @@ from tools.ghl_sandbox.state import Appointment as SandboxAppointment
 CONTACT = "ct_rosa"
 DAY = datetime(2030, 3, 4, 5, tzinfo=UTC)  # 2030-03-04 00:00 in Lima: the window of these tests
 SYNCED_AT = datetime(2025, 6, 1, 12, tzinfo=UTC)  # the last sync: before any change the sandbox stamps now
+RV3_EDITED_AT = SYNCED_AT + timedelta(days=1)  # an RV3 edit after it (`Sides.sql(synced=...)`)
 
 
 @pytest.fixture(scope="session")
@@ -50,6 +53,7 @@ class Sides:
 
     app: App
     sandbox: SandboxServer
+    webhooks_seen: int = 0
 
     # --- seeding --------------------------------------------------------------------------------------------
 
@@ -104,14 +108,16 @@ class Sides:
             "sync_state": "synced" if event_id else "error",
             "source": "rv3",
             "flags": [],
-            "rv3_updated_at": SYNCED_AT,
-            "ghl_updated_at": SYNCED_AT if event_id else None,
             "created_at": now,
             "updated_at": now,
         }
         values.update(fields)
         if event_id is not None:
-            values["last_synced_hash"] = sync_hash(_synced_fields({**values, **(synced or {})}))
+            # GHL took the synced state at SYNCED_AT; an RV3 edit that never reached it was made after.
+            held = _synced_fields({**values, **(synced or {})})
+            facts = protocol.held_by_ghl(held, since=SYNCED_AT, edited_at=RV3_EDITED_AT if synced else SYNCED_AT,
+                                         landed=not synced)  # fmt: skip
+            values["sync_facts"] = facts.model_dump(mode="json")
         with self.app.db.transaction() as conn:
             appointment_id = appointment_repo.insert(conn, values)
             if in_flight:
@@ -134,10 +140,19 @@ class Sides:
     def sync_both_ways(self) -> None:
         """Let the sync workers apply what the queues hold (the normal path fixes take)."""
         for _ in range(5):
-            handled = drain(GHL_TO_RV3, lambda body, **_: inbound.process(body))
+            handled = self.deliver_webhooks()
+            handled += drain(GHL_TO_RV3, lambda body, **_: inbound.process(body))
             handled += drain(RV3_TO_GHL, lambda body, **_: outbound.process(body))
             if not handled:
                 return
+
+    def deliver_webhooks(self) -> int:
+        """GHL's webhooks about the app's own writes (their echoes) since the last call, to the inbound worker."""
+        deliveries = self.sandbox.admin.webhooks()[self.webhooks_seen :]
+        self.webhooks_seen += len(deliveries)
+        for delivery in deliveries:
+            inbound.process(webhook_helpers.message(delivery["body"]))
+        return len(deliveries)
 
 
 def _synced_fields(values: dict[str, Any]) -> SyncedFields:

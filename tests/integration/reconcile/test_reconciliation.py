@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from shared.store.schema import appointments, outbox
 from tests.fixtures.app import OTHER_CALENDAR
 
-from .conftest import DAY, Sides
+from .conftest import DAY, SYNCED_AT, Sides
 
 pytestmark = pytest.mark.azurite
 
@@ -33,7 +33,7 @@ def seed_every_kind_of_drift(sides: Sides) -> dict[str, Any]:
     ids["deleted_in_ghl"] = sides.sql(DAY + 18 * H, event_id="evDeleted")  # gone from GHL
     sides.ghl("evRetitled", DAY + 19 * H, title="Terapia (GHL)")  # edited in GHL
     ids["retitled_in_ghl"] = sides.sql(DAY + 19 * H, event_id="evRetitled")
-    sides.ghl("evEdited", DAY + 20 * H)  # edited in RV3, the push failed
+    sides.ghl("evEdited", DAY + 20 * H, date_updated=SYNCED_AT)  # edited in RV3 after the sync, the push failed
     ids["edited_in_rv3"] = sides.sql(DAY + 21 * H, event_id="evEdited", synced={"start_at": DAY + 20 * H,
                                                                               "end_at": DAY + 21 * H})  # fmt: skip
     sides.ghl("evMoved", DAY + 23 * H, calendar_id=OTHER_CALENDAR)  # moved in GHL to another calendar and hour
@@ -104,20 +104,22 @@ def test_auto_heal_fixes_each_difference_through_the_sync_path_and_a_second_run_
     ids = seed_every_kind_of_drift(sides)
     healed = sides.report(sides.run(heal=True, max_events_per_slice=3))
     actions = {(a["tipo"], a["motivo"], a["id"] or a["ghl_event_id"]) for a in healed["acciones"]}
+    # Each difference but the appointment GHL never got is GHL's state handed to the protocol, which keeps the
+    # newest edit: GHL's missed changes are taken, RV3's unsent edit is sent (the protocol's own outbox entry).
     assert actions == {
-        ("aplicar_en_rv3", "missing_in_rv3", "evBooked"),
+        ("conciliar", "missing_in_rv3", "evBooked"),
         ("enviar_a_ghl", "missing_in_ghl", str(ids["never_sent"])),
-        ("aplicar_en_rv3", "changed_in_ghl", str(ids["cancelled_in_ghl"])),
-        ("aplicar_en_rv3", "deleted_in_ghl", str(ids["deleted_in_ghl"])),
-        ("aplicar_en_rv3", "changed_in_ghl", str(ids["retitled_in_ghl"])),
-        ("enviar_a_ghl", "changed_in_rv3", str(ids["edited_in_rv3"])),
-        ("aplicar_en_rv3", "changed_in_ghl", str(ids["moved_in_ghl"])),
-        ("aplicar_en_rv3", "changed_in_ghl", str(ids["moved_out"])),
-        ("aplicar_en_rv3", "changed_in_ghl", str(ids["moved_in"])),
+        ("conciliar", "differs", str(ids["cancelled_in_ghl"])),
+        ("conciliar", "deleted_in_ghl", str(ids["deleted_in_ghl"])),
+        ("conciliar", "differs", str(ids["retitled_in_ghl"])),
+        ("conciliar", "differs", str(ids["edited_in_rv3"])),
+        ("conciliar", "differs", str(ids["moved_in_ghl"])),
+        ("conciliar", "differs", str(ids["moved_out"])),
+        ("conciliar", "differs", str(ids["moved_in"])),
     }
     with sides.app.db.transaction() as conn:
         queued = conn.execute(sa.select(outbox.c.appointment_id).where(outbox.c.operation == "reconcile")).all()
-    assert sorted(row.appointment_id for row in queued) == sorted([ids["never_sent"], ids["edited_in_rv3"]])
+    assert [row.appointment_id for row in queued] == [ids["never_sent"]]
 
     sides.sync_both_ways()
     again = sides.report(sides.run())

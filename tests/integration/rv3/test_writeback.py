@@ -50,7 +50,7 @@ def test_a_ghl_reschedule_moves_the_rv3_appointment_and_does_not_come_back_as_an
     rv3_id, event = _booked_and_synced(world)
     before = _rv3(world, rv3_id)
     moved = world.ghl.change(event["id"], startTime="2030-03-14T17:00:00-05:00", endTime="2030-03-14T18:00:00-05:00")
-    assert world.webhook("AppointmentUpdate", moved).detail == "update"
+    assert world.webhook("AppointmentUpdate", moved).detail == "ghl_won"
     sent = len(world.ghl.requests)
     report = world.sync()
     row = _rv3(world, rv3_id)
@@ -120,7 +120,7 @@ def test_a_ghl_booking_of_a_known_patient_is_created_in_rv3_once(world: World) -
     _booked_and_synced(world)
     [contact] = world.ghl.contacts.values()
     booking = world.ghl.book(contact, "2030-03-20T09:00:00-05:00")
-    assert world.webhook("AppointmentCreate", booking).detail == "create"
+    assert world.webhook("AppointmentCreate", booking).detail == "created"
     creates = world.ghl.creates
     world.sync()
     rows = world.desk.rows("appointments")

@@ -10,7 +10,7 @@ import pytest
 from shared import runtime
 from shared.ghl.errors import NotFound
 from shared.ghl.models import Contact
-from shared.queues import GHL_TO_RV3, RV3_TO_GHL
+from shared.queues import GHL_TO_RV3, POISON_SUFFIX, RV3_TO_GHL
 from tests.fixtures.app import LOCATION, App
 from tools.ghl_sandbox.keys import SigningKeys
 
@@ -65,7 +65,7 @@ def webhook_app(app: App, signing_keys: SigningKeys, ghl: FakeGhl, monkeypatch: 
     monkeypatch.setenv("GHL_WEBHOOK_ED25519_KEY", public.ed25519_pem)
     monkeypatch.setenv("GHL_WEBHOOK_RSA_KEY", public.rsa_pem)
     runtime.reset()
-    for queue in (GHL_TO_RV3, RV3_TO_GHL):
+    for queue in (GHL_TO_RV3, RV3_TO_GHL, GHL_TO_RV3 + POISON_SUFFIX):
         runtime.queues().client(queue).clear_messages()
     yield app
     runtime.reset()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -12,13 +12,15 @@ import sqlalchemy as sa
 from shared import runtime
 from shared.queues import GHL_TO_RV3, grouped_messages
 from shared.services import inbound
-from shared.services.citas import to_domain
 from shared.services.webhook_intake import to_message
 from shared.store import appointments as repo
 from shared.store import outbox
 from shared.store.database import Database
+from shared.worker import Result
+from sync_core import protocol
 from sync_core.ghl_appointments import parse_ghl_appointment
-from sync_core.hashing import sync_hash, synced_fields_from_appointment, synced_fields_from_ghl
+from sync_core.hashing import sync_hash, synced_fields_from_ghl
+from sync_core.models import Appointment
 from sync_core.webhooks import parse_webhook
 from tests.fixtures.app import CALENDAR, LOCATION
 from tools.ghl_sandbox.keys import SigningKeys
@@ -101,7 +103,7 @@ def message(body: dict[str, Any] | bytes) -> dict[str, Any]:
     return to_message(data, parse_webhook(data), datetime.now(UTC)).model_dump(mode="json")
 
 
-def deliver(body: dict[str, Any] | bytes) -> inbound.Outcome:
+def deliver(body: dict[str, Any] | bytes) -> Result:
     """Intake, then the queue worker, in-process."""
     return inbound.process(message(body))
 
@@ -126,6 +128,9 @@ def event_hash(body: dict[str, Any]) -> str:
     return sync_hash(synced_fields_from_ghl(parse_ghl_appointment(appointment, tz="America/Lima")))
 
 
+SYNCED_AT = datetime(2030, 3, 1, 11, tzinfo=UTC)  # when the stored appointments were last synced
+
+
 def store_appointment(db: Database, location_pk: int, **overrides: Any) -> int:
     """An appointment RV3 created and pushed to GHL as EVENT: the state GHL's default webhook body describes."""
     now = datetime.now(UTC)
@@ -141,8 +146,6 @@ def store_appointment(db: Database, location_pk: int, **overrides: Any) -> int:
         "ghl_event_id": EVENT,
         "sync_state": "synced",
         "source": "rv3",
-        "rv3_updated_at": datetime(2030, 3, 1, 11, tzinfo=UTC),
-        "ghl_updated_at": datetime(2030, 3, 1, 11, tzinfo=UTC),
         "flags": [],
         "created_at": now,
         "updated_at": now,
@@ -152,15 +155,37 @@ def store_appointment(db: Database, location_pk: int, **overrides: Any) -> int:
         appointment_id = repo.insert(conn, values)
         record = repo.get(conn, appointment_id)
         assert record is not None
-        if "last_synced_hash" not in overrides and values["ghl_event_id"] is not None:
-            synced = sync_hash(synced_fields_from_appointment(to_domain(record)))
-            repo.set_sync_result(conn, appointment_id, {"last_synced_hash": synced})
+        if "sync_facts" not in overrides:
+            synced = pushed(repo.to_domain(record), answered=values["ghl_event_id"] is not None)
+            repo.save_sync(conn, record, synced)
     return appointment_id
 
 
-def open_change(db: Database, appointment_id: int, operation: str = "update", version: int = 1) -> None:
-    """A local change still on its way to GHL (its outbox entry is dispatched, not done)."""
+def pushed(appointment: Appointment, *, answered: bool = True) -> protocol.SyncRecord:
+    """The appointment made at the front desk just before SYNCED_AT and sent to GHL then (its create answered by
+    SYNCED_AT, or still on its way): the protocol's own path, so GHL's echo of it is known as ours."""
+    created = appointment.model_copy(update={"ghl_event_id": None})
+    plan = protocol.plan_push(protocol.new_local(created, at=SYNCED_AT - timedelta(minutes=1)), now=SYNCED_AT)
+    assert plan.write is not None
+    if not answered:
+        return plan.record
+    return protocol.push_answered(
+        plan.record, plan.write.id, protocol.Answer.accepted, now=SYNCED_AT, event_id=appointment.ghl_event_id
+    )
+
+
+def open_change(db: Database, appointment_id: int, operation: str = "update", *, rename: bool = True) -> None:
+    """A front-desk edit (a new title, unless `rename` is False) still on its way to GHL (its outbox entry is
+    dispatched, not done)."""
     now = datetime.now(UTC)
     with db.transaction() as conn:
+        record = repo.get(conn, appointment_id)
+        assert record is not None
+        version = record.version
+        if rename:
+            renamed = repo.to_domain(record).model_copy(update={"title": record.title + " (control)"})
+            edited = protocol.local_edit(repo.sync_record(record), renamed, at=now)
+            repo.save_sync(conn, record, edited, content=repo.content_values(edited.appointment), now=now)
+            version += 1
         entry = outbox.add(conn, appointment_id=appointment_id, operation=operation, version=version, now=now)
         outbox.mark_dispatched(conn, entry.op_id, now)

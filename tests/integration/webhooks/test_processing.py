@@ -13,7 +13,7 @@ import pytest
 from blueprints import webhooks
 from shared import runtime
 from shared.ghl.errors import NotFound, RateLimited, Unavailable
-from shared.queues import GHL_TO_RV3, RV3_TO_GHL, QueueUnavailable
+from shared.queues import GHL_TO_RV3, QueueUnavailable
 from shared.services import inbound
 from shared.store.schema import appointments, conflicts, contacts, outbox, webhook_inbox
 from tests.fixtures.app import App
@@ -25,7 +25,6 @@ from .helpers import (
     appointment_body,
     contact_body,
     deliver,
-    event_hash,
     message,
     open_change,
     queued,
@@ -34,6 +33,7 @@ from .helpers import (
     store_appointment,
 )
 
+SYNCED = "2030-03-01T11:00:00.000Z"  # when the stored appointments were pushed (helpers.SYNCED_AT)
 LATER = "2030-03-02T09:00:00.000Z"
 EVEN_LATER = "2030-03-02T10:00:00.000Z"
 
@@ -46,14 +46,13 @@ def the_appointment(app: App) -> Any:
 def test_an_appointment_booked_in_ghl_is_created_locally_with_its_patient(webhook_app: App, ghl: FakeGhl) -> None:
     body = appointment_body()
     outcome = deliver(body)
-    assert (outcome.result, outcome.detail) == ("applied", "create")
+    assert (outcome.result, outcome.detail) == ("applied", "created")
     row = the_appointment(webhook_app)
     assert (row.source, row.sync_state, row.status, row.version) == ("ghl", "synced", "confirmed", 1)
     assert (row.ghl_event_id, row.calendar_id, row.contact_id) == (EVENT, body["appointment"]["calendarId"], CONTACT)
     assert row.start_at == datetime(2030, 3, 12, 15, tzinfo=UTC)
     assert row.end_at == datetime(2030, 3, 12, 16, tzinfo=UTC)
     assert (row.title, row.notes, row.assigned_user_id) == ("Terapia - Rosa Flores", "Primera sesión", "usr_demo_ana")
-    assert row.last_synced_hash == event_hash(body)
     [patient] = rows(webhook_app.db, contacts)
     assert (patient.patient_key, patient.ghl_contact_id) == (f"ghl:{CONTACT}", CONTACT)
     assert (patient.full_name, patient.phone, patient.email) == ("Rosa Flores", "+51987000111", "Rosa@example.pe")
@@ -118,10 +117,11 @@ def test_a_rescheduling_in_ghl_moves_the_local_appointment(webhook_app: App) -> 
         endTime="2030-03-13T17:00:00-05:00",
         dateUpdated=LATER,
     )
-    assert deliver(moved).detail == "update"
+    assert deliver(moved).detail == "ghl_won"
     row = the_appointment(webhook_app)
     assert row.start_at == datetime(2030, 3, 13, 21, tzinfo=UTC)
-    assert (row.version, row.sync_state, row.last_synced_hash) == (2, "synced", event_hash(moved))
+    assert (row.version, row.sync_state) == (2, "synced")
+    assert rows(webhook_app.db, outbox) == []  # nothing to send back to GHL
     assert row.updated_at > created.updated_at
 
 
@@ -132,40 +132,39 @@ def test_an_older_update_arriving_after_a_newer_one_changes_nothing(webhook_app:
     newest = the_appointment(webhook_app)
     late = appointment_body("AppointmentUpdate", startTime="2030-03-14T09:00:00-05:00",
                             endTime="2030-03-14T10:00:00-05:00", dateUpdated=LATER)  # fmt: skip
-    assert deliver(late).detail == "ignore_stale"
+    assert deliver(late).detail == "stale"
     row = the_appointment(webhook_app)
     assert (row.start_at, row.version, row.updated_at) == (newest.start_at, newest.version, newest.updated_at)
 
 
 def test_a_cancellation_in_ghl_cancels_locally(webhook_app: App) -> None:
     deliver(appointment_body())
-    assert deliver(appointment_body("AppointmentUpdate", appointmentStatus="cancelled", dateUpdated=LATER)).detail == (
-        "cancel"
-    )
+    cancelled = appointment_body("AppointmentUpdate", appointmentStatus="cancelled", dateUpdated=LATER)
+    assert deliver(cancelled).detail == "ghl_won"
     assert the_appointment(webhook_app).status == "cancelled"
 
 
 def test_a_deletion_in_ghl_cancels_locally_and_says_so(webhook_app: App) -> None:
     deliver(appointment_body())
-    assert deliver(appointment_body("AppointmentDelete", dateUpdated=LATER)).detail == "delete"
+    assert deliver(appointment_body("AppointmentDelete", dateUpdated=LATER)).detail == "deleted"
     row = the_appointment(webhook_app)
     assert (row.status, row.version, row.flags) == ("cancelled", 2, ["deleted_in_ghl"])
 
 
 def test_a_deletion_applied_before_its_booking_is_not_undone_by_the_booking(webhook_app: App) -> None:
     # Seen in the chaos run: the booking's webhook was requeued (GHL busy) and its deletion overtook it.
-    assert deliver(appointment_body("AppointmentDelete", dateUpdated=LATER)).detail == "create"
-    assert deliver(appointment_body()).detail == "ignore_stale"
+    assert deliver(appointment_body("AppointmentDelete", dateUpdated=LATER)).detail == "deleted"
+    assert deliver(appointment_body()).detail == "already_deleted"
     row = the_appointment(webhook_app)
     assert (row.status, row.version, row.flags) == ("cancelled", 1, ["deleted_in_ghl"])
     outcomes = [(entry.success, entry.outcome) for entry in rows(webhook_app.db, webhook_inbox)]
-    assert outcomes == [(True, "create"), (True, "ignore_stale")]
+    assert outcomes == [(True, "deleted"), (True, "already_deleted")]
 
 
 def test_the_echo_of_our_own_write_changes_nothing(webhook_app: App, ghl: FakeGhl) -> None:
     appointment_id = store_appointment(webhook_app.db, webhook_app.location_pk)
     before = the_appointment(webhook_app)
-    assert deliver(appointment_body("AppointmentUpdate", dateUpdated=LATER)).detail == "ignore_echo"
+    assert deliver(appointment_body("AppointmentUpdate", dateUpdated=SYNCED)).detail in ("echo", "known")
     after = the_appointment(webhook_app)
     assert (after.id, after.version, after.updated_at) == (appointment_id, before.version, before.updated_at)
     assert rows(webhook_app.db, outbox) == []
@@ -175,7 +174,7 @@ def test_the_echo_of_our_own_write_changes_nothing(webhook_app: App, ghl: FakeGh
 def test_the_assignee_ghl_gives_our_unassigned_booking_does_not_bounce_back(webhook_app: App) -> None:
     store_appointment(webhook_app.db, webhook_app.location_pk, assigned_user_id=None)
     before = the_appointment(webhook_app)
-    assert deliver(appointment_body(assignedUserId="usr_demo_ana", dateUpdated=LATER)).detail == "ignore_echo"
+    assert deliver(appointment_body(assignedUserId="usr_demo_ana", dateUpdated=SYNCED)).detail in ("echo", "known")
     after = the_appointment(webhook_app)
     assert (after.version, after.updated_at, after.assigned_user_id) == (before.version, before.updated_at, None)
 
@@ -183,18 +182,15 @@ def test_the_assignee_ghl_gives_our_unassigned_booking_does_not_bounce_back(webh
 def test_the_echo_of_our_create_before_its_event_id_is_stored_is_linked_not_duplicated(
     webhook_app: App, ghl: FakeGhl
 ) -> None:
-    marker = {"calendar_id": "cal_demo_terapia", "contact_id": CONTACT, "start": "2030-03-12T15:00:00+00:00"}
-    appointment_id = store_appointment(
-        webhook_app.db, webhook_app.location_pk, ghl_event_id=None, sync_state="pending", pending_create=marker
-    )
-    open_change(webhook_app.db, appointment_id, operation="create")
+    appointment_id = store_appointment(webhook_app.db, webhook_app.location_pk, ghl_event_id=None)  # being created
+    open_change(webhook_app.db, appointment_id, operation="create", rename=False)
     before = the_appointment(webhook_app)
-    body = appointment_body()
-    assert deliver(body).detail == "linked_our_create"
+    body = appointment_body(dateAdded=SYNCED, dateUpdated=SYNCED)
+    assert deliver(body).detail == "echo"
     after = the_appointment(webhook_app)
-    assert (after.id, after.ghl_event_id, after.pending_create) == (appointment_id, EVENT, None)
+    assert (after.id, after.ghl_event_id, after.sync_state) == (appointment_id, EVENT, "synced")
     assert (after.version, after.updated_at, after.source) == (before.version, before.updated_at, "rv3")
-    assert after.last_synced_hash == event_hash(body)
+    assert len(rows(webhook_app.db, appointments)) == 1
     assert ghl.calls == []
 
 
@@ -210,16 +206,15 @@ def test_a_concurrent_edit_is_settled_for_rv3_under_rv3_wins_and_ghl_is_correcte
         "AppointmentUpdate", startTime="2030-03-12T12:00:00-05:00", endTime="2030-03-12T13:00:00-05:00",
         dateUpdated=LATER,
     )  # fmt: skip
-    assert deliver(edit).detail == "conflict_rv3_won"
+    assert deliver(edit).detail == "local_won"
     after = the_appointment(webhook_app)
-    assert (after.start_at, after.version) == (before.start_at, before.version)
+    assert (after.start_at, after.version, after.sync_state) == (before.start_at, before.version, "pending")
     [conflict] = rows(webhook_app.db, conflicts)
     assert (conflict.appointment_id, conflict.policy, conflict.winner) == (appointment_id, "rv3_wins", "rv3")
     assert conflict.ghl_values["start"] == "2030-03-12T17:00:00Z"
     assert conflict.rv3_values["start"] == "2030-03-12T15:00:00Z"
-    correction = rows(webhook_app.db, outbox)[-1]
-    assert (correction.operation, correction.status) == ("update", "dispatched")
-    assert [m["op_id"] for m in queued(RV3_TO_GHL)] == [correction.op_id]
+    [correction] = rows(webhook_app.db, outbox)  # the edit's own entry sends RV3's state over GHL's
+    assert correction.status == "dispatched"
 
 
 def test_a_concurrent_edit_goes_to_the_newer_ghl_edit_under_latest_wins(webhook_app: App) -> None:
@@ -229,7 +224,7 @@ def test_a_concurrent_edit_goes_to_the_newer_ghl_edit_under_latest_wins(webhook_
         "AppointmentUpdate", startTime="2030-03-12T12:00:00-05:00", endTime="2030-03-12T13:00:00-05:00",
         dateUpdated=LATER,
     )  # fmt: skip
-    assert deliver(edit).detail == "conflict_ghl_won"
+    assert deliver(edit).detail == "ghl_won"
     assert the_appointment(webhook_app).start_at == datetime(2030, 3, 12, 17, tzinfo=UTC)
     [conflict] = rows(webhook_app.db, conflicts)
     assert (conflict.policy, conflict.winner) == ("latest_wins", "ghl")
@@ -254,7 +249,7 @@ def test_a_contact_is_read_from_ghl_only_the_first_time(webhook_app: App, ghl: F
 
 def test_an_appointment_whose_contact_ghl_cannot_give_is_still_taken(webhook_app: App, ghl: FakeGhl) -> None:
     ghl.error = NotFound("gone", status=400)
-    assert deliver(appointment_body()).detail == "create"
+    assert deliver(appointment_body()).detail == "created"
     [patient] = rows(webhook_app.db, contacts)
     assert (patient.ghl_contact_id, patient.full_name, patient.flags) == (CONTACT, None, ["contact_details_missing"])
     deliver(contact_body())  # the details arrive with the next contact change
@@ -270,15 +265,15 @@ def test_a_ghl_rate_limit_while_reading_the_contact_retries_the_webhook_later(we
     [retry] = queued()
     assert retry["requeues"] == 1
     ghl.error = None
-    assert inbound.process(retry).detail == "create"
+    assert inbound.process(retry).detail == "created"
 
 
 def test_after_a_long_ghl_outage_the_appointment_is_taken_without_contact_details(
     webhook_app: App, ghl: FakeGhl
 ) -> None:
     ghl.error = Unavailable("down", status=503)
-    exhausted = {**message(appointment_body()), "attempt": inbound.MAX_ATTEMPTS}
-    assert inbound.process(exhausted).detail == "create"
+    exhausted = {**message(appointment_body()), "attempt": inbound.CONTACT_TRIES}
+    assert inbound.process(exhausted).detail == "created"
     [patient] = rows(webhook_app.db, contacts)
     assert patient.flags == ["contact_details_missing"]
 
@@ -293,12 +288,14 @@ def test_a_database_outage_requeues_the_webhook_without_failing_it(
     assert runtime.queues().depth(GHL_TO_RV3) == 1
 
 
-def test_a_malformed_message_is_raised_for_the_poison_queue(webhook_app: App) -> None:
-    with pytest.raises(inbound.MalformedMessage):
-        inbound.process({"dedupe_key": "webhook:1", "event": {"kind": "appointment"}})
+def test_a_malformed_message_goes_straight_to_the_poison_queue(webhook_app: App) -> None:
+    bad = {"dedupe_key": "webhook:1", "event": {"kind": "appointment"}}
+    assert inbound.process(bad).result == "malformed"
+    assert queued(GHL_TO_RV3 + "-poison") == [bad]
+    assert queued() == []
 
 
-def test_a_group_from_the_intake_is_applied_webhook_by_webhook_and_a_bad_one_is_retried_alone(
+def test_a_group_from_the_intake_is_applied_webhook_by_webhook_and_a_bad_one_is_set_aside_alone(
     webhook_app: App,
 ) -> None:
     first = appointment_body(id="evGroupA")
@@ -306,14 +303,15 @@ def test_a_group_from_the_intake_is_applied_webhook_by_webhook_and_a_bad_one_is_
     bad = {"dedupe_key": "webhook:bad", "event": {"kind": "appointment"}}
     group = {"group": [message(first), bad, message(second)]}
     msg = func.QueueMessage(id="m1", body=json.dumps(group).encode())
-    webhooks.ghl_to_rv3(msg)  # does not raise: the good ones are done, the bad one is back on its own
+    webhooks.ghl_to_rv3(msg)  # does not raise: the good ones are done, the bad one is in the poison queue alone
     assert sorted(row.ghl_event_id for row in rows(webhook_app.db, appointments)) == ["evGroupA", "evGroupB"]
-    assert queued() == [bad]
+    assert queued(GHL_TO_RV3 + "-poison") == [bad]
     webhooks.ghl_to_rv3(msg)  # the group delivered again (at least once): nothing applied twice
     assert len(rows(webhook_app.db, appointments)) == 2
+    assert queued(GHL_TO_RV3 + "-poison") == [bad, bad]  # each delivery's copy, for inspection and replay
 
 
-def test_a_group_whose_bad_message_cannot_be_sent_back_fails_whole_and_its_redelivery_applies_nothing_twice(
+def test_a_group_whose_bad_message_cannot_be_set_aside_fails_whole_and_its_redelivery_applies_nothing_twice(
     webhook_app: App, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     good = appointment_body(id="evGroupC")
@@ -331,7 +329,7 @@ def test_a_group_whose_bad_message_cannot_be_sent_back_fails_whole_and_its_redel
     monkeypatch.setattr(queues, "send", send)
     webhooks.ghl_to_rv3(msg)
     assert [row.ghl_event_id for row in rows(webhook_app.db, appointments)] == ["evGroupC"]
-    assert queued() == [bad]
+    assert queued(GHL_TO_RV3 + "-poison") == [bad]
 
 
 def test_a_failing_webhook_is_counted_as_failed_until_a_retry_applies_it(
@@ -339,15 +337,15 @@ def test_a_failing_webhook_is_counted_as_failed_until_a_retry_applies_it(
 ) -> None:
     delivery = message(appointment_body())
     with monkeypatch.context() as patch:
-        patch.setattr(inbound, "decide_webhook_effect", _broken)
+        patch.setattr(inbound.protocol, "observe_new", _broken)
         with pytest.raises(RuntimeError):
             inbound.process(delivery)
     [entry] = rows(webhook_app.db, webhook_inbox)
     assert (entry.success, entry.outcome, entry.error) == (False, "failed", "RuntimeError")
     assert rows(webhook_app.db, appointments) == []
-    assert inbound.process(delivery).detail == "create"
+    assert inbound.process(delivery).detail == "created"
     [entry] = rows(webhook_app.db, webhook_inbox)
-    assert (entry.success, entry.outcome, entry.error) == (True, "create", None)
+    assert (entry.success, entry.outcome, entry.error) == (True, "created", None)
 
 
 def _broken(*args: Any, **kwargs: Any) -> Any:

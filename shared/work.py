@@ -1,0 +1,68 @@
+"""What a service works with, handed to it: the database, the queues, GHL, RV3's database, settings and the clock.
+
+Triggers and HTTP handlers build one with `Work.current()` (the process's adapters); tests build their own.
+Adapters that are expensive to build (the GHL client, RV3's engine) are only made when first used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+    from shared.ghl.client import GhlClient
+    from shared.queues import Queues
+    from shared.rv3.database import Rv3Database
+    from shared.settings import Settings
+    from shared.store.database import Database
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Work:
+    """A unit of work's adapters. `transaction()` opens one SQL transaction; `now()` is the clock."""
+
+    settings: Settings
+    database: Database
+    queues: Queues
+    _ghl: Callable[[], GhlClient] = field(repr=False)
+    _rv3: Callable[[], Rv3Database] = field(repr=False)
+    clock: Callable[[], datetime] = utc_now
+
+    @classmethod
+    def current(cls) -> Work:
+        """The process's adapters (built once per worker process, see `shared.runtime`)."""
+        from shared import runtime
+
+        return cls(
+            settings=runtime.settings(),
+            database=runtime.database(),
+            queues=runtime.queues(),
+            _ghl=runtime.ghl,
+            _rv3=runtime.rv3,
+        )
+
+    @property
+    def ghl(self) -> GhlClient:
+        return self._ghl()
+
+    @property
+    def rv3(self) -> Rv3Database:
+        """RV3's own database; `Rv3Unavailable` when RV3_SQL_URL is not set."""
+        return self._rv3()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        with self.database.transaction() as conn:
+            yield conn
+
+    def now(self) -> datetime:
+        return self.clock()
