@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -11,6 +10,10 @@ import azure.functions as func
 
 from shared import telemetry
 from shared.queues import grouped_messages
+from sync_core.json_input import read_json
+
+# Storage queues hold at most 64 KB per message.
+MAX_MESSAGE_BYTES = 64 * 1024
 
 MAX_DEQUEUE_COUNT = 5  # host.json extensions.queues.maxDequeueCount
 
@@ -19,7 +22,7 @@ log = telemetry.get_logger("queues")
 
 def message_json(msg: func.QueueMessage) -> dict[str, Any]:
     """The JSON object in a queue message; anything else is malformed and must end in the poison queue."""
-    data = json.loads(msg.get_body())
+    data = read_json(msg.get_body(), max_bytes=MAX_MESSAGE_BYTES)
     if not isinstance(data, dict):
         raise ValueError("queue message is not a JSON object")
     return data

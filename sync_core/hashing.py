@@ -1,8 +1,9 @@
-"""Canonical JSON and content hashes: webhook dedupe keys and the sync hash behind echo suppression."""
+"""Canonical JSON, content hashes (dedupe keys, the sync hash) and the constant-time comparison of secrets."""
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from datetime import date, datetime, time
 from enum import Enum
@@ -27,6 +28,16 @@ def canonical_json(obj: object) -> bytes:
 def payload_hash(obj: object) -> str:
     """sha256 hex of the canonical JSON of `obj` (key order and whitespace do not matter)."""
     return hashlib.sha256(canonical_json(obj)).hexdigest()
+
+
+def same_secret(presented: str | bytes, expected: str | bytes) -> bool:
+    """Constant-time equality of a secret someone presented and ours, that cannot raise: text is compared as
+    UTF-8 (`hmac.compare_digest` raises TypeError on non-ASCII str, which made a forged OAuth `state` a 500)."""
+    return hmac.compare_digest(_utf8(presented), _utf8(expected))
+
+
+def _utf8(value: str | bytes) -> bytes:
+    return value if isinstance(value, bytes) else value.encode("utf-8", "surrogatepass")
 
 
 def _jsonable(value: object) -> object:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -11,6 +12,18 @@ from sync_core.errors import DomainError, Issue
 DEFAULT_TIMEZONE = "America/Lima"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ISO_EXAMPLE = "2025-12-25T09:00:00-05:00"
+
+# The product's dates (appointments, report windows, webhook stamps) lie between these years. Bounding them keeps
+# every offset and day step far from datetime's year-1 / year-9999 edges, where they raise OverflowError.
+EARLIEST_YEAR = 2000
+LATEST_YEAR = 2100
+# ASCII digits only (`\d` and str.isdigit also take "²" and "٣"); ISO-8601 / RFC 3339 as GHL and clients send it:
+# `T` or a space, seconds and fractions optional, `Z` or an offset, or none (a wall time in the location's zone).
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_ISO_DATETIME = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,9})?)?(?:[Zz]|[+-][0-9]{2}:?[0-9]{2})?"
+)
+_EPOCH_MS = re.compile(r"[0-9]{1,15}")
 
 
 class UtcRange(NamedTuple):
@@ -62,6 +75,47 @@ def combine_local(day: date, at: time, tz: str | tzinfo) -> datetime:
     return localize(datetime.combine(day, at), tz)
 
 
+class OutOfRange(ValueError):
+    """A well-formed date or time outside the years the product handles."""
+
+
+def in_product_range(value: date) -> bool:
+    """Whether a date (or a datetime, by its written year) lies in EARLIEST_YEAR..LATEST_YEAR."""
+    return EARLIEST_YEAR <= value.year <= LATEST_YEAR
+
+
+def _bounded(value: date | datetime) -> None:
+    if not in_product_range(value):
+        raise OutOfRange(f"year {value.year} outside {EARLIEST_YEAR}..{LATEST_YEAR}")
+
+
+def parse_iso_date(text: str) -> date:
+    """The one reader of calendar dates from outside: exactly YYYY-MM-DD, ASCII digits, in the product's years.
+    Raises ValueError (OutOfRange for a real date outside them)."""
+    text = text.strip()
+    if not _ISO_DATE.fullmatch(text):
+        raise ValueError("not YYYY-MM-DD")
+    day = date.fromisoformat(text)
+    _bounded(day)
+    return day
+
+
+def parse_iso_datetime(text: str) -> datetime:
+    """The one reader of date-times from outside (API bodies, GHL): ISO-8601 with an offset, `Z` or none (naive:
+    the caller reads it in the location's zone), ASCII digits, in the product's years. Raises ValueError
+    (OutOfRange for a real instant outside them)."""
+    text = text.strip()
+    if not _ISO_DATETIME.fullmatch(text):
+        raise ValueError("not an ISO-8601 date-time")
+    moment = datetime.fromisoformat(text)
+    # The written year first (a day of margin either side), so the conversion to UTC cannot overflow; then the
+    # instant itself (2000-01-01T00:00Z is 1999-12-31 in Lima).
+    if not EARLIEST_YEAR - 1 <= moment.year <= LATEST_YEAR + 1:
+        raise OutOfRange(f"year {moment.year} outside {EARLIEST_YEAR}..{LATEST_YEAR}")
+    _bounded(moment if moment.utcoffset() is None else moment.astimezone(UTC))
+    return moment
+
+
 def _invalid_datetime(field: str, detail: str) -> DomainError:
     return DomainError(
         Issue(
@@ -76,18 +130,18 @@ def parse_client_datetime(value: str | datetime, tz: str | tzinfo, *, field: str
     """Client input to UTC: an offset is honoured, a naive time is read in the location's timezone."""
     if isinstance(value, datetime):
         parsed = value
+        if not in_product_range(parsed):
+            raise _invalid_datetime(field, f"el año debe estar entre {EARLIEST_YEAR} y {LATEST_YEAR}")
     else:
         text = value.strip()
         if not text:
             raise _invalid_datetime(field, "está vacía")
-        try:
-            date.fromisoformat(text)
-        except ValueError:
-            pass
-        else:
+        if _ISO_DATE.fullmatch(text):
             raise _invalid_datetime(field, "falta la hora")
         try:
-            parsed = datetime.fromisoformat(text)
+            parsed = parse_iso_datetime(text)
+        except OutOfRange:
+            raise _invalid_datetime(field, f"el año debe estar entre {EARLIEST_YEAR} y {LATEST_YEAR}") from None
         except ValueError:
             raise _invalid_datetime(field, "formato no reconocido") from None
     if parsed.tzinfo is None or parsed.utcoffset() is None:
@@ -106,12 +160,9 @@ def parse_ghl_time(raw: str | int | float, tz: str | tzinfo) -> datetime:
     if isinstance(raw, int | float):
         return _from_epoch_ms(raw)
     text = raw.strip()
-    if text.isdigit():
+    if _EPOCH_MS.fullmatch(text):
         return _from_epoch_ms(int(text))
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        raise ValueError("unrecognised GHL time") from None
+    parsed = parse_iso_datetime(text)
     if parsed.tzinfo is None or parsed.utcoffset() is None:
         return localize(parsed, tz)
     return parsed.astimezone(UTC)
@@ -119,9 +170,11 @@ def parse_ghl_time(raw: str | int | float, tz: str | tzinfo) -> datetime:
 
 def _from_epoch_ms(value: int | float) -> datetime:
     try:
-        return _EPOCH + timedelta(milliseconds=value)
-    except OverflowError:
-        raise ValueError("epoch milliseconds out of range") from None
+        moment = _EPOCH + timedelta(milliseconds=value)
+    except (OverflowError, ValueError):  # ValueError: NaN
+        raise OutOfRange("epoch milliseconds out of range") from None
+    _bounded(moment)
+    return moment
 
 
 def to_ghl_iso(instant: datetime, tz: str | tzinfo) -> str:
@@ -142,7 +195,7 @@ def format_local_hhmm(instant: datetime, tz: str | tzinfo) -> str:
 def parse_query_date(raw: str, *, field: str) -> date:
     """A `desde`/`hasta` query value (YYYY-MM-DD) to a date, with a Spanish error for staff."""
     try:
-        return date.fromisoformat(raw.strip())
+        return parse_iso_date(raw)
     except ValueError:
         raise DomainError(
             Issue(code="invalid_date", message=f"Fecha inválida en {field}: use AAAA-MM-DD", field=field)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from datetime import datetime, timedelta, tzinfo
 from typing import Annotated, Literal
@@ -11,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from sync_core.ghl_appointments import GhlAppointment, GhlShapeError, parse_ghl_appointment
 from sync_core.hashing import payload_hash
+from sync_core.json_input import JsonInputError, read_json
 from sync_core.models import UtcDatetime
 from sync_core.times import DEFAULT_TIMEZONE, parse_ghl_time
 
@@ -30,6 +30,8 @@ _CONTACT_TYPES: dict[str, Action] = {
 _REQUIRED_FOR_UPSERT = (("calendar_id", "calendarId"), ("start", "startTime"), ("end", "endTime"))
 
 DEFAULT_MAX_AGE = timedelta(minutes=5)
+# Appointment and contact events are a few KB; the queue takes at most 64 KB of base64 (48 KB of JSON).
+MAX_BODY_BYTES = 32 * 1024
 
 
 class WebhookParseError(ValueError):
@@ -85,15 +87,20 @@ WEBHOOK_EVENT_ADAPTER: TypeAdapter[WebhookEvent] = TypeAdapter(WebhookEvent)
 """(De)serialises a parsed event, e.g. for a queue message: `WEBHOOK_EVENT_ADAPTER.validate_json(...)`."""
 
 
+def read_body(raw: bytes) -> object:
+    """The JSON of a delivery, read by the bounded reader; `WebhookParseError` names why it is refused."""
+    try:
+        return read_json(raw, max_bytes=MAX_BODY_BYTES)
+    except JsonInputError as exc:
+        raise WebhookParseError(exc.reason) from None
+
+
 def parse_webhook(raw: bytes, *, tz: str | tzinfo = DEFAULT_TIMEZONE) -> WebhookEvent:
     """Read a delivery body. Accepts the official shape (`appointment` object) and RV3's older one (`data`).
 
     `tz` reads the rare naive appointment times. Raises `WebhookParseError` for anything malformed.
     """
-    try:
-        body = json.loads(raw)
-    except ValueError:
-        raise WebhookParseError("invalid_json") from None
+    body = read_body(raw)
     if not isinstance(body, dict):
         raise WebhookParseError("not_an_object")
     event_type = body.get("type")
@@ -189,4 +196,4 @@ def dedupe_key(event: WebhookEvent, raw: bytes) -> str:
     """The idempotency key of a delivery: GHL's `webhookId`, else the hash of the canonical payload."""
     if event.webhook_id:
         return f"webhook:{event.webhook_id}"
-    return f"payload:{payload_hash(json.loads(raw))}"
+    return f"payload:{payload_hash(read_body(raw))}"

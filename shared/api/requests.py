@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
-import json
+import re
 import uuid
 from typing import Any, TypeVar
 
 import azure.functions as func
 from pydantic import BaseModel, ValidationError
 
+from shared.api.schemas import SPANISH_ERRORS, UNPROCESSABLE
 from shared.http import ApiError
+from sync_core.json_input import JsonInputError, read_json
 
 MAX_BODY_BYTES = 64 * 1024
 M = TypeVar("M", bound=BaseModel)
+# ASCII digits only: str.isdigit() also takes "²" and "٣", which int() then reads or refuses.
+_ROUTE_ID = re.compile(r"[0-9]{1,18}")
+_VERSION = re.compile(r'(?:W/)?"?([0-9]{1,9})"?')
 
 _SPANISH = {
     "missing": "Campo obligatorio.",
@@ -45,7 +50,7 @@ def validation_details(error: ValidationError) -> list[dict[str, Any]]:
     for item in error.errors(include_url=False, include_input=False):
         field = ".".join(str(part) for part in item["loc"]) or "body"
         kind = item["type"]
-        message = _SPANISH.get(kind)
+        message = item["msg"] if kind in SPANISH_ERRORS else _SPANISH.get(kind)
         if message is None:
             ctx_error = item.get("ctx", {}).get("error")
             message = str(ctx_error) if ctx_error else "Valor inválido."
@@ -53,16 +58,39 @@ def validation_details(error: ValidationError) -> list[dict[str, Any]]:
     return details
 
 
+_JSON_REFUSALS = {
+    "too_deep": "El JSON está anidado demasiado profundo.",
+    "number_too_long": "El JSON tiene un número demasiado largo.",
+    "number_out_of_range": "El JSON tiene un número fuera de rango.",
+    "non_finite_number": "El JSON no admite NaN ni Infinity.",
+    "invalid_utf8": "El cuerpo de la solicitud no está en UTF-8.",
+    "invalid_text": "El JSON tiene texto con caracteres no admitidos (NUL o sustitutos sueltos).",
+}
+
+
 def json_body(req: func.HttpRequest) -> Any:
+    """The request's JSON, read by the one bounded reader: 413 when too large, 400 when not JSON we accept."""
     raw = req.get_body() or b""
-    if len(raw) > MAX_BODY_BYTES:
-        raise ApiError(413, "payload_too_large", f"El cuerpo supera el máximo de {MAX_BODY_BYTES // 1024} KB.")
     if not raw.strip():
         raise ApiError(400, "invalid_json", "El cuerpo de la solicitud está vacío; se esperaba JSON.")
     try:
-        return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ApiError(400, "invalid_json", "El cuerpo de la solicitud no es JSON válido.") from exc
+        return read_json(raw, max_bytes=MAX_BODY_BYTES)
+    except JsonInputError as exc:
+        if exc.reason == "too_large":
+            raise ApiError(
+                413, "payload_too_large", f"El cuerpo supera el máximo de {MAX_BODY_BYTES // 1024} KB."
+            ) from None
+        message = _JSON_REFUSALS.get(exc.reason, "El cuerpo de la solicitud no es JSON válido.")
+        raise ApiError(400, "invalid_json", message, details=[exc.reason]) from None
+
+
+def validation_error(exc: ValidationError) -> ApiError:
+    """400 when the data does not match the documented schema; 422 when it does and only a rule the schema cannot
+    express refused it (a blank title, an unknown time zone)."""
+    details = validation_details(exc)
+    if all(detail["code"] in UNPROCESSABLE for detail in details):
+        return ApiError(422, "unprocessable", "Datos no procesables.", details=details)
+    return ApiError(400, "validation_error", "Datos inválidos.", details=details)
 
 
 def parse_body(req: func.HttpRequest, model: type[M]) -> M:
@@ -72,7 +100,7 @@ def parse_body(req: func.HttpRequest, model: type[M]) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise ApiError(400, "validation_error", "Datos inválidos.", details=validation_details(exc)) from exc
+        raise validation_error(exc) from None
 
 
 def parse_query(req: func.HttpRequest, model: type[M]) -> M:
@@ -86,7 +114,7 @@ def parse_query(req: func.HttpRequest, model: type[M]) -> M:
 
 def route_id(req: func.HttpRequest, name: str = "id") -> int:
     value = req.route_params.get(name, "")
-    if not value.isdigit() or len(value) > 18:
+    if not _ROUTE_ID.fullmatch(value):
         raise ApiError(404, "not_found", "El recurso no existe.")
     return int(value)
 
@@ -94,7 +122,7 @@ def route_id(req: func.HttpRequest, name: str = "id") -> int:
 def correlation_id(req: func.HttpRequest) -> str:
     """The caller's correlation id (x-correlation-id, or the trace id of a W3C traceparent), else a new one."""
     given = (req.headers.get("x-correlation-id") or "").strip()
-    if given and len(given) <= 64 and given.replace("-", "").isalnum():
+    if given and len(given) <= 64 and given.isascii() and given.replace("-", "").isalnum():
         return given
     traceparent = (req.headers.get("traceparent") or "").split("-")
     if len(traceparent) == 4 and len(traceparent[1]) == 32:
@@ -107,10 +135,10 @@ def if_match_version(req: func.HttpRequest) -> int | None:
     raw = (req.headers.get("if-match") or "").strip()
     if not raw or raw == "*":
         return None
-    value = raw.removeprefix("W/").strip('"')
-    if not value.isdigit():
+    match = _VERSION.fullmatch(raw)
+    if match is None:
         raise ApiError(400, "invalid_if_match", 'If-Match debe ser la versión de la cita, p. ej. "3".')
-    return int(value)
+    return int(match[1])
 
 
 def idempotency_key(req: func.HttpRequest) -> str | None:

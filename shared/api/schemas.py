@@ -4,13 +4,96 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
-_HOURS = re.compile(r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-4]):[0-5]\d$")
+from sync_core.models import AppointmentStatus
+from sync_core.times import EARLIEST_YEAR, LATEST_YEAR, OutOfRange, parse_iso_date, parse_iso_datetime
+
+_HOURS = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]-([01][0-9]|2[0-4]):[0-5][0-9]$")
 GHL_ID = r"^[A-Za-z0-9_\-]{1,64}$"
+
+# Errors of rules the OpenAPI document cannot express (a blank text, a time zone name, which of two fields):
+# the request matches the document and is refused with 422, where one that does not match it gets 400.
+UNPROCESSABLE = frozenset({"blank_text", "unknown_timezone", "invalid_hours", "one_contact_required"})
+# Our own error types, whose message is already the Spanish one for staff.
+SPANISH_ERRORS = UNPROCESSABLE | {"date_out_of_range", "datetime_out_of_range"}
+
+_YEARS = f"el año debe estar entre {EARLIEST_YEAR} y {LATEST_YEAR}"
+# The years the product handles, as a pattern the document carries (2000-2099 and 2100).
+_YEAR_PATTERN = "(20[0-9]{2}|2100)"
+
+
+def _date(value: Any) -> date:
+    if isinstance(value, date) and not isinstance(value, datetime):
+        text = value.isoformat()
+    elif isinstance(value, str):
+        text = value
+    else:
+        raise PydanticCustomError("date_parsing", "Fecha inválida (use AAAA-MM-DD).")
+    try:
+        return parse_iso_date(text)
+    except OutOfRange:
+        raise PydanticCustomError("date_out_of_range", f"Fecha fuera de rango: {_YEARS}.") from None
+    except ValueError:
+        raise PydanticCustomError("date_parsing", "Fecha inválida (use AAAA-MM-DD).") from None
+
+
+def _datetime(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        text = value.isoformat()
+    elif isinstance(value, str):
+        text = value
+    else:
+        raise PydanticCustomError("datetime_parsing", "Fecha y hora inválidas (use ISO-8601).")
+    try:
+        return parse_iso_datetime(text)
+    except OutOfRange:
+        raise PydanticCustomError("datetime_out_of_range", f"Fecha y hora fuera de rango: {_YEARS}.") from None
+    except ValueError:
+        raise PydanticCustomError("datetime_parsing", "Fecha y hora inválidas (use ISO-8601).") from None
+
+
+# Dates and date-times from clients: strings only (no epoch numbers), read by the one parser of sync_core.times.
+ApiDate = Annotated[
+    date,
+    BeforeValidator(_date),
+    WithJsonSchema({"type": "string", "format": "date", "pattern": f"^{_YEAR_PATTERN}-"}),
+]
+ApiDatetime = Annotated[
+    datetime,
+    BeforeValidator(_datetime),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "format": "date-time",
+            "pattern": f"^{_YEAR_PATTERN}-",
+            "description": "ISO-8601; without an offset it is read in the location's time zone",
+        }
+    ),
+]
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise PydanticCustomError("blank_text", "El texto no puede estar en blanco.")
+    return value
+
+
+# Free text a person reads (titles, names): blank is refused, as GHL would replace it with something else.
+Text = Annotated[str, AfterValidator(_not_blank)]
 
 
 class ErrorDetail(BaseModel):
@@ -32,8 +115,10 @@ class ErrorResponse(BaseModel):
 def check_timezone(value: str) -> str:
     try:
         ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError("Zona horaria desconocida (use un nombre IANA, p. ej. America/Lima).") from exc
+    except (ZoneInfoNotFoundError, ValueError):
+        raise PydanticCustomError(
+            "unknown_timezone", "Zona horaria desconocida (use un nombre IANA, p. ej. America/Lima)."
+        ) from None
     return value
 
 
@@ -42,7 +127,7 @@ def check_hours(value: str | None) -> str | None:
         return None
     value = value.replace(" ", "")
     if not _HOURS.match(value) or value[:5] >= value[6:]:
-        raise ValueError("Horario inválido: use HH:MM-HH:MM, p. ej. 08:00-20:00.")
+        raise PydanticCustomError("invalid_hours", "Horario inválido: use HH:MM-HH:MM, p. ej. 08:00-20:00.")
     return value
 
 
@@ -52,8 +137,8 @@ class LocationSettingsIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     ghl_location_id: str = Field(pattern=GHL_ID, examples=["CRlTCqv7ASS9xOpPQ59O"])
-    name: str = Field(min_length=1, max_length=200, examples=["Reflexo Perú - Principal"])
-    timezone: str = Field("America/Lima", max_length=64)
+    name: Text = Field(min_length=1, max_length=200, examples=["Reflexo Perú - Principal"])
+    timezone: str = Field("America/Lima", min_length=1, max_length=64, description="IANA time zone name")
     is_active: bool = True
     default_calendar_id: str | None = Field(None, pattern=GHL_ID)
     working_hours: str | None = Field(None, examples=["08:00-20:00"], description="Local time; default 08:00-20:00")
@@ -69,6 +154,7 @@ class LocationSettingsIn(BaseModel):
 
 
 class LocationSettings(LocationSettingsIn):
+    name: str  # as stored (a location installed from GHL is named by GHL)
     id: int
     created_at: datetime
     updated_at: datetime
@@ -114,7 +200,7 @@ class PatientIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=200, examples=["María Quispe Huamán"])
+    name: Text = Field(min_length=1, max_length=200, examples=["María Quispe Huamán"])
     phone: str | None = Field(None, max_length=40, examples=["987654321"])
     email: str | None = Field(None, max_length=254)
     document_id: str | None = Field(None, max_length=20, description="DNI")
@@ -140,13 +226,17 @@ class CitaIn(BaseModel):
         },
     )
 
-    title: str = Field(min_length=1, max_length=255, examples=["Consulta Fisioterapia"])
+    title: Text = Field(min_length=1, max_length=255, examples=["Consulta Fisioterapia"])
     contact_id: str | None = Field(None, pattern=GHL_ID, description="An existing GHL contact of the location")
     patient: PatientIn | None = Field(None, description="Or the patient: the GHL contact is found or created")
-    ghl_calendar_id: str | None = Field(None, pattern=GHL_ID, description="Default: the location's default calendar")
+    ghl_calendar_id: str | None = Field(
+        None,
+        pattern=GHL_ID,
+        description="Default: the location's default calendar; required (422 calendar_required) when it has none",
+    )
     location_id: str | None = Field(None, pattern=GHL_ID, description="GHL location id; default: the only one")
-    start_time: datetime = Field(examples=["2025-12-25T14:00:00-05:00"])
-    end_time: datetime = Field(examples=["2025-12-25T15:00:00-05:00"])
+    start_time: ApiDatetime = Field(examples=["2030-12-25T14:00:00-05:00"])
+    end_time: ApiDatetime = Field(examples=["2030-12-25T15:00:00-05:00"])
     notes: str | None = Field(None, max_length=5000)
     assigned_user_id: str | None = Field(None, pattern=GHL_ID)
     validation_mode: Literal["strict", "flexible"] | None = Field(
@@ -156,7 +246,7 @@ class CitaIn(BaseModel):
     @model_validator(mode="after")
     def _one_contact(self) -> CitaIn:
         if (self.contact_id is None) == (self.patient is None):
-            raise ValueError("Indique contact_id o patient (uno de los dos).")
+            raise PydanticCustomError("one_contact_required", "Indique contact_id o patient (uno de los dos).")
         return self
 
 
@@ -210,14 +300,23 @@ class CitaList(BaseModel):
     results: list[Cita]
 
 
+_STATUS = "(" + "|".join(AppointmentStatus.__members__) + ")"
+_STATUS_LIST = f"^{_STATUS}(,{_STATUS})*$"
+
+
 class CitasQuery(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     page: int = Field(1, ge=1, le=100_000)
     page_size: int = Field(20, ge=1, le=100)
-    status: str | None = Field(None, description="One or several, comma-separated", examples=["scheduled,confirmed"])
-    desde: date | None = Field(None, description="From this date (location time zone)")
-    hasta: date | None = Field(None, description="Up to and including this date (location time zone)")
+    status: str | None = Field(
+        None,
+        pattern=_STATUS_LIST,
+        description="One or several, comma-separated: " + ", ".join(AppointmentStatus.__members__),
+        examples=["scheduled,confirmed"],
+    )
+    desde: ApiDate | None = Field(None, description="From this date (location time zone)")
+    hasta: ApiDate | None = Field(None, description="Up to and including this date (location time zone)")
     location_id: str | None = Field(None, pattern=GHL_ID)
     sync_state: Literal["pending", "synced", "error", "local_only"] | None = None
 
@@ -422,7 +521,7 @@ class Rv3ResolveIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    rv3_patient_id: int = Field(ge=1)
+    rv3_patient_id: int = Field(ge=1, le=2**63 - 1)
 
 
 class Rv3SyncStatus(BaseModel):
@@ -446,6 +545,29 @@ class Rv3SyncStatus(BaseModel):
 RunStatus = Literal["queued", "running", "completed", "failed"]
 
 
+def _day_or_instant(value: Any) -> date | datetime:
+    # A plain date is a whole day; read as a date-time it would be midnight.
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return _date(value)
+    if isinstance(value, str) and len(value.strip()) == 10:
+        return _date(value)
+    return _datetime(value)
+
+
+ReportBound = Annotated[
+    datetime | date,
+    BeforeValidator(_day_or_instant),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "format": "date", "pattern": f"^{_YEAR_PATTERN}-"},
+                {"type": "string", "format": "date-time", "pattern": f"^{_YEAR_PATTERN}-"},
+            ]
+        }
+    ),
+]
+
+
 class ReconciliationRunIn(BaseModel):
     """An on-demand run. Dates (YYYY-MM-DD) are whole days in the location's time zone, `hasta` included;
     date-times without offset are read in that zone. Default window: the last RECONCILE_WINDOW_HOURS."""
@@ -453,20 +575,12 @@ class ReconciliationRunIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     location_id: str | None = Field(None, pattern=GHL_ID, description="Default: every active location")
-    desde: datetime | date | None = Field(None, examples=["2025-12-22", "2025-12-22T08:00:00-05:00"])
-    hasta: datetime | date | None = Field(None, examples=["2025-12-22"])
+    desde: ReportBound | None = Field(None, examples=["2030-12-22", "2030-12-22T08:00:00-05:00"])
+    hasta: ReportBound | None = Field(None, examples=["2030-12-22"])
     heal: bool | None = Field(None, description="Fix the drift found (default: RECONCILE_AUTOHEAL)")
     max_events_per_slice: int | None = Field(
         None, ge=2, le=5000, description="Narrow a GHL time slice in which this many events start (default 200)"
     )
-
-    @field_validator("desde", "hasta", mode="before")
-    @classmethod
-    def _day_or_instant(cls, value: Any) -> Any:
-        # A plain date is a whole day; pydantic alone would read "2025-12-22" as midnight.
-        if isinstance(value, str) and len(value.strip()) == 10:
-            return date.fromisoformat(value.strip())
-        return value
 
 
 class ReconciliationRunQuery(ReconciliationRunIn):

@@ -17,6 +17,7 @@ from pydantic import SecretStr, ValidationError
 from shared import telemetry
 from shared.ghl.errors import TokenRejected, Unavailable
 from shared.ghl.models import TokenResponse
+from sync_core.hashing import same_secret
 
 if TYPE_CHECKING:
     from shared.settings import Settings
@@ -73,7 +74,7 @@ class StateSigner:
 
     def verify(self, state: str, now: float) -> SignedState:
         body, _, mac = state.partition(".")
-        if not body or not mac or not hmac.compare_digest(mac, self._mac(body)):
+        if not body or not mac or not same_secret(mac, self._mac(body)):
             raise InvalidState("bad signature")
         try:
             claims = json.loads(_unb64(body))

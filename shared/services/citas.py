@@ -100,7 +100,7 @@ def _issues_error(result: ValidationResult) -> ApiError:
     first = result.errors[0]
     all_conflicts = all(issue.code == "schedule_conflict" for issue in result.errors)
     details = [issue.model_dump(exclude_none=True) for issue in result.errors]
-    return ApiError(409 if all_conflicts else 400, first.code, first.message, details=details)
+    return ApiError(409 if all_conflicts else 422, first.code, first.message, details=details)
 
 
 @dataclass(frozen=True)
@@ -117,7 +117,7 @@ def _times(body: CitaIn, tz: str) -> tuple[datetime, datetime]:
         start = parse_client_datetime(body.start_time, tz, field="start_time")
         end = parse_client_datetime(body.end_time, tz, field="end_time")
     except DomainError as exc:
-        raise ApiError(400, exc.code, exc.issue.message, details=[exc.issue.model_dump(exclude_none=True)]) from exc
+        raise ApiError(422, exc.code, exc.issue.message, details=[exc.issue.model_dump(exclude_none=True)]) from exc
     return as_utc(start), as_utc(end)
 
 
@@ -171,7 +171,7 @@ def _calendar_id(body: CitaIn, location: location_repo.LocationRecord) -> str:
     calendar_id = body.ghl_calendar_id or location.default_calendar_id
     if not calendar_id:
         raise ApiError(
-            400,
+            422,
             "calendar_required",
             "Indique ghl_calendar_id o configure un calendario por defecto para la sede.",
             details=[{"field": "ghl_calendar_id", "message": "Campo obligatorio."}],
@@ -459,7 +459,7 @@ def list_citas(work: Work, query: CitasQuery) -> CitaList:
     start_from = start_before = None
     if query.desde or query.hasta:
         if query.desde and query.hasta and query.hasta < query.desde:
-            raise ApiError(400, "invalid_range", "La fecha 'hasta' es anterior a 'desde'.")
+            raise ApiError(422, "invalid_range", "La fecha 'hasta' es anterior a 'desde'.")
         window = local_date_range(query.desde, query.hasta, tz)
         start_from, start_before = window.start, window.end
     statuses = [s.strip() for s in (query.status or "").split(",") if s.strip()]

@@ -150,7 +150,7 @@ def set_default_calendar(location_id: int, calendar_id: str) -> LocationSettings
         records = _refresh_calendars(location)  # it may have been created in GHL since the last sync
     if not any(r.ghl_calendar_id == calendar_id and r.is_active for r in records):
         raise ApiError(
-            400,
+            422,
             "calendar_unavailable",
             f"El calendario {calendar_id} no existe o no está disponible.",
             details=[{"field": "calendar_id", "message": "No pertenece a esta sede o está inactivo."}],
@@ -202,7 +202,7 @@ def resolve_location(ghl_location_id: str | None) -> repo.LocationRecord:
         raise ApiError(404, "location_not_found", f"La sede {wanted} no está configurada.")
     if len(active) != 1:
         raise ApiError(
-            400,
+            422,
             "location_required",
             "Indique location_id: hay varias sedes activas." if active else "No hay sedes activas configuradas.",
         )

@@ -149,9 +149,9 @@ def run_window(
     end = _bound(hasta, location.timezone, end=True) if hasta is not None else now
     start = _bound(desde, location.timezone, end=False) if desde is not None else end - timedelta(hours=hours)
     if start >= end:
-        raise ApiError(400, "invalid_range", "La fecha 'desde' debe ser anterior a 'hasta'.", details=["desde"])
+        raise ApiError(422, "invalid_range", "La fecha 'desde' debe ser anterior a 'hasta'.", details=["desde"])
     if end - start > MAX_WINDOW:
-        raise ApiError(400, "window_too_long", "La ventana de conciliación no puede superar 31 días.")
+        raise ApiError(422, "window_too_long", "La ventana de conciliación no puede superar 31 días.")
     return start, end
 
 

@@ -97,7 +97,7 @@ def put_therapist(therapist_id: int, body: Rv3TherapistIn) -> Rv3Therapist:
         calendars = locations.cached_calendars(where)
         if not any(c.ghl_calendar_id == body.ghl_calendar_id and c.is_active for c in calendars):
             raise ApiError(
-                400,
+                422,
                 "calendar_unavailable",
                 f"El calendario {body.ghl_calendar_id} no existe o no está disponible.",
                 details=[{"field": "ghl_calendar_id", "message": "No pertenece a esta sede o está inactivo."}],

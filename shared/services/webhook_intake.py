@@ -6,7 +6,6 @@ settings being fixed) answers 429, and only what can never work (bad signature, 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -19,12 +18,14 @@ from sync_core.hashing import payload_hash
 from sync_core.models import UtcDatetime
 from sync_core.webhook_signature import GHL_ED25519_PUBLIC_KEY_PEM, GHL_RSA_PUBLIC_KEY_PEM, verify_signature
 from sync_core.webhooks import (
+    MAX_BODY_BYTES,
     GhlAppointmentEvent,
     GhlContactEvent,
     WebhookEvent,
     WebhookParseError,
     dedupe_key,
     parse_webhook,
+    read_body,
 )
 
 log = telemetry.get_logger("webhooks")
@@ -36,8 +37,6 @@ log = telemetry.get_logger("webhooks")
 REPLAY_MAX_AGE = timedelta(minutes=75)
 # A timestamp from the future cannot be honest; a few minutes absorb clock skew between GHL and us.
 REPLAY_MAX_AHEAD = timedelta(minutes=5)
-# Appointment and contact events are a few KB; the queue takes at most 64 KB of base64 (48 KB of JSON).
-MAX_BODY_BYTES = 32 * 1024
 MAX_WEBHOOK_ID_CHARS = 128
 # What GHL waits anyway before redelivering a 429; the header is for any other caller.
 RETRY_AFTER_S = 600
@@ -93,7 +92,7 @@ def to_message(raw: bytes, event: WebhookEvent, received_at: datetime) -> Webhoo
     """The queue message for a verified delivery `raw`, already read as `event`."""
     return WebhookMessage(
         dedupe_key=dedupe_key(event, raw),
-        payload_hash=payload_hash(json.loads(raw)),
+        payload_hash=payload_hash(read_body(raw)),
         received_at=received_at,
         event=event,
         correlation_id=telemetry.current_correlation_id(),

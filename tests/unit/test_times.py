@@ -10,6 +10,9 @@ from hypothesis import strategies as st
 
 from sync_core.errors import DomainError
 from sync_core.times import (
+    EARLIEST_YEAR,
+    LATEST_YEAR,
+    OutOfRange,
     combine_local,
     epoch_ms,
     format_local_hhmm,
@@ -18,6 +21,8 @@ from sync_core.times import (
     localize,
     parse_client_datetime,
     parse_ghl_time,
+    parse_iso_date,
+    parse_iso_datetime,
     parse_query_date,
     to_ghl_iso,
     zone,
@@ -167,7 +172,59 @@ def test_lima_wall_time_round_trips_through_naive_input(instant: datetime) -> No
     assert wall == (instant.astimezone(timezone(timedelta(hours=-5)))).replace(tzinfo=None)
 
 
-@given(instant=st.datetimes(min_value=datetime(1971, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)))
+@given(instant=st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)))
 def test_epoch_ms_round_trips_to_the_millisecond(instant: datetime) -> None:
     truncated = instant.replace(microsecond=instant.microsecond // 1000 * 1000)
     assert parse_ghl_time(epoch_ms(instant), LIMA) == truncated
+
+
+# --- the one reader of dates and date-times from outside, and the product's years ---------------------------------
+
+offsets = st.integers(min_value=-(23 * 60 + 59), max_value=23 * 60 + 59).map(lambda m: timezone(timedelta(minutes=m)))
+
+
+@given(st.text(max_size=40) | st.from_regex(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2})?[+-Z0-9:]*"))
+def test_any_text_is_a_date_time_in_the_product_years_or_a_value_error(text: str) -> None:
+    try:
+        moment = parse_iso_datetime(text)
+    except ValueError:
+        return
+    instant = moment if moment.utcoffset() is None else moment.astimezone(UTC)
+    assert EARLIEST_YEAR <= instant.year <= LATEST_YEAR
+    as_utc_is_safe = moment.replace(tzinfo=moment.tzinfo or UTC).astimezone(UTC) + timedelta(days=2)
+    assert as_utc_is_safe.year <= LATEST_YEAR + 1
+
+
+@given(st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30)), offsets)
+def test_every_instant_with_any_offset_is_read_back_or_refused_as_out_of_range(naive: datetime, tz: timezone) -> None:
+    text = naive.replace(tzinfo=tz).isoformat()
+    instant_year = (naive - tz.utcoffset(None)).year
+    if EARLIEST_YEAR <= instant_year <= LATEST_YEAR and EARLIEST_YEAR - 1 <= naive.year <= LATEST_YEAR + 1:
+        assert parse_iso_datetime(text) == naive.replace(tzinfo=tz)
+    else:
+        with pytest.raises(OutOfRange):
+            parse_iso_datetime(text)
+
+
+@given(st.dates())
+def test_a_date_is_read_only_within_the_product_years(day: date) -> None:
+    if EARLIEST_YEAR <= day.year <= LATEST_YEAR:
+        assert parse_iso_date(day.isoformat()) == day
+    else:
+        with pytest.raises(OutOfRange):
+            parse_iso_date(day.isoformat())
+
+
+@pytest.mark.parametrize("text", ["２０３０-03-12", "2030-٠٣-12", "20300312", "2030-W11-2", "2030-03-12T10:00"])
+def test_only_ascii_yyyy_mm_dd_is_a_date(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_iso_date(text)
+
+
+@given(st.one_of(st.integers(), st.floats(), st.text(alphabet="0123456789", max_size=40)))
+def test_a_ghl_time_is_utc_in_the_product_years_or_a_value_error(raw: int | float | str) -> None:
+    try:
+        moment = parse_ghl_time(raw, LIMA)
+    except ValueError:
+        return
+    assert moment.tzinfo is UTC and EARLIEST_YEAR <= moment.year <= LATEST_YEAR

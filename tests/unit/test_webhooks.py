@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sync_core.models import AppointmentStatus
 from sync_core.webhooks import (
@@ -156,7 +158,7 @@ def test_other_event_types_are_ignored_not_rejected(event_type: str) -> None:
     ("body", "reason"),
     [
         (b"{not json", "invalid_json"),
-        (b"\xff\xfe", "invalid_json"),
+        (b"\xff\xfe", "invalid_utf8"),
         (b"[1, 2]", "not_an_object"),
         (raw({"locationId": "loc1"}), "missing_type"),
         (raw({"type": "  "}), "missing_type"),
@@ -222,3 +224,53 @@ def test_different_deliveries_without_webhook_id_have_different_keys() -> None:
     second = official(appointment={**APPOINTMENT, "title": "Otra"})
     del first["webhookId"], second["webhookId"]
     assert dedupe_key(parse_webhook(raw(first)), raw(first)) != dedupe_key(parse_webhook(raw(second)), raw(second))
+
+
+# --- the parser under arbitrary input: an event, or a WebhookParseError; never anything else -----------------------
+
+_json_leaf = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30)
+_json = st.recursive(
+    _json_leaf,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=12), inner, max_size=3),
+    max_leaves=12,
+)
+_field_values = _json_leaf | st.sampled_from(
+    ["", " ", "2030-03-01T10:00:00Z", "9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+23:59", "²"]
+)
+_appointment = st.fixed_dictionaries({}, optional={k: _field_values for k in APPOINTMENT} | {"id": _field_values})
+_bodies = st.fixed_dictionaries(
+    {
+        "type": st.sampled_from(
+            ["AppointmentCreate", "AppointmentUpdate", "AppointmentDelete", "ContactUpdate", "INSTALL", ""]
+        )
+    },
+    optional={
+        "appointment": _appointment | _json,
+        "data": _appointment,
+        "timestamp": _field_values,
+        "webhookId": _field_values,
+        "locationId": _field_values,
+        "id": _field_values,
+    },
+)
+
+
+def _parsed_or_refused(raw: bytes) -> None:
+    try:
+        event = parse_webhook(raw)
+    except WebhookParseError as exc:
+        assert exc.reason
+        return
+    WEBHOOK_EVENT_ADAPTER.validate_json(WEBHOOK_EVENT_ADAPTER.dump_json(event))
+    assert dedupe_key(event, raw)
+
+
+@settings(max_examples=300)
+@given(_bodies)
+def test_any_webhook_shaped_body_is_an_event_or_a_parse_error(body: dict[str, Any]) -> None:
+    _parsed_or_refused(json.dumps(body, allow_nan=True).encode("utf-8", "surrogatepass"))
+
+
+@given(st.binary(max_size=512) | _json.map(lambda v: json.dumps(v).encode()))
+def test_any_bytes_are_an_event_or_a_parse_error(raw: bytes) -> None:
+    _parsed_or_refused(raw)

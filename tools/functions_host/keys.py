@@ -50,5 +50,7 @@ class HostKeys:
             return False
         accepted = (self.master_key,) if auth_level == "admin" else (*self.function_keys, self.master_key)
         # Compare against every key so the time taken does not reveal which one nearly matched.
-        matches = [hmac.compare_digest(presented.encode(), key.encode()) for key in accepted]
+        # As bytes: compare_digest raises on non-ASCII str, and a header may carry any latin-1 byte.
+        given = presented.encode("utf-8", "surrogatepass")
+        matches = [hmac.compare_digest(given, key.encode("utf-8", "surrogatepass")) for key in accepted]
         return any(matches)

@@ -183,6 +183,19 @@ def test_an_expired_state_is_refused(browser: httpx.Client) -> None:
     assert stored_tokens().get(DEMO_LOCATION_ID) is None
 
 
+@pytest.mark.parametrize("state", ["é.ñ", "abc.²", "x.\u202e", "☃", ".", "a" * 5000])
+def test_a_state_that_is_no_signed_state_is_400_not_500(browser: httpx.Client, state: str) -> None:
+    answer = browser.get(f"{APP}/api/ghl/oauth/callback", params={"code": "c", "state": state})
+    assert (answer.status_code, answer.json()["error"]["code"]) == (400, "invalid_state")
+
+
+def test_a_state_signature_with_non_ascii_text_does_not_raise() -> None:
+    signer = StateSigner(SecretStr(DEMO_CLIENT_SECRET))
+    body = signer.sign(time.time()).partition(".")[0]
+    with pytest.raises(InvalidState):
+        signer.verify(f"{body}.ñandú", time.time())
+
+
 def test_a_replayed_callback_is_refused(browser: httpx.Client) -> None:
     callback = callback_from_consent(browser)
     assert browser.get(callback).status_code == 200

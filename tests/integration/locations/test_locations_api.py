@@ -51,7 +51,7 @@ def test_a_location_is_registered_once(app: App) -> None:
 
 def test_invalid_settings_name_the_field_in_spanish(app: App) -> None:
     response = _create(app, {**NEW_LOCATION, "timezone": "Lima", "working_hours": "20:00-08:00"})
-    assert response.status == 400
+    assert response.status == 422
     fields = {d["field"]: d["message"] for d in response.body["error"]["details"]}
     assert "Zona horaria desconocida" in fields["timezone"]
     assert "Horario inválido" in fields["working_hours"]
@@ -149,7 +149,7 @@ def test_default_calendar_must_exist_and_be_active_in_the_location(app_with_ghl:
         refused = app.call(
             api.locations_set_default_calendar, "POST", "x", body={"calendar_id": calendar_id}, route=route
         )
-        assert refused.status == 400
+        assert refused.status == 422
         assert refused.body["error"]["message"] == f"El calendario {calendar_id} no existe o no está disponible."
 
 

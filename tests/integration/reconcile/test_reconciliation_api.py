@@ -66,8 +66,8 @@ def test_a_run_without_a_body_reconciles_every_active_location_over_the_configur
 @pytest.mark.parametrize(
     ("body", "status", "code"),
     [
-        ({"desde": "2030-03-05", "hasta": "2030-03-04"}, 400, "invalid_range"),
-        ({"desde": "2030-01-01", "hasta": "2030-03-04"}, 400, "window_too_long"),
+        ({"desde": "2030-03-05", "hasta": "2030-03-04"}, 422, "invalid_range"),
+        ({"desde": "2030-01-01", "hasta": "2030-03-04"}, 422, "window_too_long"),
         ({"location_id": "loc_unknown"}, 404, "location_not_found"),
         ({"desde": "ayer"}, 400, "validation_error"),
     ],

@@ -60,7 +60,7 @@ def test_mapping_a_therapist_assigns_their_upcoming_appointments_in_ghl_and_unma
 @pytest.mark.parametrize(
     ("body", "status", "code"),
     [
-        ({"ghl_user_id": "usr_demo_ana", "ghl_calendar_id": "cal_unknown"}, 400, "calendar_unavailable"),
+        ({"ghl_user_id": "usr_demo_ana", "ghl_calendar_id": "cal_unknown"}, 422, "calendar_unavailable"),
         ({"ghl_user_id": "no spaces allowed"}, 400, "validation_error"),
     ],
 )

@@ -201,7 +201,15 @@ def test_other_event_types_are_acknowledged_and_ignored(
         (raw(appointment_body(startTime="mañana")), "invalid_time:startTime"),
         (raw(appointment_body(endTime=None)), "missing_field:endTime"),
         (raw(appointment_body(timestamp="ayer")), "invalid_timestamp"),
-        (b"\xff\xfe{}", "invalid_json"),
+        (b"\xff\xfe{}", "invalid_utf8"),
+        (b"[" * 5000 + b"]" * 5000, "too_deep"),
+        (b'{"type": "AppointmentCreate", "n": ' + b"9" * 5000 + b"}", "number_too_long"),
+        (b'{"type": "AppointmentCreate", "n": NaN}', "non_finite_number"),
+        (b'{"type": "AppointmentCreate", "title": "\\u0000"}', "invalid_text"),
+        (raw(appointment_body(timestamp="9999-12-31T23:59:59-23:59")), "invalid_timestamp"),
+        (raw(appointment_body(timestamp="0001-01-01T00:00:00+23:59")), "invalid_timestamp"),
+        (raw(appointment_body(startTime="9999-12-31T23:59:59-23:59")), "invalid_time:startTime"),
+        (raw(appointment_body(endTime=99999999999999)), "invalid_time:endTime"),
     ],
 )
 def test_a_malformed_body_gets_400_never_500(intake: None, signing_keys: SigningKeys, data: bytes, reason: str) -> None:
