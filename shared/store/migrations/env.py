@@ -8,12 +8,13 @@ config = context.config
 
 
 def run_offline() -> None:
-    context.configure(
-        url=config.get_main_option("sqlalchemy.url"),
-        target_metadata=metadata,
-        literal_binds=True,
-        dialect_opts={"paramstyle": "named"},
-    )
+    url = config.get_main_option("sqlalchemy.url") or ""
+    options: dict[str, object] = {"paramstyle": "named"}
+    if url.startswith("mssql"):
+        # Without a connection the dialect cannot see the server's version; Azure SQL has NVARCHAR(max), where an
+        # unknown (pre-2012) server would get the deprecated NTEXT.
+        options["deprecate_large_types"] = True
+    context.configure(url=url, target_metadata=metadata, literal_binds=True, dialect_opts=options)
     with context.begin_transaction():
         context.run_migrations()
 

@@ -396,3 +396,19 @@ def test_an_if_match_that_is_no_version_is_400(app: App, if_match: str) -> None:
 def test_a_route_id_that_is_no_ascii_number_is_404(app: App, cita_id: str) -> None:
     response = app.call(api.citas_get, "GET", f"ghl/citas/{cita_id}", route={"id": cita_id})
     assert response.status == 404
+
+
+@pytest.mark.parametrize(
+    ("title", "name", "notes"),
+    [
+        ("Consulta de reflexología", "José Ñúñez Güemes", "Dolor en el pie izquierdo; señaló «molestia»"),
+        ("Terapia 🦶🏽💆‍♀️", "Ana 🌸 Ruiz", "😀 primera vez"),
+        ("جلسة علاج", "مريم الحسيني", "ملاحظة"),
+        ("טיפול", "שרה לוי", "הערה"),
+    ],
+)
+def test_unicode_names_titles_and_notes_come_back_as_sent(app: App, title: str, name: str, notes: str) -> None:
+    created = create(app, cita(title=title, notes=notes, patient={"name": name, "phone": "987654321"}))
+    assert created.status == 201
+    again = app.call(api.citas_get, "GET", f"ghl/citas/{created.body['id']}", route={"id": str(created.body["id"])})
+    assert (again.body["title"], again.body["notes"], again.body["patient"]["name"]) == (title, notes, name)

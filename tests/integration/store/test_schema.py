@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from shared.store import migrate
 from shared.store.database import Database
-from shared.store.schema import appointments, idempotency_keys, locations, metadata, outbox, webhook_inbox
+from shared.store.schema import appointments, contacts, idempotency_keys, locations, metadata, outbox, webhook_inbox
 
 NOW = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
 
@@ -185,3 +185,35 @@ def test_status_reports_pending_migrations_on_an_empty_database(tmp_path: Any) -
     status = Database(engine).schema_status()
     assert not status.up_to_date
     assert status.head == migrate.head_revision()
+
+
+# Accented Spanish, emoji (4-byte UTF-8), right-to-left scripts, combining marks: what people type in names and notes.
+UNICODE_TEXTS = [
+    "María José Ñúñez Güemes",
+    "Terapia 🦶🏽 reflexología 💆‍♀️",
+    "مريم الحسيني",
+    "שרה לוי",
+    "Zoë e\u0301 — «Consulta» ½",
+]
+
+
+@pytest.mark.parametrize("text", UNICODE_TEXTS)
+def test_unicode_text_round_trips_in_every_text_column(db: Database, text: str) -> None:
+    loc = _location(db)
+    with db.transaction() as conn:
+        conn.execute(locations.update().where(locations.c.id == loc).values(name=text[:200]))
+        appointment_id = conn.execute(
+            appointments.insert().values(_appointment_values(loc, title=text, notes=text * 3, last_error=text))
+        ).inserted_primary_key[0]
+        conn.execute(
+            contacts.insert().values(
+                location_id=loc, patient_key=text, full_name=text, flags=[text], created_at=NOW, updated_at=NOW
+            )
+        )
+    with db.transaction() as conn:
+        stored = conn.execute(sa.select(appointments).where(appointments.c.id == appointment_id)).one()
+        person = conn.execute(sa.select(contacts).where(contacts.c.patient_key == text)).one()
+        name = conn.execute(sa.select(locations.c.name).where(locations.c.id == loc)).scalar_one()
+    assert (stored.title, stored.notes, stored.last_error) == (text, text * 3, text)
+    assert (person.full_name, person.flags) == (text, [text])
+    assert name == text[:200]
