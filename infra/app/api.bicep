@@ -83,6 +83,9 @@ var appSettings = {
   // The app's work is I/O (GHL, SQL, storage): more worker threads than the default (cpu + 4), so HTTP requests
   // are not stuck behind queue messages waiting for GHL's rate budget.
   PYTHON_THREADPOOL_THREAD_COUNT: '32'
+  // The host refuses a larger request body (413) before the app sees it, instead of buffering up to its 100 MB
+  // default: the largest body the app takes is 64 KB (API) and GHL's webhooks are a few KB (app cap 32 KB).
+  FUNCTIONS_REQUEST_BODY_SIZE_LIMIT: '1048576'
   // GHL's documented limits per app and location; lower them only to share a location with another app.
   GHL_RATE_LIMIT_MAX: '100'
   GHL_RATE_LIMIT_INTERVAL_MS: '10000'

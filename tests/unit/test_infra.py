@@ -46,7 +46,11 @@ IDENTITY_STORAGE_SETTINGS = {
 }
 # Read by the Functions host itself (telemetry with local auth disabled), not by the app's settings.
 # Read by the Functions host or the Python worker, not by the app.
-HOST_ONLY_SETTINGS = {"APPLICATIONINSIGHTS_AUTHENTICATION_STRING", "PYTHON_THREADPOOL_THREAD_COUNT"}
+HOST_ONLY_SETTINGS = {
+    "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
+    "PYTHON_THREADPOOL_THREAD_COUNT",
+    "FUNCTIONS_REQUEST_BODY_SIZE_LIMIT",
+}
 
 BROAD_ROLES = {
     "8e3af657-a8ff-443c-a75c-2fe8c4bcb635",  # Owner
@@ -228,3 +232,8 @@ def test_postprovision_hook_script_exists_and_is_executable() -> None:
     assert os.access(REPO / script, os.X_OK)
     assert "host: function" in azure_yaml
     assert "language: python" in azure_yaml
+
+
+def test_the_host_refuses_bodies_far_larger_than_any_the_app_takes() -> None:
+    limit = int(deployed_app_settings()["FUNCTIONS_REQUEST_BODY_SIZE_LIMIT"])
+    assert 64 * 1024 < limit <= 1024 * 1024

@@ -21,7 +21,7 @@ from pathlib import Path
 import uvicorn
 
 from tools.functions_host.config import HostConfig, HostConfigError, load_local_settings, resolve_connection
-from tools.functions_host.http import HttpFrontend
+from tools.functions_host.http import BODY_LIMIT_SETTING, DEFAULT_BODY_LIMIT, BodyLimits, HttpFrontend
 from tools.functions_host.indexing import (
     FunctionDescriptor,
     HttpTrigger,
@@ -150,7 +150,14 @@ async def serve(options: HostOptions) -> Stopped:
     port = options.port or local_settings.http_port or DEFAULT_PORT
     server = _Server(
         uvicorn.Config(
-            HttpFrontend(functions, invoker, keys, config.route_prefix, config.max_outstanding_requests),
+            HttpFrontend(
+                functions,
+                invoker,
+                keys,
+                config.route_prefix,
+                config.max_outstanding_requests,
+                body_limits=BodyLimits(max_bytes=_body_limit(os.environ)),
+            ),
             host=options.host,
             port=port,
             lifespan="off",
@@ -189,6 +196,15 @@ async def serve(options: HostOptions) -> Stopped:
         return Stopped(exit_code, drained=False)
     logger.info("Host stopped")
     return Stopped(exit_code, drained=True)
+
+
+def _body_limit(environ: os._Environ[str]) -> int:
+    raw = environ.get(BODY_LIMIT_SETTING, "").strip()
+    if not raw:
+        return DEFAULT_BODY_LIMIT
+    if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
+        raise HostConfigError(f"{BODY_LIMIT_SETTING} must be a number of bytes, got {raw!r}")
+    return int(raw)
 
 
 def _listen(host: str, port: int) -> socket.socket:

@@ -3,8 +3,11 @@ with the function's `func.HttpResponse`, the way the Functions host does."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -23,6 +26,28 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 HTTP_REASON = "This function was programmatically called via the host APIs."
+# The real host's request body limit (app setting FUNCTIONS_REQUEST_BODY_SIZE_LIMIT, in bytes): 100 MB.
+BODY_LIMIT_SETTING = "FUNCTIONS_REQUEST_BODY_SIZE_LIMIT"
+DEFAULT_BODY_LIMIT = 100 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class BodyLimits:
+    """How request bodies are read. Size and rate as Kestrel, under the real host: a body over the limit is refused
+    by its Content-Length or as soon as it grows past it (413), and one arriving slower than `min_rate` bytes/s
+    after `grace_s` is cut off (408). `anonymous_readers`: bodies of anonymous functions read at once; one more
+    is refused with 429, so clients that stall their bodies cannot hold every connection the host serves."""
+
+    max_bytes: int = DEFAULT_BODY_LIMIT
+    min_rate: float = 240.0
+    grace_s: float = 5.0
+    anonymous_readers: int = 32
+
+
+class _Refused(Exception):
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
 
 
 def _joined(pairs: list[tuple[str, str]]) -> dict[str, str]:
@@ -62,6 +87,8 @@ class HttpFrontend:
         keys: HostKeys,
         route_prefix: str,
         max_outstanding: int | None = None,
+        *,
+        body_limits: BodyLimits | None = None,
     ) -> None:
         self._router = Router(
             (f.trigger.route, f.trigger.methods, f) for f in functions if isinstance(f.trigger, HttpTrigger)
@@ -70,21 +97,18 @@ class HttpFrontend:
         self._invoker = invoker
         self._keys = keys
         self._max_outstanding = max_outstanding
-        self._outstanding = 0  # one event loop: no lock needed
+        self._limits = body_limits or BodyLimits()
+        # One event loop: no lock needed for either count.
+        self._outstanding = 0
+        self._anonymous_readers = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":  # lifespan is off; websockets are not served by Functions
             return
-        if self._max_outstanding is not None and self._outstanding >= self._max_outstanding:
-            # host.json http.maxOutstandingRequests, as the real host: an overloaded instance says 429 at once
-            # instead of answering late (GHL retries a webhook only after a 429, never after a timeout).
-            await _respond(send, 429)
-            return
-        self._outstanding += 1
         try:
             await self._serve(scope, receive, send)
-        finally:
-            self._outstanding -= 1
+        except _Refused as refusal:
+            await _respond(send, refusal.status, [(b"connection", b"close")])
 
     async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
@@ -100,7 +124,13 @@ class HttpFrontend:
         if not self._keys.authorizes(function.trigger.auth_level, headers, query_string):
             await _respond(send, 401)
             return
-        body = await _read_body(receive)
+        body = await self._body(function.trigger.auth_level == "anonymous", headers, receive)
+        if self._max_outstanding is not None and self._outstanding >= self._max_outstanding:
+            # host.json http.maxOutstandingRequests: an overloaded instance says 429 at once instead of answering
+            # late (GHL retries a webhook only after a 429, never after a timeout). Counted from a complete request
+            # on, so a client still sending its body holds no slot.
+            await _respond(send, 429)
+            return
         request = func.HttpRequest(
             method=scope["method"],
             url=_url(scope, headers, raw_path, query_string),
@@ -109,12 +139,37 @@ class HttpFrontend:
             route_params=match.route_params,
             body=body,
         )
+        self._outstanding += 1
+        try:
+            await self._invoke(function, request, send)
+        finally:
+            self._outstanding -= 1
+
+    async def _invoke(self, function: FunctionDescriptor, request: func.HttpRequest, send: Send) -> None:
         outcome = await self._invoker.invoke(function, lambda: request, HTTP_REASON, encode_result=encode_http_result)
         if not outcome.succeeded:
             await _respond(send, 500)  # details stay in the log, never in the response
             return
         status, response_headers, body = outcome.value
         await _respond(send, status, response_headers, body)
+
+    async def _body(self, anonymous: bool, headers: dict[str, str], receive: Receive) -> bytes:
+        """The whole body within the limits, or `_Refused` (413 too large, 408 too slow, 429 too many readers)."""
+        length = headers.get("content-length", "").strip()
+        if length and not (length.isascii() and length.isdigit()):
+            raise _Refused(400)
+        if length and int(length) > self._limits.max_bytes:
+            raise _Refused(413)
+        has_body = length not in ("", "0") or "transfer-encoding" in headers
+        if not (anonymous and has_body):
+            return await _read_body(receive, self._limits)
+        if self._anonymous_readers >= self._limits.anonymous_readers:
+            raise _Refused(429)
+        self._anonymous_readers += 1
+        try:
+            return await _read_body(receive, self._limits)
+        finally:
+            self._anonymous_readers -= 1
 
     def _strip_prefix(self, raw_path: str) -> str | None:
         segments = raw_path.strip("/").split("/")
@@ -131,13 +186,24 @@ def _url(scope: Scope, headers: dict[str, str], raw_path: str, query_string: str
     return f"{scope.get('scheme', 'http')}://{host}{raw_path}" + (f"?{query_string}" if query_string else "")
 
 
-async def _read_body(receive: Receive) -> bytes:
+async def _read_body(receive: Receive, limits: BodyLimits) -> bytes:
     chunks = []
+    size = 0
+    started = time.monotonic()
     while True:
-        message = await receive()
+        # Kestrel's MinRequestBodyDataRate: after the grace period the body must keep arriving at `min_rate`.
+        deadline = started + limits.grace_s + size / limits.min_rate
+        try:
+            message = await asyncio.wait_for(receive(), max(0.0, deadline - time.monotonic()))
+        except TimeoutError:
+            raise _Refused(408) from None
         if message["type"] == "http.disconnect":
             break
-        chunks.append(message.get("body", b""))
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limits.max_bytes:
+            raise _Refused(413)
+        chunks.append(chunk)
         if not message.get("more_body", False):
             break
     return b"".join(chunks)
