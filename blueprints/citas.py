@@ -2,13 +2,21 @@
 
 import azure.functions as func
 
-from shared.api.routing import api_route
+from shared.api.routing import GHL_FAILURES, Header, api_route
 from shared.http import json_response
 
 bp = func.Blueprint()
 TAG = "citas"
-IDEMPOTENCY = ("Idempotency-Key", "Repeat a create safely: the first result is returned for the same key")
-IF_MATCH = ("If-Match", 'The version you edited, e.g. "3"; a stale version gets 412')
+IDEMPOTENCY = Header(
+    "Idempotency-Key",
+    "Repeat a create safely: the first result is returned for the same key",
+    {"type": "string", "maxLength": 200},
+)
+IF_MATCH = Header(
+    "If-Match",
+    'The version you edited, e.g. "3" (or *); a stale version gets 412',
+    {"type": "string", "pattern": '^(\\*|(W/)?"?[0-9]{1,9}"?)?$'},
+)
 
 
 def _cita_response(cita: object, status: int = 200, correlation: str | None = None) -> func.HttpResponse:
@@ -26,7 +34,7 @@ def _cita_response(cita: object, status: int = 200, correlation: str | None = No
     summary="List appointments (filters: page, page_size, status, desde, hasta, location_id, sync_state)",
     tag=TAG,
     query="CitasQuery",
-    responses={200: "CitaList", 400: "ErrorResponse"},
+    responses={200: "CitaList", 404: "ErrorResponse", 422: "ErrorResponse"},
 )
 def citas_list(req: func.HttpRequest) -> func.HttpResponse:
     from shared.api.requests import parse_query
@@ -45,7 +53,7 @@ def citas_list(req: func.HttpRequest) -> func.HttpResponse:
     tag=TAG,
     body="CitaIn",
     headers=[IDEMPOTENCY],
-    responses={201: "Cita", 400: "ErrorResponse", 409: "ErrorResponse", 413: "ErrorResponse", 422: "ErrorResponse"},
+    responses={**GHL_FAILURES, 200: "Cita", 201: "Cita", 409: "ErrorResponse"},
 )
 def citas_create(req: func.HttpRequest) -> func.HttpResponse:
     from shared.api.requests import correlation_id, idempotency_key, parse_body
@@ -68,7 +76,7 @@ def citas_create(req: func.HttpRequest) -> func.HttpResponse:
     summary="Next appointments from now, in start order",
     tag=TAG,
     query="UpcomingQuery",
-    responses={200: "CitaList"},
+    responses={200: "CitaList", 404: "ErrorResponse", 422: "ErrorResponse"},
 )
 def citas_upcoming(req: func.HttpRequest) -> func.HttpResponse:
     from shared.api.requests import parse_query
@@ -85,7 +93,7 @@ def citas_upcoming(req: func.HttpRequest) -> func.HttpResponse:
     methods=["GET"],
     summary="One appointment, with its GHL event id, sync_state, last_error and version",
     tag=TAG,
-    responses={200: "Cita", 404: "ErrorResponse"},
+    responses={200: "Cita"},
 )
 def citas_get(req: func.HttpRequest) -> func.HttpResponse:
     from shared.api.requests import route_id
@@ -103,7 +111,7 @@ def citas_get(req: func.HttpRequest) -> func.HttpResponse:
     tag=TAG,
     body="CitaUpdateIn",
     headers=[IF_MATCH],
-    responses={200: "Cita", 400: "ErrorResponse", 404: "ErrorResponse", 409: "ErrorResponse", 412: "ErrorResponse"},
+    responses={**GHL_FAILURES, 200: "Cita", 409: "ErrorResponse", 412: "ErrorResponse"},
 )
 def citas_update(req: func.HttpRequest) -> func.HttpResponse:
     from shared.api.requests import correlation_id, if_match_version, parse_body, route_id
@@ -129,7 +137,7 @@ def citas_update(req: func.HttpRequest) -> func.HttpResponse:
     summary="Cancel an appointment (idempotent); GHL keeps the event as cancelled",
     tag=TAG,
     headers=[IF_MATCH],
-    responses={200: "Cita", 404: "ErrorResponse", 412: "ErrorResponse"},
+    responses={200: "Cita", 409: "ErrorResponse", 412: "ErrorResponse"},
 )
 def citas_cancel(req: func.HttpRequest) -> func.HttpResponse:
     from shared.api.requests import correlation_id, if_match_version, route_id

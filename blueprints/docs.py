@@ -8,7 +8,9 @@ from shared.http import json_response
 bp = func.Blueprint()
 
 
-@api_route(bp, "openapi.json", methods=["GET"], summary="This API's OpenAPI 3.1 document", tag="docs")
+@api_route(
+    bp, "openapi.json", methods=["GET"], summary="This API's OpenAPI 3.1 document", tag="docs", dependencies=False
+)
 def openapi_document(req: func.HttpRequest) -> func.HttpResponse:
     from shared.api.openapi import build_document
 

@@ -25,7 +25,9 @@ def health(req: func.HttpRequest) -> func.HttpResponse:
     return json_response(report.as_dict(), status=200 if report.ok else 503)
 
 
-@api_route(bp, "ping", methods=["GET"], summary="Bare liveness: text 'pong'", tag=TAG, anonymous=True)
+@api_route(
+    bp, "ping", methods=["GET"], summary="Bare liveness: text 'pong'", tag=TAG, anonymous=True, dependencies=False
+)
 def ping(req: func.HttpRequest) -> func.HttpResponse:
     """Bare liveness: the worker answers, nothing else is touched (load balancers, latency baselines)."""
     return func.HttpResponse("pong", mimetype="text/plain")

@@ -2,7 +2,7 @@
 
 import azure.functions as func
 
-from shared.api.routing import api_route
+from shared.api.routing import GHL_FAILURES, api_route
 from shared.http import json_response
 
 bp = func.Blueprint()
@@ -30,7 +30,7 @@ def locations_list(req: func.HttpRequest) -> func.HttpResponse:
     summary="Create the settings of a location",
     tag=TAG,
     body="LocationSettingsIn",
-    responses={201: "LocationSettings", 400: "ErrorResponse", 409: "ErrorResponse"},
+    responses={201: "LocationSettings", 409: "ErrorResponse", 422: "ErrorResponse"},
 )
 def locations_create(req: func.HttpRequest) -> func.HttpResponse:
     from shared.api.requests import parse_body
@@ -61,7 +61,7 @@ def locations_active(req: func.HttpRequest) -> func.HttpResponse:
     methods=["GET"],
     summary="Settings of one location",
     tag=TAG,
-    responses={200: "LocationSettings", 404: "ErrorResponse"},
+    responses={200: "LocationSettings"},
 )
 def locations_get(req: func.HttpRequest) -> func.HttpResponse:
     from shared.api.requests import route_id
@@ -77,7 +77,7 @@ def locations_get(req: func.HttpRequest) -> func.HttpResponse:
     summary="Replace the settings of a location",
     tag=TAG,
     body="LocationSettingsIn",
-    responses={200: "LocationSettings", 400: "ErrorResponse", 404: "ErrorResponse", 409: "ErrorResponse"},
+    responses={200: "LocationSettings", 409: "ErrorResponse", 422: "ErrorResponse"},
 )
 def locations_update(req: func.HttpRequest) -> func.HttpResponse:
     from shared.api.requests import parse_body, route_id
@@ -94,7 +94,7 @@ def locations_update(req: func.HttpRequest) -> func.HttpResponse:
     methods=["DELETE"],
     summary="Delete a location without appointments (otherwise deactivate it)",
     tag=TAG,
-    responses={204: None, 404: "ErrorResponse", 409: "ErrorResponse"},
+    responses={204: None, 409: "ErrorResponse"},
 )
 def locations_delete(req: func.HttpRequest) -> func.HttpResponse:
     from shared.api.requests import route_id
@@ -111,7 +111,7 @@ def locations_delete(req: func.HttpRequest) -> func.HttpResponse:
     summary="Set the default calendar (must exist and be active in that location)",
     tag=TAG,
     body="DefaultCalendarIn",
-    responses={200: "LocationSettings", 400: "ErrorResponse", 404: "ErrorResponse"},
+    responses={**GHL_FAILURES, 200: "LocationSettings"},
 )
 def locations_set_default_calendar(req: func.HttpRequest) -> func.HttpResponse:
     from shared.api.requests import parse_body, route_id
@@ -128,7 +128,7 @@ def locations_set_default_calendar(req: func.HttpRequest) -> func.HttpResponse:
     methods=["GET"],
     summary="Calendars of a location (cached from GHL)",
     tag=TAG,
-    responses={200: "CalendarList", 404: "ErrorResponse"},
+    responses={**GHL_FAILURES, 200: "CalendarList"},
 )
 def locations_calendars(req: func.HttpRequest) -> func.HttpResponse:
     from shared.api.requests import route_id
@@ -143,7 +143,7 @@ def locations_calendars(req: func.HttpRequest) -> func.HttpResponse:
     methods=["POST"],
     summary="Refresh the calendars of a location from GHL",
     tag=TAG,
-    responses={200: "CalendarList", 404: "ErrorResponse", 503: "ErrorResponse"},
+    responses={**GHL_FAILURES, 200: "CalendarList"},
 )
 def locations_sync_calendars(req: func.HttpRequest) -> func.HttpResponse:
     from shared.api.requests import route_id
@@ -159,7 +159,7 @@ def locations_sync_calendars(req: func.HttpRequest) -> func.HttpResponse:
     summary="GHL calendars of a location (cached in SQL; refresh=true to re-read GHL)",
     tag="calendars",
     query="CalendarsQuery",
-    responses={200: "CalendarList", 404: "ErrorResponse"},
+    responses={**GHL_FAILURES, 200: "CalendarList"},
 )
 def ghl_calendars(req: func.HttpRequest) -> func.HttpResponse:
     from shared.api.requests import parse_query

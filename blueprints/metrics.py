@@ -29,7 +29,7 @@ def _metrics(req: func.HttpRequest, compute: Callable[[int], "BaseModel"]) -> fu
     summary="GHL webhooks per event type (counts, success rate, mean and p95 duration) and their health",
     tag=TAG,
     query="MetricsQuery",
-    responses={200: "WebhookMetrics", 400: "ErrorResponse"},
+    responses={200: "WebhookMetrics"},
 )
 def metrics_webhooks(req: func.HttpRequest) -> func.HttpResponse:
     from shared.services import metrics
@@ -44,7 +44,7 @@ def metrics_webhooks(req: func.HttpRequest) -> func.HttpResponse:
     summary="System metrics: GHL calls and webhooks per operation, health, queue and poison depths, sync states",
     tag=TAG,
     query="MetricsQuery",
-    responses={200: "SystemMetrics", 400: "ErrorResponse"},
+    responses={200: "SystemMetrics"},
 )
 def metrics_system(req: func.HttpRequest) -> func.HttpResponse:
     from shared.services import metrics
@@ -59,7 +59,7 @@ def metrics_system(req: func.HttpRequest) -> func.HttpResponse:
     summary="GHL calls per operation (counts, success rate, mean and p95 duration), responses, rate budget",
     tag=TAG,
     query="MetricsQuery",
-    responses={200: "GhlMetrics", 400: "ErrorResponse"},
+    responses={200: "GhlMetrics"},
 )
 def metrics_ghl(req: func.HttpRequest) -> func.HttpResponse:
     from shared.services import metrics

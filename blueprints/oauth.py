@@ -17,7 +17,7 @@ TAG = "oauth"
     methods=["GET"],
     summary="Start the marketplace install: redirect to GHL's location chooser with a signed state",
     tag=TAG,
-    responses={302: None, 503: "ErrorResponse"},
+    responses={302: None},
 )
 def ghl_oauth_authorize(req: func.HttpRequest) -> func.HttpResponse:
     from shared.ghl.install import authorize_url
@@ -34,17 +34,21 @@ def ghl_oauth_authorize(req: func.HttpRequest) -> func.HttpResponse:
     summary="GHL's OAuth redirect: verifies the state, stores the location's tokens (HTML page, or JSON)",
     tag=TAG,
     anonymous=True,
-    responses={200: None, 400: "ErrorResponse", 503: "ErrorResponse"},
+    query="OAuthCallbackQuery",
+    responses={200: None, 400: "ErrorResponse"},
 )
 def ghl_oauth_callback(req: func.HttpRequest) -> func.HttpResponse:
     from shared import runtime
+    from shared.api.requests import parse_query
+    from shared.api.schemas import OAuthCallbackQuery
     from shared.ghl.install import Installer
     from shared.settings import get_settings
 
-    if req.params.get("error"):
+    query = parse_query(req, OAuthCallbackQuery)
+    if query.error:
         raise ApiError(400, "install_denied", "La instalación fue cancelada o rechazada en GHL.")
     with Installer.from_settings(get_settings(), runtime.database()) as installer:
-        done = installer.complete(code=req.params.get("code"), state=req.params.get("state"), request_url=req.url)
+        done = installer.complete(code=query.code, state=query.state, request_url=req.url)
     if "application/json" in req.headers.get("accept", ""):
         body = {"status": "installed", "location_id": done.location_id, "name": done.name, "timezone": done.timezone}
         return json_response(body)

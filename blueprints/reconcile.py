@@ -10,10 +10,9 @@ bp = func.Blueprint()
 TAG = "reconciliation"
 RUN_RESPONSES: dict[int, str | None] = {
     202: "ReconciliationRun",
-    400: "ErrorResponse",
     404: "ErrorResponse",
     409: "ErrorResponse",
-    503: "ErrorResponse",
+    422: "ErrorResponse",
 }
 
 
@@ -50,6 +49,7 @@ def _start(req: func.HttpRequest) -> func.HttpResponse:
     summary="Reconcile now (one location or every active one); the reports fill in as the queue runs",
     tag=TAG,
     body="ReconciliationRunIn",
+    body_required=False,
     responses=RUN_RESPONSES,
 )
 def reconciliation_run(req: func.HttpRequest) -> func.HttpResponse:
@@ -63,6 +63,7 @@ def reconciliation_run(req: func.HttpRequest) -> func.HttpResponse:
     summary="Same as POST /api/reconciliation/run (the route RV3's integration used)",
     tag=TAG,
     body="ReconciliationRunIn",
+    body_required=False,
     responses=RUN_RESPONSES,
 )
 def reconciliation_reports_create(req: func.HttpRequest) -> func.HttpResponse:
@@ -76,7 +77,7 @@ def reconciliation_reports_create(req: func.HttpRequest) -> func.HttpResponse:
     summary="Reconciliation reports, newest first (filters: location_id, run_id, status)",
     tag=TAG,
     query="ReportsQuery",
-    responses={200: "ReconciliationReportList", 400: "ErrorResponse"},
+    responses={200: "ReconciliationReportList"},
 )
 def reconciliation_reports(req: func.HttpRequest) -> func.HttpResponse:
     from shared.api.requests import parse_query
@@ -92,7 +93,7 @@ def reconciliation_reports(req: func.HttpRequest) -> func.HttpResponse:
     methods=["GET"],
     summary="One reconciliation report: the differences found, their totals and the fixes sent",
     tag=TAG,
-    responses={200: "ReconciliationReportOut", 404: "ErrorResponse"},
+    responses={200: "ReconciliationReportOut"},
 )
 def reconciliation_report(req: func.HttpRequest) -> func.HttpResponse:
     from shared.api.requests import route_id

@@ -23,7 +23,7 @@ def rv3_poll(timer: func.TimerRequest) -> None:
     methods=["GET"],
     summary="RV3's therapists and the GHL user (and calendar) each one's appointments go to",
     tag=TAG,
-    responses={200: "Rv3TherapistList", 409: "ErrorResponse", 503: "ErrorResponse"},
+    responses={200: "Rv3TherapistList", 409: "ErrorResponse"},
 )
 def rv3_therapists_list(req: func.HttpRequest) -> func.HttpResponse:
     from shared.services import rv3_api
@@ -37,7 +37,7 @@ def rv3_therapists_list(req: func.HttpRequest) -> func.HttpResponse:
     methods=["GET"],
     summary="One RV3 therapist and their GHL user",
     tag=TAG,
-    responses={200: "Rv3Therapist", 404: "ErrorResponse", 503: "ErrorResponse"},
+    responses={200: "Rv3Therapist", 409: "ErrorResponse"},
 )
 def rv3_therapists_get(req: func.HttpRequest) -> func.HttpResponse:
     from shared.api.requests import route_id
@@ -53,7 +53,7 @@ def rv3_therapists_get(req: func.HttpRequest) -> func.HttpResponse:
     summary="Map an RV3 therapist to a GHL user; their upcoming appointments are reassigned in GHL",
     tag=TAG,
     body="Rv3TherapistIn",
-    responses={200: "Rv3Therapist", 400: "ErrorResponse", 404: "ErrorResponse", 503: "ErrorResponse"},
+    responses={200: "Rv3Therapist", 409: "ErrorResponse", 422: "ErrorResponse"},
 )
 def rv3_therapists_put(req: func.HttpRequest) -> func.HttpResponse:
     from shared.api.requests import parse_body, route_id
@@ -70,7 +70,7 @@ def rv3_therapists_put(req: func.HttpRequest) -> func.HttpResponse:
     methods=["DELETE"],
     summary="Forget a therapist's GHL user",
     tag=TAG,
-    responses={204: None, 404: "ErrorResponse"},
+    responses={204: None, 409: "ErrorResponse"},
 )
 def rv3_therapists_delete(req: func.HttpRequest) -> func.HttpResponse:
     from shared.api.requests import route_id
@@ -86,7 +86,7 @@ def rv3_therapists_delete(req: func.HttpRequest) -> func.HttpResponse:
     methods=["GET"],
     summary="GHL bookings waiting for the front desk to name their RV3 patient",
     tag=TAG,
-    responses={200: "Rv3ReviewList", 409: "ErrorResponse", 503: "ErrorResponse"},
+    responses={200: "Rv3ReviewList", 409: "ErrorResponse"},
 )
 def rv3_review_list(req: func.HttpRequest) -> func.HttpResponse:
     from shared.services import rv3_api
@@ -101,7 +101,7 @@ def rv3_review_list(req: func.HttpRequest) -> func.HttpResponse:
     summary="Link a GHL booking to an RV3 patient; the appointment is created in RV3",
     tag=TAG,
     body="Rv3ResolveIn",
-    responses={200: "Rv3Review", 400: "ErrorResponse", 404: "ErrorResponse", 409: "ErrorResponse"},
+    responses={200: "Rv3Review", 409: "ErrorResponse", 422: "ErrorResponse"},
 )
 def rv3_review_resolve(req: func.HttpRequest) -> func.HttpResponse:
     from shared.api.requests import parse_body, route_id

@@ -2,7 +2,7 @@
 
 import azure.functions as func
 
-from shared.api.routing import api_route
+from shared.api.routing import Header, api_route
 from shared.http import json_response
 
 bp = func.Blueprint()
@@ -16,8 +16,8 @@ bp = func.Blueprint()
     tag="webhooks",
     body="GhlWebhookIn",
     headers=[
-        ("X-GHL-Signature", "Ed25519 signature of the raw body, base64 (GHL's current scheme)"),
-        ("x-wh-signature", "Legacy RSA-SHA256 signature of the raw body, base64"),
+        Header("X-GHL-Signature", "Ed25519 signature of the raw body, base64 (GHL's current scheme)"),
+        Header("x-wh-signature", "Legacy RSA-SHA256 signature of the raw body, base64"),
     ],
     responses={
         200: "WebhookAck",

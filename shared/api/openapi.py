@@ -20,16 +20,34 @@ STATUS_TEXT = {
     202: "Accepted",
     204: "No Content",
     302: "Redirect",
-    400: "Invalid request",
-    401: "Missing or invalid credentials",
+    400: "The request does not match this document (malformed JSON, a wrong type, format or range)",
+    401: "Missing or invalid function key (no body)",
     404: "Not found",
-    409: "Conflict",
+    409: "Conflict with the current state",
     412: "Version mismatch (If-Match)",
     413: "Body too large",
-    422: "Unprocessable",
-    429: "Rate limited (see Retry-After)",
-    503: "Dependency unavailable",
+    422: "Matches this document but a rule refused it (details name the field and the rule)",
+    429: "Too many requests: retry later (see Retry-After when present)",
+    503: "A dependency (database, storage, GHL, RV3, settings) is unavailable; nothing was done",
 }
+
+
+def common_responses(op: Operation) -> dict[int, str | None]:
+    """What a route answers besides what its handler declares: the host's key check (401, no body), the request
+    reader (400, 413), a missing resource (404), the database or settings being unavailable (503), and an
+    instance already holding http.maxOutstandingRequests (429, no body)."""
+    common: dict[int, str | None] = {429: None}
+    if not op.anonymous:
+        common[401] = None
+    if op.body or op.query or op.headers:
+        common[400] = "ErrorResponse"
+    if op.body:
+        common[413] = "ErrorResponse"
+    if "{" in op.route:
+        common[404] = "ErrorResponse"
+    if op.dependencies:
+        common[503] = "ErrorResponse"
+    return common
 
 
 def _model(name: str) -> type[BaseModel]:
@@ -81,9 +99,10 @@ def build_document() -> dict[str, Any]:
         if op.query:
             params += _query_params(op.query)
         params += [
-            {"name": h, "in": "header", "required": False, "schema": {"type": "string"}, "description": d}
-            for h, d in op.headers
+            {"name": h.name, "in": "header", "required": False, "schema": dict(h.schema), "description": h.description}
+            for h in op.headers
         ]
+        responses = {**common_responses(op), **op.responses}
         for method in op.methods:
             operation: dict[str, Any] = {
                 "operationId": op.name if len(op.methods) == 1 else f"{op.name}_{method.lower()}",
@@ -98,14 +117,14 @@ def build_document() -> dict[str, Any]:
                             else {}
                         ),
                     }
-                    for status, model in sorted(op.responses.items())
+                    for status, model in sorted(responses.items())
                 },
             }
             if params:
                 operation["parameters"] = params
             if op.body:
                 operation["requestBody"] = {
-                    "required": True,
+                    "required": op.body_required,
                     "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{op.body}"}}},
                 }
             if op.anonymous:

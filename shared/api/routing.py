@@ -6,8 +6,10 @@ route never imports pydantic (cold start).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import azure.functions as func
@@ -15,6 +17,15 @@ import azure.functions as func
 from shared.http import http_endpoint
 
 Handler = Callable[[func.HttpRequest], func.HttpResponse]
+
+
+@dataclass(frozen=True)
+class Header:
+    """A request header an operation reads, and the values it accepts (JSON schema)."""
+
+    name: str
+    description: str
+    schema: Mapping[str, Any] = field(default_factory=lambda: {"type": "string"})
 
 
 @dataclass(frozen=True)
@@ -28,10 +39,41 @@ class Operation:
     body: str | None = None
     responses: Mapping[int, str | None] = field(default_factory=dict)
     query: str | None = None
-    headers: Sequence[tuple[str, str]] = ()
+    headers: Sequence[Header] = ()
+    body_required: bool = True
+    # False for an operation that touches no setting, database or service, and so can never answer 503.
+    dependencies: bool = True
+
+    @cached_property
+    def path_pattern(self) -> re.Pattern[str]:
+        """The paths the route serves (after the `api/` prefix), as the host matches them: literal segments in any
+        case, `{id:int}` in ASCII digits."""
+        parts = []
+        for segment in self.route.split("/"):
+            found = re.fullmatch(r"\{(\w+)(?::(\w+))?\}", segment)
+            if found is None:
+                parts.append(re.escape(segment))
+            else:
+                parts.append("[+-]?[0-9]+" if found[2] == "int" else "[^/]+")
+        return re.compile("/".join(parts), re.IGNORECASE)
 
 
 OPERATIONS: list[Operation] = []
+
+# What a route that calls GHL answers when GHL does not serve it (shared.services.ghl_errors).
+GHL_FAILURES: dict[int, str | None] = {
+    404: "ErrorResponse",
+    409: "ErrorResponse",
+    422: "ErrorResponse",
+    429: "ErrorResponse",
+    503: "ErrorResponse",
+}
+
+
+def allowed_methods(path: str) -> list[str]:
+    """The methods some declared route serves at `path` (what follows `api/`, no slashes around it)."""
+    served = {method for op in OPERATIONS if op.path_pattern.fullmatch(path) for method in op.methods}
+    return sorted(served)
 
 
 def api_route(
@@ -44,10 +86,15 @@ def api_route(
     body: str | None = None,
     responses: Mapping[int, str | None] | None = None,
     query: str | None = None,
-    headers: Sequence[tuple[str, str]] = (),
+    headers: Sequence[Header] = (),
     anonymous: bool = False,
+    body_required: bool = True,
+    dependencies: bool = True,
 ) -> Callable[[Handler], Any]:
-    """Register `handler` as an HTTP function on `bp` (errors mapped by `http_endpoint`) and document it."""
+    """Register `handler` as an HTTP function on `bp` (errors mapped by `http_endpoint`) and document it.
+
+    `responses` names what the handler itself answers; the document adds what every such route may answer
+    (`shared.api.openapi.common_responses`)."""
 
     def decorate(handler: Handler) -> Any:
         OPERATIONS.append(
@@ -62,6 +109,8 @@ def api_route(
                 responses=dict(responses or {200: None}),
                 query=query,
                 headers=tuple(headers),
+                body_required=body_required,
+                dependencies=dependencies,
             )
         )
         level = func.AuthLevel.ANONYMOUS if anonymous else func.AuthLevel.FUNCTION

@@ -92,6 +92,28 @@ def _not_blank(value: str) -> str:
     return value
 
 
+def _query_bool(value: Any) -> Any:
+    """Query strings carry text: exactly `true` or `false`, as the document's boolean is written in a URL."""
+    if isinstance(value, str):
+        if value not in ("true", "false"):
+            raise PydanticCustomError("bool_parsing", "Debe ser true o false.")
+        return value == "true"
+    return value
+
+
+QueryBool = Annotated[bool, BeforeValidator(_query_bool)]
+
+
+def _whole_number(value: Any) -> Any:
+    # JSON Schema counts 205.0 as an integer; strict pydantic alone would refuse it.
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+# An integer in a JSON body (strict models: "5" and true are not integers), after its bounds in `Annotated[...]`
+# (before them, pydantic would write `ge`/`le` into the document instead of `minimum`/`maximum`).
+WHOLE_NUMBER = BeforeValidator(_whole_number)
+
+
 # Free text a person reads (titles, names): blank is refused, as GHL would replace it with something else.
 Text = Annotated[str, AfterValidator(_not_blank)]
 
@@ -134,7 +156,7 @@ def check_hours(value: str | None) -> str | None:
 class LocationSettingsIn(BaseModel):
     """A clinic branch linked to a GHL sub-account (location)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     ghl_location_id: str = Field(pattern=GHL_ID, examples=["CRlTCqv7ASS9xOpPQ59O"])
     name: Text = Field(min_length=1, max_length=200, examples=["Reflexo Perú - Principal"])
@@ -143,7 +165,9 @@ class LocationSettingsIn(BaseModel):
     default_calendar_id: str | None = Field(None, pattern=GHL_ID)
     working_hours: str | None = Field(None, examples=["08:00-20:00"], description="Local time; default 08:00-20:00")
     validation_mode: Literal["strict", "flexible"] | None = None
-    default_duration_min: int | None = Field(None, ge=5, le=480, description="Duration of RV3 appointments")
+    default_duration_min: Annotated[int, Field(ge=5, le=480), WHOLE_NUMBER] | None = Field(
+        None, description="Duration of RV3 appointments"
+    )
     create_patients_from_ghl: bool = Field(
         False, description="Create RV3 patients for GHL bookings of unknown contacts"
     )
@@ -166,7 +190,7 @@ class LocationList(BaseModel):
 
 
 class DefaultCalendarIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     calendar_id: str = Field(pattern=GHL_ID)
 
@@ -192,13 +216,13 @@ class CalendarsQuery(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     location_id: str | None = Field(None, pattern=GHL_ID)
-    refresh: bool = False
+    refresh: QueryBool = False
 
 
 class PatientIn(BaseModel):
     """Patient data as the clinic has it: phone without country code, maybe no email, maybe nothing at all."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     name: Text = Field(min_length=1, max_length=200, examples=["María Quispe Huamán"])
     phone: str | None = Field(None, max_length=40, examples=["987654321"])
@@ -212,6 +236,7 @@ class CitaIn(BaseModel):
 
     model_config = ConfigDict(
         extra="forbid",
+        strict=True,
         json_schema_extra={
             "examples": [
                 {
@@ -466,7 +491,7 @@ class SystemMetrics(BaseModel):
 class Rv3TherapistIn(BaseModel):
     """Who an RV3 therapist is in GHL: their appointments are assigned to this user."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     ghl_user_id: str = Field(pattern=GHL_ID, examples=["usr_demo_ana"])
     ghl_calendar_id: str | None = Field(
@@ -519,9 +544,9 @@ class Rv3ReviewList(BaseModel):
 class Rv3ResolveIn(BaseModel):
     """The RV3 patient the booking is for; the appointment is then created in RV3 for them."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
-    rv3_patient_id: int = Field(ge=1, le=2**63 - 1)
+    rv3_patient_id: Annotated[int, Field(ge=1, le=2**63 - 1), WHOLE_NUMBER]
 
 
 class Rv3SyncStatus(BaseModel):
@@ -572,21 +597,23 @@ class ReconciliationRunIn(BaseModel):
     """An on-demand run. Dates (YYYY-MM-DD) are whole days in the location's time zone, `hasta` included;
     date-times without offset are read in that zone. Default window: the last RECONCILE_WINDOW_HOURS."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     location_id: str | None = Field(None, pattern=GHL_ID, description="Default: every active location")
     desde: ReportBound | None = Field(None, examples=["2030-12-22", "2030-12-22T08:00:00-05:00"])
     hasta: ReportBound | None = Field(None, examples=["2030-12-22"])
     heal: bool | None = Field(None, description="Fix the drift found (default: RECONCILE_AUTOHEAL)")
-    max_events_per_slice: int | None = Field(
-        None, ge=2, le=5000, description="Narrow a GHL time slice in which this many events start (default 200)"
+    max_events_per_slice: Annotated[int, Field(ge=2, le=5000), WHOLE_NUMBER] | None = Field(
+        None, description="Narrow a GHL time slice in which this many events start (default 200)"
     )
 
 
 class ReconciliationRunQuery(ReconciliationRunIn):
     """The same run requested with query parameters (the function key may travel as `code`)."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=False)
+
+    heal: QueryBool | None = Field(None, description="Fix the drift found (default: RECONCILE_AUTOHEAL)")
 
 
 class ReportWindowOut(BaseModel):
@@ -675,3 +702,15 @@ class ReconciliationMetrics(BaseModel):
     stale_after_hours: float
     healthy: bool
     locations: list[ReconciliationLocationState]
+
+
+class OAuthCallbackQuery(BaseModel):
+    """What GHL appends to the callback URL: the authorization `code` and our signed `state`, or an `error`."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    code: str | None = Field(None, max_length=2048, description="GHL's authorization code (single use)")
+    state: str | None = Field(
+        None, max_length=1024, description="The signed state of GET /api/ghl/oauth/authorize (10 minutes, once)"
+    )
+    error: str | None = Field(None, max_length=200, description="Set by GHL when the install was denied")

@@ -18,8 +18,9 @@ def api_error_from_ghl(exc: GhlError, *, not_found: str = "El recurso no existe 
             headers={"Retry-After": str(wait)},
         )
     if isinstance(exc, AuthExpired | Forbidden):
+        # Not an outage to wait out: the location must be connected again (409, the caller can fix it).
         return ApiError(
-            503,
+            409,
             "ghl_auth_failed",
             "No se pudo autenticar con GoHighLevel: reinstale la app o revise el token de la sede.",
         )

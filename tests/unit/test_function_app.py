@@ -12,7 +12,7 @@ import function_app
 from tests.fixtures.functions import app_functions
 
 APP_DIR = Path(__file__).resolve().parents[2]
-ANONYMOUS_ROUTES = {"health", "ping", "webhooks/ghl", "ghl/oauth/callback"}
+ANONYMOUS_ROUTES = {"health", "ping", "webhooks/ghl", "ghl/oauth/callback", "{*path}"}
 FUNCTIONS = app_functions()
 
 
