@@ -183,7 +183,7 @@ def test_an_expired_state_is_refused(browser: httpx.Client) -> None:
     assert stored_tokens().get(DEMO_LOCATION_ID) is None
 
 
-@pytest.mark.parametrize("state", ["é.ñ", "abc.²", "x.\u202e", "☃", ".", "a" * 5000])
+@pytest.mark.parametrize("state", ["é.ñ", "abc.²", "x.\u202e", "☃", ".", "a" * 1000])
 def test_a_state_that_is_no_signed_state_is_400_not_500(browser: httpx.Client, state: str) -> None:
     answer = browser.get(f"{APP}/api/ghl/oauth/callback", params={"code": "c", "state": state})
     assert (answer.status_code, answer.json()["error"]["code"]) == (400, "invalid_state")
