@@ -33,12 +33,11 @@ def reconcile_location(msg: func.QueueMessage) -> None:
 
 
 def _start(req: func.HttpRequest) -> func.HttpResponse:
-    from shared.api.requests import parse_body, parse_query
+    from shared.api.requests import has_body, parse_body, parse_query
     from shared.api.schemas import ReconciliationRunIn, ReconciliationRunQuery
     from shared.services import reconcile
 
-    body = (req.get_body() or b"").strip()
-    request = parse_body(req, ReconciliationRunIn) if body else parse_query(req, ReconciliationRunQuery)
+    request = parse_body(req, ReconciliationRunIn) if has_body(req) else parse_query(req, ReconciliationRunQuery)
     return json_response(reconcile.start_run(request).model_dump(mode="json"), status=202)
 
 

@@ -68,10 +68,19 @@ _JSON_REFUSALS = {
 }
 
 
+# What JSON counts as whitespace (bytes.strip() would also drop \x0b and \x0c, which JSON does not allow).
+_JSON_WHITESPACE = b" \t\n\r"
+
+
+def has_body(req: func.HttpRequest) -> bool:
+    """Whether the request carries anything but JSON whitespace."""
+    return bool((req.get_body() or b"").strip(_JSON_WHITESPACE))
+
+
 def json_body(req: func.HttpRequest) -> Any:
     """The request's JSON, read by the one bounded reader: 413 when too large, 400 when not JSON we accept."""
     raw = req.get_body() or b""
-    if not raw.strip():
+    if not has_body(req):
         raise ApiError(400, "invalid_json", "El cuerpo de la solicitud está vacío; se esperaba JSON.")
     try:
         return read_json(raw, max_bytes=MAX_BODY_BYTES)

@@ -174,3 +174,10 @@ def test_the_timer_function_runs_the_scheduled_fan_out(sides: Sides) -> None:
     with runtime.database().transaction() as conn:
         latest = reports.latest(conn, LOCATION)
     assert latest is not None and latest.status == "completed"
+
+
+@pytest.mark.parametrize("raw", [b"\x0b", b"\x0c", b" \x0b ", b"\xff"])
+def test_a_body_that_is_not_json_is_400_even_when_python_calls_it_blank(sides: Sides, raw: bytes) -> None:
+    response = sides.app.call(endpoints.reconciliation_run, "POST", "reconciliation/run", raw=raw)
+    assert (response.status, response.body["error"]["code"]) == (400, "invalid_json")
+    assert queued_messages() == []
