@@ -20,20 +20,29 @@ _INT32 = (-(2**31), 2**31 - 1)
 _INT64 = (-(2**63), 2**63 - 1)
 
 
+# Culture-invariant, as the real host parses: ASCII digits only (`\d`, int() and Decimal() also take "٣" and "²").
+_ASCII_INTEGER = re.compile(r"[+-]?[0-9]+")
+_ASCII_NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+
 def _integer_within(bounds: tuple[int, int]) -> Check:
     def check(value: str) -> bool:
         text = value.strip()
-        return re.fullmatch(r"[+-]?\d+", text) is not None and bounds[0] <= int(text) <= bounds[1]
+        # A length cap first: a thousand-digit value is no int32 and should not cost a big-number conversion.
+        return len(text) <= 24 and _ASCII_INTEGER.fullmatch(text) is not None and bounds[0] <= int(text) <= bounds[1]
 
     return check
 
 
 def _is_number(value: str) -> bool:
+    text = value.strip()
+    if len(text) > 400 or not _ASCII_NUMBER.fullmatch(text):
+        return False
     try:
-        Decimal(value.strip())
+        Decimal(text)
     except InvalidOperation:
         return False
-    return value.strip().lower() not in ("nan", "inf", "-inf", "infinity", "-infinity")
+    return True
 
 
 def _is_guid(value: str) -> bool:
@@ -54,7 +63,7 @@ def _is_datetime(value: str) -> bool:
 
 def _numbers(args: str, constraint: str, counts: tuple[int, ...]) -> list[int]:
     parts = [part.strip() for part in args.split(",")]
-    if len(parts) not in counts or not all(re.fullmatch(r"-?\d+", part) for part in parts):
+    if len(parts) not in counts or not all(re.fullmatch(r"-?[0-9]+", part) for part in parts):
         raise HostConfigError(f"route constraint {constraint}({args}) needs {counts} integer argument(s)")
     return [int(part) for part in parts]
 

@@ -87,3 +87,9 @@ def test_inline_constraints(constraint: str, accepted: str, rejected: str) -> No
     routes = [(f"x/{{v:{constraint}}}", None)]
     assert resolve(routes, "GET", f"x/{accepted}")[1] == {"v": accepted}
     assert no_match(routes, "GET", f"x/{rejected}")
+
+
+@pytest.mark.parametrize("value", ["٣", "²", "１２", "1٣", "9" * 5000])
+def test_numeric_constraints_take_ascii_digits_only(value: str) -> None:
+    for template in ("citas/{id:int}", "citas/{id:long}", "citas/{id:decimal}", "citas/{id:min(1)}"):
+        assert no_match([(template, None)], "GET", f"citas/{value}"), template
