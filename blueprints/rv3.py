@@ -68,7 +68,7 @@ def rv3_therapists_put(req: func.HttpRequest) -> func.HttpResponse:
     bp,
     "rv3/therapists/{id:int}",
     methods=["DELETE"],
-    summary="Forget a therapist's GHL user",
+    summary="Forget a therapist's GHL user (the therapist stays in RV3)",
     tag=TAG,
     responses={204: None, 409: "ErrorResponse"},
 )

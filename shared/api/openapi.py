@@ -136,7 +136,10 @@ def build_document() -> dict[str, Any]:
             "title": "rv3-ghl-sync",
             "version": "1.0.0",
             "description": "Reflexo V3 ⇄ GoHighLevel appointment sync (Azure Functions). Errors: "
-            '`{"error": {"code", "message", "details"}}` with Spanish messages for clinic staff.',
+            '`{"error": {"code", "message", "details"}}` with Spanish messages for clinic staff. 400: the request '
+            "does not match this document; 422: it does and a rule refused it. JSON bodies nest at most 32 deep, "
+            "hold integers of at most 20 digits and no NaN or Infinity, and their text no U+0000 nor lone "
+            "surrogates. Unknown query parameters are refused (400); `code` may carry the function key.",
         },
         "servers": [{"url": "/"}],
         "security": [{"functionKeyHeader": []}, {"functionKeyQuery": []}],

@@ -112,9 +112,16 @@ def parse_body(req: func.HttpRequest, model: type[M]) -> M:
         raise validation_error(exc) from None
 
 
+# The function key may travel as `?code=` (Azure's convention); only the OAuth callback has a `code` of its own.
+FUNCTION_KEY_PARAM = "code"
+
+
 def parse_query(req: func.HttpRequest, model: type[M]) -> M:
+    params = {
+        name: value for name, value in req.params.items() if name != FUNCTION_KEY_PARAM or name in model.model_fields
+    }
     try:
-        return model.model_validate(dict(req.params))
+        return model.model_validate(params)
     except ValidationError as exc:
         raise ApiError(
             400, "invalid_query", "Parámetros de consulta inválidos.", details=validation_details(exc)

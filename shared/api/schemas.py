@@ -92,6 +92,11 @@ def _not_blank(value: str) -> str:
     return value
 
 
+# Query filters: an unknown one is refused, so a misspelt filter (`?desd=`) cannot silently list everything.
+# (`parse_query` drops `code`, where Azure carries the function key.)
+QUERY = ConfigDict(extra="forbid")
+
+
 def _query_bool(value: Any) -> Any:
     """Query strings carry text: exactly `true` or `false`, as the document's boolean is written in a URL."""
     if isinstance(value, str):
@@ -213,7 +218,7 @@ class CalendarList(BaseModel):
 
 
 class CalendarsQuery(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = QUERY
 
     location_id: str | None = Field(None, pattern=GHL_ID)
     refresh: QueryBool = False
@@ -330,7 +335,7 @@ _STATUS_LIST = f"^{_STATUS}(,{_STATUS})*$"
 
 
 class CitasQuery(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = QUERY
 
     page: int = Field(1, ge=1, le=100_000)
     page_size: int = Field(20, ge=1, le=100)
@@ -347,7 +352,7 @@ class CitasQuery(BaseModel):
 
 
 class UpcomingQuery(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = QUERY
 
     location_id: str | None = Field(None, pattern=GHL_ID)
     limit: int = Field(20, ge=1, le=100)
@@ -399,7 +404,7 @@ class WebhookAck(BaseModel):
 
 
 class MetricsQuery(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = QUERY
 
     hours: int = Field(24, ge=1, le=24 * 31, description="Window: the last N hours")
 
@@ -669,7 +674,7 @@ class ReconciliationReportList(BaseModel):
 
 
 class ReportsQuery(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = QUERY
 
     page: int = Field(1, ge=1, le=100_000)
     page_size: int = Field(20, ge=1, le=100)

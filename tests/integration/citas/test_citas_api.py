@@ -412,3 +412,9 @@ def test_unicode_names_titles_and_notes_come_back_as_sent(app: App, title: str, 
     assert created.status == 201
     again = app.call(api.citas_get, "GET", f"ghl/citas/{created.body['id']}", route={"id": str(created.body["id"])})
     assert (again.body["title"], again.body["notes"], again.body["patient"]["name"]) == (title, notes, name)
+
+
+def test_a_misspelt_filter_is_refused_and_the_function_key_param_is_not_a_filter(app: App) -> None:
+    misspelt = app.call(api.citas_list, "GET", "ghl/citas", params={"desd": "2030-03-13"})
+    assert (misspelt.status, misspelt.body["error"]["details"][0]["field"]) == (400, "desd")
+    assert app.call(api.citas_list, "GET", "ghl/citas", params={"code": "the-key"}).status == 200
