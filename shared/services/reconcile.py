@@ -513,7 +513,7 @@ def _adopt(message: ReconcileMessage, now: datetime) -> reports.RunRecord:
 def _plan_calendars(location: location_repo.LocationRecord, window: tuple[datetime, datetime]) -> list[str]:
     """Every calendar the sync knows in the location (GHL's list, cached) and every calendar the stored
     appointments of the window are booked on."""
-    known = {calendar.ghl_calendar_id for calendar in locations.cached_calendars(location)}
+    known = {calendar.ghl_calendar_id for calendar in locations.cached_calendars(Work.current(), location)}
     with runtime.database().transaction() as conn:
         known.update(stored.calendars_in_window(conn, location.id, *window))
     return sorted(known)

@@ -22,6 +22,7 @@ from shared.store import appointments as repo
 from shared.store import contacts as contact_repo
 from shared.store import locations as location_repo
 from shared.store import rv3 as store
+from shared.work import Work
 from sync_core.rv3_mapping import TherapistLink
 from sync_core.times import zone
 
@@ -94,7 +95,7 @@ def put_therapist(therapist_id: int, body: Rv3TherapistIn) -> Rv3Therapist:
     where = _where()
     get_therapist(therapist_id)
     if body.ghl_calendar_id is not None:
-        calendars = locations.cached_calendars(where)
+        calendars = locations.cached_calendars(Work.current(), where)
         if not any(c.ghl_calendar_id == body.ghl_calendar_id and c.is_active for c in calendars):
             raise ApiError(
                 400,

@@ -134,7 +134,7 @@ def run(now: datetime | None = None) -> CaptureReport:
 
 def _location(report: CaptureReport) -> location_repo.LocationRecord | None:
     try:
-        where = locations.resolve_location(None)
+        where = locations.resolve_location(Work.current(), None)
     except ApiError as exc:
         report.error = exc.code
         return None
