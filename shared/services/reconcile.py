@@ -631,13 +631,14 @@ def _pending_create_of(conn: sa.Connection, location_id: int, ghl: GhlAppointmen
 
 def _rv3_context(location: location_repo.LocationRecord) -> Rv3Context | None:
     """What the RV3 pass needs, when RV3's own tables are synced with this location (RV3_SQL_URL); else None."""
-    if not rv3_source.configured():
+    settings = runtime.settings()
+    if not rv3_source.configured(settings):
         return None
     with runtime.database().transaction() as conn:
-        where = rv3_source.location(conn)
+        where = rv3_source.location(settings, conn)
         if where is None or where.id != location.id:
             return None
-        rules = rv3_source.mapping_rules(conn, where, _now())
+        rules = rv3_source.mapping_rules(settings, conn, where, _now())
         scan = rv3_capture.next_scan(conn, where.id)
     return Rv3Context(rules=rules, statuses=runtime.rv3().statuses(), next_scan=scan)
 
@@ -685,11 +686,11 @@ def _heal_rv3(
     assert finding.heal is not None
     if finding.heal.direction is HealDirection.to_rv3:
         assert finding.appointment_id is not None
-        rv3_writeback.request_writeback(conn, finding.appointment_id)
+        rv3_writeback.request_writeback(conn, finding.appointment_id, now)
         return f"rv3-writeback:{finding.appointment_id}", []
     assert finding.rv3_id is not None and finding.recapture is not None
     outcome, entries = rv3_capture.recapture(
-        conn, run.location, finding.rv3_id, finding.recapture, patients=patients, now=now
+        runtime.settings(), conn, run.location, finding.rv3_id, finding.recapture, patients=patients, now=now
     )
     return ",".join(entry.op_id for entry in entries) or f"rv3-capture:{outcome}", entries
 
@@ -703,7 +704,7 @@ def _checkpoint(run: _Run, calendar_index: int, position: datetime) -> None:
     until = now + RUN_LEASE
     # RV3 rows the capture never took are applied with their patients, read from RV3 before the transaction.
     unlinked = [f.recapture.patient_id for f in run.rv3_fixes if f.recapture is not None and f.appointment_id is None]
-    patients = rv3_capture.new_patients(runtime.rv3(), run.location, unlinked) if unlinked else {}
+    patients = rv3_capture.new_patients(Work.current(), run.location, unlinked) if unlinked else {}
     with runtime.database().transaction() as conn:
         for finding, heal in run.to_ghl:
             assert finding.rv3 is not None

@@ -17,6 +17,7 @@ from shared.api.schemas import ReconciliationRunIn
 from shared.queues import RECONCILE
 from shared.services import reconcile, rv3_capture
 from shared.store.schema import appointments, contacts, rv3_appointments
+from shared.work import Work
 from tests.fixtures.rv3_schema import CANCELADO, FrontDesk, Rv3Clock
 from tests.integration.webhooks.helpers import appointment_body, deliver
 from tools.ghl_sandbox.render import appointment_webhook
@@ -41,7 +42,7 @@ class Rv3Sides:
 
     def sync(self) -> None:
         """A capture run (it writes pending write-backs first, then reads RV3), then the queue workers."""
-        report = rv3_capture.run()
+        report = rv3_capture.run(Work.current())
         assert report.error is None, report.error
         self.sides.sync_both_ways()
 
