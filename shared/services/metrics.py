@@ -155,7 +155,7 @@ def system_metrics(work: Work, hours: int = 24, now: datetime | None = None) -> 
 
     return SystemMetrics(
         window=ghl.window,
-        reconciliation=reconcile.metrics(),
+        reconciliation=reconcile.metrics(work),
         ghl_operations=ghl.ghl_operations,
         webhooks=hooks.webhooks,
         system_health=health,

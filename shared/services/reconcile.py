@@ -21,13 +21,13 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from pydantic import BaseModel, Field, ValidationError
 
-from shared import runtime, telemetry
+from shared import telemetry
 from shared.api.schemas import (
     ReconciliationLocationState,
     ReconciliationMetrics,
@@ -122,10 +122,6 @@ class LeaseLost(RuntimeError):
     """Another worker took over the run (our lease expired): stop without writing anything more."""
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 # --- starting runs -------------------------------------------------------------------------------------------
 
 
@@ -161,11 +157,11 @@ def _empty_report(location_id: str, window: tuple[datetime, datetime], now: date
     )
 
 
-def start_run(request: ReconciliationRunIn, *, now: datetime | None = None) -> ReconciliationRun:
+def start_run(work: Work, request: ReconciliationRunIn, *, now: datetime | None = None) -> ReconciliationRun:
     """Queue one `reconcile` message per location (the one named, else every active one) under a new run id."""
-    moment = now or _now()
-    settings = runtime.settings()
-    with runtime.database().transaction() as conn:
+    moment = now or work.now()
+    settings = work.settings
+    with work.transaction() as conn:
         if request.location_id:
             found = location_repo.find_location(conn, request.location_id)
             if found is None:
@@ -187,7 +183,7 @@ def start_run(request: ReconciliationRunIn, *, now: datetime | None = None) -> R
     }
     messages: list[ReconcileMessage] = []
     refs: list[ReconciliationRunReport] = []
-    with runtime.database().transaction() as conn:
+    with work.transaction() as conn:
         for location_id, window in windows.items():
             report_id = reports.create(
                 conn,
@@ -218,11 +214,11 @@ def start_run(request: ReconciliationRunIn, *, now: datetime | None = None) -> R
             )
     try:
         for message in messages:
-            runtime.queues().send(RECONCILE, message.model_dump(mode="json"))
+            work.queues.send(RECONCILE, message.model_dump(mode="json"))
     except QueueUnavailable:
-        with runtime.database().transaction() as conn:
+        with work.transaction() as conn:
             for ref in refs:
-                reports.fail(conn, ref.id, "queue_unavailable", _now())
+                reports.fail(conn, ref.id, "queue_unavailable", work.now())
         _alert_missed(run_id, None, "queue_unavailable")
         raise ApiError(
             503, "queue_unavailable", "No se pudo encolar la conciliación; reintente en unos minutos."
@@ -234,15 +230,15 @@ def start_run(request: ReconciliationRunIn, *, now: datetime | None = None) -> R
     return ReconciliationRun(run_id=run_id, heal=heal, reports=refs)
 
 
-def scheduled_run(now: datetime | None = None) -> ReconciliationRun | None:
+def scheduled_run(work: Work, now: datetime | None = None) -> ReconciliationRun | None:
     """The timer's run: first flag locations whose last successful run is too old (a missed or failed run:
     timers are not retried), then fan out over every active location."""
-    moment = now or _now()
-    for state in location_states(moment):
+    moment = now or work.now()
+    for state in location_states(work, moment):
         if state.stale and (state.last_run is not None):
             _alert_missed(state.last_run.run_id, state.location_id, "no_recent_success")
     try:
-        return start_run(ReconciliationRunIn(), now=moment)
+        return start_run(work, ReconciliationRunIn(), now=moment)
     except ApiError as exc:
         if exc.code == "no_active_locations":
             log.info("reconciliation skipped: no active locations")
@@ -344,16 +340,17 @@ def rv3_record(appointment: stored.StoredAppointment) -> Rv3Record:
 class _Lease:
     """Our hold on the run; renewed at each checkpoint and before GHL calls once half of it has passed."""
 
+    work: Work
     report_id: int
     until: datetime
     held: bool = True
 
     def keep(self) -> None:
-        now = _now()
+        now = self.work.now()
         if self.until - now > RUN_LEASE / 2:
             return
         until = now + RUN_LEASE
-        with runtime.database().transaction() as conn:
+        with self.work.transaction() as conn:
             renewed = reports.renew(conn, self.report_id, self.until, until)
         if not renewed:
             self.held = False
@@ -365,6 +362,7 @@ class _Lease:
 class _Run:
     """One location's run in progress: its inputs, its report so far, and the fixes of the current slice."""
 
+    work: Work
     message: ReconcileMessage
     location: location_repo.LocationRecord
     row: reports.RunRecord
@@ -388,7 +386,7 @@ class _Run:
     def fetch(self, calendar_id: str) -> Callable[[datetime, datetime], Sequence[Mapping[str, object]]]:
         def events(start: datetime, end: datetime) -> list[dict[str, Any]]:
             self.lease.keep()
-            found = runtime.ghl().list_events(
+            found = self.work.ghl.list_events(
                 self.location.ghl_location_id, calendar_id=calendar_id, start=start, end=end
             )
             return [event.model_dump() for event in found]
@@ -399,24 +397,25 @@ class _Run:
         """GHL's event by id, None when GHL no longer has it (deleted)."""
         self.lease.keep()
         try:
-            event = runtime.ghl().get_event(self.location.ghl_location_id, event_id)
+            event = self.work.ghl.get_event(self.location.ghl_location_id, event_id)
         except NotFound:
             return None
         return GhlRecord.of(parse_ghl_appointment(event.model_dump(), tz=self.location.timezone))
 
 
-def process(raw: dict[str, Any], *, dequeue_count: int = 1) -> Outcome:
+def process(raw: dict[str, Any], work: Work | None = None, *, dequeue_count: int = 1) -> Outcome:
     """Handle one `reconcile` message: run (or resume) the location's reconciliation. Raises only for what a
     redelivery may fix, or a malformed message (poison); the last delivery marks the run failed first."""
     try:
         message = ReconcileMessage.model_validate(raw)
     except ValidationError as exc:
         raise MalformedMessage("reconcile message does not match ReconcileMessage") from exc
+    work = work or Work.current()
     try:
-        outcome = _process(message)
+        outcome = _process(work, message)
     except Exception as exc:
         if dequeue_count >= MAX_DEQUEUE:
-            _fail(message, type(exc).__name__)
+            _fail(work, message, type(exc).__name__)
         raise
     log.info(
         "reconciliation %s",
@@ -432,67 +431,71 @@ def process(raw: dict[str, Any], *, dequeue_count: int = 1) -> Outcome:
     return outcome
 
 
-def _process(message: ReconcileMessage) -> Outcome:
-    now = _now()
-    with runtime.database().transaction() as conn:
+def _process(work: Work, message: ReconcileMessage) -> Outcome:
+    now = work.now()
+    with work.transaction() as conn:
         location = location_repo.find_location(conn, message.location_id)
         row = reports.find(conn, message.run_id, message.location_id)
     if location is None:
         return Outcome("failed", "location not configured")
     if row is None:
-        row = _adopt(message, now)
+        row = _adopt(work, message, now)
     if row.status not in reports.OPEN:
         return Outcome("duplicate", f"run already {row.status}")
     until = now + RUN_LEASE
-    with runtime.database().transaction() as conn:
+    with work.transaction() as conn:
         claimed = reports.claim(conn, row.id, now, until)
     if not claimed:
-        return _wait_for_holder(message, row, now)
-    outcome = _run_claimed(message, location, row, _Lease(row.id, until))
+        return _wait_for_holder(work, message, row, now)
+    outcome = _run_claimed(work, message, location, row, _Lease(work, row.id, until))
     if outcome.result == "continued":
-        runtime.queues().send(RECONCILE, message.model_copy(update={"attempt": 1}).model_dump(mode="json"))
+        work.queues.send(RECONCILE, message.model_copy(update={"attempt": 1}).model_dump(mode="json"))
     return outcome
 
 
 def _run_claimed(
-    message: ReconcileMessage, location: location_repo.LocationRecord, row: reports.RunRecord, lease: _Lease
+    work: Work,
+    message: ReconcileMessage,
+    location: location_repo.LocationRecord,
+    row: reports.RunRecord,
+    lease: _Lease,
 ) -> Outcome:
     """Walk under our lease; what may pass (rate limits, outages) resumes later from the checkpoint."""
     try:
-        return _walk(message, location, row, lease)
+        return _walk(work, message, location, row, lease)
     except LeaseLost:
         return Outcome("superseded", "another worker took the run over")
     except (GhlError, ApiError, sa.exc.OperationalError, Rv3Unavailable) as exc:
-        return _after_failure(message, exc)
+        return _after_failure(work, message, exc)
     finally:
         if lease.held:
-            with runtime.database().transaction() as conn:
+            with work.transaction() as conn:
                 reports.release(conn, row.id, lease.until)
 
 
 def _after_failure(
-    message: ReconcileMessage, exc: GhlError | ApiError | sa.exc.OperationalError | Rv3Unavailable
+    work: Work, message: ReconcileMessage, exc: GhlError | ApiError | sa.exc.OperationalError | Rv3Unavailable
 ) -> Outcome:
     """Rate limits and outages (GHL, SQL, RV3's database) resume later from the checkpoint; auth, scope or an
     unknown location fail the run (retrying cannot help). The calendar refresh reports GHL's failures as
     ApiErrors, as the API would."""
     if isinstance(exc, RateLimited):
-        return _retry(message, ErrorKind.rate_limited, exc.retry_after, "GHL rate limit")
+        return _retry(work, message, ErrorKind.rate_limited, exc.retry_after, "GHL rate limit")
     if isinstance(exc, ApiError) and exc.code == "ghl_rate_limited":
-        return _retry(message, ErrorKind.rate_limited, None, exc.code)
+        return _retry(work, message, ErrorKind.rate_limited, None, exc.code)
     transient = isinstance(exc, Unavailable | OutcomeUnknown | sa.exc.OperationalError | Rv3Unavailable)
     if transient or (isinstance(exc, ApiError) and exc.code == "ghl_unavailable"):
-        return _retry(message, ErrorKind.connection, None, f"unavailable ({type(exc).__name__})")
+        return _retry(work, message, ErrorKind.connection, None, f"unavailable ({type(exc).__name__})")
     code = exc.code if isinstance(exc, ApiError) else f"ghl_{getattr(exc, 'code', 'error')}"
-    _fail(message, code)
+    _fail(work, message, code)
     return Outcome("failed", code)
 
 
-def _adopt(message: ReconcileMessage, now: datetime) -> reports.RunRecord:
+def _adopt(work: Work, message: ReconcileMessage, now: datetime) -> reports.RunRecord:
     """The run row of a message whose row is missing (enqueued by hand or replayed from the poison queue)."""
     window = (message.desde, message.hasta)
     try:
-        with runtime.database().transaction() as conn:
+        with work.transaction() as conn:
             reports.create(
                 conn,
                 run_id=message.run_id,
@@ -504,47 +507,52 @@ def _adopt(message: ReconcileMessage, now: datetime) -> reports.RunRecord:
             )
     except sa.exc.IntegrityError:
         pass  # created concurrently by a redelivery of the same message
-    with runtime.database().transaction() as conn:
+    with work.transaction() as conn:
         row = reports.find(conn, message.run_id, message.location_id)
     assert row is not None
     return row
 
 
-def _plan_calendars(location: location_repo.LocationRecord, window: tuple[datetime, datetime]) -> list[str]:
+def _plan_calendars(work: Work, location: location_repo.LocationRecord, window: tuple[datetime, datetime]) -> list[str]:
     """Every calendar the sync knows in the location (GHL's list, cached) and every calendar the stored
     appointments of the window are booked on."""
-    known = {calendar.ghl_calendar_id for calendar in locations.cached_calendars(Work.current(), location)}
-    with runtime.database().transaction() as conn:
+    known = {calendar.ghl_calendar_id for calendar in locations.cached_calendars(work, location)}
+    with work.transaction() as conn:
         known.update(stored.calendars_in_window(conn, location.id, *window))
     return sorted(known)
 
 
 def _walk(
-    message: ReconcileMessage, location: location_repo.LocationRecord, row: reports.RunRecord, lease: _Lease
+    work: Work,
+    message: ReconcileMessage,
+    location: location_repo.LocationRecord,
+    row: reports.RunRecord,
+    lease: _Lease,
 ) -> Outcome:
     deadline = time.monotonic() + RUN_BUDGET_S
     calendars = row.calendar_ids
     if calendars is None:
-        calendars = _plan_calendars(location, (message.desde, message.hasta))
-        with runtime.database().transaction() as conn:
-            if not reports.start(conn, row.id, lease.until, calendars, _now()):
+        calendars = _plan_calendars(work, location, (message.desde, message.hasta))
+        with work.transaction() as conn:
+            if not reports.start(conn, row.id, lease.until, calendars, work.now()):
                 lease.held = False
                 raise LeaseLost(f"reconciliation report {row.id}")
         row = dataclasses.replace(row, calendar_ids=calendars, calendar_index=0, checkpoint=message.desde)
     run = _Run(
+        work=work,
         message=message,
         location=location,
         row=row,
         lease=lease,
         report=ReconciliationReport.model_validate(row.report),
         calendars=calendars,
-        policy=ConflictPolicy(runtime.settings().conflict_policy),
+        policy=ConflictPolicy(work.settings.conflict_policy),
     )
     plan = SlicePlan(max_events=message.max_events)
     index, position = row.calendar_index, row.checkpoint or message.desde
     while index < len(calendars):
         calendar_id = calendars[index]
-        with runtime.database().transaction() as conn:
+        with work.transaction() as conn:
             expected = stored.count_in_slice(conn, location.id, calendar_id, position, message.hasta)
         slices = walk_ghl(
             run.fetch(calendar_id), position, message.hasta, plan, tz=location.timezone, expected=expected
@@ -556,7 +564,7 @@ def _walk(
             if time.monotonic() > deadline and not (done and index + 1 == len(calendars)):
                 return Outcome("continued", "time budget used; a new message continues the run")
         index, position = index + 1, message.desde
-    context = _rv3_context(location)
+    context = _rv3_context(work, location)
     if context is not None:
         for day in rv3_days(position, message.hasta, location.timezone):
             _reconcile_rv3_day(run, context, day)
@@ -569,7 +577,7 @@ def _walk(
 
 def _reconcile_slice(run: _Run, calendar_id: str, ghl_slice: GhlSlice) -> None:
     run.report.unreadable(ghl_slice.unreadable)
-    local = stored.stream_slice(runtime.database(), run.location.id, calendar_id, ghl_slice.start, ghl_slice.end)
+    local = stored.stream_slice(run.work.database, run.location.id, calendar_id, ghl_slice.start, ghl_slice.end)
     for pair in merge_join((rv3_record(a) for a in local), ghl_slice.records):
         run.report.seen(pair)
         finding = _resolve(run, pair.rv3, pair.ghl)
@@ -600,9 +608,9 @@ def _resolve(run: _Run, rv3: Rv3Record | None, ghl: GhlRecord | None) -> Finding
 
 
 def _resolve_ghl_alone(run: _Run, ghl: GhlRecord) -> Finding | None:
-    with runtime.database().transaction() as conn:
+    with run.work.transaction() as conn:
         found = stored.by_event(conn, run.location.id, ghl.id)
-        pending = _pending_create_of(conn, run.location.id, ghl.appointment) if found is None else None
+        pending = _pending_create_of(conn, run.location.id, ghl.appointment, run.work.now()) if found is None else None
     if found is not None:
         return None if run.in_scope(found) else classify(rv3_record(found), ghl)
     if pending is None:
@@ -611,13 +619,13 @@ def _resolve_ghl_alone(run: _Run, ghl: GhlRecord) -> Finding | None:
     return Finding(kind=Kind.in_flight, reason="create_pending", ghl=ghl) if pending else None
 
 
-def _pending_create_of(conn: sa.Connection, location_id: int, ghl: GhlAppointment) -> bool | None:
+def _pending_create_of(conn: sa.Connection, location_id: int, ghl: GhlAppointment, now: datetime) -> bool | None:
     """For a GHL event no stored appointment names: None if no create of ours made it, else whether that
     create is still in flight (its answer or webhook links the event then)."""
     if ghl.contact_id is None:
         return None
     try:
-        seen = protocol.observation_of(ghl, seen_at=_now())
+        seen = protocol.observation_of(ghl, seen_at=now)
     except ValueError:
         return None
     for record in appointment_repo.of_contact(conn, location_id, ghl.contact_id):
@@ -629,30 +637,30 @@ def _pending_create_of(conn: sa.Connection, location_id: int, ghl: GhlAppointmen
 # --- RV3's own tables ---------------------------------------------------------------------------------------
 
 
-def _rv3_context(location: location_repo.LocationRecord) -> Rv3Context | None:
+def _rv3_context(work: Work, location: location_repo.LocationRecord) -> Rv3Context | None:
     """What the RV3 pass needs, when RV3's own tables are synced with this location (RV3_SQL_URL); else None."""
-    settings = runtime.settings()
+    settings = work.settings
     if not rv3_source.configured(settings):
         return None
-    with runtime.database().transaction() as conn:
+    with work.transaction() as conn:
         where = rv3_source.location(settings, conn)
         if where is None or where.id != location.id:
             return None
-        rules = rv3_source.mapping_rules(settings, conn, where, _now())
+        rules = rv3_source.mapping_rules(settings, conn, where, work.now())
         scan = rv3_capture.next_scan(conn, where.id)
-    return Rv3Context(rules=rules, statuses=runtime.rv3().statuses(), next_scan=scan)
+    return Rv3Context(rules=rules, statuses=work.rv3.statuses(), next_scan=scan)
 
 
 def _reconcile_rv3_day(run: _Run, context: Rv3Context, day: Rv3Day) -> None:
     """RV3's rows filed on the day that start in its part of the window, page by page; then the sync's RV3
     appointments starting in it whose RV3 row is gone or starts outside the window (else compared above)."""
-    source, tz = runtime.rv3(), run.location.timezone
+    source, tz = run.work.rv3, run.location.timezone
     after_id = 0
     while True:
         run.lease.keep()
         rows = source.appointments_on(day.day, after_id=after_id, limit=RV3_PAGE)
         here = [row for row in rows if starts_between(row, tz, day.start, day.end)]
-        with runtime.database().transaction() as conn:
+        with run.work.transaction() as conn:
             linked = stored.rv3_linked(conn, run.location.id, [row.id for row in here])
         for row in here:
             run.report.seen_rv3_row()
@@ -661,7 +669,7 @@ def _reconcile_rv3_day(run: _Run, context: Rv3Context, day: Rv3Day) -> None:
             break
         after_id = rows[-1].id
     desde, hasta = run.window
-    for chunk in stored.stream_rv3_linked(runtime.database(), run.location.id, day.start, day.end, chunk=RV3_PAGE):
+    for chunk in stored.stream_rv3_linked(run.work.database, run.location.id, day.start, day.end, chunk=RV3_PAGE):
         found = {row.id: row for row in source.appointments([a.rv3_id for a in chunk if a.rv3_id is not None])}
         for appointment in chunk:
             rv3_row = found.get(appointment.rv3_id) if appointment.rv3_id is not None else None
@@ -690,7 +698,7 @@ def _heal_rv3(
         return f"rv3-writeback:{finding.appointment_id}", []
     assert finding.rv3_id is not None and finding.recapture is not None
     outcome, entries = rv3_capture.recapture(
-        runtime.settings(), conn, run.location, finding.rv3_id, finding.recapture, patients=patients, now=now
+        run.work.settings, conn, run.location, finding.rv3_id, finding.recapture, patients=patients, now=now
     )
     return ",".join(entry.op_id for entry in entries) or f"rv3-capture:{outcome}", entries
 
@@ -698,14 +706,14 @@ def _heal_rv3(
 def _checkpoint(run: _Run, calendar_index: int, position: datetime) -> None:
     """Store the report and the position in one transaction with the outbox entries of the slice's fixes;
     hand the fixes to the queues after the commit (a lost GHL → RV3 fix is found again by the next run)."""
-    now = _now()
+    now = run.work.now()
     entries: list[outbox.OutboxEntry] = []
     messages: list[WebhookMessage] = []
     until = now + RUN_LEASE
     # RV3 rows the capture never took are applied with their patients, read from RV3 before the transaction.
     unlinked = [f.recapture.patient_id for f in run.rv3_fixes if f.recapture is not None and f.appointment_id is None]
-    patients = rv3_capture.new_patients(Work.current(), run.location, unlinked) if unlinked else {}
-    with runtime.database().transaction() as conn:
+    patients = rv3_capture.new_patients(run.work, run.location, unlinked) if unlinked else {}
+    with run.work.transaction() as conn:
         for finding, heal in run.to_ghl:
             assert finding.rv3 is not None
             record = appointment_repo.get(conn, int(finding.rv3.id))
@@ -746,10 +754,10 @@ def _checkpoint(run: _Run, calendar_index: int, position: datetime) -> None:
     run.to_rv3.clear()
     run.rv3_fixes.clear()
     for entry in entries:
-        dispatch.send(Work.current(), entry)
+        dispatch.send(run.work, entry)
     for message in messages:
         try:
-            runtime.queues().send(GHL_TO_RV3, message.model_dump(mode="json"))
+            run.work.queues.send(GHL_TO_RV3, message.model_dump(mode="json"))
         except QueueUnavailable:
             log.warning("reconciliation fix not enqueued (storage unavailable); the next run finds it again")
 
@@ -778,10 +786,10 @@ def heal_message(run_id: str, location_id: str, finding: Finding, now: datetime)
 
 
 def _complete(run: _Run) -> None:
-    now = _now()
+    now = run.work.now()
     run.report.fecha = now
     report = run.report
-    with runtime.database().transaction() as conn:
+    with run.work.transaction() as conn:
         if not reports.finish(
             conn, run.row.id, run.lease.until, report=report.model_dump(mode="json"), drift=report.drift, now=now
         ):
@@ -810,24 +818,24 @@ def _complete(run: _Run) -> None:
         )
 
 
-def _retry(message: ReconcileMessage, kind: ErrorKind, retry_after: float | None, note: str) -> Outcome:
+def _retry(work: Work, message: ReconcileMessage, kind: ErrorKind, retry_after: float | None, note: str) -> Outcome:
     """Resume later from the checkpoint (a new message with a delay); bounded per kind, then the run fails."""
     counter = message.requeues + 1 if kind is ErrorKind.rate_limited else message.attempt
     decision = decide_retry(
         kind, attempt=counter, rng=random.Random(), retry_after_s=retry_after, max_attempts=MAX_ATTEMPTS
     )
     if decision.action is RetryAction.permanent:
-        _fail(message, f"retries_exhausted: {note}")
+        _fail(work, message, f"retries_exhausted: {note}")
         return Outcome("failed", note)
     if kind is ErrorKind.rate_limited:
         following = message.model_copy(update={"requeues": message.requeues + 1})
     else:
         following = message.model_copy(update={"attempt": message.attempt + 1})
-    runtime.queues().send(RECONCILE, following.model_dump(mode="json"), delay_s=decision.delay_s)
+    work.queues.send(RECONCILE, following.model_dump(mode="json"), delay_s=decision.delay_s)
     return Outcome("requeued", f"{note}; resumes in {decision.delay_s:.1f}s")
 
 
-def _wait_for_holder(message: ReconcileMessage, row: reports.RunRecord, now: datetime) -> Outcome:
+def _wait_for_holder(work: Work, message: ReconcileMessage, row: reports.RunRecord, now: datetime) -> Outcome:
     """Another worker holds the run. Come back when its lease ends, in case it died (its own message may come
     back before that); once the bound is used up the holder is evidently alive, and this copy is dropped."""
     if message.requeues >= MAX_HOLDER_WAITS:
@@ -835,15 +843,15 @@ def _wait_for_holder(message: ReconcileMessage, row: reports.RunRecord, now: dat
     held = row.lease_until or now
     delay = max(1.0, (held - now).total_seconds() + 1)
     following = message.model_copy(update={"requeues": message.requeues + 1})
-    runtime.queues().send(RECONCILE, following.model_dump(mode="json"), delay_s=delay)
+    work.queues.send(RECONCILE, following.model_dump(mode="json"), delay_s=delay)
     return Outcome("requeued", f"run held by another worker; back in {delay:.0f}s")
 
 
-def _fail(message: ReconcileMessage, error: str) -> None:
+def _fail(work: Work, message: ReconcileMessage, error: str) -> None:
     """Mark the run failed (visible in the reports and metrics) and raise the missed-run alert."""
-    with runtime.database().transaction() as conn:
+    with work.transaction() as conn:
         row = reports.find(conn, message.run_id, message.location_id)
-        failed = row is not None and reports.fail(conn, row.id, error, _now())
+        failed = row is not None and reports.fail(conn, row.id, error, work.now())
     if failed:
         _alert_missed(message.run_id, message.location_id, error)
 
@@ -869,9 +877,9 @@ def _summary_fields(row: reports.RunRecord) -> dict[str, Any]:
     }
 
 
-def list_reports(query: ReportsQuery) -> ReconciliationReportList:
+def list_reports(work: Work, query: ReportsQuery) -> ReconciliationReportList:
     flt = reports.ListFilter(location_id=query.location_id, run_id=query.run_id, status=query.status)
-    with runtime.database().transaction() as conn:
+    with work.transaction() as conn:
         rows, total = reports.page(conn, flt, offset=(query.page - 1) * query.page_size, limit=query.page_size)
     return ReconciliationReportList(
         count=total,
@@ -881,8 +889,8 @@ def list_reports(query: ReportsQuery) -> ReconciliationReportList:
     )
 
 
-def get_report(report_id: int) -> ReconciliationReportOut:
-    with runtime.database().transaction() as conn:
+def get_report(work: Work, report_id: int) -> ReconciliationReportOut:
+    with work.transaction() as conn:
         row = reports.get(conn, report_id)
     if row is None:
         raise ApiError(404, "report_not_found", "El reporte de conciliación no existe.")
@@ -912,11 +920,11 @@ def _state(row: reports.RunRecord | None) -> ReconciliationRunState | None:
     )
 
 
-def location_states(now: datetime | None = None) -> list[ReconciliationLocationState]:
+def location_states(work: Work, now: datetime | None = None) -> list[ReconciliationLocationState]:
     """Per active location: its last run, its last successful run, and whether that is too long ago."""
-    moment = now or _now()
+    moment = now or work.now()
     states = []
-    with runtime.database().transaction() as conn:
+    with work.transaction() as conn:
         for location in location_repo.list_locations(conn, active_only=True):
             last = reports.latest(conn, location.ghl_location_id)
             success = reports.latest(conn, location.ghl_location_id, status=reports.COMPLETED)
@@ -933,8 +941,8 @@ def location_states(now: datetime | None = None) -> list[ReconciliationLocationS
     return states
 
 
-def metrics(now: datetime | None = None) -> ReconciliationMetrics:
-    states = location_states(now)
+def metrics(work: Work, now: datetime | None = None) -> ReconciliationMetrics:
+    states = location_states(work, now)
     return ReconciliationMetrics(
         stale_after_hours=STALE_AFTER.total_seconds() / 3600,
         healthy=not any(state.stale for state in states),

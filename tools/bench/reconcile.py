@@ -194,6 +194,7 @@ def run_child(max_events: int, trace: bool) -> dict[str, Any]:
     from shared.api.schemas import ReconciliationRunIn
     from shared.queues import RECONCILE
     from shared.services import reconcile
+    from shared.work import Work
 
     runtime.queues().ensure_queues()
     runtime.queues().client(RECONCILE).clear_messages()
@@ -208,7 +209,7 @@ def run_child(max_events: int, trace: bool) -> dict[str, Any]:
         hasta=WINDOW_START + WINDOW,
         max_events_per_slice=max_events,
     )
-    run = reconcile.start_run(request)
+    run = reconcile.start_run(Work.current(), request)
     client = runtime.queues().client(RECONCILE)
     messages = 0
     while True:
@@ -221,7 +222,7 @@ def run_child(max_events: int, trace: bool) -> dict[str, Any]:
             messages += 1
     elapsed = time.perf_counter() - started
     heap_peak = tracemalloc.get_traced_memory()[1] if trace else 0
-    report = reconcile.get_report(run.reports[0].id)
+    report = reconcile.get_report(Work.current(), run.reports[0].id)
     return {
         "elapsed_s": elapsed,
         "messages": messages,

@@ -16,6 +16,7 @@ from shared.services import reconcile
 from shared.store import locations as location_repo
 from shared.store import reports
 from shared.store.schema import reconciliation_reports
+from shared.work import Work
 from tests.fixtures.app import LOCATION, seed_location
 
 from .conftest import DAY, Sides, drain
@@ -159,7 +160,7 @@ def test_the_timer_queues_every_active_location_and_flags_a_missed_run(
     with sides.app.db.transaction() as conn:
         conn.execute(reconciliation_reports.update().values(finished_at=datetime.now(UTC) - timedelta(hours=30)))
     with caplog.at_level(logging.INFO, logger="rv3sync.reconcile"):
-        started = reconcile.scheduled_run()
+        started = reconcile.scheduled_run(Work.current())
     assert started is not None
     assert sorted(r.location_id for r in started.reports) == ["loc_demo", "loc_norte"]
     assert sorted(m["location_id"] for m in queued_messages()) == ["loc_demo", "loc_norte"]

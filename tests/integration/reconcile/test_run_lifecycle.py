@@ -19,6 +19,7 @@ from shared.queues import RECONCILE
 from shared.services import reconcile
 from shared.store import reports
 from shared.store.schema import reconciliation_reports
+from shared.work import Work
 
 from .conftest import DAY, Sides, drain
 
@@ -44,7 +45,7 @@ def busy_day(sides: Sides) -> Iterator[Sides]:
 def queued_run(**request: Any) -> tuple[dict[str, Any], int]:
     """Start a run for 2030-03-04 and take its message off the queue, as a worker would; (message, report id)."""
     body = {"desde": "2030-03-04", "hasta": "2030-03-04", "max_events_per_slice": SLICE_LIMIT, **request}
-    started = reconcile.start_run(ReconciliationRunIn.model_validate(body))
+    started = reconcile.start_run(Work.current(), ReconciliationRunIn.model_validate(body))
     (message,) = list(runtime.queues().client(RECONCILE).receive_messages(max_messages=1, visibility_timeout=60))
     runtime.queues().client(RECONCILE).delete_message(message)
     return json.loads(message.content), started.reports[0].id
@@ -146,7 +147,7 @@ def test_a_long_run_hands_over_to_a_new_message_and_ends_with_the_same_report(
     reference = busy_day.report(busy_day.run(max_events_per_slice=SLICE_LIMIT))
     monkeypatch.setattr(reconcile, "RUN_BUDGET_S", 0.0)  # one slice per message
     started = reconcile.start_run(
-        ReconciliationRunIn(desde=DAY.date(), hasta=DAY.date(), max_events_per_slice=SLICE_LIMIT)
+        Work.current(), ReconciliationRunIn(desde=DAY.date(), hasta=DAY.date(), max_events_per_slice=SLICE_LIMIT)
     )
     outcomes: list[str] = []
     drain(RECONCILE, lambda body, **kw: outcomes.append(reconcile.process(body, **kw).result))
@@ -167,7 +168,7 @@ def test_a_run_whose_ghl_access_is_refused_fails_visibly(
     assert (failed.status, failed.error) == ("failed", "ghl_auth_expired")
     (alert,) = [r for r in caplog.records if getattr(r, "event", None) == "alert.reconciliation_missed"]
     assert (alert.alert, alert.location_id) == ("reconciliation_missed", "loc_demo")  # type: ignore[attr-defined]
-    (state,) = reconcile.metrics().locations
+    (state,) = reconcile.metrics(Work.current()).locations
     assert state.last_run is not None and state.last_run.status == "failed"
     assert state.stale
 

@@ -206,7 +206,9 @@ def test_a_run_handed_over_day_by_day_lists_and_fixes_each_rv3_difference_once(
     desk.hard_delete(deleted)
 
     monkeypatch.setattr(reconcile, "RUN_BUDGET_S", 0.0)  # one slice, or one RV3 day, per message
-    started = reconcile.start_run(ReconciliationRunIn(desde=RV3_DAY, hasta=RV3_DAY + timedelta(days=1), heal=True))
+    started = reconcile.start_run(
+        Work.current(), ReconciliationRunIn(desde=RV3_DAY, hasta=RV3_DAY + timedelta(days=1), heal=True)
+    )
     outcomes: list[str] = []
     drain(RECONCILE, lambda body, **kw: outcomes.append(reconcile.process(body, **kw).result))
     assert outcomes[-1] == "completed" and outcomes.count("continued") >= 2
@@ -223,7 +225,7 @@ def test_an_unreachable_rv3_database_resumes_the_run_later_instead_of_failing_it
 ) -> None:
     monkeypatch.setenv("RV3_SQL_URL", "mysql+pymysql://sync:pw@127.0.0.1:9/reflexo")
     runtime.reset()
-    started = reconcile.start_run(ReconciliationRunIn(desde=RV3_DAY, hasta=RV3_DAY))
+    started = reconcile.start_run(Work.current(), ReconciliationRunIn(desde=RV3_DAY, hasta=RV3_DAY))
     outcomes: list[str] = []
     drain(RECONCILE, lambda body, **kw: outcomes.append(reconcile.process(body, **kw).result))
     assert outcomes and set(outcomes) == {"requeued"}  # back later (jittered), from its checkpoint
