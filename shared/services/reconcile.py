@@ -16,7 +16,6 @@ into the outbox) and the write-back's (the link marked to be written), in the ch
 from __future__ import annotations
 
 import dataclasses
-import random
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -25,7 +24,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import Field
 
 from shared import telemetry
 from shared.api.schemas import (
@@ -41,9 +40,9 @@ from shared.api.schemas import (
     ReportsQuery,
     ReportWindowOut,
 )
-from shared.ghl.errors import GhlError, NotFound, OutcomeUnknown, RateLimited, Unavailable
+from shared.ghl.errors import GhlError, NotFound
 from shared.http import ApiError
-from shared.queues import GHL_TO_RV3, RECONCILE, QueueUnavailable
+from shared.queues import GHL_TO_RV3, RECONCILE, QueueMessage, QueueUnavailable
 from shared.rv3.port import Rv3Unavailable
 from shared.services import dispatch, locations, rv3_capture, rv3_source, rv3_writeback
 from shared.services.webhook_intake import WebhookMessage
@@ -52,6 +51,7 @@ from shared.store import locations as location_repo
 from shared.store import outbox, reports
 from shared.store import reconciliation as stored
 from shared.work import Work
+from shared.worker import Job, Later, Outcome, Result, later_for, run
 from sync_core import protocol
 from sync_core.ghl_appointments import GhlAppointment, parse_ghl_appointment
 from sync_core.hashing import SyncedFields, payload_hash
@@ -72,7 +72,7 @@ from sync_core.reconcile import (
     merge_join,
     next_slice,
 )
-from sync_core.retry import ErrorKind, RetryAction, decide_retry
+from sync_core.retry import ErrorKind
 from sync_core.rv3_mapping import Rv3Patient
 from sync_core.rv3_reconcile import Rv3Context, Rv3Day, Rv3Finding, classify_rv3, rv3_days, starts_between
 from sync_core.times import as_utc, local_day_bounds, localize
@@ -85,15 +85,15 @@ RUN_LEASE = timedelta(seconds=90)
 RUN_BUDGET_S = 240.0
 STALE_AFTER = timedelta(hours=26)  # daily schedule plus two hours of grace, as the heartbeat alert
 MAX_WINDOW = timedelta(days=31)
-MAX_ATTEMPTS = 12  # GHL or SQL unreachable: jittered backoff capped at 5 min, at most about half an hour
 MAX_HOLDER_WAITS = 20  # a copy of a message whose run another worker holds comes back at most this often
-MAX_DEQUEUE = 5  # host.json maxDequeueCount: the last delivery before the poison queue
+# The calendar refresh reports GHL's failures as the API would; these two pass.
+API_RETRIES = {"ghl_rate_limited": ErrorKind.rate_limited, "ghl_unavailable": ErrorKind.connection}
 # RV3's rows are read this many at a time (and the sync's RV3 appointments streamed so), as GHL's time slices
 # hold about `SlicePlan.max_events`: what one step holds stays the same however busy a day is.
 RV3_PAGE = 100
 
 
-class ReconcileMessage(BaseModel):
+class ReconcileMessage(QueueMessage):
     """One location's run on the `reconcile` queue; redelivered or continued, it resumes the same report."""
 
     run_id: str
@@ -102,20 +102,6 @@ class ReconcileMessage(BaseModel):
     hasta: UtcDatetime
     heal: bool = False
     max_events: int = Field(SlicePlan().max_events, ge=2, le=5000)
-    attempt: int = 1
-    requeues: int = 0
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What happened to one message, for logs and tests."""
-
-    result: str  # completed | continued | requeued | duplicate | superseded | failed
-    detail: str = ""
-
-
-class MalformedMessage(ValueError):
-    """A queue message no retry can fix: it ends in the poison queue for inspection and replay."""
 
 
 class LeaseLost(RuntimeError):
@@ -214,7 +200,7 @@ def start_run(work: Work, request: ReconciliationRunIn, *, now: datetime | None 
             )
     try:
         for message in messages:
-            work.queues.send(RECONCILE, message.model_dump(mode="json"))
+            work.queues.send(RECONCILE, message.model_dump(mode="json", exclude_none=True))
     except QueueUnavailable:
         with work.transaction() as conn:
             for ref in refs:
@@ -403,54 +389,32 @@ class _Run:
         return GhlRecord.of(parse_ghl_appointment(event.model_dump(), tz=self.location.timezone))
 
 
-def process(raw: dict[str, Any], work: Work | None = None, *, dequeue_count: int = 1) -> Outcome:
-    """Handle one `reconcile` message: run (or resume) the location's reconciliation. Raises only for what a
-    redelivery may fix, or a malformed message (poison); the last delivery marks the run failed first."""
-    try:
-        message = ReconcileMessage.model_validate(raw)
-    except ValidationError as exc:
-        raise MalformedMessage("reconcile message does not match ReconcileMessage") from exc
-    work = work or Work.current()
-    try:
-        outcome = _process(work, message)
-    except Exception as exc:
-        if dequeue_count >= MAX_DEQUEUE:
-            _fail(work, message, type(exc).__name__)
-        raise
-    log.info(
-        "reconciliation %s",
-        outcome.result,
-        extra={
-            "operation": "reconciliation",
-            "success": outcome.result != "failed",
-            "run_id": message.run_id,
-            "location_id": message.location_id,
-            "detail": outcome.detail,
-        },
-    )
-    return outcome
+def process(raw: dict[str, Any], work: Work | None = None, *, dequeue_count: int = 1) -> Result:
+    """Handle one `reconcile` message: run (or resume) the location's reconciliation (see `shared.worker.run`)."""
+    return run(JOB, raw, work or Work.current(), dequeue_count=dequeue_count)
 
 
-def _process(work: Work, message: ReconcileMessage) -> Outcome:
+def _handle(work: Work, message: ReconcileMessage) -> Result:
     now = work.now()
     with work.transaction() as conn:
         location = location_repo.find_location(conn, message.location_id)
         row = reports.find(conn, message.run_id, message.location_id)
     if location is None:
-        return Outcome("failed", "location not configured")
+        return Result(Outcome.failed, "location not configured")
     if row is None:
         row = _adopt(work, message, now)
     if row.status not in reports.OPEN:
-        return Outcome("duplicate", f"run already {row.status}")
+        return Result(Outcome.duplicate, f"run already {row.status}")
     until = now + RUN_LEASE
     with work.transaction() as conn:
         claimed = reports.claim(conn, row.id, now, until)
     if not claimed:
-        return _wait_for_holder(work, message, row, now)
-    outcome = _run_claimed(work, message, location, row, _Lease(work, row.id, until))
-    if outcome.result == "continued":
-        work.queues.send(RECONCILE, message.model_copy(update={"attempt": 1}).model_dump(mode="json"))
-    return outcome
+        return _wait_for_holder(message, row, now)
+    result = _run_claimed(work, message, location, row, _Lease(work, row.id, until))
+    if result.outcome is Outcome.continued:
+        following = message.model_copy(update={"attempt": 1})
+        work.queues.send(RECONCILE, following.model_dump(mode="json", exclude_none=True))
+    return result
 
 
 def _run_claimed(
@@ -459,13 +423,13 @@ def _run_claimed(
     location: location_repo.LocationRecord,
     row: reports.RunRecord,
     lease: _Lease,
-) -> Outcome:
+) -> Result:
     """Walk under our lease; what may pass (rate limits, outages) resumes later from the checkpoint."""
     try:
         return _walk(work, message, location, row, lease)
     except LeaseLost:
-        return Outcome("superseded", "another worker took the run over")
-    except (GhlError, ApiError, sa.exc.OperationalError, Rv3Unavailable) as exc:
+        return Result(Outcome.skipped, "another worker took the run over")
+    except (GhlError, ApiError, Rv3Unavailable) as exc:
         return _after_failure(work, message, exc)
     finally:
         if lease.held:
@@ -473,22 +437,18 @@ def _run_claimed(
                 reports.release(conn, row.id, lease.until)
 
 
-def _after_failure(
-    work: Work, message: ReconcileMessage, exc: GhlError | ApiError | sa.exc.OperationalError | Rv3Unavailable
-) -> Outcome:
-    """Rate limits and outages (GHL, SQL, RV3's database) resume later from the checkpoint; auth, scope or an
-    unknown location fail the run (retrying cannot help). The calendar refresh reports GHL's failures as
-    ApiErrors, as the API would."""
-    if isinstance(exc, RateLimited):
-        return _retry(work, message, ErrorKind.rate_limited, exc.retry_after, "GHL rate limit")
-    if isinstance(exc, ApiError) and exc.code == "ghl_rate_limited":
-        return _retry(work, message, ErrorKind.rate_limited, None, exc.code)
-    transient = isinstance(exc, Unavailable | OutcomeUnknown | sa.exc.OperationalError | Rv3Unavailable)
-    if transient or (isinstance(exc, ApiError) and exc.code == "ghl_unavailable"):
-        return _retry(work, message, ErrorKind.connection, None, f"unavailable ({type(exc).__name__})")
-    code = exc.code if isinstance(exc, ApiError) else f"ghl_{getattr(exc, 'code', 'error')}"
-    _fail(work, message, code)
-    return Outcome("failed", code)
+def _after_failure(work: Work, message: ReconcileMessage, exc: GhlError | ApiError | Rv3Unavailable) -> Result:
+    """Rate limits and outages (GHL, RV3's database; SQL's the kernel's own) come back later as `Later`, and
+    resume from the checkpoint; what retrying cannot help (auth, scope, an unknown calendar) fails the run."""
+    if isinstance(exc, Rv3Unavailable):
+        raise Later(ErrorKind.connection, "rv3_unavailable") from exc
+    if isinstance(exc, ApiError):
+        if exc.code not in API_RETRIES:
+            return _failed(work, message, exc.code)
+        raise Later(API_RETRIES[exc.code], exc.code) from exc
+    if exc.retry is None:
+        return _failed(work, message, f"ghl_{exc.code}")
+    raise later_for(exc, note=f"ghl_{exc.code}") from exc
 
 
 def _adopt(work: Work, message: ReconcileMessage, now: datetime) -> reports.RunRecord:
@@ -528,7 +488,7 @@ def _walk(
     location: location_repo.LocationRecord,
     row: reports.RunRecord,
     lease: _Lease,
-) -> Outcome:
+) -> Result:
     deadline = time.monotonic() + RUN_BUDGET_S
     calendars = row.calendar_ids
     if calendars is None:
@@ -562,7 +522,7 @@ def _walk(
             done = ghl_slice.end >= message.hasta
             _checkpoint(run, index + 1 if done else index, message.desde if done else ghl_slice.end)
             if time.monotonic() > deadline and not (done and index + 1 == len(calendars)):
-                return Outcome("continued", "time budget used; a new message continues the run")
+                return Result(Outcome.continued, "time budget used; a new message continues the run")
         index, position = index + 1, message.desde
     context = _rv3_context(work, location)
     if context is not None:
@@ -570,9 +530,9 @@ def _walk(
             _reconcile_rv3_day(run, context, day)
             _checkpoint(run, len(calendars), day.end)
             if time.monotonic() > deadline and day.end < message.hasta:
-                return Outcome("continued", "time budget used; a new message continues the run")
+                return Result(Outcome.continued, "time budget used; a new message continues the run")
     _complete(run)
-    return Outcome("completed", f"drift {run.report.drift}")
+    return Result(Outcome.applied, f"drift {run.report.drift}")
 
 
 def _reconcile_slice(run: _Run, calendar_id: str, ghl_slice: GhlSlice) -> None:
@@ -818,42 +778,34 @@ def _complete(run: _Run) -> None:
         )
 
 
-def _retry(work: Work, message: ReconcileMessage, kind: ErrorKind, retry_after: float | None, note: str) -> Outcome:
-    """Resume later from the checkpoint (a new message with a delay); bounded per kind, then the run fails."""
-    counter = message.requeues + 1 if kind is ErrorKind.rate_limited else message.attempt
-    decision = decide_retry(
-        kind, attempt=counter, rng=random.Random(), retry_after_s=retry_after, max_attempts=MAX_ATTEMPTS
-    )
-    if decision.action is RetryAction.permanent:
-        _fail(work, message, f"retries_exhausted: {note}")
-        return Outcome("failed", note)
-    if kind is ErrorKind.rate_limited:
-        following = message.model_copy(update={"requeues": message.requeues + 1})
-    else:
-        following = message.model_copy(update={"attempt": message.attempt + 1})
-    work.queues.send(RECONCILE, following.model_dump(mode="json"), delay_s=decision.delay_s)
-    return Outcome("requeued", f"{note}; resumes in {decision.delay_s:.1f}s")
-
-
-def _wait_for_holder(work: Work, message: ReconcileMessage, row: reports.RunRecord, now: datetime) -> Outcome:
+def _wait_for_holder(message: ReconcileMessage, row: reports.RunRecord, now: datetime) -> Result:
     """Another worker holds the run. Come back when its lease ends, in case it died (its own message may come
     back before that); once the bound is used up the holder is evidently alive, and this copy is dropped."""
     if message.requeues >= MAX_HOLDER_WAITS:
-        return Outcome("duplicate", "run held by a live worker")
+        return Result(Outcome.duplicate, "run held by a live worker")
     held = row.lease_until or now
     delay = max(1.0, (held - now).total_seconds() + 1)
-    following = message.model_copy(update={"requeues": message.requeues + 1})
-    work.queues.send(RECONCILE, following.model_dump(mode="json"), delay_s=delay)
-    return Outcome("requeued", f"run held by another worker; back in {delay:.0f}s")
+    raise Later(ErrorKind.rate_limited, "run held by another worker", retry_after=delay)
 
 
-def _fail(work: Work, message: ReconcileMessage, error: str) -> None:
-    """Mark the run failed (visible in the reports and metrics) and raise the missed-run alert."""
+def _failed(work: Work, message: ReconcileMessage, error: str) -> Result:
+    """The run cannot finish (retrying cannot help, or is used up): marked failed, as the reports and metrics
+    show, and the missed-run alert raised."""
     with work.transaction() as conn:
         row = reports.find(conn, message.run_id, message.location_id)
         failed = row is not None and reports.fail(conn, row.id, error, work.now())
     if failed:
         _alert_missed(message.run_id, message.location_id, error)
+    return Result(Outcome.failed, error)
+
+
+JOB = Job(
+    queue=RECONCILE,
+    model=ReconcileMessage,
+    handle=_handle,
+    exhausted=_failed,
+    subject=lambda message: {"run_id": message.run_id, "location_id": message.location_id},
+)
 
 
 # --- reading reports -----------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from shared import runtime
 from shared.api.schemas import ReconciliationRunIn
-from shared.queues import RECONCILE
+from shared.queues import MAX_DEQUEUE_COUNT, POISON_SUFFIX, RECONCILE
 from shared.services import reconcile
 from shared.store import reports
 from shared.store.schema import reconciliation_reports
@@ -99,14 +99,14 @@ def test_a_run_that_crashes_resumes_from_its_last_checkpoint_with_the_same_repor
 
     crashing.crash_at = None
     calls_before = crashing.calls
-    assert reconcile.process(message, dequeue_count=2).result == "completed"
+    assert reconcile.process(message, dequeue_count=2).result == "applied"
     assert crashing.calls - calls_before < listings_of_a_whole_run  # resumed, not started over
     assert differences(busy_day.report(report_id)) == differences(reference)
 
 
 def test_a_redelivered_message_of_a_finished_run_changes_nothing(busy_day: Sides) -> None:
     message, report_id = queued_run()
-    assert reconcile.process(message).result == "completed"
+    assert reconcile.process(message).result == "applied"
     before = busy_day.report(report_id)
     assert reconcile.process(message, dequeue_count=2).result == "duplicate"
     assert busy_day.report(report_id) == before
@@ -138,7 +138,7 @@ def test_a_run_held_by_another_worker_is_retried_later_then_taken_over_when_its_
             .where(reconciliation_reports.c.id == report_id)
             .values(lease_until=now - timedelta(seconds=1))  # that worker died
         )
-    assert reconcile.process(message, dequeue_count=2).result == "completed"
+    assert reconcile.process(message, dequeue_count=2).result == "applied"
 
 
 def test_a_long_run_hands_over_to_a_new_message_and_ends_with_the_same_report(
@@ -151,7 +151,7 @@ def test_a_long_run_hands_over_to_a_new_message_and_ends_with_the_same_report(
     )
     outcomes: list[str] = []
     drain(RECONCILE, lambda body, **kw: outcomes.append(reconcile.process(body, **kw).result))
-    assert outcomes[-1] == "completed"
+    assert outcomes[-1] == "applied"
     assert outcomes.count("continued") >= 5
     assert differences(busy_day.report(started.reports[0].id)) == differences(reference)
 
@@ -180,7 +180,7 @@ def test_a_ghl_outage_resumes_later_and_gives_up_after_its_retries(busy_day: Sid
         outcome = reconcile.process(message)
         assert outcome.result == "requeued"
         assert row(report_id).status in ("queued", "running")
-        last = {**message, "attempt": reconcile.MAX_ATTEMPTS}
+        last = {**message, "attempt": reconcile.JOB.max_attempts}
         assert reconcile.process(last).result == "failed"
     finally:
         busy_day.sandbox.admin.end_outage()
@@ -193,10 +193,13 @@ def test_the_last_delivery_of_a_crashing_run_marks_it_failed_before_the_poison_q
     message, report_id = queued_run()
     CountingEvents(monkeypatch, crash_at=1)
     with pytest.raises(RuntimeError):
-        reconcile.process(message, dequeue_count=reconcile.MAX_DEQUEUE)
+        reconcile.process(message, dequeue_count=MAX_DEQUEUE_COUNT)
     assert (row(report_id).status, row(report_id).error) == ("failed", "RuntimeError")
 
 
-def test_a_malformed_message_goes_to_the_poison_queue() -> None:
-    with pytest.raises(reconcile.MalformedMessage):
-        reconcile.process({"run_id": "x"})
+def test_a_malformed_message_goes_straight_to_the_poison_queue(sides: Sides) -> None:
+    poison = runtime.queues().client(RECONCILE + POISON_SUFFIX)
+    poison.clear_messages()
+    assert reconcile.process({"run_id": "x"}).result == "malformed"
+    assert [json.loads(m.content) for m in poison.peek_messages(max_messages=32)] == [{"run_id": "x"}]
+    assert runtime.queues().depth(RECONCILE) == 0
