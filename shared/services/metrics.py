@@ -151,11 +151,11 @@ def system_metrics(work: Work, hours: int = 24, now: datetime | None = None) -> 
         webhook_health_percentage=hooks.webhook_health_percentage,
         overall_health=round((ghl.ghl_health_percentage + hooks.webhook_health_percentage) / 2, 2),
     )
-    from shared.services import reconcile
+    from shared.services.reconcile import reports
 
     return SystemMetrics(
         window=ghl.window,
-        reconciliation=reconcile.metrics(work),
+        reconciliation=reports.metrics(work),
         ghl_operations=ghl.ghl_operations,
         webhooks=hooks.webhooks,
         system_health=health,
