@@ -1,6 +1,8 @@
-"""One step of a run: a GHL time slice, or a day of RV3's own rows, compared with the sync's appointments; what
-differs is reported and, with auto-heal, becomes the fix the normal sync path carries (`heal_message`,
-`heal_rv3`)."""
+"""One step of a run: a GHL time slice, or a day of RV3's own rows, compared with the sync's appointments.
+
+What differs is reported and, with auto-heal, becomes the fix the normal sync path carries (`heal_message`,
+`heal_rv3`).
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,8 @@
-"""Starting and recording reconciliation runs: each location's window and `reconcile` message, the run's row
-(created with the run, or adopted from a message that has none), its failure and the missed-run alert."""
+"""Starting and recording reconciliation runs: their windows and messages, their rows, failures and alerts.
+
+A run has one row per location, created with it (or adopted from a message that has none, replayed by hand);
+a run that cannot finish is marked failed and raises the missed-run alert.
+"""
 
 from __future__ import annotations
 
