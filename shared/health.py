@@ -140,9 +140,10 @@ def readiness(*, ghl: bool = False) -> HealthReport:
 
 def reconciliation_check() -> Check:
     """The daily reconciliation is the safety net and timers are not retried: show a missed or failed run."""
-    from shared.services import reconcile
+    from shared.services.reconcile import reports
+    from shared.work import Work
 
-    stale = [state for state in reconcile.location_states() if state.stale]
+    stale = [state for state in reports.location_states(Work.current()) if state.stale]
     if not stale:
         return Check(ok=True, detail="ok", blocking=False)
     described = ", ".join(

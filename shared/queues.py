@@ -25,6 +25,7 @@ GHL_TO_RV3 = "ghl-to-rv3"
 RECONCILE = "reconcile"
 APP_QUEUES = (RV3_TO_GHL, GHL_TO_RV3, RECONCILE)
 POISON_SUFFIX = "-poison"
+MAX_DEQUEUE_COUNT = 5  # host.json extensions.queues.maxDequeueCount: the last delivery before `<queue>-poison`
 
 # Short timeouts: the webhook intake must answer GHL fast (429 when storage is down), never hang.
 CONNECTION_TIMEOUT_S = 5

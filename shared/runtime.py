@@ -56,7 +56,8 @@ def ghl() -> GhlClient:
             from shared.ghl import build_client
             from shared.services.attempts import record_call
 
-            _ghl = build_client(get_settings(), on_call=record_call)
+            # The database is reached per call, not here: this lock is not reentrant.
+            _ghl = build_client(get_settings(), on_call=lambda call: record_call(database(), call))
         return _ghl
 
 

@@ -10,9 +10,7 @@ from typing import Any
 import azure.functions as func
 
 from shared import telemetry
-from shared.queues import grouped_messages
-
-MAX_DEQUEUE_COUNT = 5  # host.json extensions.queues.maxDequeueCount
+from shared.queues import MAX_DEQUEUE_COUNT, grouped_messages
 
 log = telemetry.get_logger("queues")
 

@@ -7,19 +7,20 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from shared import runtime, telemetry
+from shared import telemetry
 from shared.store.schema import sync_attempts
 
 if TYPE_CHECKING:
     from shared.ghl.client import CallRecord
+    from shared.store.database import Database
 
 log = telemetry.get_logger("attempts")
 
 
-def record_call(call: CallRecord) -> None:
+def record_call(database: Database, call: CallRecord) -> None:
     """Store one GHL call; a database hiccup loses the metric, never the call's result."""
     try:
-        with runtime.database().transaction() as conn:
+        with database.transaction() as conn:
             conn.execute(
                 sync_attempts.insert().values(
                     operation=call.operation,

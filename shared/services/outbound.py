@@ -253,7 +253,7 @@ def _deleted_in_ghl(work: Work, message: OutboundMessage, appointment_id: int, l
         gone = parse_ghl_appointment({"id": row.ghl_event_id}, tz=row.timezone)
         seen = protocol.observation_of(gone, deleted=True, seen_at=work.now())
         observed = protocol.observe(repo.sync_record(row), seen, policy=policy)
-        stored = store_observed(conn, row, observed, event="push_not_found", policy=policy, now=work.now())
+        stored = store_observed(work, conn, row, observed, event="push_not_found", policy=policy, now=work.now())
         _close(work, conn, message, row.id, lease.until)
         return stored
 
@@ -290,7 +290,7 @@ def _look_up(work: Work, record: repo.AppointmentRecord, plan: protocol.PushPlan
             repo.save_sync(conn, row, linked)
             return
         # Linked and observed in one step: the outbox entry this message serves pushes what is still due.
-        store_observed(conn, row, observed, event="lookup", policy=policy, now=work.now())
+        store_observed(work, conn, row, observed, event="lookup", policy=policy, now=work.now())
 
     transition(work, record.id, adopt)
 
