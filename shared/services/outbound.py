@@ -121,6 +121,10 @@ def _push(work: Work, message: OutboundMessage, lease: _Lease, planned: _Planned
             raise Later(ErrorKind.rate_limited, plan.reason, retry_after=plan.wait_s)
         if plan.kind is protocol.PushKind.lookup:
             _look_up(work, record, plan)
+        elif plan.kind is protocol.PushKind.read:
+            gone = _read_again(work, message, record, lease)
+            if gone is not None:
+                return gone
         else:
             result = _send(work, message, record, plan, lease)
             if result is not None:
@@ -293,6 +297,27 @@ def _look_up(work: Work, record: repo.AppointmentRecord, plan: protocol.PushPlan
         store_observed(work, conn, row, observed, event="lookup", policy=policy, now=work.now())
 
     transition(work, record.id, adopt)
+
+
+def _read_again(work: Work, message: OutboundMessage, record: repo.AppointmentRecord, lease: _Lease) -> Result | None:
+    """Read GHL's event and decide on the change GHL made that nobody decided on yet (`protocol.observe`), before
+    anything is sent over it. The result when the event is gone; None to plan again."""
+    assert record.ghl_event_id is not None
+    try:
+        event = work.ghl.get_event(record.ghl_location_id, record.ghl_event_id)
+    except NotFound:
+        return _deleted_in_ghl(work, message, record.id, lease)
+    seen = protocol.observation_of(parse_ghl_appointment(event.model_dump(), tz=record.timezone), seen_at=work.now())
+    policy = _policy(work)
+
+    def observed(conn: Connection, row: repo.AppointmentRecord) -> Stored:
+        outcome = protocol.observe(repo.sync_record(row), seen, policy=policy)
+        return store_observed(work, conn, row, outcome, event="read", policy=policy, now=work.now())
+
+    stored = transition(work, record.id, observed)
+    for entry in stored.entries:
+        dispatch.send(work, entry)
+    return None
 
 
 def _exhausted(work: Work, message: OutboundMessage, note: str) -> Result:

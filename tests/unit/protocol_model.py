@@ -301,10 +301,14 @@ class ProtocolMachine(RuleBasedStateMachine):
             linked = record is not None and record.appointment.ghl_event_id == event.id
             if event.deleted and not linked:
                 continue
-            seen = p.observation_of(event.appointment(), deleted=event.deleted, seen_at=self.w.now)
-            if event.deleted:
-                seen = seen.model_copy(update={"at": self.w.ghl_now()})
-            self._apply(seen, event.made_by)
+            self._read(event)
+
+    def _read(self, event: Event) -> None:
+        """GHL's event as a read shows it now (reconciliation, or the worker before it overwrites a change)."""
+        seen = p.observation_of(event.appointment(), deleted=event.deleted, seen_at=self.w.now)
+        if event.deleted:
+            seen = seen.model_copy(update={"at": self.w.ghl_now()})
+        self._apply(seen, event.made_by)
 
     # --- the workers ----------------------------------------------------------------------------------------
 
@@ -337,6 +341,9 @@ class ProtocolMachine(RuleBasedStateMachine):
                 self._check_decision(seen, self.w.events[found.id].made_by)
                 self._take(seen, local_id)
 
+            self.w.lease_until.pop(local_id, None)
+        elif plan.kind is p.PushKind.read:
+            self._read(self.w.events[plan.record.appointment.ghl_event_id or ""])
             self.w.lease_until.pop(local_id, None)
         else:
             assert plan.write is not None
