@@ -87,6 +87,9 @@ def ghl_token_probe(location_id: str) -> Callable[[], str]:
 
             if TokenStore(table_client(settings, TOKENS_TABLE)).get(location_id) is None:
                 raise TokenMissing("la app no está instalada en esta sede (falta el token OAuth)")
+        calls = runtime.call_log()
+        if calls is not None:
+            calls.flush()  # this process's last calls, not written yet
         with runtime.database().transaction() as conn:
             last = conn.execute(
                 sa.select(sync_attempts.c.error_code)

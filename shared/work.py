@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from shared.ghl.client import GhlClient
     from shared.queues import Queues
     from shared.rv3.database import Rv3Database
+    from shared.services.attempts import CallLog
     from shared.settings import Settings
     from shared.store.database import Database
 
@@ -37,6 +38,7 @@ class Work:
     _ghl: Callable[[], GhlClient] = field(repr=False)
     _rv3: Callable[[], Rv3Database] = field(repr=False)
     clock: Callable[[], datetime] = utc_now
+    _call_log: Callable[[], CallLog | None] = field(default=lambda: None, repr=False)
 
     @classmethod
     def current(cls) -> Work:
@@ -49,6 +51,7 @@ class Work:
             _queues=runtime.queues,
             _ghl=runtime.ghl,
             _rv3=runtime.rv3,
+            _call_log=runtime.call_log,
         )
 
     @property
@@ -76,6 +79,12 @@ class Work:
     def transaction(self) -> Iterator[Connection]:
         with self.database.transaction() as conn:
             yield conn
+
+    def flush_call_log(self) -> None:
+        """Write the GHL calls this process recorded and has not written yet, before reading `sync_attempts`."""
+        calls = self._call_log()
+        if calls is not None:
+            calls.flush()
 
     def now(self) -> datetime:
         return self.clock()

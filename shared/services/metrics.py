@@ -100,6 +100,7 @@ def _rate_budgets(work: Work) -> dict[str, RateBudgetOut]:
 def ghl_metrics(work: Work, hours: int = 24, now: datetime | None = None) -> GhlMetrics:
     """GHL calls of the last `hours` (every attempt, as recorded by the client), per operation."""
     span = window(hours, now or work.now())
+    work.flush_call_log()
     with work.transaction() as conn:
         rows = conn.execute(
             sa.select(
