@@ -353,11 +353,16 @@ class ProtocolMachine(RuleBasedStateMachine):
             self.busy[worker] = request
             self.w.requests.append(request)
 
-    @precondition(lambda self: any(not r.received for r in self.w.requests))
+    @precondition(lambda self: bool(self._deliverable()))
     @rule(data=st.data(), refuse=st.integers(0, 9))
     def ghl_receives(self, data: st.DataObject, refuse: int) -> None:
-        pending = [r for r in self.w.requests if not r.received]
+        pending = self._deliverable()
         self._ghl_receive(pending[data.draw(st.integers(0, len(pending) - 1))], refuse=self.refusals and refuse == 0)
+
+    def _deliverable(self) -> list[Request]:
+        """Requests GHL can still receive: a request reaches GHL within `MAX_REQUEST` of its sending or never
+        (the client's timeouts; the protocol's assumption)."""
+        return [r for r in self.w.requests if not r.received and r.deadline >= self.w.now]
 
     def _ghl_receive(self, request: Request, *, refuse: bool = False) -> None:
         request.received = True
