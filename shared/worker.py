@@ -1,7 +1,8 @@
 """The one worker kernel: every queue function's message becomes an outcome, a later retry or the poison queue.
 
 A handler gets its validated message and the unit of work and returns a `Result`. To come back later it
-raises `Later` (a rate limit, an outage, a lease held by another worker): the kernel re-enqueues a copy with a
+raises `Later` (a rate limit, an outage, a lease held by another worker), or lets a GHL error with a retry kind
+through (its class carries it, `later_for`): the kernel re-enqueues a copy with a
 jittered delay, bounded per kind (`sync_core.retry.decide_retry`), and when the bound is used up calls the
 job's `exhausted` (which records the failure for staff). A message that does not match its model goes
 straight to `<queue>-poison` (no retry can fix it). Anything else raises, so the host retries it and, after
@@ -92,6 +93,11 @@ def run(job: Job[M], raw: Mapping[str, Any], work: Work, *, dequeue_count: int =
     except sa.exc.OperationalError:
         # The database is unreachable: retry later without spending the message's delivery budget.
         result = _later(job, message, work, Later(ErrorKind.connection, "database unavailable"))
+    except GhlError as error:
+        if error.retry is None:
+            raise
+        # Whichever call of the handler met it (a lookup, a read): its class says how to retry, bounded.
+        result = _later(job, message, work, later_for(error))
     except Exception as exc:
         if dequeue_count >= MAX_DEQUEUE_COUNT and job.exhausted is not None:
             job.exhausted(work, message, type(exc).__name__)
