@@ -19,8 +19,9 @@ TAG = "locations"
 )
 def locations_list(req: func.HttpRequest) -> func.HttpResponse:
     from shared.services import locations
+    from shared.work import Work
 
-    return json_response(locations.list_settings().model_dump(mode="json"))
+    return json_response(locations.list_settings(Work.current()).model_dump(mode="json"))
 
 
 @api_route(
@@ -36,8 +37,9 @@ def locations_create(req: func.HttpRequest) -> func.HttpResponse:
     from shared.api.requests import parse_body
     from shared.api.schemas import LocationSettingsIn
     from shared.services import locations
+    from shared.work import Work
 
-    created = locations.create_settings(parse_body(req, LocationSettingsIn))
+    created = locations.create_settings(Work.current(), parse_body(req, LocationSettingsIn))
     return json_response(created.model_dump(mode="json"), status=201)
 
 
@@ -51,8 +53,9 @@ def locations_create(req: func.HttpRequest) -> func.HttpResponse:
 )
 def locations_active(req: func.HttpRequest) -> func.HttpResponse:
     from shared.services import locations
+    from shared.work import Work
 
-    return json_response(locations.list_settings(active_only=True).model_dump(mode="json"))
+    return json_response(locations.list_settings(Work.current(), active_only=True).model_dump(mode="json"))
 
 
 @api_route(
@@ -66,8 +69,9 @@ def locations_active(req: func.HttpRequest) -> func.HttpResponse:
 def locations_get(req: func.HttpRequest) -> func.HttpResponse:
     from shared.api.requests import route_id
     from shared.services import locations
+    from shared.work import Work
 
-    return json_response(locations.get_settings(route_id(req)).model_dump(mode="json"))
+    return json_response(locations.get_settings(Work.current(), route_id(req)).model_dump(mode="json"))
 
 
 @api_route(
@@ -83,8 +87,9 @@ def locations_update(req: func.HttpRequest) -> func.HttpResponse:
     from shared.api.requests import parse_body, route_id
     from shared.api.schemas import LocationSettingsIn
     from shared.services import locations
+    from shared.work import Work
 
-    updated = locations.update_settings(route_id(req), parse_body(req, LocationSettingsIn))
+    updated = locations.update_settings(Work.current(), route_id(req), parse_body(req, LocationSettingsIn))
     return json_response(updated.model_dump(mode="json"))
 
 
@@ -99,8 +104,9 @@ def locations_update(req: func.HttpRequest) -> func.HttpResponse:
 def locations_delete(req: func.HttpRequest) -> func.HttpResponse:
     from shared.api.requests import route_id
     from shared.services import locations
+    from shared.work import Work
 
-    locations.delete_settings(route_id(req))
+    locations.delete_settings(Work.current(), route_id(req))
     return func.HttpResponse(status_code=204)
 
 
@@ -117,9 +123,11 @@ def locations_set_default_calendar(req: func.HttpRequest) -> func.HttpResponse:
     from shared.api.requests import parse_body, route_id
     from shared.api.schemas import DefaultCalendarIn
     from shared.services import locations
+    from shared.work import Work
 
     body = parse_body(req, DefaultCalendarIn)
-    return json_response(locations.set_default_calendar(route_id(req), body.calendar_id).model_dump(mode="json"))
+    updated = locations.set_default_calendar(Work.current(), route_id(req), body.calendar_id)
+    return json_response(updated.model_dump(mode="json"))
 
 
 @api_route(
@@ -133,8 +141,9 @@ def locations_set_default_calendar(req: func.HttpRequest) -> func.HttpResponse:
 def locations_calendars(req: func.HttpRequest) -> func.HttpResponse:
     from shared.api.requests import route_id
     from shared.services import locations
+    from shared.work import Work
 
-    return json_response(locations.calendars(route_id(req)).model_dump(mode="json"))
+    return json_response(locations.calendars(Work.current(), route_id(req)).model_dump(mode="json"))
 
 
 @api_route(
@@ -148,8 +157,9 @@ def locations_calendars(req: func.HttpRequest) -> func.HttpResponse:
 def locations_sync_calendars(req: func.HttpRequest) -> func.HttpResponse:
     from shared.api.requests import route_id
     from shared.services import locations
+    from shared.work import Work
 
-    return json_response(locations.calendars(route_id(req), refresh=True).model_dump(mode="json"))
+    return json_response(locations.calendars(Work.current(), route_id(req), refresh=True).model_dump(mode="json"))
 
 
 @api_route(
@@ -165,6 +175,8 @@ def ghl_calendars(req: func.HttpRequest) -> func.HttpResponse:
     from shared.api.requests import parse_query
     from shared.api.schemas import CalendarsQuery
     from shared.services import locations
+    from shared.work import Work
 
     query = parse_query(req, CalendarsQuery)
-    return json_response(locations.ghl_calendars(query.location_id, refresh=query.refresh).model_dump(mode="json"))
+    found = locations.ghl_calendars(Work.current(), query.location_id, refresh=query.refresh)
+    return json_response(found.model_dump(mode="json"))

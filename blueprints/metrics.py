@@ -11,15 +11,18 @@ from shared.http import json_response
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
+    from shared.work import Work
+
 bp = func.Blueprint()
 TAG = "metrics"
 
 
-def _metrics(req: func.HttpRequest, compute: Callable[[int], "BaseModel"]) -> func.HttpResponse:
+def _metrics(req: func.HttpRequest, compute: Callable[["Work", int], "BaseModel"]) -> func.HttpResponse:
     from shared.api.requests import parse_query
     from shared.api.schemas import MetricsQuery
+    from shared.work import Work
 
-    return json_response(compute(parse_query(req, MetricsQuery).hours).model_dump(mode="json"))
+    return json_response(compute(Work.current(), parse_query(req, MetricsQuery).hours).model_dump(mode="json"))
 
 
 @api_route(

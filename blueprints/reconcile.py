@@ -18,27 +18,29 @@ RUN_RESPONSES: dict[int, str | None] = {
 
 @bp.timer_trigger(arg_name="timer", schedule=schedule("RECONCILE_SCHEDULE", RECONCILE_SCHEDULE))
 def reconciliation_timer(timer: func.TimerRequest) -> None:
-    from shared.services import reconcile
+    from shared.services.reconcile import runs
+    from shared.work import Work
 
-    reconcile.scheduled_run()
+    runs.scheduled_run(Work.current())
 
 
 @bp.queue_trigger(arg_name="msg", queue_name="reconcile", connection="AzureWebJobsStorage")
 def reconcile_location(msg: func.QueueMessage) -> None:
-    from shared.services import reconcile
+    from shared.services.reconcile import worker
     from shared.triggers import run_queue_message
 
     deliveries = msg.dequeue_count or 1
-    run_queue_message("reconcile", msg, lambda data: reconcile.process(data, dequeue_count=deliveries))
+    run_queue_message("reconcile", msg, lambda data: worker.process(data, dequeue_count=deliveries))
 
 
 def _start(req: func.HttpRequest) -> func.HttpResponse:
     from shared.api.requests import has_body, parse_body, parse_query
     from shared.api.schemas import ReconciliationRunIn, ReconciliationRunQuery
-    from shared.services import reconcile
+    from shared.services.reconcile import runs
+    from shared.work import Work
 
     request = parse_body(req, ReconciliationRunIn) if has_body(req) else parse_query(req, ReconciliationRunQuery)
-    return json_response(reconcile.start_run(request).model_dump(mode="json"), status=202)
+    return json_response(runs.start_run(Work.current(), request).model_dump(mode="json"), status=202)
 
 
 @api_route(
@@ -81,9 +83,10 @@ def reconciliation_reports_create(req: func.HttpRequest) -> func.HttpResponse:
 def reconciliation_reports(req: func.HttpRequest) -> func.HttpResponse:
     from shared.api.requests import parse_query
     from shared.api.schemas import ReportsQuery
-    from shared.services import reconcile
+    from shared.services.reconcile import reports
+    from shared.work import Work
 
-    return json_response(reconcile.list_reports(parse_query(req, ReportsQuery)).model_dump(mode="json"))
+    return json_response(reports.list_reports(Work.current(), parse_query(req, ReportsQuery)).model_dump(mode="json"))
 
 
 @api_route(
@@ -96,9 +99,10 @@ def reconciliation_reports(req: func.HttpRequest) -> func.HttpResponse:
 )
 def reconciliation_report(req: func.HttpRequest) -> func.HttpResponse:
     from shared.api.requests import route_id
-    from shared.services import reconcile
+    from shared.services.reconcile import reports
+    from shared.work import Work
 
-    return json_response(reconcile.get_report(route_id(req)).model_dump(mode="json"))
+    return json_response(reports.get_report(Work.current(), route_id(req)).model_dump(mode="json"))
 
 
 @api_route(
@@ -110,6 +114,7 @@ def reconciliation_report(req: func.HttpRequest) -> func.HttpResponse:
     responses={200: "ReconciliationMetrics"},
 )
 def metrics_reconciliation(req: func.HttpRequest) -> func.HttpResponse:
-    from shared.services import reconcile
+    from shared.services.reconcile import reports
+    from shared.work import Work
 
-    return json_response(reconcile.metrics().model_dump(mode="json"))
+    return json_response(reports.metrics(Work.current()).model_dump(mode="json"))

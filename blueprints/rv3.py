@@ -13,8 +13,9 @@ TAG = "rv3"
 @bp.timer_trigger(arg_name="timer", schedule=schedule("RV3_POLL_SCHEDULE", RV3_POLL_SCHEDULE))
 def rv3_poll(timer: func.TimerRequest) -> None:
     from shared.services import rv3_capture
+    from shared.work import Work
 
-    rv3_capture.run()
+    rv3_capture.run(Work.current())
 
 
 @api_route(
@@ -27,8 +28,9 @@ def rv3_poll(timer: func.TimerRequest) -> None:
 )
 def rv3_therapists_list(req: func.HttpRequest) -> func.HttpResponse:
     from shared.services import rv3_api
+    from shared.work import Work
 
-    return json_response(rv3_api.list_therapists().model_dump(mode="json"))
+    return json_response(rv3_api.list_therapists(Work.current()).model_dump(mode="json"))
 
 
 @api_route(
@@ -42,8 +44,9 @@ def rv3_therapists_list(req: func.HttpRequest) -> func.HttpResponse:
 def rv3_therapists_get(req: func.HttpRequest) -> func.HttpResponse:
     from shared.api.requests import route_id
     from shared.services import rv3_api
+    from shared.work import Work
 
-    return json_response(rv3_api.get_therapist(route_id(req)).model_dump(mode="json"))
+    return json_response(rv3_api.get_therapist(Work.current(), route_id(req)).model_dump(mode="json"))
 
 
 @api_route(
@@ -59,8 +62,9 @@ def rv3_therapists_put(req: func.HttpRequest) -> func.HttpResponse:
     from shared.api.requests import parse_body, route_id
     from shared.api.schemas import Rv3TherapistIn
     from shared.services import rv3_api
+    from shared.work import Work
 
-    therapist = rv3_api.put_therapist(route_id(req), parse_body(req, Rv3TherapistIn))
+    therapist = rv3_api.put_therapist(Work.current(), route_id(req), parse_body(req, Rv3TherapistIn))
     return json_response(therapist.model_dump(mode="json"))
 
 
@@ -75,8 +79,9 @@ def rv3_therapists_put(req: func.HttpRequest) -> func.HttpResponse:
 def rv3_therapists_delete(req: func.HttpRequest) -> func.HttpResponse:
     from shared.api.requests import route_id
     from shared.services import rv3_api
+    from shared.work import Work
 
-    rv3_api.delete_therapist(route_id(req))
+    rv3_api.delete_therapist(Work.current(), route_id(req))
     return func.HttpResponse(status_code=204)
 
 
@@ -90,8 +95,9 @@ def rv3_therapists_delete(req: func.HttpRequest) -> func.HttpResponse:
 )
 def rv3_review_list(req: func.HttpRequest) -> func.HttpResponse:
     from shared.services import rv3_api
+    from shared.work import Work
 
-    return json_response(rv3_api.list_reviews().model_dump(mode="json"))
+    return json_response(rv3_api.list_reviews(Work.current()).model_dump(mode="json"))
 
 
 @api_route(
@@ -107,8 +113,9 @@ def rv3_review_resolve(req: func.HttpRequest) -> func.HttpResponse:
     from shared.api.requests import parse_body, route_id
     from shared.api.schemas import Rv3ResolveIn
     from shared.services import rv3_api
+    from shared.work import Work
 
-    review = rv3_api.resolve_review(route_id(req), parse_body(req, Rv3ResolveIn))
+    review = rv3_api.resolve_review(Work.current(), route_id(req), parse_body(req, Rv3ResolveIn))
     return json_response(review.model_dump(mode="json"))
 
 
@@ -122,5 +129,6 @@ def rv3_review_resolve(req: func.HttpRequest) -> func.HttpResponse:
 )
 def rv3_status(req: func.HttpRequest) -> func.HttpResponse:
     from shared.services import rv3_api
+    from shared.work import Work
 
-    return json_response(rv3_api.status().model_dump(mode="json"))
+    return json_response(rv3_api.status(Work.current()).model_dump(mode="json"))

@@ -30,8 +30,9 @@ bp = func.Blueprint()
 )
 async def ghl_webhook(req: func.HttpRequest) -> func.HttpResponse:
     from shared.services import webhook_intake
+    from shared.work import Work
 
-    receipt = await webhook_intake.receive(req.get_body() or b"", req.headers)
+    receipt = await webhook_intake.receive(Work.current(), req.get_body() or b"", req.headers)
     return json_response({"status": receipt.status, "event_type": receipt.event_type})
 
 

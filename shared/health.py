@@ -87,6 +87,9 @@ def ghl_token_probe(location_id: str) -> Callable[[], str]:
 
             if TokenStore(table_client(settings, TOKENS_TABLE)).get(location_id) is None:
                 raise TokenMissing("la app no está instalada en esta sede (falta el token OAuth)")
+        calls = runtime.call_log()
+        if calls is not None:
+            calls.flush()  # this process's last calls, not written yet
         with runtime.database().transaction() as conn:
             last = conn.execute(
                 sa.select(sync_attempts.c.error_code)
@@ -140,9 +143,10 @@ def readiness(*, ghl: bool = False) -> HealthReport:
 
 def reconciliation_check() -> Check:
     """The daily reconciliation is the safety net and timers are not retried: show a missed or failed run."""
-    from shared.services import reconcile
+    from shared.services.reconcile import reports
+    from shared.work import Work
 
-    stale = [state for state in reconcile.location_states() if state.stale]
+    stale = [state for state in reports.location_states(Work.current()) if state.stale]
     if not stale:
         return Check(ok=True, detail="ok", blocking=False)
     described = ", ".join(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import threading
 from typing import TYPE_CHECKING
 
@@ -11,12 +12,14 @@ if TYPE_CHECKING:
     from shared.ghl.client import GhlClient
     from shared.queues import Queues
     from shared.rv3.database import Rv3Database
+    from shared.services.attempts import CallLog
     from shared.store.database import Database
 
 _lock = threading.Lock()
 _database: Database | None = None
 _queues: Queues | None = None
 _ghl: GhlClient | None = None
+_call_log: CallLog | None = None
 _rv3: Rv3Database | None = None
 
 
@@ -50,14 +53,22 @@ def queues() -> Queues:
 
 
 def ghl() -> GhlClient:
-    global _ghl  # noqa: PLW0603 - one HTTP connection pool and token cache per worker process
+    global _ghl, _call_log  # noqa: PLW0603 - one HTTP connection pool and token cache per worker process
     with _lock:
         if _ghl is None:
             from shared.ghl import build_client
-            from shared.services.attempts import record_call
+            from shared.services.attempts import CallLog
 
-            _ghl = build_client(get_settings(), on_call=record_call)
+            # The database is reached when the calls are written, not here: this lock is not reentrant.
+            _call_log = CallLog(database)
+            atexit.register(_call_log.flush)
+            _ghl = build_client(get_settings(), on_call=_call_log.record)
         return _ghl
+
+
+def call_log() -> CallLog | None:
+    """The GHL calls recorded by this process and not written yet (None until the GHL client is built)."""
+    return _call_log
 
 
 def rv3() -> Rv3Database:
@@ -77,7 +88,9 @@ def rv3() -> Rv3Database:
 
 def reset() -> None:
     """Forget the adapters and settings (tests, and the local host after changing settings)."""
-    global _database, _queues, _ghl, _rv3  # noqa: PLW0603
+    global _database, _queues, _ghl, _call_log, _rv3  # noqa: PLW0603
+    if _call_log is not None:
+        _call_log.flush()  # before taking the lock: writing reaches database()
     with _lock:
         if _database is not None:
             _database.dispose()
@@ -88,5 +101,6 @@ def reset() -> None:
         _database = None
         _queues = None
         _ghl = None
+        _call_log = None
         _rv3 = None
     get_settings.cache_clear()

@@ -9,13 +9,11 @@ from typing import Any
 import azure.functions as func
 
 from shared import telemetry
-from shared.queues import grouped_messages
+from shared.queues import MAX_DEQUEUE_COUNT, grouped_messages
 from sync_core.json_input import read_json
 
 # Storage queues hold at most 64 KB per message.
 MAX_MESSAGE_BYTES = 64 * 1024
-
-MAX_DEQUEUE_COUNT = 5  # host.json extensions.queues.maxDequeueCount
 
 log = telemetry.get_logger("queues")
 

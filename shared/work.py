@@ -1,7 +1,8 @@
 """What a service works with, handed to it: the database, the queues, GHL, RV3's database, settings and the clock.
 
 Triggers and HTTP handlers build one with `Work.current()` (the process's adapters); tests build their own.
-Adapters that are expensive to build (the GHL client, RV3's engine) are only made when first used.
+Each adapter is only reached when first used: a handler that needs no SQL (the webhook intake) never opens the
+database, and one whose settings are broken finds out where it can say so.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
     from shared.ghl.client import GhlClient
     from shared.queues import Queues
     from shared.rv3.database import Rv3Database
+    from shared.services.attempts import CallLog
     from shared.settings import Settings
     from shared.store.database import Database
 
@@ -30,12 +32,13 @@ def utc_now() -> datetime:
 class Work:
     """A unit of work's adapters. `transaction()` opens one SQL transaction; `now()` is the clock."""
 
-    settings: Settings
-    database: Database
-    queues: Queues
+    _settings: Callable[[], Settings] = field(repr=False)
+    _database: Callable[[], Database] = field(repr=False)
+    _queues: Callable[[], Queues] = field(repr=False)
     _ghl: Callable[[], GhlClient] = field(repr=False)
     _rv3: Callable[[], Rv3Database] = field(repr=False)
     clock: Callable[[], datetime] = utc_now
+    _call_log: Callable[[], CallLog | None] = field(default=lambda: None, repr=False)
 
     @classmethod
     def current(cls) -> Work:
@@ -43,12 +46,25 @@ class Work:
         from shared import runtime
 
         return cls(
-            settings=runtime.settings(),
-            database=runtime.database(),
-            queues=runtime.queues(),
+            _settings=runtime.settings,
+            _database=runtime.database,
+            _queues=runtime.queues,
             _ghl=runtime.ghl,
             _rv3=runtime.rv3,
+            _call_log=runtime.call_log,
         )
+
+    @property
+    def settings(self) -> Settings:
+        return self._settings()
+
+    @property
+    def database(self) -> Database:
+        return self._database()
+
+    @property
+    def queues(self) -> Queues:
+        return self._queues()
 
     @property
     def ghl(self) -> GhlClient:
@@ -63,6 +79,12 @@ class Work:
     def transaction(self) -> Iterator[Connection]:
         with self.database.transaction() as conn:
             yield conn
+
+    def flush_call_log(self) -> None:
+        """Write the GHL calls this process recorded and has not written yet, before reading `sync_attempts`."""
+        calls = self._call_log()
+        if calls is not None:
+            calls.flush()
 
     def now(self) -> datetime:
         return self.clock()

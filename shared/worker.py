@@ -1,11 +1,13 @@
 """The one worker kernel: every queue function's message becomes an outcome, a later retry or the poison queue.
 
 A handler gets its validated message and the unit of work and returns a `Result`. To come back later it
-raises `Later` (a rate limit, an outage, a lease held by another worker): the kernel re-enqueues a copy with a
+raises `Later` (a rate limit, an outage, a lease held by another worker), or lets a GHL error with a retry kind
+through (its class carries it, `later_for`): the kernel re-enqueues a copy with a
 jittered delay, bounded per kind (`sync_core.retry.decide_retry`), and when the bound is used up calls the
 job's `exhausted` (which records the failure for staff). A message that does not match its model goes
 straight to `<queue>-poison` (no retry can fix it). Anything else raises, so the host retries it and, after
-`maxDequeueCount`, moves it to the poison queue (`shared.triggers` raises the alert).
+`maxDequeueCount`, moves it to the poison queue (`shared.triggers` raises the alert); told the delivery's
+dequeue count, the kernel calls `exhausted` on that last delivery first, so the failure is recorded too.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from pydantic import ValidationError
 
 from shared import telemetry
 from shared.ghl.errors import GhlError
-from shared.queues import POISON_SUFFIX, QueueMessage
+from shared.queues import MAX_DEQUEUE_COUNT, POISON_SUFFIX, QueueMessage
 from shared.work import Work
 from sync_core.retry import ErrorKind, RetryAction, decide_retry
 
@@ -36,6 +38,7 @@ class Outcome(StrEnum):
     skipped = "skipped"  # nothing was left to do
     duplicate = "duplicate"  # already processed (a redelivery)
     requeued = "requeued"  # comes back later (`Later`)
+    continued = "continued"  # part of the work done: a new message carries on with the rest
     failed = "failed"  # permanently: recorded where staff see it
     malformed = "malformed"  # not a message of this queue: moved to the poison queue
 
@@ -75,7 +78,7 @@ class Job(Generic[M]):
     max_attempts: int = MAX_ATTEMPTS
 
 
-def run(job: Job[M], raw: Mapping[str, Any], work: Work) -> Result:
+def run(job: Job[M], raw: Mapping[str, Any], work: Work, *, dequeue_count: int = 1) -> Result:
     """Handle one message of `job.queue`; raises only for what the host's own retry may fix."""
     started = time.perf_counter()
     try:
@@ -90,6 +93,15 @@ def run(job: Job[M], raw: Mapping[str, Any], work: Work) -> Result:
     except sa.exc.OperationalError:
         # The database is unreachable: retry later without spending the message's delivery budget.
         result = _later(job, message, work, Later(ErrorKind.connection, "database unavailable"))
+    except GhlError as error:
+        if error.retry is None:
+            raise
+        # Whichever call of the handler met it (a lookup, a read): its class says how to retry, bounded.
+        result = _later(job, message, work, later_for(error))
+    except Exception as exc:
+        if dequeue_count >= MAX_DEQUEUE_COUNT and job.exhausted is not None:
+            job.exhausted(work, message, type(exc).__name__)
+        raise
     telemetry.log_operation(
         log,
         f"worker.{job.queue}",
@@ -130,8 +142,9 @@ def _malformed(job: Job[Any], raw: Mapping[str, Any], work: Work, started: float
     return Result(Outcome.malformed, "does not match the queue's message")
 
 
-def later_for(error: GhlError) -> Later:
-    """The retry a GHL failure calls for (its class says which); only for errors that have one."""
+def later_for(error: GhlError, *, note: str | None = None) -> Later:
+    """The retry a GHL failure calls for (its class says which); only for errors that have one. `note` is what
+    `exhausted` is told should it come to that (by default `GHL <code>`)."""
     if error.retry is None:
         raise ValueError(f"{type(error).__name__} cannot be retried")
-    return Later(error.retry, f"GHL {error.code}", retry_after=getattr(error, "retry_after", None))
+    return Later(error.retry, note or f"GHL {error.code}", retry_after=getattr(error, "retry_after", None))

@@ -68,7 +68,9 @@ class GhlState(BaseModel):
     shows what GHL holds at the moment it was made).
 
     `fields` is None when it is not known (two states overlap in time, a write's outcome is unknown); `deleted`
-    when the event no longer exists. `ours` says no change made in GHL itself is part of it.
+    when the event no longer exists. `ours` says no change made in GHL itself is part of it. `in_doubt`: a state
+    GHL was seen holding, taken for a write of ours landing, and that write then did not land (refused, never
+    sent): it is a change made in GHL, still to be decided — GHL's event is read again before anything is sent.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -78,6 +80,7 @@ class GhlState(BaseModel):
     app: Window | None = None
     ours: bool = False
     deleted: bool = False
+    in_doubt: bool = False
 
     @classmethod
     def of_ours(cls, fields: SyncedFields | None, since: datetime, until: datetime) -> GhlState:
@@ -309,6 +312,7 @@ class PushKind(StrEnum):
     update = "update"
     lookup = "lookup"  # look for the event of a create whose outcome is unknown before anything else
     wait = "wait"  # a create of unknown outcome may still land: look only once it no longer can
+    read = "read"  # read GHL's event and `observe` it: what GHL holds is a change of its own, not decided yet
     skip = "skip"
 
 
@@ -333,20 +337,9 @@ def plan_push(record: SyncRecord, *, now: datetime) -> PushPlan:
     appointment, facts = record.appointment, record.facts
     if record.deleted_in_ghl:
         return PushPlan(kind=PushKind.skip, reason="deleted_in_ghl", record=record.settled())
-    unknown = [w for w in facts.writes if w.outcome is WriteOutcome.unknown]
-    if appointment.ghl_event_id is None:
-        creates = tuple(w for w in unknown if w.kind == "create")
-        if creates:
-            ready = max(w.lands_by for w in creates)
-            if now < ready:
-                wait = (ready - now).total_seconds()
-                return PushPlan(kind=PushKind.wait, reason="create_may_still_land", record=record, wait_s=wait)
-            return PushPlan(kind=PushKind.lookup, reason="create_outcome_unknown", record=record, creates=creates)
-    landing = [w.lands_by for w in unknown if w.kind == "update" and w.lands_by > now]
-    if record.needs_push and landing:
-        # A write that may still land would leave GHL's state unknown whatever is sent now: send once it cannot.
-        wait = (max(landing) - now).total_seconds()
-        return PushPlan(kind=PushKind.wait, reason="update_may_still_land", record=record, wait_s=wait)
+    first = _before_sending(record, now)
+    if first is not None:
+        return first
     if not record.needs_push:
         reason = "never_sent" if record.never_sent else "refused_by_ghl" if facts.refused else "ghl_holds_it"
         return PushPlan(kind=PushKind.skip, reason=reason, record=record.settled())
@@ -359,6 +352,32 @@ def plan_push(record: SyncRecord, *, now: datetime) -> PushPlan:
         record=record.model_copy(update={"facts": facts}).settled(),
         write=write,
     )
+
+
+def _before_sending(record: SyncRecord, now: datetime) -> PushPlan | None:
+    """What must come before a write: finding out whether a create of unknown outcome landed, deciding on a GHL
+    change not decided yet, waiting out an update that may still land. None when nothing must."""
+    appointment, facts = record.appointment, record.facts
+    unknown = [w for w in facts.writes if w.outcome is WriteOutcome.unknown]
+    if appointment.ghl_event_id is None:
+        creates = tuple(w for w in unknown if w.kind == "create")
+        if creates:
+            ready = max(w.lands_by for w in creates)
+            if now < ready:
+                wait = (ready - now).total_seconds()
+                return PushPlan(kind=PushKind.wait, reason="create_may_still_land", record=record, wait_s=wait)
+            return PushPlan(kind=PushKind.lookup, reason="create_outcome_unknown", record=record, creates=creates)
+    if not record.needs_push:
+        return None
+    if facts.ghl is not None and facts.ghl.in_doubt and appointment.ghl_event_id is not None:
+        # Sending now would overwrite a change made in GHL that nobody decided on: read it first.
+        return PushPlan(kind=PushKind.read, reason="ghl_change_undecided", record=record)
+    landing = [w.lands_by for w in unknown if w.kind == "update" and w.lands_by > now]
+    if landing:
+        # A write that may still land would leave GHL's state unknown whatever is sent now: send once it cannot.
+        wait = (max(landing) - now).total_seconds()
+        return PushPlan(kind=PushKind.wait, reason="update_may_still_land", record=record, wait_s=wait)
+    return None
 
 
 def _in_flight_unknown(record: SyncRecord) -> SyncRecord:
@@ -425,11 +444,22 @@ def push_answered(
             update={"writes": _remembered((*others, done), now), "ghl": merge_ghl(facts.ghl, maybe)}
         )
         return record.model_copy(update={"facts": facts}).settled()
-    facts = facts.model_copy(update={"writes": others})
+    facts = _did_not_land(facts.model_copy(update={"writes": others}), write)
     if answer is Answer.refused and holds(record.fields, write.fields):
         facts = facts.model_copy(update={"refused": sync_hash(record.fields)})
         return record.model_copy(update={"facts": facts}).settled(last_error=reason)
     return record.model_copy(update={"facts": facts}).settled()
+
+
+def _did_not_land(facts: SyncFacts, write: Write) -> SyncFacts:
+    """The facts once `write` is known not to have landed: a GHL state taken for its echo was GHL's own change
+    (unless another write of ours, still remembered, can have made it)."""
+    known = facts.ghl
+    if known is None or not known.ours or known.fields is None or not holds(write.fields, known.fields):
+        return facts
+    if any(holds(w.fields, known.fields) for w in facts.writes):
+        return facts
+    return facts.model_copy(update={"ghl": known.model_copy(update={"ours": False, "in_doubt": True})})
 
 
 def lookup_answered(
@@ -559,7 +589,7 @@ def observe(record: SyncRecord, seen: GhlObservation, *, policy: ConflictPolicy)
     facts, known = record.facts, record.facts.ghl
     change = seen.change()
     mine = next((w for w in facts.writes if w.may_have_made(fields, seen.at)), None)
-    if mine is None and known is not None and _already_known(known, fields, change):
+    if mine is None and known is not None and not known.in_doubt and _already_known(known, fields, change):
         return Observed(record=record, decision=Decision.known)
     if mine is not None:
         # A late echo of a write older than one GHL accepted after it could land tells nothing new.

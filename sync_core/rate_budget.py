@@ -123,6 +123,23 @@ def reserve(state: BudgetState, limits: BudgetLimits, now: float, max_wait_s: fl
     return Reservation(granted=True, start_at=start, wait_s=wait, state=reserved)
 
 
+def reserve_several(
+    state: BudgetState, limits: BudgetLimits, now: float, max_wait_s: float, count: int
+) -> tuple[BudgetState, list[Reservation]]:
+    """Up to `count` consecutive slots in one change of the state (for callers waiting at the same moment): the
+    first reservation always (granted or refused), then as many more as come within `max_wait_s`."""
+    first = reserve(state, limits, now, max_wait_s)
+    taken = [first]
+    current = first.state
+    while first.granted and len(taken) < count:
+        following = reserve(current, limits, now, max_wait_s)
+        if not following.granted:
+            break
+        taken.append(following)
+        current = following.state
+    return current, taken
+
+
 def retry_after_refusal(refused: Reservation, now: float, max_wait_s: float, spread: float) -> float:
     """Seconds until a refused reservation is worth asking again: when the hold (a 429) is over and the slot
     would come within `max_wait_s`. Asking only when the slot itself is due (`wait_s`) leaves it unused:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import random
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from shared import telemetry
@@ -18,7 +20,7 @@ from sync_core.rate_budget import (
     Reservation,
     after_rate_limited,
     after_response,
-    reserve,
+    reserve_several,
 )
 
 if TYPE_CHECKING:
@@ -36,6 +38,7 @@ Decision = Callable[[BudgetState, float], tuple[BudgetState, T]]
 ROW_KEY = "budget"
 MAX_CONFLICTS = 25
 CONFLICT_BACKOFF_S = 0.004
+MAX_SLOTS_PER_WRITE = 8  # slots one write may take for the threads of a process waiting on the same location
 
 
 class RateBudget(Protocol):
@@ -76,7 +79,7 @@ class MemoryRateBudget:
             return result
 
     def reserve(self, location_id: str, max_wait_s: float) -> Reservation:
-        return self._apply(location_id, _reserving(self.limits, max_wait_s))
+        return self._apply(location_id, _reserving(self.limits, max_wait_s, 1))[0]
 
     def observe(self, location_id: str, headers: RateLimitHeaders) -> None:
         self._apply(location_id, _observing(self.limits, headers))
@@ -89,11 +92,22 @@ class MemoryRateBudget:
             return self._states.get(location_id, BudgetState())
 
 
+@dataclass
+class _Lane:
+    """One location's turn-taking inside a process: the lock, who waits for it, and slots taken for them."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    waiting: int = 0  # threads wanting a slot (holding or waiting for `lock`), under the budget's guard
+    handed: deque[Reservation] = field(default_factory=deque)  # taken by the last writer for those waiting
+
+
 class TableRateBudget:
     """One entity per location in Table storage (`ghlratebudget`), read-modify-written under its ETag.
 
     Threads of one process take turns per location (so they do not fight over the ETag), and the last
-    entity seen is kept, so an uncontended reservation costs one conditional write.
+    entity seen is kept, so an uncontended reservation costs one conditional write. The thread whose turn it
+    is takes a slot for each thread of the process waiting behind it, in the same write: under a backlog one
+    Table request serves several GHL calls instead of one.
     """
 
     def __init__(
@@ -108,51 +122,81 @@ class TableRateBudget:
         self._clock = clock
         self._max_conflicts = max_conflicts
         self._known: dict[str, tuple[BudgetState, str | None]] = {}
-        self._locks: dict[str, threading.Lock] = {}
+        self._lanes: dict[str, _Lane] = {}
         self._guard = threading.Lock()
         self._table_ready = False
 
     def reserve(self, location_id: str, max_wait_s: float) -> Reservation:
-        return self._transact(location_id, _reserving(self.limits, max_wait_s))
+        lane = self._lane(location_id)
+        with self._guard:
+            lane.waiting += 1
+        try:
+            with lane.lock:
+                handed = self._handed(lane)
+                if handed is not None:
+                    return handed
+                with self._guard:
+                    wanted = min(lane.waiting, MAX_SLOTS_PER_WRITE)
+                first, *others = self._transact_locked(location_id, _reserving(self.limits, max_wait_s, wanted))
+                lane.handed.extend(others)
+                return first
+        finally:
+            with self._guard:
+                lane.waiting -= 1
 
     def observe(self, location_id: str, headers: RateLimitHeaders) -> None:
         decide = _observing(self.limits, headers)
-        with self._lock_of(location_id):
+        lane = self._lane(location_id)
+        with lane.lock:
             known = self._known.get(location_id)
             if known is not None and decide(known[0], self._clock())[0] == known[0]:
                 return  # the usual case: nothing to adapt, no write
-        self._transact(location_id, decide)
+            self._transact_locked(location_id, decide)
+            lane.handed.clear()  # slots taken before GHL said we are ahead of our pacing: taken again
 
     def rate_limited(self, location_id: str, retry_after_s: float) -> None:
-        self._transact(location_id, _holding(retry_after_s))
+        lane = self._lane(location_id)
+        with lane.lock:
+            self._transact_locked(location_id, _holding(retry_after_s))
+            lane.handed.clear()  # nobody sends before Retry-After, not even on a slot taken earlier
 
     def state(self, location_id: str) -> BudgetState:
-        with self._lock_of(location_id):
+        with self._lane(location_id).lock:
             return self._load(location_id)[0]
 
-    def _lock_of(self, location_id: str) -> threading.Lock:
+    def _lane(self, location_id: str) -> _Lane:
         with self._guard:
-            return self._locks.setdefault(location_id, threading.Lock())
+            return self._lanes.setdefault(location_id, _Lane())
 
-    def _transact(self, location_id: str, decide: Decision[T]) -> T:
+    def _handed(self, lane: _Lane) -> Reservation | None:
+        """A slot the previous writer took for us; slots whose moment has long passed are dropped (sending on
+        them now could bunch with the slots taken since)."""
+        now = self._clock()
+        while lane.handed:
+            slot = lane.handed.popleft()
+            if slot.start_at >= now - self.limits.spacing_s:
+                return slot
+        return None
+
+    def _transact_locked(self, location_id: str, decide: Decision[T]) -> T:
+        """Apply `decide` to the shared state (the caller holds the location's lane lock)."""
         from azure.core.exceptions import AzureError
 
-        with self._lock_of(location_id):
-            try:
-                for attempt in range(self._max_conflicts):
-                    known = self._known.get(location_id)
-                    state, etag = known if known is not None else self._load(location_id)
-                    # `now` per attempt: a reservation retried after a lost race must not start in the past.
-                    new_state, result = decide(state, self._clock())
-                    if new_state == state:
-                        return result
-                    if self._store(location_id, new_state, etag):
-                        return result
-                    self._known.pop(location_id, None)
-                    time.sleep(random.uniform(0, CONFLICT_BACKOFF_S * (attempt + 1)))
-            except AzureError as exc:
+        try:
+            for attempt in range(self._max_conflicts):
+                known = self._known.get(location_id)
+                state, etag = known if known is not None else self._load(location_id)
+                # `now` per attempt: a reservation retried after a lost race must not start in the past.
+                new_state, result = decide(state, self._clock())
+                if new_state == state:
+                    return result
+                if self._store(location_id, new_state, etag):
+                    return result
                 self._known.pop(location_id, None)
-                raise Unavailable(f"rate budget storage unavailable ({type(exc).__name__})") from exc
+                time.sleep(random.uniform(0, CONFLICT_BACKOFF_S * (attempt + 1)))
+        except AzureError as exc:
+            self._known.pop(location_id, None)
+            raise Unavailable(f"rate budget storage unavailable ({type(exc).__name__})") from exc
         log.warning("rate budget for location %s contended %d times", location_id, self._max_conflicts)
         raise RateLimited(self.limits.spacing_s * self._max_conflicts, "rate budget contended")
 
@@ -198,10 +242,9 @@ class TableRateBudget:
             self._table_ready = True
 
 
-def _reserving(limits: BudgetLimits, max_wait_s: float) -> Decision[Reservation]:
-    def decide(state: BudgetState, now: float) -> tuple[BudgetState, Reservation]:
-        slot = reserve(state, limits, now, max_wait_s)
-        return slot.state, slot
+def _reserving(limits: BudgetLimits, max_wait_s: float, count: int) -> Decision[list[Reservation]]:
+    def decide(state: BudgetState, now: float) -> tuple[BudgetState, list[Reservation]]:
+        return reserve_several(state, limits, now, max_wait_s, count)
 
     return decide
 

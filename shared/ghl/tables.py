@@ -23,11 +23,10 @@ def table_client(settings: Settings, name: str) -> TableClient:
     """A client of table `name` in the app's storage account (connection string locally, identity in Azure)."""
     from azure.data.tables import TableServiceClient
 
-    from shared.queues import storage_credential
+    from shared.queues import storage_credential, storage_transport
 
     options: dict[str, Any] = {
-        "connection_timeout": CONNECTION_TIMEOUT_S,
-        "read_timeout": READ_TIMEOUT_S,
+        "transport": storage_transport(connection_timeout=CONNECTION_TIMEOUT_S, read_timeout=READ_TIMEOUT_S),
         "retry_total": 2,
         "retry_backoff_factor": 0.2,
     }

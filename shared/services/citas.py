@@ -121,10 +121,10 @@ def _times(body: CitaIn, tz: str) -> tuple[datetime, datetime]:
     return as_utc(start), as_utc(end)
 
 
-def _calendar_info(location: location_repo.LocationRecord, calendar_id: str) -> CalendarInfo | None:
-    records = locations.cached_calendars(location)
+def _calendar_info(work: Work, location: location_repo.LocationRecord, calendar_id: str) -> CalendarInfo | None:
+    records = locations.cached_calendars(work, location)
     if not any(r.ghl_calendar_id == calendar_id for r in records):
-        records = locations.cached_calendars(location, refresh=True)  # created in GHL after the last sync?
+        records = locations.cached_calendars(work, location, refresh=True)  # created in GHL after the last sync?
     for record in records:
         if record.ghl_calendar_id == calendar_id:
             return CalendarInfo(
@@ -235,12 +235,12 @@ def create(
             replay = _replay(conn, idempotency_key, request_hash)
         if replay is not None:
             return replay
-    location = locations.resolve_location(body.location_id)
+    location = locations.resolve_location(work, body.location_id)
     if not location.is_active:
         raise ApiError(409, "location_inactive", "La sede está desactivada.")
     calendar_id = _calendar_id(body, location)
     start, end = _times(body, location.timezone)
-    calendar = _calendar_info(location, calendar_id)
+    calendar = _calendar_info(work, location, calendar_id)
     now = work.now()
     try:
         with db.transaction() as conn:
@@ -347,7 +347,7 @@ def update(
     assert location is not None
     calendar_id = body.ghl_calendar_id or current.calendar_id
     start, end = _times(body, location.timezone)
-    calendar = _calendar_info(location, calendar_id)
+    calendar = _calendar_info(work, location, calendar_id)
 
     def edit(conn: Connection, now: datetime) -> tuple[OutboxEntry, Cita]:
         warnings = _validate(

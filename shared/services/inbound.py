@@ -162,6 +162,7 @@ def _apply_appointment(
             extra["patient_contact_id"] = _patient_link(work, conn, location, observed.record.appointment.contact_id,
                                                         contact)  # fmt: skip
     stored = store_observed(
+        work,
         conn,
         row,
         observed,
@@ -217,7 +218,7 @@ def _insert(
         },
     )
     if decision is protocol.Decision.created:
-        rv3_writeback.record_ghl_booking(conn, location, inserted)
+        rv3_writeback.record_ghl_booking(work.settings, conn, location, inserted, now)
     decided(inserted, f"webhook.{event.action}", decision.value)
     return _Applied(decision.value)
 

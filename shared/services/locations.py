@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import sqlalchemy as sa
 
-from shared import runtime, telemetry
+from shared import telemetry
 from shared.api.schemas import (
     CalendarList,
     CalendarOut,
@@ -18,16 +18,13 @@ from shared.ghl.errors import GhlError
 from shared.http import ApiError
 from shared.services.ghl_errors import api_error_from_ghl
 from shared.store import locations as repo
+from shared.work import Work
 
 log = telemetry.get_logger("locations")
 
 CALENDAR_CACHE_TTL = timedelta(minutes=15)
 
 LOCATION_NOT_FOUND = ApiError(404, "location_not_found", "La sede no existe.")
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _out(record: repo.LocationRecord) -> LocationSettings:
@@ -45,14 +42,14 @@ def _calendar_out(record: repo.CalendarRecord, location: repo.LocationRecord) ->
     )
 
 
-def list_settings(*, active_only: bool = False) -> LocationList:
-    with runtime.database().transaction() as conn:
+def list_settings(work: Work, *, active_only: bool = False) -> LocationList:
+    with work.transaction() as conn:
         records = repo.list_locations(conn, active_only=active_only)
     return LocationList(count=len(records), results=[_out(r) for r in records])
 
 
-def get_settings(location_id: int) -> LocationSettings:
-    with runtime.database().transaction() as conn:
+def get_settings(work: Work, location_id: int) -> LocationSettings:
+    with work.transaction() as conn:
         record = repo.get_location(conn, location_id)
     if record is None:
         raise LOCATION_NOT_FOUND
@@ -63,26 +60,26 @@ def _duplicate() -> ApiError:
     return ApiError(409, "location_exists", "Ya existe una sede con ese ghl_location_id.")
 
 
-def create_settings(body: LocationSettingsIn) -> LocationSettings:
+def create_settings(work: Work, body: LocationSettingsIn) -> LocationSettings:
     try:
-        with runtime.database().transaction() as conn:
+        with work.transaction() as conn:
             if repo.find_location(conn, body.ghl_location_id):
                 raise _duplicate()
-            record = repo.insert_location(conn, body.model_dump(), _now())
+            record = repo.insert_location(conn, body.model_dump(), work.now())
     except sa.exc.IntegrityError as exc:  # a concurrent create of the same location
         raise _duplicate() from exc
     return _out(record)
 
 
-def update_settings(location_id: int, body: LocationSettingsIn) -> LocationSettings:
+def update_settings(work: Work, location_id: int, body: LocationSettingsIn) -> LocationSettings:
     try:
-        with runtime.database().transaction() as conn:
+        with work.transaction() as conn:
             if repo.get_location(conn, location_id) is None:
                 raise LOCATION_NOT_FOUND
             other = repo.find_location(conn, body.ghl_location_id)
             if other is not None and other.id != location_id:
                 raise _duplicate()
-            repo.update_location(conn, location_id, body.model_dump(), _now())
+            repo.update_location(conn, location_id, body.model_dump(), work.now())
             record = repo.get_location(conn, location_id)
     except sa.exc.IntegrityError as exc:
         raise _duplicate() from exc
@@ -90,8 +87,8 @@ def update_settings(location_id: int, body: LocationSettingsIn) -> LocationSetti
     return _out(record)
 
 
-def delete_settings(location_id: int) -> None:
-    with runtime.database().transaction() as conn:
+def delete_settings(work: Work, location_id: int) -> None:
+    with work.transaction() as conn:
         if repo.get_location(conn, location_id) is None:
             raise LOCATION_NOT_FOUND
         if repo.has_appointments(conn, location_id):
@@ -103,9 +100,9 @@ def delete_settings(location_id: int) -> None:
         repo.delete_location(conn, location_id)
 
 
-def _refresh_calendars(location: repo.LocationRecord) -> list[repo.CalendarRecord]:
+def _refresh_calendars(work: Work, location: repo.LocationRecord) -> list[repo.CalendarRecord]:
     try:
-        fetched = runtime.ghl().list_calendars(location.ghl_location_id)
+        fetched = work.ghl.list_calendars(location.ghl_location_id)
     except GhlError as exc:
         raise api_error_from_ghl(exc, not_found="La sede no existe en GoHighLevel.") from exc
     snapshot = [
@@ -118,36 +115,36 @@ def _refresh_calendars(location: repo.LocationRecord) -> list[repo.CalendarRecor
         )
         for cal in fetched
     ]
-    with runtime.database().transaction() as conn:
-        return repo.replace_calendars(conn, location.id, snapshot, _now())
+    with work.transaction() as conn:
+        return repo.replace_calendars(conn, location.id, snapshot, work.now())
 
 
-def cached_calendars(location: repo.LocationRecord, *, refresh: bool = False) -> list[repo.CalendarRecord]:
-    with runtime.database().transaction() as conn:
+def cached_calendars(work: Work, location: repo.LocationRecord, *, refresh: bool = False) -> list[repo.CalendarRecord]:
+    with work.transaction() as conn:
         cached = repo.list_calendars(conn, location.id)
-    fresh = cached and min(c.synced_at for c in cached) > _now() - CALENDAR_CACHE_TTL
-    return cached if fresh and not refresh else _refresh_calendars(location)
+    fresh = cached and min(c.synced_at for c in cached) > work.now() - CALENDAR_CACHE_TTL
+    return cached if fresh and not refresh else _refresh_calendars(work, location)
 
 
-def _location_or_404(location_id: int) -> repo.LocationRecord:
-    with runtime.database().transaction() as conn:
+def _location_or_404(work: Work, location_id: int) -> repo.LocationRecord:
+    with work.transaction() as conn:
         location = repo.get_location(conn, location_id)
     if location is None:
         raise LOCATION_NOT_FOUND
     return location
 
 
-def calendars(location_id: int, *, refresh: bool = False) -> CalendarList:
-    location = _location_or_404(location_id)
-    records = cached_calendars(location, refresh=refresh)
+def calendars(work: Work, location_id: int, *, refresh: bool = False) -> CalendarList:
+    location = _location_or_404(work, location_id)
+    records = cached_calendars(work, location, refresh=refresh)
     return CalendarList(calendars=[_calendar_out(r, location) for r in records], total=len(records))
 
 
-def set_default_calendar(location_id: int, calendar_id: str) -> LocationSettings:
-    location = _location_or_404(location_id)
-    records = cached_calendars(location, refresh=False)
+def set_default_calendar(work: Work, location_id: int, calendar_id: str) -> LocationSettings:
+    location = _location_or_404(work, location_id)
+    records = cached_calendars(work, location, refresh=False)
     if not any(r.ghl_calendar_id == calendar_id and r.is_active for r in records):
-        records = _refresh_calendars(location)  # it may have been created in GHL since the last sync
+        records = _refresh_calendars(work, location)  # it may have been created in GHL since the last sync
     if not any(r.ghl_calendar_id == calendar_id and r.is_active for r in records):
         raise ApiError(
             422,
@@ -155,30 +152,30 @@ def set_default_calendar(location_id: int, calendar_id: str) -> LocationSettings
             f"El calendario {calendar_id} no existe o no está disponible.",
             details=[{"field": "calendar_id", "message": "No pertenece a esta sede o está inactivo."}],
         )
-    with runtime.database().transaction() as conn:
-        repo.update_location(conn, location_id, {"default_calendar_id": calendar_id}, _now())
+    with work.transaction() as conn:
+        repo.update_location(conn, location_id, {"default_calendar_id": calendar_id}, work.now())
         record = repo.get_location(conn, location_id)
     assert record is not None
     return _out(record)
 
 
-def _provision_configured_location(ghl_location_id: str) -> repo.LocationRecord:
+def _provision_configured_location(work: Work, ghl_location_id: str) -> repo.LocationRecord:
     """Private-integration mode names its one location in settings: register it from GHL on first use."""
     try:
-        found = runtime.ghl().get_location(ghl_location_id)
+        found = work.ghl.get_location(ghl_location_id)
     except GhlError as exc:
         raise api_error_from_ghl(exc, not_found="La sede configurada no existe en GoHighLevel.") from exc
     values = {
         "ghl_location_id": ghl_location_id,
         "name": found.name or ghl_location_id,
-        "timezone": found.timezone or runtime.settings().timezone,
+        "timezone": found.timezone or work.settings.timezone,
         "is_active": True,
     }
     try:
-        with runtime.database().transaction() as conn:
-            record = repo.insert_location(conn, values, _now())
+        with work.transaction() as conn:
+            record = repo.insert_location(conn, values, work.now())
     except sa.exc.IntegrityError:  # provisioned concurrently by another request
-        with runtime.database().transaction() as conn:
+        with work.transaction() as conn:
             existing = repo.find_location(conn, ghl_location_id)
         assert existing is not None
         return existing
@@ -186,11 +183,11 @@ def _provision_configured_location(ghl_location_id: str) -> repo.LocationRecord:
     return record
 
 
-def resolve_location(ghl_location_id: str | None) -> repo.LocationRecord:
+def resolve_location(work: Work, ghl_location_id: str | None) -> repo.LocationRecord:
     """The location a request means: the one named, else the configured one, else the only active one."""
-    settings = runtime.settings()
+    settings = work.settings
     wanted = ghl_location_id or settings.ghl_location_id
-    with runtime.database().transaction() as conn:
+    with work.transaction() as conn:
         if wanted:
             location = repo.find_location(conn, wanted)
         active = repo.list_locations(conn, active_only=True)
@@ -198,7 +195,7 @@ def resolve_location(ghl_location_id: str | None) -> repo.LocationRecord:
         if location is not None:
             return location
         if wanted == settings.ghl_location_id and settings.ghl_mode == "private":
-            return _provision_configured_location(wanted)
+            return _provision_configured_location(work, wanted)
         raise ApiError(404, "location_not_found", f"La sede {wanted} no está configurada.")
     if len(active) != 1:
         raise ApiError(
@@ -209,7 +206,7 @@ def resolve_location(ghl_location_id: str | None) -> repo.LocationRecord:
     return active[0]
 
 
-def ghl_calendars(ghl_location_id: str | None, *, refresh: bool = False) -> CalendarList:
-    location = resolve_location(ghl_location_id)
-    records = cached_calendars(location, refresh=refresh)
+def ghl_calendars(work: Work, ghl_location_id: str | None, *, refresh: bool = False) -> CalendarList:
+    location = resolve_location(work, ghl_location_id)
+    records = cached_calendars(work, location, refresh=refresh)
     return CalendarList(calendars=[_calendar_out(r, location) for r in records], total=len(records))

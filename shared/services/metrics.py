@@ -5,11 +5,10 @@ from __future__ import annotations
 import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
-from shared import runtime
 from shared.api.schemas import (
     GhlMetrics,
     MetricsWindow,
@@ -23,6 +22,7 @@ from shared.api.schemas import (
 from shared.queues import APP_QUEUES, POISON_SUFFIX
 from shared.store import inbox
 from shared.store.schema import appointments, sync_attempts
+from shared.work import Work
 
 
 def operation_stats(outcomes: Iterable[tuple[bool, float]]) -> OperationStats:
@@ -41,15 +41,14 @@ def operation_stats(outcomes: Iterable[tuple[bool, float]]) -> OperationStats:
     )
 
 
-def window(hours: int, now: datetime | None = None) -> MetricsWindow:
-    end = now or datetime.now(UTC)
-    return MetricsWindow(hours=hours, desde=end - timedelta(hours=hours), hasta=end)
+def window(hours: int, now: datetime) -> MetricsWindow:
+    return MetricsWindow(hours=hours, desde=now - timedelta(hours=hours), hasta=now)
 
 
-def webhook_metrics(hours: int = 24, now: datetime | None = None) -> WebhookMetrics:
+def webhook_metrics(work: Work, hours: int = 24, now: datetime | None = None) -> WebhookMetrics:
     """GHL webhooks processed in the last `hours`, per event type, from the inbox."""
-    span = window(hours, now)
-    with runtime.database().transaction() as conn:
+    span = window(hours, now or work.now())
+    with work.transaction() as conn:
         samples = inbox.samples_since(conn, span.desde)
     by_type: dict[str, list[tuple[bool, float]]] = defaultdict(list)
     for sample in samples:
@@ -63,7 +62,7 @@ def webhook_metrics(hours: int = 24, now: datetime | None = None) -> WebhookMetr
     )
 
 
-def _rate_budgets() -> dict[str, RateBudgetOut]:
+def _rate_budgets(work: Work) -> dict[str, RateBudgetOut]:
     """Each active location's shared budget (read from Table storage), with the headers this instance saw."""
     import time
 
@@ -72,11 +71,11 @@ def _rate_budgets() -> dict[str, RateBudgetOut]:
     from shared.ghl.tables import RATE_BUDGET_TABLE, table_client
     from shared.store import locations
 
-    settings = runtime.settings()
+    settings = work.settings
     limits = rate_limits(settings)
     budget = TableRateBudget(table_client(settings, RATE_BUDGET_TABLE), limits)
-    client = runtime.ghl()
-    with runtime.database().transaction() as conn:
+    client = work.ghl
+    with work.transaction() as conn:
         active = [loc.ghl_location_id for loc in locations.list_locations(conn, active_only=True)]
     now = time.time()
     result: dict[str, RateBudgetOut] = {}
@@ -98,10 +97,11 @@ def _rate_budgets() -> dict[str, RateBudgetOut]:
     return result
 
 
-def ghl_metrics(hours: int = 24, now: datetime | None = None) -> GhlMetrics:
+def ghl_metrics(work: Work, hours: int = 24, now: datetime | None = None) -> GhlMetrics:
     """GHL calls of the last `hours` (every attempt, as recorded by the client), per operation."""
-    span = window(hours, now)
-    with runtime.database().transaction() as conn:
+    span = window(hours, now or work.now())
+    work.flush_call_log()
+    with work.transaction() as conn:
         rows = conn.execute(
             sa.select(
                 sync_attempts.c.operation,
@@ -123,43 +123,44 @@ def ghl_metrics(hours: int = 24, now: datetime | None = None) -> GhlMetrics:
         totals=totals,
         responses=dict(sorted(responses.items())),
         ghl_health_percentage=totals.success_rate,
-        rate_budget=_rate_budgets(),
+        rate_budget=_rate_budgets(work),
     )
 
 
-def _queue_depths() -> dict[str, QueueDepth]:
-    queues = runtime.queues()
+def _queue_depths(work: Work) -> dict[str, QueueDepth]:
+    queues = work.queues
     return {
         name: QueueDepth(depth=queues.depth(name), poison=queues.depth(name + POISON_SUFFIX)) for name in APP_QUEUES
     }
 
 
-def _sync_states() -> dict[str, int]:
-    with runtime.database().transaction() as conn:
+def _sync_states(work: Work) -> dict[str, int]:
+    with work.transaction() as conn:
         rows = conn.execute(
             sa.select(appointments.c.sync_state, sa.func.count()).group_by(appointments.c.sync_state)
         ).all()
     return {state: int(count) for state, count in sorted(rows)}
 
 
-def system_metrics(hours: int = 24, now: datetime | None = None) -> SystemMetrics:
+def system_metrics(work: Work, hours: int = 24, now: datetime | None = None) -> SystemMetrics:
     """Everything an operator looks at first: GHL calls, webhooks, health, queues and poison, sync states."""
-    ghl = ghl_metrics(hours, now)
-    hooks = webhook_metrics(hours, now)
+    moment = now or work.now()
+    ghl = ghl_metrics(work, hours, moment)
+    hooks = webhook_metrics(work, hours, moment)
     health = SystemHealth(
         ghl_health_percentage=ghl.ghl_health_percentage,
         webhook_health_percentage=hooks.webhook_health_percentage,
         overall_health=round((ghl.ghl_health_percentage + hooks.webhook_health_percentage) / 2, 2),
     )
-    from shared.services import reconcile
+    from shared.services.reconcile import reports
 
     return SystemMetrics(
         window=ghl.window,
-        reconciliation=reconcile.metrics(),
+        reconciliation=reports.metrics(work),
         ghl_operations=ghl.ghl_operations,
         webhooks=hooks.webhooks,
         system_health=health,
-        queues=_queue_depths(),
-        sync_states=_sync_states(),
+        queues=_queue_depths(work),
+        sync_states=_sync_states(work),
         rate_budget=ghl.rate_budget,
     )

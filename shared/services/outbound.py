@@ -22,7 +22,6 @@ from shared.services import dispatch
 from shared.services.sync_store import Stored, decided, store_observed, transition
 from shared.store import appointments as repo
 from shared.store import contacts as contact_repo
-from shared.store import locations as location_repo
 from shared.store import outbox
 from shared.work import Work
 from shared.worker import Job, Later, Outcome, Result, later_for, run
@@ -84,13 +83,17 @@ def _handle(work: Work, message: OutboundMessage) -> Result:
                             retry_after=HELD_RETRY_S)  # fmt: skip
             record = repo.get(conn, message.appointment_id)
             assert record is not None
-            # The usual case, the contact known: decide in the same transaction that took the lease.
-            first = _plan(work, conn, record, message, lease) if not _needs_contact(record) else None
+            # Decided in the transaction that took the lease, unless the patient's GHL contact must be made first.
+            due = _contact_due(work, conn, record)
+            first = _plan(work, conn, record, message, lease) if due is None else None
     except repo.Contention:
         raise Later(ErrorKind.rate_limited, "appointment changed meanwhile", retry_after=HELD_RETRY_S) from None
     lease.held = True
     try:
-        return _push(work, message, record, lease, first)
+        if first is None:
+            assert due is not None
+            first = _with_contact(work, message, record, lease, due)
+        return _push(work, message, lease, first)
     except LeaseLost:
         raise Later(ErrorKind.rate_limited, "sync lease lost", retry_after=HELD_RETRY_S) from None
     finally:
@@ -99,19 +102,17 @@ def _handle(work: Work, message: OutboundMessage) -> Result:
                 repo.release_sync(conn, lease.appointment_id, lease.until)
 
 
-def _push(
-    work: Work,
-    message: OutboundMessage,
-    record: repo.AppointmentRecord,
-    lease: _Lease,
-    first: tuple[protocol.PushPlan, datetime] | None,
-) -> Result:
+@dataclass(frozen=True)
+class _Planned:
+    plan: protocol.PushPlan
+    lease_until: datetime
+    row: repo.AppointmentRecord  # as read when planned (where to send: location, calendar, time zone)
+
+
+def _push(work: Work, message: OutboundMessage, lease: _Lease, planned: _Planned) -> Result:
     for _step in range(MAX_STEPS):
-        if first is None:
-            record = _ensure_contact(work, record)
-            first = transition(work, record.id, lambda conn, row: _plan(work, conn, row, message, lease))
-        plan, lease.until = first
-        first = None
+        plan, record = planned.plan, planned.row
+        lease.until = planned.lease_until
         decided(record.id, "push", plan.kind.value, reason=plan.reason, op_id=message.op_id)
         if plan.kind is protocol.PushKind.skip:
             lease.held = False
@@ -120,22 +121,23 @@ def _push(
             raise Later(ErrorKind.rate_limited, plan.reason, retry_after=plan.wait_s)
         if plan.kind is protocol.PushKind.lookup:
             _look_up(work, record, plan)
+        elif plan.kind is protocol.PushKind.read:
+            gone = _read_again(work, message, record, lease)
+            if gone is not None:
+                return gone
         else:
             result = _send(work, message, record, plan, lease)
             if result is not None:
                 return result
-        with work.transaction() as conn:
-            fresh = repo.get(conn, record.id)
-        assert fresh is not None
-        record = fresh
+        planned = transition(work, record.id, lambda conn, row: _plan(work, conn, row, message, lease))
     raise Later(ErrorKind.rate_limited, "GHL's state is still unsettled", retry_after=HELD_RETRY_S)
 
 
 def _plan(
     work: Work, conn: Connection, row: repo.AppointmentRecord, message: OutboundMessage, lease: _Lease
-) -> tuple[protocol.PushPlan, datetime]:
+) -> _Planned:
     """Decide and store in one transaction: a write is recorded (and the lease renewed) before it is sent; a
-    skip closes the outbox entry and gives the lease back. Returns the plan and the lease's expiry."""
+    skip closes the outbox entry and gives the lease back."""
     now = work.now()
     plan = protocol.plan_push(repo.sync_record(row), now=now)
     until = lease.until
@@ -147,7 +149,7 @@ def _plan(
     repo.save_sync(conn, row, plan.record)
     if plan.kind is protocol.PushKind.skip:
         _close(work, conn, message, row.id, until)
-    return plan, until
+    return _Planned(plan, until, row)
 
 
 def _close(work: Work, conn: Connection, message: OutboundMessage, appointment_id: int, lease_until: datetime, *,
@@ -255,7 +257,7 @@ def _deleted_in_ghl(work: Work, message: OutboundMessage, appointment_id: int, l
         gone = parse_ghl_appointment({"id": row.ghl_event_id}, tz=row.timezone)
         seen = protocol.observation_of(gone, deleted=True, seen_at=work.now())
         observed = protocol.observe(repo.sync_record(row), seen, policy=policy)
-        stored = store_observed(conn, row, observed, event="push_not_found", policy=policy, now=work.now())
+        stored = store_observed(work, conn, row, observed, event="push_not_found", policy=policy, now=work.now())
         _close(work, conn, message, row.id, lease.until)
         return stored
 
@@ -292,9 +294,30 @@ def _look_up(work: Work, record: repo.AppointmentRecord, plan: protocol.PushPlan
             repo.save_sync(conn, row, linked)
             return
         # Linked and observed in one step: the outbox entry this message serves pushes what is still due.
-        store_observed(conn, row, observed, event="lookup", policy=policy, now=work.now())
+        store_observed(work, conn, row, observed, event="lookup", policy=policy, now=work.now())
 
     transition(work, record.id, adopt)
+
+
+def _read_again(work: Work, message: OutboundMessage, record: repo.AppointmentRecord, lease: _Lease) -> Result | None:
+    """Read GHL's event and decide on the change GHL made that nobody decided on yet (`protocol.observe`), before
+    anything is sent over it. The result when the event is gone; None to plan again."""
+    assert record.ghl_event_id is not None
+    try:
+        event = work.ghl.get_event(record.ghl_location_id, record.ghl_event_id)
+    except NotFound:
+        return _deleted_in_ghl(work, message, record.id, lease)
+    seen = protocol.observation_of(parse_ghl_appointment(event.model_dump(), tz=record.timezone), seen_at=work.now())
+    policy = _policy(work)
+
+    def observed(conn: Connection, row: repo.AppointmentRecord) -> Stored:
+        outcome = protocol.observe(repo.sync_record(row), seen, policy=policy)
+        return store_observed(work, conn, row, outcome, event="read", policy=policy, now=work.now())
+
+    stored = transition(work, record.id, observed)
+    for entry in stored.entries:
+        dispatch.send(work, entry)
+    return None
 
 
 def _exhausted(work: Work, message: OutboundMessage, note: str) -> Result:
@@ -324,23 +347,31 @@ def _policy(work: Work) -> ConflictPolicy:
     return ConflictPolicy(work.settings.conflict_policy)
 
 
-def _needs_contact(record: repo.AppointmentRecord) -> bool:
-    return record.contact_id is None and record.patient_contact_id is not None
+@dataclass(frozen=True)
+class _ContactDue:
+    """The patient's GHL contact to resolve before the first push: upserted in GHL unless already known."""
+
+    link: contact_repo.ContactLink
 
 
-def _ensure_contact(work: Work, record: repo.AppointmentRecord) -> repo.AppointmentRecord:
-    """The appointment with its GHL contact resolved (upserting the patient once); `Later` while another worker
-    resolves it."""
-    if not _needs_contact(record) or record.patient_contact_id is None:
-        return record
+def _contact_due(work: Work, conn: Connection, record: repo.AppointmentRecord) -> _ContactDue | None:
+    """None when the appointment's GHL contact is known; else the contact to resolve, its lease taken (`Later`
+    while another worker resolves it)."""
+    if record.contact_id is not None or record.patient_contact_id is None:
+        return None
+    link = contact_repo.get(conn, record.patient_contact_id)
+    assert link is not None
     now = work.now()
-    with work.transaction() as conn:
-        link = contact_repo.get(conn, record.patient_contact_id)
-        assert link is not None
-        if link.ghl_contact_id is None and not contact_repo.claim_resolution(conn, link.id, now, now + CONTACT_LEASE):
-            raise Later(ErrorKind.rate_limited, "contact being resolved", retry_after=HELD_RETRY_S)
-        location = location_repo.get_location(conn, record.location_id)
-    assert location is not None
+    if link.ghl_contact_id is None and not contact_repo.claim_resolution(conn, link.id, now, now + CONTACT_LEASE):
+        raise Later(ErrorKind.rate_limited, "contact being resolved", retry_after=HELD_RETRY_S)
+    return _ContactDue(link)
+
+
+def _with_contact(
+    work: Work, message: OutboundMessage, record: repo.AppointmentRecord, lease: _Lease, due: _ContactDue
+) -> _Planned:
+    """Upsert the patient's contact in GHL (once per patient), then link it and plan the push in one transaction."""
+    link = due.link
     ghl_contact_id = link.ghl_contact_id
     if ghl_contact_id is None:
         patient = Patient(name=link.full_name or "Paciente", phone=link.phone, email=link.email)
@@ -354,13 +385,16 @@ def _ensure_contact(work: Work, record: repo.AppointmentRecord) -> repo.Appointm
                 raise Later(ErrorKind.connection, f"contact refused ({exc.code})") from exc
             raise later_for(exc) from exc
         ghl_contact_id = contact.id
-    with work.transaction() as conn:
+
+    def linked(conn: Connection, row: repo.AppointmentRecord) -> _Planned:
         if link.ghl_contact_id is None:
             contact_repo.set_ghl_contact(conn, link.id, ghl_contact_id, link.flags, work.now())
-        repo.set_sync_result(conn, record.id, {"contact_id": ghl_contact_id})
-        refreshed = repo.get(conn, record.id)
-    assert refreshed is not None
-    return refreshed
+        repo.set_sync_result(conn, row.id, {"contact_id": ghl_contact_id})
+        fresh = repo.get(conn, row.id)
+        assert fresh is not None
+        return _plan(work, conn, fresh, message, lease)
+
+    return transition(work, record.id, linked)
 
 
 JOB = Job(

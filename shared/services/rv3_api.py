@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
-from shared import runtime
 from shared.api.schemas import (
     Rv3ResolveIn,
     Rv3Review,
@@ -22,6 +19,7 @@ from shared.store import appointments as repo
 from shared.store import contacts as contact_repo
 from shared.store import locations as location_repo
 from shared.store import rv3 as store
+from shared.work import Work
 from sync_core.rv3_mapping import TherapistLink
 from sync_core.times import zone
 
@@ -35,23 +33,19 @@ RV3_DOWN = ApiError(
 THERAPIST_NOT_FOUND = ApiError(404, "therapist_not_found", "El terapeuta no existe en Reflexo V3.")
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _where() -> location_repo.LocationRecord:
-    if not rv3_source.configured():
+def _where(work: Work) -> location_repo.LocationRecord:
+    if not rv3_source.configured(work.settings):
         raise NOT_CONFIGURED
-    with runtime.database().transaction() as conn:
-        where = rv3_source.location(conn)
+    with work.transaction() as conn:
+        where = rv3_source.location(work.settings, conn)
     if where is None:
         raise NO_LOCATION
     return where
 
 
-def _source() -> Rv3Source:
+def _source(work: Work) -> Rv3Source:
     try:
-        source = runtime.rv3()
+        source = work.rv3
         source.ping()
     except Rv3Unavailable as exc:
         raise RV3_DOWN from exc
@@ -61,13 +55,13 @@ def _source() -> Rv3Source:
 # --- therapists ---
 
 
-def list_therapists() -> Rv3TherapistList:
-    where = _where()
+def list_therapists(work: Work) -> Rv3TherapistList:
+    where = _where(work)
     try:
-        therapists = _source().therapists()
+        therapists = _source(work).therapists()
     except Rv3Unavailable as exc:
         raise RV3_DOWN from exc
-    with runtime.database().transaction() as conn:
+    with work.transaction() as conn:
         links = store.therapist_links(conn, where.id)
     results = [
         Rv3Therapist(
@@ -82,19 +76,19 @@ def list_therapists() -> Rv3TherapistList:
     return Rv3TherapistList(count=len(results), results=results)
 
 
-def get_therapist(therapist_id: int) -> Rv3Therapist:
-    for therapist in list_therapists().results:
+def get_therapist(work: Work, therapist_id: int) -> Rv3Therapist:
+    for therapist in list_therapists(work).results:
         if therapist.id == therapist_id:
             return therapist
     raise THERAPIST_NOT_FOUND
 
 
-def put_therapist(therapist_id: int, body: Rv3TherapistIn) -> Rv3Therapist:
+def put_therapist(work: Work, therapist_id: int, body: Rv3TherapistIn) -> Rv3Therapist:
     """Map the therapist to a GHL user; their upcoming appointments are reassigned in GHL."""
-    where = _where()
-    get_therapist(therapist_id)
+    where = _where(work)
+    get_therapist(work, therapist_id)
     if body.ghl_calendar_id is not None:
-        calendars = locations.cached_calendars(where)
+        calendars = locations.cached_calendars(work, where)
         if not any(c.ghl_calendar_id == body.ghl_calendar_id and c.is_active for c in calendars):
             raise ApiError(
                 422,
@@ -102,28 +96,28 @@ def put_therapist(therapist_id: int, body: Rv3TherapistIn) -> Rv3Therapist:
                 f"El calendario {body.ghl_calendar_id} no existe o no está disponible.",
                 details=[{"field": "ghl_calendar_id", "message": "No pertenece a esta sede o está inactivo."}],
             )
-    with runtime.database().transaction() as conn:
+    with work.transaction() as conn:
         link = TherapistLink(ghl_user_id=body.ghl_user_id, ghl_calendar_id=body.ghl_calendar_id)
-        store.put_therapist(conn, where.id, therapist_id, link, _now())
-    rv3_capture.remap_therapist(therapist_id)
-    return get_therapist(therapist_id)
+        store.put_therapist(conn, where.id, therapist_id, link, work.now())
+    rv3_capture.remap_therapist(work, therapist_id)
+    return get_therapist(work, therapist_id)
 
 
-def delete_therapist(therapist_id: int) -> None:
+def delete_therapist(work: Work, therapist_id: int) -> None:
     """Forget the mapping: the therapist's next appointments reach GHL without an assigned user."""
-    where = _where()
-    with runtime.database().transaction() as conn:
+    where = _where(work)
+    with work.transaction() as conn:
         deleted = store.delete_therapist(conn, where.id, therapist_id)
     if not deleted:
         raise ApiError(404, "therapist_mapping_not_found", "El terapeuta no tiene un usuario de GoHighLevel asignado.")
-    rv3_capture.remap_therapist(therapist_id)
+    rv3_capture.remap_therapist(work, therapist_id)
 
 
 # --- bookings waiting for a patient ---
 
 
-def _review_out(review: store.Review) -> Rv3Review:
-    with runtime.database().transaction() as conn:
+def _review_out(work: Work, review: store.Review) -> Rv3Review:
+    with work.transaction() as conn:
         record = repo.get(conn, review.appointment_id)
         assert record is not None
         link = contact_repo.get(conn, record.patient_contact_id) if record.patient_contact_id else None
@@ -149,50 +143,50 @@ def _review_out(review: store.Review) -> Rv3Review:
     )
 
 
-def list_reviews() -> Rv3ReviewList:
-    where = _where()
-    with runtime.database().transaction() as conn:
+def list_reviews(work: Work) -> Rv3ReviewList:
+    where = _where(work)
+    with work.transaction() as conn:
         open_reviews = store.reviews(conn, where.id, store.REVIEW_OPEN)
-    results = [_review_out(review) for review in open_reviews]
+    results = [_review_out(work, review) for review in open_reviews]
     return Rv3ReviewList(count=len(results), results=results)
 
 
-def resolve_review(review_id: int, body: Rv3ResolveIn) -> Rv3Review:
+def resolve_review(work: Work, review_id: int, body: Rv3ResolveIn) -> Rv3Review:
     """Say which RV3 patient a GHL booking is for: the contact is linked to them and the appointment is created
     in RV3 (now, or by the next capture run if RV3 cannot be reached)."""
-    where = _where()
-    with runtime.database().transaction() as conn:
+    where = _where(work)
+    with work.transaction() as conn:
         review = store.get_review(conn, review_id)
     if review is None or review.location_id != where.id:
         raise ApiError(404, "review_not_found", "La reserva por revisar no existe.")
     if review.status != store.REVIEW_OPEN:
         raise ApiError(409, "review_not_open", "La reserva ya fue asignada a un paciente.")
     try:
-        patients = _source().patients([body.rv3_patient_id])
+        patients = _source(work).patients([body.rv3_patient_id])
     except Rv3Unavailable as exc:
         raise RV3_DOWN from exc
     if not patients or patients[0].deleted:
         raise ApiError(404, "patient_not_found", "El paciente no existe en Reflexo V3.")
-    now = _now()
-    with runtime.database().transaction() as conn:
+    now = work.now()
+    with work.transaction() as conn:
         values = {"writeback": store.WRITE_CREATE, "create_marker": {"patient_id": body.rv3_patient_id}}
         store.update_link(conn, review.appointment_id, values, now)
         store.resolve_review(conn, review.appointment_id, str(body.rv3_patient_id), now)
-    rv3_writeback.flush([review.appointment_id])
-    with runtime.database().transaction() as conn:
+    rv3_writeback.flush(work, [review.appointment_id])
+    with work.transaction() as conn:
         resolved = store.get_review(conn, review_id)
     assert resolved is not None
-    return _review_out(resolved)
+    return _review_out(work, resolved)
 
 
 # --- status ---
 
 
-def status() -> Rv3SyncStatus:
-    if not rv3_source.configured():
+def status(work: Work) -> Rv3SyncStatus:
+    if not rv3_source.configured(work.settings):
         return Rv3SyncStatus(configured=False)
-    with runtime.database().transaction() as conn:
-        where = rv3_source.location(conn)
+    with work.transaction() as conn:
+        where = rv3_source.location(work.settings, conn)
         if where is None:
             return Rv3SyncStatus(configured=True, last_error="rv3_location_missing")
         appointments = store.cursor_state(conn, where.id, store.APPOINTMENTS)

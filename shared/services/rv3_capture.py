@@ -14,17 +14,18 @@ from __future__ import annotations
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from shared import runtime, telemetry
+from shared import telemetry
 from shared.ghl.errors import GhlError, RateLimited
 from shared.http import ApiError
-from shared.rv3.port import Rv3Source, Rv3Unavailable
+from shared.rv3.port import Rv3Unavailable
 from shared.services import dispatch, locations, rv3_source, rv3_writeback
+from shared.settings import Settings
 from shared.store import appointments as repo
 from shared.store import contacts as contact_repo
 from shared.store import locations as location_repo
@@ -89,31 +90,26 @@ class _Page:
     outcomes: Counter[str] = field(default_factory=Counter)
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def run(now: datetime | None = None) -> CaptureReport:
+def run(work: Work, now: datetime | None = None) -> CaptureReport:
     """One capture run; never raises for RV3 or GHL being unavailable (the report says so, the next run retries)."""
     report = CaptureReport()
-    if not rv3_source.configured():
+    if not rv3_source.configured(work.settings):
         report.error = "rv3_not_configured"
         return report
-    moment = now or _now()
+    moment = now or work.now()
     deadline = time.monotonic() + RUN_BUDGET_S
-    where = _location(report)
+    where = _location(work, report)
     if where is None:
         return report
     try:
-        report.outcomes.update(f"writeback:{written.result}" for written in rv3_writeback.flush_pending())
-        source = runtime.rv3()
+        report.outcomes.update(f"writeback:{written.result}" for written in rv3_writeback.flush_pending(work))
         if where.default_calendar_id is None:
             report.error = "no_default_calendar"
         else:
-            _capture_appointments(source, where, moment, deadline, report)
-            _sweep(source, where, moment, report)
-        _capture_patients(source, where, moment, deadline, report)
-        push_contacts(source, where, deadline, report)
+            _capture_appointments(work, where, moment, deadline, report)
+            _sweep(work, where, moment, report)
+        _capture_patients(work, where, moment, deadline, report)
+        push_contacts(work, where, deadline, report)
     except Rv3Unavailable as exc:
         report.error = "rv3_unavailable"
         log.warning("RV3 database unavailable: %s", exc, extra={"operation": "rv3_capture", "success": False})
@@ -123,7 +119,7 @@ def run(now: datetime | None = None) -> CaptureReport:
         report.error = "internal_error"
         raise
     finally:
-        _record_run(where, report)
+        _record_run(work, where, report)
         log.info(
             "rv3 capture: %s",
             dict(report.outcomes),
@@ -132,9 +128,9 @@ def run(now: datetime | None = None) -> CaptureReport:
     return report
 
 
-def _location(report: CaptureReport) -> location_repo.LocationRecord | None:
+def _location(work: Work, report: CaptureReport) -> location_repo.LocationRecord | None:
     try:
-        where = locations.resolve_location(None)
+        where = locations.resolve_location(work, None)
     except ApiError as exc:
         report.error = exc.code
         return None
@@ -144,11 +140,11 @@ def _location(report: CaptureReport) -> location_repo.LocationRecord | None:
     return where
 
 
-def _record_run(where: location_repo.LocationRecord, report: CaptureReport) -> None:
+def _record_run(work: Work, where: location_repo.LocationRecord, report: CaptureReport) -> None:
     try:
-        with runtime.database().transaction() as conn:
-            values = {"last_run_at": _now(), "last_error": report.error}
-            store.save_cursor(conn, where.id, store.APPOINTMENTS, values, _now())
+        with work.transaction() as conn:
+            values = {"last_run_at": work.now(), "last_error": report.error}
+            store.save_cursor(conn, where.id, store.APPOINTMENTS, values, work.now())
     except sa.exc.SQLAlchemyError as exc:
         log.warning("could not record the capture run: %s", type(exc).__name__)
 
@@ -170,16 +166,16 @@ def _clock_limit(now: datetime) -> datetime:
 
 
 def _capture_appointments(
-    source: Rv3Source, where: location_repo.LocationRecord, now: datetime, deadline: float, report: CaptureReport
+    work: Work, where: location_repo.LocationRecord, now: datetime, deadline: float, report: CaptureReport
 ) -> None:
-    with runtime.database().transaction() as conn:
+    with work.transaction() as conn:
         mark = store.cursor_state(conn, where.id, store.APPOINTMENTS).mark
     after = _scan_start(mark)
     while time.monotonic() < deadline:
-        rows = source.changed_appointments(after=after, limit=PAGE_SIZE)
+        rows = work.rv3.changed_appointments(after=after, limit=PAGE_SIZE)
         if not rows:
             return
-        mark = _apply_page(source, where, rows, mark, now=now, report=report)
+        mark = _apply_page(work, where, rows, mark, now=now, report=report)
         last = rows[-1].cursor
         assert last is not None  # rows without a stamp are never returned
         after = last
@@ -188,7 +184,7 @@ def _capture_appointments(
 
 
 def _apply_page(
-    source: Rv3Source,
+    work: Work,
     where: location_repo.LocationRecord,
     rows: list[Rv3Appointment],
     mark: Cursor | None,
@@ -196,11 +192,11 @@ def _apply_page(
     now: datetime,
     report: CaptureReport,
 ) -> Cursor | None:
-    patients = new_patients(source, where, [row.patient_id for row in rows])
+    patients = new_patients(work, where, [row.patient_id for row in rows])
     for attempt in (1, 2):
         try:
-            with runtime.database().transaction() as conn:
-                page = _Page(conn, where, rv3_source.mapping_rules(conn, where, now), now, patients)
+            with work.transaction() as conn:
+                page = _Page(conn, where, rv3_source.mapping_rules(work.settings, conn, where, now), now, patients)
                 page.awaiting = store.links_awaiting_create(conn, where.id)
                 linked = store.linked_by_rv3_id(conn, where.id, [str(row.id) for row in rows])
                 read: list[Cursor] = []
@@ -217,19 +213,17 @@ def _apply_page(
                 raise
     report.outcomes.update(page.outcomes)
     for entry in page.entries:
-        dispatch.send(Work.current(), entry)
+        dispatch.send(work, entry)
     return mark
 
 
-def new_patients(
-    source: Rv3Source, where: location_repo.LocationRecord, patient_ids: list[int]
-) -> dict[int, Rv3Patient]:
+def new_patients(work: Work, where: location_repo.LocationRecord, patient_ids: list[int]) -> dict[int, Rv3Patient]:
     """RV3's rows of these patients the sync has not linked yet (known ones follow the patients stream)."""
     ids = sorted(set(patient_ids))
-    with runtime.database().transaction() as conn:
+    with work.transaction() as conn:
         known = store.patient_states(conn, where.id, [str(i) for i in ids])
     missing = [i for i in ids if str(i) not in known]
-    return {patient.id: patient for patient in source.patients(missing)} if missing else {}
+    return {patient.id: patient for patient in work.rv3.patients(missing)} if missing else {}
 
 
 def _apply_row(page: _Page, row: Rv3Appointment, linked: tuple[int, store.Link | None] | None) -> str:
@@ -375,6 +369,7 @@ def _record(page: _Page, appointment_id: int, operation: str, version: int, rv3_
 
 
 def recapture(
+    settings: Settings,
     conn: Connection,
     where: location_repo.LocationRecord,
     rv3_id: int,
@@ -385,7 +380,7 @@ def recapture(
 ) -> tuple[str, list[outbox.OutboxEntry]]:
     """Apply RV3's row as if this run had just read it (the reconciliation found the capture missed it), in the
     caller's transaction: (outcome, outbox entries to send once it commits). `patients`: see `new_patients`."""
-    page = _Page(conn, where, rv3_source.mapping_rules(conn, where, now), now, patients)
+    page = _Page(conn, where, rv3_source.mapping_rules(settings, conn, where, now), now, patients)
     page.awaiting = store.links_awaiting_create(conn, where.id)
     linked = store.linked_by_rv3_id(conn, where.id, [str(rv3_id)]).get(str(rv3_id))
     if linked is None:
@@ -395,14 +390,14 @@ def recapture(
     return outcome, page.entries
 
 
-def _sweep(source: Rv3Source, where: location_repo.LocationRecord, now: datetime, report: CaptureReport) -> None:
+def _sweep(work: Work, where: location_repo.LocationRecord, now: datetime, report: CaptureReport) -> None:
     """Find linked appointments deleted in RV3 without a new stamp (hard deletes, some soft ones): cancel them."""
-    with runtime.database().transaction() as conn:
+    with work.transaction() as conn:
         swept_at = store.cursor_state(conn, where.id, store.APPOINTMENTS).swept_at
         if swept_at is not None and now - swept_at < SWEEP_EVERY:
             return
         live = store.live_links(conn, where.id, now - rv3_source.HORIZON)
-    found = {row.id: row for row in source.appointments([int(rv3_id) for _, rv3_id, _ in live])}
+    found = {row.id: row for row in work.rv3.appointments([int(rv3_id) for _, rv3_id, _ in live])}
     gone: list[tuple[int, int, store.Link, Rv3Snapshot]] = []
     for appointment_id, rv3_id, link in live:
         row = found.get(int(rv3_id))
@@ -410,24 +405,24 @@ def _sweep(source: Rv3Source, where: location_repo.LocationRecord, now: datetime
             gone.append((appointment_id, int(rv3_id), link, link.snapshot.model_copy(update={"deleted": True})))
         elif row is not None and row.deleted and link.snapshot != Rv3Snapshot.of(row):
             gone.append((appointment_id, int(rv3_id), link, Rv3Snapshot.of(row)))
-    with runtime.database().transaction() as conn:
-        page = _Page(conn, where, rv3_source.mapping_rules(conn, where, now), now, {})
+    with work.transaction() as conn:
+        page = _Page(conn, where, rv3_source.mapping_rules(work.settings, conn, where, now), now, {})
         for appointment_id, row_id, link, snapshot in gone:
             page.outcomes[f"swept:{_change(page, row_id, appointment_id, link, snapshot)}"] += 1
         store.save_cursor(conn, where.id, store.APPOINTMENTS, {"swept_at": now}, now)
     report.outcomes.update(page.outcomes)
     for entry in page.entries:
-        dispatch.send(Work.current(), entry)
+        dispatch.send(work, entry)
 
 
-def remap_therapist(therapist_id: int, now: datetime | None = None) -> int:
+def remap_therapist(work: Work, therapist_id: int, now: datetime | None = None) -> int:
     """After a therapist's mapping changed: reassign their upcoming appointments in GHL. Returns how many."""
-    moment = now or _now()
-    with runtime.database().transaction() as conn:
-        where = rv3_source.location(conn)
+    moment = now or work.now()
+    with work.transaction() as conn:
+        where = rv3_source.location(work.settings, conn)
         if where is None:
             return 0
-        page = _Page(conn, where, rv3_source.mapping_rules(conn, where, moment), moment, {})
+        page = _Page(conn, where, rv3_source.mapping_rules(work.settings, conn, where, moment), moment, {})
         for appointment_id, rv3_id, link in store.live_links(conn, where.id, moment):
             if link.snapshot is None or link.snapshot.therapist_id != therapist_id:
                 continue
@@ -439,7 +434,7 @@ def remap_therapist(therapist_id: int, now: datetime | None = None) -> int:
                 _store_values(page, record, values, [], {})
                 _record(page, appointment_id, "update", record.version + 1, int(rv3_id))
     for entry in page.entries:
-        dispatch.send(Work.current(), entry)
+        dispatch.send(work, entry)
     return len(page.entries)
 
 
@@ -447,18 +442,18 @@ def remap_therapist(therapist_id: int, now: datetime | None = None) -> int:
 
 
 def _capture_patients(
-    source: Rv3Source, where: location_repo.LocationRecord, now: datetime, deadline: float, report: CaptureReport
+    work: Work, where: location_repo.LocationRecord, now: datetime, deadline: float, report: CaptureReport
 ) -> None:
     """A patient's changed phone, email or name reaches their GHL contact (patients without synced appointments
     are skipped: their first appointment links them)."""
-    with runtime.database().transaction() as conn:
+    with work.transaction() as conn:
         mark = store.cursor_state(conn, where.id, store.PATIENTS).mark
     after = _scan_start(mark)
     while time.monotonic() < deadline:
-        rows = source.changed_patients(after=after, limit=PAGE_SIZE)
+        rows = work.rv3.changed_patients(after=after, limit=PAGE_SIZE)
         if not rows:
             return
-        with runtime.database().transaction() as conn:
+        with work.transaction() as conn:
             states = store.patient_states(conn, where.id, [str(row.id) for row in rows])
             read: list[Cursor] = []
             for row in rows:
@@ -481,37 +476,35 @@ def _capture_patients(
             return
 
 
-def push_contacts(
-    source: Rv3Source, where: location_repo.LocationRecord, deadline: float, report: CaptureReport
-) -> None:
+def push_contacts(work: Work, where: location_repo.LocationRecord, deadline: float, report: CaptureReport) -> None:
     """Update the GHL contacts of patients whose data changed (bounded per run; a failure is retried next run)."""
-    with runtime.database().transaction() as conn:
+    with work.transaction() as conn:
         pending = store.pending_pushes(conn, where.id, PUSHES_PER_RUN)
     if not pending:
         return
-    patients = {p.id: p for p in source.patients([int(state.rv3_patient_id) for state, _ in pending])}
-    client = runtime.ghl()
+    patients = {p.id: p for p in work.rv3.patients([int(state.rv3_patient_id) for state, _ in pending])}
+    client = work.ghl
     for state, contact_id in pending:
         if time.monotonic() >= deadline:
             return
         patient = patients.get(int(state.rv3_patient_id))
         if patient is None or patient.deleted:
-            _record_push(state, state.content_hash, None)
+            _record_push(work, state, state.content_hash, None)
             continue
         draft = contact_for(patient, where.ghl_location_id)
-        with runtime.database().transaction() as conn:
+        with work.transaction() as conn:
             shared = len(contact_repo.find_by_ghl_contact(conn, where.id, contact_id)) > 1
         try:
             client.update_contact(where.ghl_location_id, contact_id, contact_update_body(draft, shared=shared))
         except RateLimited:
             return
         except GhlError as exc:
-            _record_push(state, None, type(exc).__name__)
+            _record_push(work, state, None, type(exc).__name__)
             continue
-        _record_push(state, contact_digest(draft), None)
+        _record_push(work, state, contact_digest(draft), None)
         report.contacts_pushed += 1
 
 
-def _record_push(state: store.PatientState, pushed_hash: str | None, error: str | None) -> None:
-    with runtime.database().transaction() as conn:
-        store.record_push(conn, state.id, pushed_hash=pushed_hash, error=error, now=_now())
+def _record_push(work: Work, state: store.PatientState, pushed_hash: str | None, error: str | None) -> None:
+    with work.transaction() as conn:
+        store.record_push(conn, state.id, pushed_hash=pushed_hash, error=error, now=work.now())

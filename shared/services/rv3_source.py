@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.engine import Connection
 
-from shared import runtime
+from shared.settings import Settings
 from shared.store import appointments as repo
 from shared.store import contacts as contact_repo
 from shared.store import locations as location_repo
@@ -30,14 +30,13 @@ from sync_core.times import zone
 HORIZON = timedelta(days=7)  # appointments further in the past are history: not brought to GHL, nor swept
 
 
-def configured() -> bool:
+def configured(settings: Settings) -> bool:
     """Whether RV3's own database is connected (RV3_SQL_URL); without it only the citas API syncs."""
-    return runtime.settings().rv3_sql_url is not None
+    return settings.rv3_sql_url is not None
 
 
-def location(conn: Connection) -> location_repo.LocationRecord | None:
+def location(settings: Settings, conn: Connection) -> location_repo.LocationRecord | None:
     """The location RV3's appointments belong to, if it is registered and active."""
-    settings = runtime.settings()
     if settings.ghl_location_id:
         found = location_repo.find_location(conn, settings.ghl_location_id)
     else:
@@ -46,11 +45,13 @@ def location(conn: Connection) -> location_repo.LocationRecord | None:
     return found if found is not None and found.is_active else None
 
 
-def mapping_rules(conn: Connection, where: location_repo.LocationRecord, now: datetime) -> MappingRules:
+def mapping_rules(
+    settings: Settings, conn: Connection, where: location_repo.LocationRecord, now: datetime
+) -> MappingRules:
     return MappingRules(
         timezone=where.timezone,
         not_before=(now - HORIZON).astimezone(zone(where.timezone)).date(),
-        duration_min=where.default_duration_min or runtime.settings().default_duration_min,
+        duration_min=where.default_duration_min or settings.default_duration_min,
         default_calendar_id=where.default_calendar_id,
         therapists=store.therapist_links(conn, where.id),
     )

@@ -13,19 +13,21 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from shared import runtime, telemetry
+from shared import telemetry
 from shared.rv3.port import Rv3Unavailable
 from shared.services import rv3_source
+from shared.settings import Settings
 from shared.store import appointments as repo
 from shared.store import conflicts as conflict_repo
 from shared.store import contacts as contact_repo
 from shared.store import locations as location_repo
 from shared.store import rv3 as store
+from shared.work import Work
 from sync_core.models import AppointmentStatus
 from sync_core.rv3_mapping import (
     GhlPerson,
@@ -52,44 +54,42 @@ UNKNOWN_CONTACT = "unknown_contact"
 PATIENT_NOT_CREATED = "patient_not_created"
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 # --- inside the inbound worker's transaction ---------------------------------------------------------------
 
 
-def record_ghl_change(conn: Connection, appointment_id: int) -> None:
+def record_ghl_change(settings: Settings, conn: Connection, appointment_id: int, now: datetime) -> None:
     """A GHL change was applied to an appointment: if it is linked to RV3, RV3 is to take it too."""
-    if not rv3_source.configured():
+    if not rv3_source.configured(settings):
         return
     link = store.get_link(conn, appointment_id)
     if link is None or link.writeback in (store.WRITE_CREATE, store.WRITE_REVIEW):
         return  # not in RV3, or not yet: its creation takes the latest state
-    store.update_link(conn, appointment_id, {"writeback": store.WRITE_UPDATE, "attempts": 0}, _now())
+    store.update_link(conn, appointment_id, {"writeback": store.WRITE_UPDATE, "attempts": 0}, now)
 
 
-def record_ghl_booking(conn: Connection, location: location_repo.LocationRecord, appointment_id: int) -> None:
+def record_ghl_booking(
+    settings: Settings, conn: Connection, location: location_repo.LocationRecord, appointment_id: int, now: datetime
+) -> None:
     """An appointment was booked in GHL (booking widget, GHL's UI): RV3 is to get it, for the right patient."""
-    if not rv3_source.configured():
+    if not rv3_source.configured(settings):
         return
-    where = rv3_source.location(conn)
+    where = rv3_source.location(settings, conn)
     record = repo.get(conn, appointment_id)
     if where is None or where.id != location.id or record is None:
         return
     if record.status == AppointmentStatus.cancelled.value:
         return
-    store.add_link(conn, appointment_id, {"writeback": store.WRITE_CREATE}, _now())
+    store.add_link(conn, appointment_id, {"writeback": store.WRITE_CREATE}, now)
 
 
-def request_writeback(conn: Connection, appointment_id: int) -> None:
+def request_writeback(conn: Connection, appointment_id: int, now: datetime) -> None:
     """RV3 lacks the sync's state of a linked appointment (a write-back was lost): write it again, or create
     the RV3 appointment of a GHL booking RV3 never got. The capture run writes it, as any write-back."""
     record = repo.get(conn, appointment_id)
     if record is None:
         return
     pending = store.WRITE_UPDATE if record.rv3_appointment_id is not None else store.WRITE_CREATE
-    store.update_link(conn, appointment_id, {"writeback": pending, "attempts": 0, "last_error": None}, _now())
+    store.update_link(conn, appointment_id, {"writeback": pending, "attempts": 0, "last_error": None}, now)
 
 
 # --- in the capture run --------------------------------------------------------------------------------------
@@ -103,46 +103,46 @@ class Written:
     rv3_appointment_id: int | None = None
 
 
-def flush(appointment_ids: Iterable[int]) -> list[Written]:
+def flush(work: Work, appointment_ids: Iterable[int]) -> list[Written]:
     """Write the pending changes of these appointments to RV3. Never raises: what fails stays pending, and
     once RV3 is found unreachable the rest wait for the next run instead of each waiting for a timeout."""
     results: list[Written] = []
     for appointment_id in appointment_ids:
-        results.append(_flush_one(appointment_id))
+        results.append(_flush_one(work, appointment_id))
         if results[-1].result == UNREACHABLE:
             break
     return results
 
 
-def flush_pending(limit: int = FLUSH_LIMIT) -> list[Written]:
-    with runtime.database().transaction() as conn:
+def flush_pending(work: Work, limit: int = FLUSH_LIMIT) -> list[Written]:
+    with work.transaction() as conn:
         pending = store.pending_writes(conn, limit)
-    return flush(pending)
+    return flush(work, pending)
 
 
-def _flush_one(appointment_id: int) -> Written:
-    now = _now()
+def _flush_one(work: Work, appointment_id: int) -> Written:
+    now = work.now()
     until = now + LEASE
-    db = runtime.database()
+    db = work.database
     try:
         with db.transaction() as conn:
             if not store.claim_link(conn, appointment_id, now, until):
                 return Written("busy")
         try:
-            return _write(appointment_id)
+            return _write(work, appointment_id)
         finally:
             with db.transaction() as conn:
                 store.release_link(conn, appointment_id, until)
     except Rv3Unavailable as exc:
-        return _failed(appointment_id, "rv3_unavailable", str(exc), permanent=False)
+        return _failed(work, appointment_id, "rv3_unavailable", str(exc), permanent=False)
     except sa.exc.OperationalError as exc:
-        return _failed(appointment_id, "database_unavailable", type(exc).__name__, permanent=False)
+        return _failed(work, appointment_id, "database_unavailable", type(exc).__name__, permanent=False)
     except sa.exc.SQLAlchemyError as exc:
         # RV3 refused the row (a constraint of a newer RV3 schema...): retrying will not change that.
-        return _failed(appointment_id, "rv3_refused", type(exc).__name__, permanent=True)
+        return _failed(work, appointment_id, "rv3_refused", type(exc).__name__, permanent=True)
 
 
-def _failed(appointment_id: int, code: str, detail: str, *, permanent: bool) -> Written:
+def _failed(work: Work, appointment_id: int, code: str, detail: str, *, permanent: bool) -> Written:
     log.warning(
         "write-back to RV3 failed (%s): %s",
         code,
@@ -150,13 +150,13 @@ def _failed(appointment_id: int, code: str, detail: str, *, permanent: bool) -> 
         extra={"operation": "rv3_writeback", "success": False, "appointment_id": appointment_id},
     )
     try:
-        with runtime.database().transaction() as conn:
+        with work.transaction() as conn:
             link = store.get_link(conn, appointment_id)
             if link is not None:
                 values: dict[str, object] = {"attempts": link.attempts + 1, "last_error": f"{code}: {detail}"}
                 if permanent:
                     values["writeback"] = store.WRITE_FAILED
-                store.update_link(conn, appointment_id, values, _now())
+                store.update_link(conn, appointment_id, values, work.now())
     except sa.exc.SQLAlchemyError:
         log.warning("could not record the failed write-back of appointment %s", appointment_id)
     return Written(UNREACHABLE if code == "rv3_unavailable" else "failed")
@@ -169,8 +169,8 @@ class _Job:
     where: location_repo.LocationRecord
 
 
-def _job(appointment_id: int) -> _Job | None:
-    with runtime.database().transaction() as conn:
+def _job(work: Work, appointment_id: int) -> _Job | None:
+    with work.transaction() as conn:
         link = store.get_link(conn, appointment_id)
         record = repo.get(conn, appointment_id)
         where = location_repo.get_location(conn, record.location_id) if record else None
@@ -179,20 +179,20 @@ def _job(appointment_id: int) -> _Job | None:
     return _Job(record, link, where)
 
 
-def _write(appointment_id: int) -> Written:
-    job = _job(appointment_id)
+def _write(work: Work, appointment_id: int) -> Written:
+    job = _job(work, appointment_id)
     if job is None:
         return Written("skipped")
     if job.link.writeback == store.WRITE_CREATE:
-        return _create(job)
-    return _update(job)
+        return _create(work, job)
+    return _update(work, job)
 
 
-def _update(job: _Job) -> Written:
+def _update(work: Work, job: _Job) -> Written:
     record, link = job.record, job.link
     if record.rv3_appointment_id is None:
-        return _finish(job, {"writeback": None})
-    source = runtime.rv3()
+        return _finish(work, job, {"writeback": None})
+    source = work.rv3
     target = writeback_target(rv3_source.synced_values(record), job.where.timezone, source.statuses())
     decided: list[WritebackKind] = []
 
@@ -205,33 +205,33 @@ def _update(job: _Job) -> Written:
     kind = decided[0] if decided else WritebackKind.missing
     if kind is WritebackKind.conflict:
         assert before is not None
-        _record_conflict(job, Rv3Snapshot.of(before), target)
-        return _finish(job, {"writeback": None}, Written("conflict"))
+        _record_conflict(work, job, Rv3Snapshot.of(before), target)
+        return _finish(work, job, {"writeback": None}, Written("conflict"))
     if kind is WritebackKind.missing or before is None:
-        return _finish(job, {"writeback": None}, Written("missing"))
+        return _finish(work, job, {"writeback": None}, Written("missing"))
     base = link.snapshot or Rv3Snapshot.of(before)
     values: dict[str, object] = {"snapshot": after_write(base, target), "writeback": None}
     if kind is WritebackKind.write and after is not None:
         values["written_stamp"] = store.stamp_text(after.updated_at)
-    return _finish(job, values, Written(kind.value, before.id))
+    return _finish(work, job, values, Written(kind.value, before.id))
 
 
-def _finish(job: _Job, values: Mapping[str, object], written: Written | None = None) -> Written:
+def _finish(work: Work, job: _Job, values: Mapping[str, object], written: Written | None = None) -> Written:
     """Store the link's new state; a GHL change that arrived meanwhile is written next."""
-    with runtime.database().transaction() as conn:
+    with work.transaction() as conn:
         current = repo.get(conn, job.record.id)
         if current is not None and current.version != job.record.version and values.get("writeback") is None:
             values = {**values, "writeback": store.WRITE_UPDATE}
-        store.update_link(conn, job.record.id, {**values, "attempts": 0, "last_error": None}, _now())
+        store.update_link(conn, job.record.id, {**values, "attempts": 0, "last_error": None}, work.now())
     return written or Written("skipped")
 
 
-def _record_conflict(job: _Job, rv3_now: Rv3Snapshot, target: Rv3Write) -> None:
+def _record_conflict(work: Work, job: _Job, rv3_now: Rv3Snapshot, target: Rv3Write) -> None:
     log.info(
         "front-desk edit kept over a GHL change",
         extra={"operation": "rv3_writeback", "appointment_id": job.record.id, "detail": "conflict"},
     )
-    with runtime.database().transaction() as conn:
+    with work.transaction() as conn:
         conflict_repo.record(
             conn,
             appointment_id=job.record.id,
@@ -243,33 +243,33 @@ def _record_conflict(job: _Job, rv3_now: Rv3Snapshot, target: Rv3Write) -> None:
                 "status": rv3_now.status,
             },
             ghl_values={"day": target.day.isoformat(), "hour": target.hour.isoformat(), "status": target.status_name},
-            now=_now(),
+            now=work.now(),
         )
 
 
 # --- bookings made in GHL ------------------------------------------------------------------------------------
 
 
-def _create(job: _Job) -> Written:
+def _create(work: Work, job: _Job) -> Written:
     record = job.record
     if record.rv3_appointment_id is not None:  # adopted by the capture meanwhile
-        return _finish(job, {"writeback": None, "create_marker": None}, Written("created"))
+        return _finish(work, job, {"writeback": None, "create_marker": None}, Written("created"))
     if record.status == AppointmentStatus.cancelled.value:
-        return _finish(job, {"writeback": None, "create_marker": None}, Written("skipped"))
-    source = runtime.rv3()
+        return _finish(work, job, {"writeback": None, "create_marker": None}, Written("skipped"))
+    source = work.rv3
     marker = job.link.create_marker or {}
-    patient = _patient_for(job, marker.get("patient_id"))
+    patient = _patient_for(work, job, marker.get("patient_id"))
     if isinstance(patient, str):
-        with runtime.database().transaction() as conn:
-            store.open_review(conn, job.where.id, record.id, patient, _now())
-        return _finish(job, {"writeback": store.WRITE_REVIEW}, Written("review"))
-    with runtime.database().transaction() as conn:
-        rules = rv3_source.mapping_rules(conn, job.where, _now())
-        link = rv3_source.link_patient(conn, job.where, patient, _now())
+        with work.transaction() as conn:
+            store.open_review(conn, job.where.id, record.id, patient, work.now())
+        return _finish(work, job, {"writeback": store.WRITE_REVIEW}, Written("review"))
+    with work.transaction() as conn:
+        rules = rv3_source.mapping_rules(work.settings, conn, job.where, work.now())
+        link = rv3_source.link_patient(conn, job.where, patient, work.now())
         if link.ghl_contact_id is None and record.contact_id is not None:
             # The booking's contact becomes the patient's: it is brought up to RV3's data once.
-            contact_repo.set_ghl_contact(conn, link.id, record.contact_id, link.flags, _now())
-            store.save_patient_state(conn, job.where.id, str(patient.id), {"pushed_hash": None}, _now())
+            contact_repo.set_ghl_contact(conn, link.id, record.contact_id, link.flags, work.now())
+            store.save_patient_state(conn, job.where.id, str(patient.id), {"pushed_hash": None}, work.now())
         repo.set_sync_result(conn, record.id, {"patient_contact_id": link.id})
     new = new_rv3_appointment(
         rv3_source.synced_values(record),
@@ -279,43 +279,43 @@ def _create(job: _Job) -> Written:
         therapists=rules.therapists,
     )
     marker = {"patient_id": patient.id, "day": new.day.isoformat(), "hour": new.hour.isoformat()}
-    with runtime.database().transaction() as conn:
+    with work.transaction() as conn:
         # Named before the insert: if the insert's outcome is lost, the row is found by it, never made twice.
-        store.update_link(conn, record.id, {"create_marker": marker}, _now())
-    created = _existing(job, patient.id, new.day, marker) or source.create_appointment(new)
-    with runtime.database().transaction() as conn:
+        store.update_link(conn, record.id, {"create_marker": marker}, work.now())
+    created = _existing(work, job, patient.id, new.day, marker) or source.create_appointment(new)
+    with work.transaction() as conn:
         current = repo.get(conn, record.id)
         if current is not None and current.rv3_appointment_id is None:
             repo.set_sync_result(conn, record.id, {"rv3_appointment_id": str(created.id)})
-        store.resolve_review(conn, record.id, str(patient.id), _now())
+        store.resolve_review(conn, record.id, str(patient.id), work.now())
     values = {
         "snapshot": new.snapshot(),
         "written_stamp": store.stamp_text(created.updated_at),
         "writeback": None,
         "create_marker": None,
     }
-    return _finish(job, values, Written("created", created.id))
+    return _finish(work, job, values, Written("created", created.id))
 
 
-def _existing(job: _Job, patient_id: int, day: date, marker: dict[str, object]) -> Rv3Appointment | None:
+def _existing(work: Work, job: _Job, patient_id: int, day: date, marker: dict[str, object]) -> Rv3Appointment | None:
     """The row an earlier attempt of this create inserted, if its outcome was lost."""
     candidates = [
         row
-        for row in runtime.rv3().find_appointments(patient_id=patient_id, day=day)
+        for row in work.rv3.find_appointments(patient_id=patient_id, day=day)
         if row.hour is not None and row.hour.isoformat() == marker["hour"]
     ]
     if not candidates:
         return None
-    with runtime.database().transaction() as conn:
+    with work.transaction() as conn:
         taken = store.linked_by_rv3_id(conn, job.where.id, [str(row.id) for row in candidates])
     free = [row for row in candidates if str(row.id) not in taken]
     return free[0] if free else None
 
 
-def _patient_for(job: _Job, chosen: object) -> Rv3Patient | str:
+def _patient_for(work: Work, job: _Job, chosen: object) -> Rv3Patient | str:
     """The RV3 patient of a GHL booking, or why the front desk has to say (the review reason)."""
-    source = runtime.rv3()
-    with runtime.database().transaction() as conn:
+    source = work.rv3
+    with work.transaction() as conn:
         person, known = _person(conn, job)
     for candidate in (chosen, known):
         if isinstance(candidate, int):
@@ -328,22 +328,22 @@ def _patient_for(job: _Job, chosen: object) -> Rv3Patient | str:
         return matched
     if not job.where.create_patients_from_ghl:
         return UNKNOWN_CONTACT
-    return _create_patient(job, person)
+    return _create_patient(work, job, person)
 
 
-def _create_patient(job: _Job, person: GhlPerson) -> Rv3Patient | str:
+def _create_patient(work: Work, job: _Job, person: GhlPerson) -> Rv3Patient | str:
     new = new_rv3_patient(person)
     if new is None:
         return PATIENT_NOT_CREATED
     try:
-        created = runtime.rv3().create_patient(new)
+        created = work.rv3.create_patient(new)
     except sa.exc.IntegrityError:
         # RV3's own rules refuse it (a required document number, a duplicate email): a person decides.
         return PATIENT_NOT_CREATED
-    with runtime.database().transaction() as conn:
-        rv3_source.link_patient(conn, job.where, created, _now())
+    with work.transaction() as conn:
+        rv3_source.link_patient(conn, job.where, created, work.now())
         values = {"written_stamp": store.stamp_text(created.updated_at)}
-        store.save_patient_state(conn, job.where.id, str(created.id), values, _now())
+        store.save_patient_state(conn, job.where.id, str(created.id), values, work.now())
     return created
 
 

@@ -67,6 +67,7 @@ class Stored:
 
 
 def store_observed(
+    work: Work,
     conn: Connection,
     row: repo.AppointmentRecord,
     observed: Observed,
@@ -84,7 +85,7 @@ def store_observed(
     if observed.changes is not None:
         content = {**repo.content_values(record.appointment), **(extra or {})}
         repo.save_sync(conn, row, record, content=content, now=now)
-        rv3_writeback.record_ghl_change(conn, row.id)
+        rv3_writeback.record_ghl_change(work.settings, conn, row.id, now)
     else:
         repo.save_sync(conn, row, record)
     if observed.conflict is not None:

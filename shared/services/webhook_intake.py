@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
-from shared import runtime, telemetry
+from shared import telemetry
 from shared.http import ApiError
 from shared.queues import GHL_TO_RV3, QueueMessage
 from shared.settings import Settings, SettingsError
+from shared.work import Work
 from sync_core.hashing import payload_hash
 from sync_core.models import UtcDatetime
 from sync_core.webhook_signature import GHL_ED25519_PUBLIC_KEY_PEM, GHL_RSA_PUBLIC_KEY_PEM, verify_signature
@@ -61,13 +62,13 @@ class Receipt:
     event_type: str
 
 
-async def receive(raw: bytes, headers: Mapping[str, str], *, now: datetime | None = None) -> Receipt:
+async def receive(work: Work, raw: bytes, headers: Mapping[str, str], *, now: datetime | None = None) -> Receipt:
     """Verify, read and enqueue one delivery. Raises `ApiError` (400, 401, 413 or 429) when it is not taken.
 
     Async, so a delivery waiting for storage holds no function thread: GHL's acknowledgements do not depend
     on how busy the queue workers of the same instance are."""
-    moment = now or datetime.now(UTC)
-    settings = _settings()
+    moment = now or work.now()
+    settings = _settings(work)
     if len(raw) > MAX_BODY_BYTES:
         raise _refused(413, "payload_too_large", "El webhook supera el tamaño máximo aceptado.", "too_large")
     if settings.ghl_webhook_verify:
@@ -84,7 +85,7 @@ async def receive(raw: bytes, headers: Mapping[str, str], *, now: datetime | Non
         raise _refused(401, "stale_webhook", "El webhook está fuera de la ventana de tiempo aceptada.", "timestamp")
     if not _is_synced(event):
         return Receipt(status="ignored", event_type=event.type)
-    await _enqueue(to_message(raw, event, moment))
+    await _enqueue(work, to_message(raw, event, moment))
     return Receipt(status="accepted", event_type=event.type)
 
 
@@ -107,9 +108,9 @@ def outside_replay_window(timestamp: datetime | None, now: datetime) -> bool:
     return timestamp < now - REPLAY_MAX_AGE or timestamp > now + REPLAY_MAX_AHEAD
 
 
-def _settings() -> Settings:
+def _settings(work: Work) -> Settings:
     try:
-        return runtime.settings()
+        return work.settings
     except SettingsError as exc:
         # Fixable without GHL's help: ask for the redelivery instead of losing the webhook.
         log.error("webhook deferred: invalid app settings %s", [key for key, _ in exc.problems])
@@ -135,10 +136,10 @@ def _is_synced(event: WebhookEvent) -> bool:
     return isinstance(event, GhlContactEvent) and event.action == "update"
 
 
-async def _enqueue(message: WebhookMessage) -> None:
+async def _enqueue(work: Work, message: WebhookMessage) -> None:
     try:
         # Grouped with the deliveries arriving at the same moment: one storage request for a burst.
-        await runtime.queues().send_grouped(GHL_TO_RV3, message.model_dump(mode="json"))
+        await work.queues.send_grouped(GHL_TO_RV3, message.model_dump(mode="json"))
     except Exception as exc:  # noqa: BLE001 - whatever kept the message out of the queue, GHL must redeliver
         telemetry.alert(
             "webhook_failure",

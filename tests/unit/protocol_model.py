@@ -301,10 +301,14 @@ class ProtocolMachine(RuleBasedStateMachine):
             linked = record is not None and record.appointment.ghl_event_id == event.id
             if event.deleted and not linked:
                 continue
-            seen = p.observation_of(event.appointment(), deleted=event.deleted, seen_at=self.w.now)
-            if event.deleted:
-                seen = seen.model_copy(update={"at": self.w.ghl_now()})
-            self._apply(seen, event.made_by)
+            self._read(event)
+
+    def _read(self, event: Event) -> None:
+        """GHL's event as a read shows it now (reconciliation, or the worker before it overwrites a change)."""
+        seen = p.observation_of(event.appointment(), deleted=event.deleted, seen_at=self.w.now)
+        if event.deleted:
+            seen = seen.model_copy(update={"at": self.w.ghl_now()})
+        self._apply(seen, event.made_by)
 
     # --- the workers ----------------------------------------------------------------------------------------
 
@@ -338,6 +342,9 @@ class ProtocolMachine(RuleBasedStateMachine):
                 self._take(seen, local_id)
 
             self.w.lease_until.pop(local_id, None)
+        elif plan.kind is p.PushKind.read:
+            self._read(self.w.events[plan.record.appointment.ghl_event_id or ""])
+            self.w.lease_until.pop(local_id, None)
         else:
             assert plan.write is not None
             lease = self.w.lease_until[local_id]
@@ -346,11 +353,16 @@ class ProtocolMachine(RuleBasedStateMachine):
             self.busy[worker] = request
             self.w.requests.append(request)
 
-    @precondition(lambda self: any(not r.received for r in self.w.requests))
+    @precondition(lambda self: bool(self._deliverable()))
     @rule(data=st.data(), refuse=st.integers(0, 9))
     def ghl_receives(self, data: st.DataObject, refuse: int) -> None:
-        pending = [r for r in self.w.requests if not r.received]
+        pending = self._deliverable()
         self._ghl_receive(pending[data.draw(st.integers(0, len(pending) - 1))], refuse=self.refusals and refuse == 0)
+
+    def _deliverable(self) -> list[Request]:
+        """Requests GHL can still receive: a request reaches GHL within `MAX_REQUEST` of its sending or never
+        (the client's timeouts; the protocol's assumption)."""
+        return [r for r in self.w.requests if not r.received and r.deadline >= self.w.now]
 
     def _ghl_receive(self, request: Request, *, refuse: bool = False) -> None:
         request.received = True

@@ -212,6 +212,30 @@ def test_the_echo_of_an_update_does_not_undo_a_newer_front_desk_edit(synced: p.S
     assert outcome.push and p.plan_push(outcome.record, now=T0 + timedelta(minutes=3)).kind is p.PushKind.update
 
 
+def test_a_ghl_edit_taken_for_the_echo_of_a_write_that_then_failed_is_read_and_decided_before_any_write(
+    synced: p.SyncRecord,
+) -> None:
+    # Our update (+1 h) is on its way; the front desk moves the appointment back; a GHL user then moves it to
+    # exactly +1 h, and reconciliation reads that while the update may be landing: it looks like our echo. The
+    # update is then refused: the +1 h GHL holds was the user's change, the newest edit, and must not be
+    # overwritten by the front desk's older one.
+    edited = _edited(synced, 1, at=T0 + timedelta(minutes=1))
+    plan = p.plan_push(edited, now=T0 + timedelta(minutes=2))
+    assert plan.write is not None
+    back = p.local_edit(plan.record, synced.appointment, at=T0 + timedelta(minutes=2, seconds=5))
+    users_move = _event(edited.appointment, at=T0 + timedelta(minutes=2, seconds=10))
+    read = _seen(users_move, seen_at=T0 + timedelta(minutes=2, seconds=11))
+    assert p.observe(back, read, policy=LATEST).decision is p.Decision.echo  # indistinguishable, for now
+    taken = p.observe(back, read, policy=LATEST).record
+    refused = p.push_answered(taken, plan.write.id, p.Answer.refused, now=T0 + timedelta(minutes=2, seconds=12))
+    replan = p.plan_push(refused, now=T0 + timedelta(minutes=3))
+    assert replan.kind is p.PushKind.read  # not an update that would overwrite the user's move
+    again = _seen(users_move, seen_at=T0 + timedelta(minutes=3))
+    decided = p.observe(replan.record, again, policy=LATEST)
+    assert decided.decision is p.Decision.ghl_won and not decided.push
+    assert decided.record.appointment.start == edited.appointment.start
+
+
 def test_an_assignee_ghl_filled_in_is_no_change_while_the_clinic_has_none(synced: p.SyncRecord) -> None:
     assigned = _seen(_event(synced.appointment, at=T0 + timedelta(minutes=5), assigned_user_id="usr_9"))
     assert p.observe(synced, assigned, policy=LATEST).decision is p.Decision.same

@@ -18,6 +18,7 @@ from sync_core.rate_budget import (
     after_response,
     parse_retry_after,
     reserve,
+    reserve_several,
     retry_after_refusal,
 )
 
@@ -175,3 +176,23 @@ def test_a_refused_caller_never_comes_back_before_ghls_retry_after() -> None:
     refused = reserve(held, GHL, T0, max_wait_s=10)
     assert not refused.granted
     assert retry_after_refusal(refused, T0, max_wait_s=10, spread=0.0) == 30
+
+
+def test_several_slots_taken_at_once_are_the_ones_taken_one_by_one() -> None:
+    limits = BudgetLimits(max_requests=10, interval_s=1.0, utilization=1.0)
+    state, one_by_one = BudgetState(), []
+    for _ in range(4):
+        slot = reserve(state, limits, 100.0, 0.35)
+        one_by_one.append(slot)
+        state = slot.state
+    together_state, together = reserve_several(BudgetState(), limits, 100.0, 0.35, 6)
+    granted = [slot for slot in one_by_one if slot.granted]
+    expected = pytest.approx([100.0, 100.1, 100.2, 100.3])
+    assert [slot.start_at for slot in together] == [slot.start_at for slot in granted] == expected
+    assert together_state == granted[-1].state  # a fifth would wait 0.4 s > 0.35 s: not taken, not counted
+
+
+def test_several_slots_refused_as_one_when_the_first_does_not_come_in_time() -> None:
+    held = BudgetState(hold_until=110.0)
+    state, [refused] = reserve_several(held, BudgetLimits(), 100.0, 5.0, 8)
+    assert not refused.granted and state == held

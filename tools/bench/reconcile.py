@@ -193,7 +193,8 @@ def run_child(max_events: int, trace: bool) -> dict[str, Any]:
     from shared import runtime
     from shared.api.schemas import ReconciliationRunIn
     from shared.queues import RECONCILE
-    from shared.services import reconcile
+    from shared.services.reconcile import reports, runs, worker
+    from shared.work import Work
 
     runtime.queues().ensure_queues()
     runtime.queues().client(RECONCILE).clear_messages()
@@ -208,7 +209,7 @@ def run_child(max_events: int, trace: bool) -> dict[str, Any]:
         hasta=WINDOW_START + WINDOW,
         max_events_per_slice=max_events,
     )
-    run = reconcile.start_run(request)
+    run = runs.start_run(Work.current(), request)
     client = runtime.queues().client(RECONCILE)
     messages = 0
     while True:
@@ -216,12 +217,12 @@ def run_child(max_events: int, trace: bool) -> dict[str, Any]:
         if not batch:
             break
         for message in batch:
-            reconcile.process(json.loads(message.content), dequeue_count=message.dequeue_count or 1)
+            worker.process(json.loads(message.content), dequeue_count=message.dequeue_count or 1)
             client.delete_message(message)
             messages += 1
     elapsed = time.perf_counter() - started
     heap_peak = tracemalloc.get_traced_memory()[1] if trace else 0
-    report = reconcile.get_report(run.reports[0].id)
+    report = reports.get_report(Work.current(), run.reports[0].id)
     return {
         "elapsed_s": elapsed,
         "messages": messages,

@@ -19,6 +19,7 @@ from azure.functions.queue import QueueMessage as TriggerMessage
 from azure.storage.queue import ExponentialRetry, QueueClient
 from azure.storage.queue import QueueMessage as StoredMessage
 
+from shared.queues import storage_transport
 from tools.functions_host.config import QueueOptions
 from tools.functions_host.indexing import FunctionDescriptor, QueueTrigger
 from tools.functions_host.invocation import Invoker
@@ -43,8 +44,7 @@ class QueueClients:
             self._clients[key] = QueueClient.from_connection_string(
                 connection_string,
                 queue_name,
-                connection_timeout=5,
-                read_timeout=30,
+                transport=storage_transport(connection_timeout=5, read_timeout=30),
                 # Waits of about 1 s then 3 s (jittered by up to 1 s): bounded, and polls skip them.
                 retry_policy=ExponentialRetry(
                     initial_backoff=1, increment_base=2, retry_total=2, random_jitter_range=1

@@ -4,7 +4,7 @@ sandbox over HTTP: the edit lands exactly while the worker's write is on its way
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -12,10 +12,12 @@ import sqlalchemy as sa
 
 from blueprints import citas as api
 from shared import runtime
+from shared.ghl.errors import Invalid
 from shared.services import inbound, outbound
 from shared.store import outbox as outbox_repo
 from shared.store.schema import appointments, outbox
 from shared.work import Work
+from sync_core import protocol
 from tests.fixtures.app import App
 from tests.integration.webhooks.helpers import message
 
@@ -131,3 +133,50 @@ def test_the_echo_of_an_update_applied_before_the_worker_records_it_does_not_und
     assert outbound.process(_outbox_messages(app)[2]).result == "skipped"
     [event] = sandbox.admin.state()["appointments"]
     assert datetime.fromisoformat(event["startTime"]).hour == 15
+
+
+def test_a_ghl_move_taken_for_the_echo_of_an_update_that_ghl_then_refused_is_not_overwritten(
+    app_with_ghl: tuple[App, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Found by the protocol soak. The worker's update (12:00) is on its way; the front desk moves the cita back
+    # to 10:00; a GHL user moves the event to exactly 12:00, and that webhook, arriving while the update may be
+    # landing, looks like its echo. GHL then refuses the update: the 12:00 was the user's, the newest edit, and
+    # the worker must read it and take it instead of sending the front desk's older 10:00 over it.
+    app, sandbox = app_with_ghl
+    # The steps follow each other within milliseconds, on one machine's clock: order them at that resolution
+    # (edits closer than the clocks' skew are beyond what latest_wins can order, a known limit).
+    monkeypatch.setattr(protocol, "SKEW", timedelta(milliseconds=1))
+    created = app.call(api.citas_create, "POST", "ghl/citas", body=_cita(10))
+    cita_id = str(created.body["id"])
+    assert outbound.process(_outbox_messages(app)[0]).result == "applied"
+    moved = app.call(api.citas_update, "PUT", f"ghl/citas/{cita_id}", body=_cita(12), route={"id": cita_id})
+    assert moved.status == 200, moved.body
+    [event] = sandbox.admin.state()["appointments"]
+    client = runtime.ghl()
+    send = client.update_appointment
+    echoes: list[str] = []
+
+    def refused_while_a_ghl_user_moves_it(*args: Any, **kwargs: Any) -> Any:
+        back = app.call(api.citas_update, "PUT", f"ghl/citas/{cita_id}", body=_cita(10), route={"id": cita_id})
+        assert back.status == 200, back.body
+        sandbox.admin.simulate_appointment_edit(
+            event["id"], startTime=f"{DAY}T12:00:00-05:00", endTime=f"{DAY}T13:00:00-05:00"
+        )
+        [users] = [d for d in sandbox.admin.webhooks() if d["type"] == "AppointmentUpdate"]
+        echoes.append(inbound.process(message(users["body"])).detail)
+        raise Invalid(["slot no longer available"], status=422)
+
+    monkeypatch.setattr(client, "update_appointment", refused_while_a_ghl_user_moves_it)
+    assert outbound.process(_outbox_messages(app)[1]).result == "failed"  # the 12:00 the front desk no longer wants
+    assert echoes == ["echo"]  # indistinguishable while the update could land
+    monkeypatch.setattr(client, "update_appointment", send)
+    updates_before = sandbox.admin.counts()["by_endpoint"].get("PUT /calendars/events/appointments/{eventId}", 0)
+    assert outbound.process(_outbox_messages(app)[2]).result == "skipped"  # read GHL, took the user's move
+    with app.db.transaction() as conn:
+        row = conn.execute(sa.select(appointments)).one()
+    assert (row.start_at.hour, row.sync_state) == (17, "synced")  # 12:00 Lima, as the GHL user left it
+    assert (
+        sandbox.admin.counts()["by_endpoint"].get("PUT /calendars/events/appointments/{eventId}", 0) == updates_before
+    )
+    [event] = sandbox.admin.state()["appointments"]
+    assert datetime.fromisoformat(event["startTime"]).hour == 12

@@ -52,6 +52,38 @@ def test_instances_sharing_a_table_get_distinct_evenly_spaced_slots(new_table: C
     assert min(gaps) >= limits.spacing_s - 1e-6
 
 
+def test_threads_of_one_process_waiting_together_share_table_writes_and_still_get_distinct_slots(
+    new_table: Callable[[], TableClient],
+) -> None:
+    table = new_table()
+    limits = BudgetLimits(max_requests=100, interval_s=10)
+    budgets = [TableRateBudget(table, limits) for _ in range(2)]  # two hosts, 8 function threads each
+    writes = []
+    for budget in budgets:
+        store = budget._store
+        budget._store = lambda *args, _store=store: writes.append(1) or _store(*args)  # type: ignore[method-assign]
+    starts: list[float] = []
+    lock = threading.Lock()
+    all_ready = threading.Barrier(16)
+
+    def worker(budget: TableRateBudget) -> None:
+        all_ready.wait(timeout=10)
+        for _ in range(6):
+            slot = budget.reserve(LOC, max_wait_s=60)
+            assert slot.granted
+            with lock:
+                starts.append(slot.start_at)
+
+    threads = [threading.Thread(target=worker, args=(budgets[n % 2],)) for n in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    gaps = [b - a for a, b in itertools.pairwise(sorted(starts))]
+    assert len(starts) == 96 and min(gaps) >= limits.spacing_s - 1e-6
+    assert len(writes) < len(starts) / 2  # most writes took slots for the threads waiting behind
+
+
 def test_a_429_seen_by_one_instance_holds_the_others(new_table: Callable[[], TableClient]) -> None:
     table = new_table()
     one, other = TableRateBudget(table), TableRateBudget(table)

@@ -15,9 +15,11 @@ import pytest
 from shared import runtime
 from shared.api.schemas import ReconciliationRunIn
 from shared.queues import GHL_TO_RV3, RECONCILE, RV3_TO_GHL
-from shared.services import inbound, outbound, reconcile
+from shared.services import inbound, outbound
+from shared.services.reconcile import reports, runs, worker
 from shared.store import appointments as appointment_repo
 from shared.store import outbox
+from shared.work import Work
 from sync_core import protocol
 from sync_core.hashing import SyncedFields
 from tests.fixtures.app import CALENDAR, LOCATION, App
@@ -129,13 +131,13 @@ class Sides:
     def run(self, **request: Any) -> int:
         """Reconcile 2030-03-04 (Lima) through the `reconcile` queue; the report id."""
         body = {"desde": "2030-03-04", "hasta": "2030-03-04", **request}
-        started = reconcile.start_run(ReconciliationRunIn.model_validate(body))
-        drain(RECONCILE, reconcile.process)
+        started = runs.start_run(Work.current(), ReconciliationRunIn.model_validate(body))
+        drain(RECONCILE, worker.process)
         (report,) = started.reports
         return report.id
 
     def report(self, report_id: int) -> dict[str, Any]:
-        return reconcile.get_report(report_id).model_dump(mode="json")
+        return reports.get_report(Work.current(), report_id).model_dump(mode="json")
 
     def sync_both_ways(self) -> None:
         """Let the sync workers apply what the queues hold (the normal path fixes take)."""

@@ -7,7 +7,7 @@ import itertools
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
-from shared.services.reconcile import walk_ghl
+from shared.services.reconcile.walk import walk_ghl
 from sync_core.reconcile import SlicePlan
 
 START = datetime(2030, 3, 4, 5, tzinfo=UTC)

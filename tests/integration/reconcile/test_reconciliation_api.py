@@ -12,10 +12,11 @@ import pytest
 from blueprints import reconcile as endpoints
 from shared import runtime
 from shared.queues import RECONCILE, Queues, QueueUnavailable
-from shared.services import reconcile
+from shared.services.reconcile import runs, worker
 from shared.store import locations as location_repo
 from shared.store import reports
 from shared.store.schema import reconciliation_reports
+from shared.work import Work
 from tests.fixtures.app import LOCATION, seed_location
 
 from .conftest import DAY, Sides, drain
@@ -159,7 +160,7 @@ def test_the_timer_queues_every_active_location_and_flags_a_missed_run(
     with sides.app.db.transaction() as conn:
         conn.execute(reconciliation_reports.update().values(finished_at=datetime.now(UTC) - timedelta(hours=30)))
     with caplog.at_level(logging.INFO, logger="rv3sync.reconcile"):
-        started = reconcile.scheduled_run()
+        started = runs.scheduled_run(Work.current())
     assert started is not None
     assert sorted(r.location_id for r in started.reports) == ["loc_demo", "loc_norte"]
     assert sorted(m["location_id"] for m in queued_messages()) == ["loc_demo", "loc_norte"]
@@ -170,7 +171,7 @@ def test_the_timer_queues_every_active_location_and_flags_a_missed_run(
 def test_the_timer_function_runs_the_scheduled_fan_out(sides: Sides) -> None:
     endpoints.reconciliation_timer(None)
     assert [m["location_id"] for m in queued_messages()] == [LOCATION]
-    drain(RECONCILE, reconcile.process)
+    drain(RECONCILE, worker.process)
     with runtime.database().transaction() as conn:
         latest = reports.latest(conn, LOCATION)
     assert latest is not None and latest.status == "completed"

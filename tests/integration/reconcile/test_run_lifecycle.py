@@ -15,10 +15,12 @@ import sqlalchemy as sa
 
 from shared import runtime
 from shared.api.schemas import ReconciliationRunIn
-from shared.queues import RECONCILE
-from shared.services import reconcile
+from shared.queues import MAX_DEQUEUE_COUNT, POISON_SUFFIX, RECONCILE
+from shared.services.reconcile import reports as reconciliation
+from shared.services.reconcile import runs, worker
 from shared.store import reports
 from shared.store.schema import reconciliation_reports
+from shared.work import Work
 
 from .conftest import DAY, Sides, drain
 
@@ -44,7 +46,7 @@ def busy_day(sides: Sides) -> Iterator[Sides]:
 def queued_run(**request: Any) -> tuple[dict[str, Any], int]:
     """Start a run for 2030-03-04 and take its message off the queue, as a worker would; (message, report id)."""
     body = {"desde": "2030-03-04", "hasta": "2030-03-04", "max_events_per_slice": SLICE_LIMIT, **request}
-    started = reconcile.start_run(ReconciliationRunIn.model_validate(body))
+    started = runs.start_run(Work.current(), ReconciliationRunIn.model_validate(body))
     (message,) = list(runtime.queues().client(RECONCILE).receive_messages(max_messages=1, visibility_timeout=60))
     runtime.queues().client(RECONCILE).delete_message(message)
     return json.loads(message.content), started.reports[0].id
@@ -89,7 +91,7 @@ def test_a_run_that_crashes_resumes_from_its_last_checkpoint_with_the_same_repor
     message, report_id = queued_run()
     crashing = CountingEvents(monkeypatch, crash_at=listings_of_a_whole_run // 2)
     with pytest.raises(RuntimeError):
-        reconcile.process(message, dequeue_count=1)
+        worker.process(message, dequeue_count=1)
     interrupted = row(report_id)
     assert interrupted.status == "running"
     assert interrupted.lease_until is None  # released: the redelivery need not wait for it
@@ -98,16 +100,16 @@ def test_a_run_that_crashes_resumes_from_its_last_checkpoint_with_the_same_repor
 
     crashing.crash_at = None
     calls_before = crashing.calls
-    assert reconcile.process(message, dequeue_count=2).result == "completed"
+    assert worker.process(message, dequeue_count=2).result == "applied"
     assert crashing.calls - calls_before < listings_of_a_whole_run  # resumed, not started over
     assert differences(busy_day.report(report_id)) == differences(reference)
 
 
 def test_a_redelivered_message_of_a_finished_run_changes_nothing(busy_day: Sides) -> None:
     message, report_id = queued_run()
-    assert reconcile.process(message).result == "completed"
+    assert worker.process(message).result == "applied"
     before = busy_day.report(report_id)
-    assert reconcile.process(message, dequeue_count=2).result == "duplicate"
+    assert worker.process(message, dequeue_count=2).result == "duplicate"
     assert busy_day.report(report_id) == before
     with runtime.database().transaction() as conn:
         count = conn.execute(
@@ -125,11 +127,11 @@ def test_a_run_held_by_another_worker_is_retried_later_then_taken_over_when_its_
     now = datetime.now(UTC)
     with runtime.database().transaction() as conn:
         assert reports.claim(conn, report_id, now, now + timedelta(seconds=60))  # another worker
-    outcome = reconcile.process(message)
+    outcome = worker.process(message)
     assert outcome.result == "requeued"
     assert runtime.queues().depth(RECONCILE) == 1  # comes back after the other worker's lease
-    worn_out = {**message, "requeues": reconcile.MAX_HOLDER_WAITS}
-    assert reconcile.process(worn_out).result == "duplicate"  # the holder is evidently alive
+    worn_out = {**message, "requeues": worker.MAX_HOLDER_WAITS}
+    assert worker.process(worn_out).result == "duplicate"  # the holder is evidently alive
     assert row(report_id).status in ("queued", "running")
     with runtime.database().transaction() as conn:
         conn.execute(
@@ -137,20 +139,20 @@ def test_a_run_held_by_another_worker_is_retried_later_then_taken_over_when_its_
             .where(reconciliation_reports.c.id == report_id)
             .values(lease_until=now - timedelta(seconds=1))  # that worker died
         )
-    assert reconcile.process(message, dequeue_count=2).result == "completed"
+    assert worker.process(message, dequeue_count=2).result == "applied"
 
 
 def test_a_long_run_hands_over_to_a_new_message_and_ends_with_the_same_report(
     busy_day: Sides, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     reference = busy_day.report(busy_day.run(max_events_per_slice=SLICE_LIMIT))
-    monkeypatch.setattr(reconcile, "RUN_BUDGET_S", 0.0)  # one slice per message
-    started = reconcile.start_run(
-        ReconciliationRunIn(desde=DAY.date(), hasta=DAY.date(), max_events_per_slice=SLICE_LIMIT)
+    monkeypatch.setattr(worker, "RUN_BUDGET_S", 0.0)  # one slice per message
+    started = runs.start_run(
+        Work.current(), ReconciliationRunIn(desde=DAY.date(), hasta=DAY.date(), max_events_per_slice=SLICE_LIMIT)
     )
     outcomes: list[str] = []
-    drain(RECONCILE, lambda body, **kw: outcomes.append(reconcile.process(body, **kw).result))
-    assert outcomes[-1] == "completed"
+    drain(RECONCILE, lambda body, **kw: outcomes.append(worker.process(body, **kw).result))
+    assert outcomes[-1] == "applied"
     assert outcomes.count("continued") >= 5
     assert differences(busy_day.report(started.reports[0].id)) == differences(reference)
 
@@ -162,12 +164,12 @@ def test_a_run_whose_ghl_access_is_refused_fails_visibly(
     monkeypatch.setenv("GHL_PRIVATE_TOKEN", "pit-revoked")
     runtime.reset()
     with caplog.at_level(logging.INFO, logger="rv3sync.reconcile"):
-        assert reconcile.process(message).result == "failed"
+        assert worker.process(message).result == "failed"
     failed = row(report_id)
     assert (failed.status, failed.error) == ("failed", "ghl_auth_expired")
     (alert,) = [r for r in caplog.records if getattr(r, "event", None) == "alert.reconciliation_missed"]
     assert (alert.alert, alert.location_id) == ("reconciliation_missed", "loc_demo")  # type: ignore[attr-defined]
-    (state,) = reconcile.metrics().locations
+    (state,) = reconciliation.metrics(Work.current()).locations
     assert state.last_run is not None and state.last_run.status == "failed"
     assert state.stale
 
@@ -176,11 +178,11 @@ def test_a_ghl_outage_resumes_later_and_gives_up_after_its_retries(busy_day: Sid
     message, report_id = queued_run()
     busy_day.sandbox.admin.start_outage(seconds=60)
     try:
-        outcome = reconcile.process(message)
+        outcome = worker.process(message)
         assert outcome.result == "requeued"
         assert row(report_id).status in ("queued", "running")
-        last = {**message, "attempt": reconcile.MAX_ATTEMPTS}
-        assert reconcile.process(last).result == "failed"
+        last = {**message, "attempt": worker.JOB.max_attempts}
+        assert worker.process(last).result == "failed"
     finally:
         busy_day.sandbox.admin.end_outage()
     assert row(report_id).status == "failed"
@@ -192,10 +194,13 @@ def test_the_last_delivery_of_a_crashing_run_marks_it_failed_before_the_poison_q
     message, report_id = queued_run()
     CountingEvents(monkeypatch, crash_at=1)
     with pytest.raises(RuntimeError):
-        reconcile.process(message, dequeue_count=reconcile.MAX_DEQUEUE)
+        worker.process(message, dequeue_count=MAX_DEQUEUE_COUNT)
     assert (row(report_id).status, row(report_id).error) == ("failed", "RuntimeError")
 
 
-def test_a_malformed_message_goes_to_the_poison_queue() -> None:
-    with pytest.raises(reconcile.MalformedMessage):
-        reconcile.process({"run_id": "x"})
+def test_a_malformed_message_goes_straight_to_the_poison_queue(sides: Sides) -> None:
+    poison = runtime.queues().client(RECONCILE + POISON_SUFFIX)
+    poison.clear_messages()
+    assert worker.process({"run_id": "x"}).result == "malformed"
+    assert [json.loads(m.content) for m in poison.peek_messages(max_messages=32)] == [{"run_id": "x"}]
+    assert runtime.queues().depth(RECONCILE) == 0

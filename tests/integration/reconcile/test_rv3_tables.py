@@ -15,8 +15,10 @@ import sqlalchemy as sa
 from shared import runtime
 from shared.api.schemas import ReconciliationRunIn
 from shared.queues import RECONCILE
-from shared.services import reconcile, rv3_capture
+from shared.services import rv3_capture
+from shared.services.reconcile import runs, worker
 from shared.store.schema import appointments, contacts, rv3_appointments
+from shared.work import Work
 from tests.fixtures.rv3_schema import CANCELADO, FrontDesk, Rv3Clock
 from tests.integration.webhooks.helpers import appointment_body, deliver
 from tools.ghl_sandbox.render import appointment_webhook
@@ -41,7 +43,7 @@ class Rv3Sides:
 
     def sync(self) -> None:
         """A capture run (it writes pending write-backs first, then reads RV3), then the queue workers."""
-        report = rv3_capture.run()
+        report = rv3_capture.run(Work.current())
         assert report.error is None, report.error
         self.sides.sync_both_ways()
 
@@ -204,11 +206,13 @@ def test_a_run_handed_over_day_by_day_lists_and_fixes_each_rv3_difference_once(
     missed = [desk.book(patient, RV3_DAY + timedelta(days=d), time(10)) for d in (0, 1)]
     desk.hard_delete(deleted)
 
-    monkeypatch.setattr(reconcile, "RUN_BUDGET_S", 0.0)  # one slice, or one RV3 day, per message
-    started = reconcile.start_run(ReconciliationRunIn(desde=RV3_DAY, hasta=RV3_DAY + timedelta(days=1), heal=True))
+    monkeypatch.setattr(worker, "RUN_BUDGET_S", 0.0)  # one slice, or one RV3 day, per message
+    started = runs.start_run(
+        Work.current(), ReconciliationRunIn(desde=RV3_DAY, hasta=RV3_DAY + timedelta(days=1), heal=True)
+    )
     outcomes: list[str] = []
-    drain(RECONCILE, lambda body, **kw: outcomes.append(reconcile.process(body, **kw).result))
-    assert outcomes[-1] == "completed" and outcomes.count("continued") >= 2
+    drain(RECONCILE, lambda body, **kw: outcomes.append(worker.process(body, **kw).result))
+    assert outcomes[-1] == "applied" and outcomes.count("continued") >= 2
 
     report = rv3.sides.report(started.reports[0].id)
     assert sorted(entry["rv3_id"] for entry in from_rv3(report, "faltantes_ghl")) == missed
@@ -222,8 +226,8 @@ def test_an_unreachable_rv3_database_resumes_the_run_later_instead_of_failing_it
 ) -> None:
     monkeypatch.setenv("RV3_SQL_URL", "mysql+pymysql://sync:pw@127.0.0.1:9/reflexo")
     runtime.reset()
-    started = reconcile.start_run(ReconciliationRunIn(desde=RV3_DAY, hasta=RV3_DAY))
+    started = runs.start_run(Work.current(), ReconciliationRunIn(desde=RV3_DAY, hasta=RV3_DAY))
     outcomes: list[str] = []
-    drain(RECONCILE, lambda body, **kw: outcomes.append(reconcile.process(body, **kw).result))
+    drain(RECONCILE, lambda body, **kw: outcomes.append(worker.process(body, **kw).result))
     assert outcomes and set(outcomes) == {"requeued"}  # back later (jittered), from its checkpoint
     assert rv3.sides.report(started.reports[0].id)["status"] == "running"

@@ -28,6 +28,7 @@ from shared.services import inbound, outbound, rv3_capture
 from shared.services.webhook_intake import to_message
 from shared.store.database import Database
 from shared.store.schema import appointments
+from shared.work import Work
 from sync_core.webhooks import parse_webhook
 from tests.fixtures.app import CALENDAR, LOCATION, App, seed_location
 from tests.fixtures.rv3_schema import FrontDesk
@@ -149,7 +150,7 @@ class World:
     rv3_url: str
 
     def capture(self) -> rv3_capture.CaptureReport:
-        return rv3_capture.run()
+        return rv3_capture.run(Work.current())
 
     def deliver(self) -> int:
         """Run the `rv3-to-ghl` worker until its queue is empty; how many messages it handled."""
