@@ -34,11 +34,8 @@ def _next_message(app: App) -> dict[str, Any]:
     raise AssertionError("no rv3-to-ghl message within 5 s")
 
 
-def test_a_rate_limited_create_is_sent_again_without_a_lookup(app_with_ghl: tuple[App, Any]) -> None:
-    app, sandbox = app_with_ghl
-    QueueClient.from_connection_string(app.env["AzureWebJobsStorage"], RV3_TO_GHL).clear_messages()
-    sandbox.admin.configure("rate_limit", {"interval_ms": 1000})  # Retry-After: 1 s
-    sandbox.admin.configure("faults", {"endpoints": {CREATE: {"rate_limit": 1.0}}})
+def _book(app: App) -> None:
+    """A new cita at the front desk, for a new patient (contact upsert, then create)."""
     created = app.call(
         citas_api.citas_create,
         "POST",
@@ -51,6 +48,14 @@ def test_a_rate_limited_create_is_sent_again_without_a_lookup(app_with_ghl: tupl
         },
     )
     assert created.status == 201
+
+
+def test_a_rate_limited_create_is_sent_again_without_a_lookup(app_with_ghl: tuple[App, Any]) -> None:
+    app, sandbox = app_with_ghl
+    QueueClient.from_connection_string(app.env["AzureWebJobsStorage"], RV3_TO_GHL).clear_messages()
+    sandbox.admin.configure("rate_limit", {"interval_ms": 1000})  # Retry-After: 1 s
+    sandbox.admin.configure("faults", {"endpoints": {CREATE: {"rate_limit": 1.0}}})
+    _book(app)
 
     assert outbound.process(_next_message(app)).result == "requeued"
     sandbox.admin.configure("faults", {})
@@ -72,18 +77,7 @@ def test_a_lookup_met_by_a_ghl_outage_comes_back_later_and_adopts_the_event_once
     sandbox.admin.configure(
         "faults", {"endpoints": {CREATE: {"applied_then_failed": 1.0, "applied_then_failed_outcome": "reset"}}}
     )
-    created = app.call(
-        citas_api.citas_create,
-        "POST",
-        "ghl/citas",
-        body={
-            "title": "Consulta",
-            "patient": {"name": "Lucía Ramos", "phone": "987111222"},
-            "start_time": "2030-03-12T10:00:00-05:00",
-            "end_time": "2030-03-12T11:00:00-05:00",
-        },
-    )
-    assert created.status == 201
+    _book(app)
     assert outbound.process(_next_message(app)).result == "requeued"  # made in GHL, but no answer: unknown
     sandbox.admin.configure("faults", {"all_endpoints": {"server_error": 1.0, "server_error_statuses": [503]}})
     assert outbound.process(_next_message(app)).result == "requeued"  # the lookup meets the outage
