@@ -12,6 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from shared.store.database import Database
+from sync_core import protocol
 from tests.fixtures.stack import assert_logs_clean
 from tools.azurite import Azurite
 from tools.bench.chaos import POSTGRES_ADMIN_URL, ChaosOptions, ChaosStack, report_text, run
@@ -39,9 +40,14 @@ def test_changes_both_ways_survive_every_fault_without_loss_duplicate_drift_or_p
     postgres_reachable: None, azurite: Azurite, tmp_path: Path
 ) -> None:
     lines: list[str] = []
+    # How long a change may take to reach the other side before it counts as lost: a create in flight when its
+    # host is killed is waited out until it can no longer land (`protocol.MAX_REQUEST`, 40 s after it was sent),
+    # then looked up; its message comes back after the killed host's message lease, and outages add backoff.
+    # (45 s, the bound before, failed a fresh-clone run once: the create of `a6` reached GHL only after it.)
+    handoff_s = protocol.MAX_REQUEST.total_seconds() + 10 + 30
     options = ChaosOptions(
         changes=120, gap_s=3, ghl_outage_s=4, db_outage_s=4, storage_down_s=2, kills=1, message_lease_s=10,
-        drain_timeout_s=60, handoff_timeout_s=45, azurite=azurite, work_dir=tmp_path, log=lines.append,
+        drain_timeout_s=60, handoff_timeout_s=handoff_s, azurite=azurite, work_dir=tmp_path, log=lines.append,
         on_finish=_logs_clean,
     )  # fmt: skip
     figures = run(options)
