@@ -36,8 +36,11 @@ def test_calls_from_many_threads_are_written_in_few_transactions_and_all_of_them
     for thread in threads:
         thread.join()
     calls.flush()  # what a reader does first
+    written_in = len(transactions)
     assert _count(db) == 400
-    assert len(transactions) <= 3  # 200 per batch, then the rest: not 400 transactions
+    # Batches of 200 and the rest; threads that see a batch full at the same moment may each flush what
+    # came meanwhile, so a few more: never a transaction per call.
+    assert written_in <= 400 // 200 + len(threads) + 1
 
 
 def test_a_lone_call_is_written_soon_without_anyone_reading(db: Database) -> None:
