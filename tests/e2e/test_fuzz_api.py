@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from shared.store.database import Database
 from tests.fixtures.app import seed_location
 from tests.fixtures.rv3_schema import create_rv3_database
-from tests.fixtures.stack import FUNCTION_KEY, Stack, assert_logs_clean, clear_queues, stack_env
+from tests.fixtures.stack import FUNCTION_KEY, Stack, clear_queues, running, stack_env
 from tools.azurite import Azurite
 from tools.ghl_sandbox import DEMO_SEED, SandboxConfig, SandboxServer
 from tools.ghl_sandbox.config import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
@@ -59,13 +59,9 @@ def fuzz_stack(azurite: Azurite, tmp_path: Path) -> Iterator[Stack]:
         stack = Stack(sandbox=sandbox, azurite=azurite, db=Database.connect_url(sql_url), env=env, tmp=tmp_path)
         seed_location(stack.db)
         try:
-            stack.start_host(port)
-            yield stack
-            assert_logs_clean(stack.hosts, stack.db)
+            with running(stack, port):
+                yield stack
         finally:
-            for host in stack.hosts:
-                host.stop()
-            stack.db.dispose()
             rv3_engine.dispose()
 
 

@@ -19,7 +19,7 @@ from shared.queues import GHL_TO_RV3
 from shared.store.database import Database
 from shared.store.schema import appointments, contacts, outbox, webhook_inbox
 from tests.fixtures.app import CALENDAR, LOCATION, seed_location
-from tests.fixtures.stack import Stack, assert_logs_clean, clear_queues, free_port, stack_env
+from tests.fixtures.stack import Stack, clear_queues, free_port, running, stack_env
 from tests.integration.webhooks.helpers import appointment_body, raw
 from tools.azurite import Azurite
 from tools.ghl_sandbox import DEMO_SEED, SandboxConfig, SandboxServer
@@ -114,14 +114,8 @@ def webhook_stack(azurite: Azurite, tmp_path_factory: pytest.TempPathFactory) ->
         env = stack_env(azurite, sandbox, sql_url)
         stack = Stack(sandbox=sandbox, azurite=azurite, db=Database.connect_url(sql_url), env=env, tmp=tmp)
         seed_location(stack.db)
-        try:
-            stack.start_host(port)
+        with running(stack, port):
             yield stack
-            assert_logs_clean(stack.hosts, stack.db)
-        finally:
-            for host in stack.hosts:
-                host.stop()
-            stack.db.dispose()
 
 
 @pytest.fixture
