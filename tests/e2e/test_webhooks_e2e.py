@@ -222,7 +222,9 @@ def test_with_storage_stopped_ghl_gets_429_and_its_redelivery_is_applied_once(ho
         hooks.sandbox_admin.simulate_appointment_edit(
             event_id, startTime="2030-04-08T15:00:00-05:00", endTime="2030-04-08T16:00:00-05:00"
         )
-        hooks.wait(lambda: _attempted(hooks.delivery_of("AppointmentUpdate", event_id)), "GHL's first delivery")
+        hooks.wait(
+            lambda: _answered(hooks.delivery_of("AppointmentUpdate", event_id)), "the answer to GHL's first delivery"
+        )
     finally:
         storage.start()
     delivery = hooks.wait(lambda: _delivered(hooks.delivery_of("AppointmentUpdate", event_id)), "GHL's redelivery")
@@ -233,8 +235,12 @@ def test_with_storage_stopped_ghl_gets_429_and_its_redelivery_is_applied_once(ho
     assert hooks.inbox_entry(delivery["webhookId"]) is not None
 
 
-def _attempted(delivery: dict[str, Any] | None) -> dict[str, Any] | None:
-    return delivery if delivery is not None and delivery["attempts"] else None
+def _answered(delivery: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The delivery once GHL's first attempt has its answer (the sandbox records an attempt when it starts)."""
+    if delivery is None or not delivery["attempts"]:
+        return None
+    first = delivery["attempts"][0]
+    return delivery if first["status"] is not None or first["error"] is not None else None
 
 
 def _delivered(delivery: dict[str, Any] | None) -> dict[str, Any] | None:
