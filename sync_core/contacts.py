@@ -6,6 +6,7 @@ import re
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from sync_core.phones import read_phone
 from sync_core.text import collapse_spaces, fold
 
 CONTACT_SOURCE = "Reflexo V3"
@@ -94,17 +95,12 @@ class ContactDraft(BaseModel):
 
 def normalize_phone(raw: str | None, default_region: str = "PE") -> str | None:
     """E.164 for the first valid number in `raw` ("987654321" → "+51987654321"); None when there is none."""
-    import phonenumbers
-
     if raw is None or not _has_content(raw):
         return None
     for candidate in _PHONE_SEPARATORS.split(raw):
-        try:
-            number = phonenumbers.parse(candidate.strip(), default_region)
-        except phonenumbers.NumberParseException:
-            continue
-        if phonenumbers.is_valid_number(number):
-            return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+        phone = read_phone(candidate, default_region)
+        if phone is not None and phone.valid:
+            return phone.number
     return None
 
 

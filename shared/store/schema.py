@@ -352,3 +352,6 @@ rv3_reviews = sa.Table(
     sa.Column("resolved_at", UtcDateTime()),
     sa.Index("ix_rv3_reviews_status", "status"),
 )
+
+# The MiaSalud wing declares its tables on the same metadata (after everything they refer to).
+from shared.store import miasalud_schema as _miasalud_schema  # noqa: E402, F401

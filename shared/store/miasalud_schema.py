@@ -1,0 +1,154 @@
+"""The MiaSalud wing's tables: ManyChat's leads as Azure SQL keeps them, ready for the push to Odoo.
+
+Declared on the one `metadata` (`shared.store.schema`, which imports this module), so the same migrations and
+checks cover them. Ids are this API's own; ManyChat's ids (`manychat_id`, the campaign number, the advisors'
+`comercial_id` / `medico_id`) are unique columns beside them. `field_clocks` holds, per field, the stamp of the
+event that set it (`sync_core.miasalud.merge`); `version` guards concurrent writers of one row.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from shared.store.schema import Id, UtcDateTime, _pk, _stamps, _unique_when_set, metadata
+
+# odoo_sync_status: what part 2 (the push to Odoo) does with a row; every change sets it back to pending.
+ODOO_SYNC_PENDING = "pending"
+
+
+def _odoo_sync(record: str) -> list[sa.Column[object]]:
+    return [
+        sa.Column(f"odoo_{record}_id", sa.BigInteger()),
+        sa.Column("odoo_sync_status", sa.Unicode(16), nullable=False, server_default=ODOO_SYNC_PENDING),
+        sa.Column("odoo_sync_error", sa.UnicodeText()),
+        sa.Column("odoo_sync_attempts", sa.Integer(), nullable=False, server_default="0"),
+        sa.Column("odoo_synced_at", UtcDateTime()),
+    ]
+
+
+def _ordering() -> list[sa.Column[object]]:
+    return [
+        sa.Column("event_at", UtcDateTime()),  # when the newest event that set a field happened
+        sa.Column("field_clocks", sa.UnicodeText()),
+        sa.Column("version", sa.Integer(), nullable=False, server_default="1"),
+    ]
+
+
+miasalud_channels = sa.Table(
+    "miasalud_channels",
+    metadata,
+    _pk(),
+    sa.Column("name", sa.Unicode(200), nullable=False),
+    sa.Column("name_key", sa.Unicode(200), nullable=False, unique=True),  # folded: "Facebook" = " facebook "
+    sa.Column("description", sa.UnicodeText()),
+    sa.Column("from_event", sa.Boolean(), nullable=False, server_default=sa.false()),
+    *_stamps(),
+)
+
+miasalud_advisors = sa.Table(
+    "miasalud_advisors",
+    metadata,
+    _pk(),
+    sa.Column("external_id", sa.Unicode(64)),  # comercial_id / medico_id in ManyChat's events
+    sa.Column("name", sa.Unicode(200)),
+    sa.Column("email", sa.Unicode(254)),
+    sa.Column("phone", sa.Unicode(40)),
+    sa.Column("from_event", sa.Boolean(), nullable=False, server_default=sa.false()),
+    *_stamps(),
+)
+_unique_when_set("uq_miasalud_advisors_external_id", miasalud_advisors.c.external_id)
+
+miasalud_campaigns = sa.Table(
+    "miasalud_campaigns",
+    metadata,
+    _pk(),
+    sa.Column("manychat_campaign_id", sa.BigInteger()),  # campaign_id in ManyChat's events
+    sa.Column("name", sa.Unicode(200)),
+    sa.Column("date_start", UtcDateTime()),
+    sa.Column("date_end", UtcDateTime()),
+    sa.Column("budget", sa.Numeric(14, 2)),
+    sa.Column("status", sa.Unicode(32)),
+    sa.Column("channel_id", Id, sa.ForeignKey("miasalud_channels.id")),
+    sa.Column("from_event", sa.Boolean(), nullable=False, server_default=sa.false()),
+    *_stamps(),
+)
+_unique_when_set("uq_miasalud_campaigns_manychat_campaign_id", miasalud_campaigns.c.manychat_campaign_id)
+
+miasalud_contacts = sa.Table(
+    "miasalud_contacts",
+    metadata,
+    _pk(),
+    sa.Column("manychat_id", sa.Unicode(64), nullable=False, unique=True),
+    sa.Column("first_name", sa.Unicode(200)),
+    sa.Column("last_name", sa.Unicode(200)),
+    sa.Column("phone", sa.Unicode(40)),  # E.164 when valid; otherwise as typed, with phone_valid false
+    sa.Column("phone_valid", sa.Boolean()),
+    sa.Column("email", sa.Unicode(254)),
+    sa.Column("channel_id", Id, sa.ForeignKey("miasalud_channels.id")),
+    sa.Column("subscribed_at", UtcDateTime()),
+    sa.Column("last_state", sa.Unicode(100)),
+    sa.Column("initial_state", sa.Unicode(100)),
+    *_ordering(),
+    *_odoo_sync("partner"),
+    *_stamps(),
+    sa.Index("ix_miasalud_contacts_created_at", "created_at"),
+    sa.Index("ix_miasalud_contacts_odoo_sync_status", "odoo_sync_status"),
+)
+
+miasalud_campaign_contacts = sa.Table(
+    "miasalud_campaign_contacts",
+    metadata,
+    _pk(),
+    sa.Column(
+        "contact_id",
+        Id,
+        sa.ForeignKey("miasalud_contacts.id", name="fk_miasalud_campaign_contacts_contact"),
+        nullable=False,
+    ),
+    sa.Column(
+        "campaign_id",
+        Id,
+        sa.ForeignKey("miasalud_campaigns.id", name="fk_miasalud_campaign_contacts_campaign"),
+        nullable=False,
+    ),
+    sa.Column(
+        "commercial_advisor_id",
+        Id,
+        sa.ForeignKey("miasalud_advisors.id", name="fk_miasalud_campaign_contacts_commercial"),
+    ),
+    sa.Column(
+        "medical_advisor_id", Id, sa.ForeignKey("miasalud_advisors.id", name="fk_miasalud_campaign_contacts_medical")
+    ),
+    sa.Column("assignment_type", sa.Unicode(100)),
+    sa.Column("last_state", sa.Unicode(100)),
+    sa.Column("summary", sa.UnicodeText()),
+    sa.Column("medical_assignment_date", UtcDateTime()),
+    *_ordering(),
+    *_odoo_sync("lead"),
+    *_stamps(),
+    # Names of their own: the conventional ones pass PostgreSQL's 63 characters.
+    sa.UniqueConstraint("contact_id", "campaign_id", name="uq_miasalud_campaign_contacts_contact_campaign"),
+    sa.Index("ix_miasalud_campaign_contacts_campaign_id", "campaign_id"),
+    sa.Index("ix_miasalud_campaign_contacts_odoo_sync_status", "odoo_sync_status"),
+)
+
+# Every event ManyChat sent that this app took or refused, once (`event_key`: the body's hash). The body is kept
+# only while staff may need it: a refused one (to review) and one storage could not queue (held, then queued
+# again by the sweep).
+miasalud_events = sa.Table(
+    "miasalud_events",
+    metadata,
+    _pk(),
+    sa.Column("event_key", sa.Unicode(48), nullable=False, unique=True),
+    sa.Column("kind", sa.Unicode(16), nullable=False),  # contact | campaign
+    sa.Column("manychat_id", sa.Unicode(64)),
+    sa.Column("occurred_at", UtcDateTime()),
+    sa.Column("received_at", UtcDateTime(), nullable=False),
+    sa.Column("status", sa.Unicode(16), nullable=False),
+    sa.Column("detail", sa.UnicodeText()),  # what changed, or why it was refused (JSON)
+    sa.Column("body", sa.UnicodeText()),
+    sa.Column("processed_at", UtcDateTime()),
+    sa.Index("ix_miasalud_events_status_received", "status", "received_at"),
+    sa.Index("ix_miasalud_events_received_at", "received_at"),
+    sa.Index("ix_miasalud_events_manychat_id", "manychat_id"),
+)
