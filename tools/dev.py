@@ -9,6 +9,7 @@ the app, and a configuration left half-done is named at start-up. Ctrl-C stops e
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import shutil
@@ -171,7 +172,17 @@ def main(argv: list[str] | None = None) -> int:
             print(f"GHL: {choice.url}, as configured (the built-in sandbox is not started)")
         else:
             webhook_url = f"http://127.0.0.1:{args.port}/api/webhooks/ghl"
-            sandbox_url, sandbox_env = start_sandbox(stack, args.sandbox_port, webhook_url)
+            try:
+                sandbox_url, sandbox_env = start_sandbox(stack, args.sandbox_port, webhook_url)
+            except OSError as exc:
+                if exc.errno != errno.EADDRINUSE:
+                    raise
+                print(
+                    f"Cannot start the GHL sandbox: :{args.sandbox_port} is in use; stop what listens there or run "
+                    "with --sandbox-port PORT.",
+                    file=sys.stderr,
+                )
+                return 1
             env.update(sandbox_env)
             location = env["GHL_LOCATION_ID"]
             print(f"GHL: the built-in sandbox at {sandbox_url} (location {location}), webhooks to {webhook_url}")
