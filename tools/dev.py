@@ -1,13 +1,15 @@
-"""`python -m tools.dev`: run the whole app locally — Azurite, the GHL sandbox (or real GHL), the Functions host.
+"""`python -m tools.dev`: run the whole app locally — Azurite, the GHL sandbox (or your GHL), the Functions host.
 
-With no GHL credentials configured, the GHL sandbox serves a demo location on :8090 and sends signed
-webhooks to the app; with `GHL_BASE_URL` pointing at GHL and a token or OAuth client configured (environment
-or `local.settings.json`), the app talks to the real GHL instead. Ctrl-C stops everything.
+With `GHL_BASE_URL` and a private token with its location, or an OAuth client, configured (environment or
+`local.settings.json`), the app talks to exactly that GHL — GHL itself or a stand-in of yours on any URL — and
+no sandbox is started. Otherwise the GHL sandbox serves a demo location on :8090 and sends signed webhooks to
+the app, and a configuration left half-done is named at start-up. Ctrl-C stops everything.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import shutil
@@ -16,7 +18,9 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Mapping
 from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 
 from tools.azurite import Azurite, AzuriteError, AzuritePorts
@@ -49,10 +53,58 @@ def local_values() -> dict[str, str]:
     return {k: str(v) for k, v in values.items() if v not in (None, "")}
 
 
-def uses_real_ghl(values: dict[str, str]) -> bool:
-    base = os.environ.get("GHL_BASE_URL") or values.get("GHL_BASE_URL", "")
-    has_credentials = any(os.environ.get(k) or values.get(k) for k in ("GHL_PRIVATE_TOKEN", "GHL_CLIENT_SECRET"))
-    return base.startswith("https://") and has_credentials
+# With GHL_BASE_URL, either pair is a GHL the app can talk to.
+CREDENTIALS = (("GHL_PRIVATE_TOKEN", "GHL_LOCATION_ID"), ("GHL_CLIENT_ID", "GHL_CLIENT_SECRET"))
+GHL_CHOICE_SETTINGS = ("GHL_BASE_URL", *(name for pair in CREDENTIALS for name in pair))
+
+
+@dataclass(frozen=True)
+class GhlChoice:
+    """The GHL the app is pointed at: `url` as configured, or the built-in sandbox when it is None."""
+
+    url: str | None
+    warning: str | None = None  # what a half-done configuration lacks; names settings, never their values
+
+
+def choose_ghl(environ: Mapping[str, str], values: Mapping[str, str], sandbox_port: int) -> GhlChoice:
+    """The configured GHL when it is complete, else the sandbox (naming what is missing). A setting comes from
+    `environ` or, when it is not there, local.settings.json `values`, as the host reads them."""
+    configured = {name: environ[name] if name in environ else values.get(name, "") for name in GHL_CHOICE_SETTINGS}
+    url = configured["GHL_BASE_URL"]
+    if url.rstrip("/") in (f"http://127.0.0.1:{sandbox_port}", f"http://localhost:{sandbox_port}"):
+        return GhlChoice(None)  # as in local.settings.json.example: the sandbox this runner starts
+    complete = any(all(configured[name] for name in pair) for pair in CREDENTIALS)
+    if url and complete:
+        return GhlChoice(url)
+    present = [name for name, value in configured.items() if value]
+    if not present:
+        return GhlChoice(None)
+    missing = [] if url else ["GHL_BASE_URL"]
+    if not complete:
+        missing.append(_missing_credentials(configured))
+    return GhlChoice(
+        None,
+        f"{_listed(present)} {_be(present)} set but {_listed(missing)} {_be(missing)} not: using the built-in GHL "
+        f"sandbox instead; set {'it' if len(missing) == 1 else 'them'} to use yours",
+    )
+
+
+def _missing_credentials(configured: Mapping[str, str]) -> str:
+    """The other half of each pair begun, or either pair when none is."""
+    halves = [
+        " and ".join(name for name in pair if not configured[name])
+        for pair in CREDENTIALS
+        if any(configured[name] for name in pair)
+    ]
+    return " or ".join(halves) or "GHL_PRIVATE_TOKEN with GHL_LOCATION_ID (or GHL_CLIENT_ID with GHL_CLIENT_SECRET)"
+
+
+def _listed(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def _be(names: list[str]) -> str:
+    return "is" if len(names) == 1 else "are"
 
 
 def wait_for(url: str, timeout: float) -> bool:
@@ -113,13 +165,27 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Azurite: queues :{storage.ports.queue}, tables :{storage.ports.table} (data in .local/azurite)")
         env = dict(os.environ)
         env["AzureWebJobsStorage"] = storage.connection_string
-        if uses_real_ghl(values):
-            print("GHL: real API (credentials found in the environment or local.settings.json)")
+        choice = choose_ghl(os.environ, values, args.sandbox_port)
+        if choice.warning:
+            print(choice.warning, file=sys.stderr)
+        if choice.url:
+            print(f"GHL: {choice.url}, as configured (the built-in sandbox is not started)")
         else:
             webhook_url = f"http://127.0.0.1:{args.port}/api/webhooks/ghl"
-            sandbox_url, sandbox_env = start_sandbox(stack, args.sandbox_port, webhook_url)
+            try:
+                sandbox_url, sandbox_env = start_sandbox(stack, args.sandbox_port, webhook_url)
+            except OSError as exc:
+                if exc.errno != errno.EADDRINUSE:
+                    raise
+                print(
+                    f"Cannot start the GHL sandbox: :{args.sandbox_port} is in use; stop what listens there or run "
+                    "with --sandbox-port PORT.",
+                    file=sys.stderr,
+                )
+                return 1
             env.update(sandbox_env)
-            print(f"GHL: sandbox at {sandbox_url} (location {env['GHL_LOCATION_ID']}), webhooks to {webhook_url}")
+            location = env["GHL_LOCATION_ID"]
+            print(f"GHL: the built-in sandbox at {sandbox_url} (location {location}), webhooks to {webhook_url}")
         return run_host(args.port, env, values)
 
 
