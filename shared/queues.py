@@ -23,7 +23,9 @@ if TYPE_CHECKING:
 RV3_TO_GHL = "rv3-to-ghl"
 GHL_TO_RV3 = "ghl-to-rv3"
 RECONCILE = "reconcile"
-APP_QUEUES = (RV3_TO_GHL, GHL_TO_RV3, RECONCILE)
+MANYCHAT_CONTACT = "manychat-contact"
+MANYCHAT_CAMPAIGN = "manychat-campaign"
+APP_QUEUES = (RV3_TO_GHL, GHL_TO_RV3, RECONCILE, MANYCHAT_CONTACT, MANYCHAT_CAMPAIGN)
 POISON_SUFFIX = "-poison"
 MAX_DEQUEUE_COUNT = 5  # host.json extensions.queues.maxDequeueCount: the last delivery before `<queue>-poison`
 

@@ -23,6 +23,8 @@ GHL_API_URL = "https://services.leadconnectorhq.com"
 GHL_MARKETPLACE_URL = "https://marketplace.gohighlevel.com"
 
 _NCRONTAB = re.compile(r"^\S+( \S+){5}$")
+_API_KEY = re.compile(r"[A-Za-z0-9\-_.~+/=]{16,256}")
+MAX_API_KEYS = 2
 _HOURS = re.compile(r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-4]):[0-5]\d$")
 
 
@@ -103,6 +105,10 @@ class Settings(BaseSettings):
     rv3_sql_url: SecretStr | None = Field(None, alias="RV3_SQL_URL")
     rv3_poll_schedule: str = Field(setting_defaults.RV3_POLL_SCHEDULE, alias="RV3_POLL_SCHEDULE")
     default_duration_min: int = Field(60, ge=5, le=24 * 60, alias="DEFAULT_DURATION_MIN")
+    # MiaSalud leads (ManyChat → SQL → Odoo): on when MANYCHAT_API_KEYS is set. One key, or two while rotating.
+    manychat_api_keys: SecretStr | None = Field(None, alias="MANYCHAT_API_KEYS")
+    manychat_timezone: str = Field("America/Mexico_City", alias="MANYCHAT_TIMEZONE")
+    default_phone_region: str = Field("MX", alias="DEFAULT_PHONE_REGION")
     applicationinsights_connection_string: SecretStr | None = Field(None, alias="APPLICATIONINSIGHTS_CONNECTION_STRING")
     azure_client_id: str | None = Field(None, alias="AZURE_CLIENT_ID")
 
@@ -118,7 +124,7 @@ class Settings(BaseSettings):
         local = None if running_in_azure() else LOCAL_SETTINGS_FILE
         return init_settings, env_settings, LocalSettingsJson(settings_cls, local)
 
-    @field_validator("timezone")
+    @field_validator("timezone", "manychat_timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
         try:
@@ -126,6 +132,28 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError("an IANA time zone such as America/Lima") from exc
         return value
+
+    @field_validator("manychat_api_keys")
+    @classmethod
+    def _api_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        keys = [key.strip() for key in value.get_secret_value().split(",")]
+        if not 1 <= len(keys) <= MAX_API_KEYS or not all(_API_KEY.fullmatch(key) for key in keys):
+            raise ValueError(
+                f"1 or {MAX_API_KEYS} comma-separated keys (two while rotating) of 16 to 256 letters, digits or -_.~+/="
+            )
+        return SecretStr(",".join(keys))
+
+    @field_validator("default_phone_region")
+    @classmethod
+    def _phone_region(cls, value: str) -> str:
+        import phonenumbers
+
+        region = value.strip().upper()
+        if region not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError("a two-letter region phones are read in, e.g. MX")
+        return region
 
     @field_validator("working_hours")
     @classmethod
@@ -178,6 +206,13 @@ class Settings(BaseSettings):
         """Endpoint of an identity-based storage connection."""
         explicit = self.storage_queue_uri if service == "queue" else self.storage_table_uri
         return explicit or f"https://{self.storage_account_name}.{service}.core.windows.net"
+
+    @property
+    def manychat_keys(self) -> tuple[str, ...]:
+        """The keys ManyChat (and MiaSalud's staff) may send as X-API-KEY; none while the integration is off."""
+        if self.manychat_api_keys is None:
+            return ()
+        return tuple(self.manychat_api_keys.get_secret_value().split(","))
 
     @property
     def ghl_mode(self) -> Literal["private", "oauth"]:

@@ -21,7 +21,7 @@ STATUS_TEXT = {
     204: "No Content",
     302: "Redirect",
     400: "The request does not match this document (malformed JSON, a wrong type, format or range)",
-    401: "Missing or invalid function key (no body)",
+    401: "Missing or invalid key (a function key: no body; X-API-KEY: an error body)",
     404: "Not found",
     409: "Conflict with the current state",
     412: "Version mismatch (If-Match)",
@@ -37,7 +37,10 @@ def common_responses(op: Operation) -> dict[int, str | None]:
     reader (400, 413), a missing resource (404), the database or settings being unavailable (503), and an
     instance already holding http.maxOutstandingRequests (429, no body)."""
     common: dict[int, str | None] = {429: None}
-    if not op.anonymous:
+    if op.api_key:
+        common[401] = "ErrorResponse"
+        common[404] = "ErrorResponse"  # integration_disabled
+    elif not op.anonymous:
         common[401] = None
     if op.body or op.query or op.headers:
         common[400] = "ErrorResponse"
@@ -129,6 +132,8 @@ def build_document() -> dict[str, Any]:
                 }
             if op.anonymous:
                 operation["security"] = []
+            elif op.api_key:
+                operation["security"] = [{"apiKey": []}]
             paths.setdefault(path, {})[method.lower()] = operation
     return {
         "openapi": "3.1.0",
@@ -149,6 +154,7 @@ def build_document() -> dict[str, Any]:
             "securitySchemes": {
                 "functionKeyHeader": {"type": "apiKey", "in": "header", "name": "x-functions-key"},
                 "functionKeyQuery": {"type": "apiKey", "in": "query", "name": "code"},
+                "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-KEY"},
             },
         },
     }

@@ -6,6 +6,8 @@ route never imports pydantic (cold start).
 
 from __future__ import annotations
 
+import functools
+import inspect
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -41,6 +43,8 @@ class Operation:
     query: str | None = None
     headers: Sequence[Header] = ()
     body_required: bool = True
+    # Checked against MANYCHAT_API_KEYS (`X-API-KEY`) by the app, anonymous for the host (the MiaSalud wing).
+    api_key: bool = False
     # False for an operation that touches no setting, database or service, and so can never answer 503.
     dependencies: bool = True
 
@@ -90,11 +94,13 @@ def api_route(
     anonymous: bool = False,
     body_required: bool = True,
     dependencies: bool = True,
+    api_key: bool = False,
 ) -> Callable[[Handler], Any]:
     """Register `handler` as an HTTP function on `bp` (errors mapped by `http_endpoint`) and document it.
 
     `responses` names what the handler itself answers; the document adds what every such route may answer
-    (`shared.api.openapi.common_responses`)."""
+    (`shared.api.openapi.common_responses`). `api_key`: the route takes `X-API-KEY` (`shared.api.keys`) instead of a
+    function key."""
 
     def decorate(handler: Handler) -> Any:
         OPERATIONS.append(
@@ -111,9 +117,32 @@ def api_route(
                 headers=tuple(headers),
                 body_required=body_required,
                 dependencies=dependencies,
+                api_key=api_key,
             )
         )
-        level = func.AuthLevel.ANONYMOUS if anonymous else func.AuthLevel.FUNCTION
-        return bp.route(route=route, methods=list(methods), auth_level=level)(http_endpoint(handler))
+        level = func.AuthLevel.ANONYMOUS if anonymous or api_key else func.AuthLevel.FUNCTION
+        endpoint = http_endpoint(_keyed(handler) if api_key else handler)
+        return bp.route(route=route, methods=list(methods), auth_level=level)(endpoint)
 
     return decorate
+
+
+def _keyed(handler: Handler) -> Any:
+    """`handler` behind the `X-API-KEY` check (sync or async, like the handler)."""
+    from shared.api.keys import require_api_key
+
+    if inspect.iscoroutinefunction(handler):
+
+        @functools.wraps(handler)
+        async def checked_async(req: func.HttpRequest) -> func.HttpResponse:
+            require_api_key(req)
+            return await handler(req)  # type: ignore[no-any-return]
+
+        return checked_async
+
+    @functools.wraps(handler)
+    def checked(req: func.HttpRequest) -> func.HttpResponse:
+        require_api_key(req)
+        return handler(req)
+
+    return checked
