@@ -2,7 +2,20 @@
 
 import azure.functions as func
 
-from blueprints import citas, docs, fallback, health, locations, metrics, oauth, reconcile, rv3, sync, webhooks
+from blueprints import (
+    citas,
+    docs,
+    fallback,
+    health,
+    locations,
+    manychat,
+    metrics,
+    oauth,
+    reconcile,
+    rv3,
+    sync,
+    webhooks,
+)
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 app.register_functions(health.bp)
@@ -15,5 +28,7 @@ app.register_functions(webhooks.bp)
 app.register_functions(metrics.bp)
 app.register_functions(rv3.bp)
 app.register_functions(reconcile.bp)
+# MiaSalud leads (ManyChat → SQL → Odoo), on when MANYCHAT_API_KEYS is set.
+app.register_functions(manychat.bp)
 # Last: the route every path no other route serves falls through to.
 app.register_functions(fallback.bp)

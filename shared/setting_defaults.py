@@ -6,6 +6,7 @@ RECONCILE_SCHEDULE = "0 0 6 * * *"  # 06:00 UTC = 01:00 in Lima (UTC-5 all year)
 RV3_POLL_SCHEDULE = "0 */1 * * * *"
 OUTBOX_SWEEP_SCHEDULE = "30 */1 * * * *"
 OUTBOX_SWEEP_AFTER_S = 60.0
+MANYCHAT_HELD_SWEEP_SCHEDULE = "15 */1 * * * *"  # ManyChat events SQL held while storage was down
 
 
 def schedule(name: str, default: str) -> str:

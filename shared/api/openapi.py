@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from shared.api import schemas
+from shared.api import miasalud_schemas, schemas
 from shared.api.routing import OPERATIONS, Operation
 
 ROUTE_PREFIX = "/api"
@@ -54,7 +54,7 @@ def common_responses(op: Operation) -> dict[int, str | None]:
 
 
 def _model(name: str) -> type[BaseModel]:
-    model = getattr(schemas, name)
+    model = getattr(schemas, name, None) or getattr(miasalud_schemas, name)
     assert isinstance(model, type) and issubclass(model, BaseModel), name
     return model
 

@@ -24,6 +24,7 @@ from pydantic import (
     Field,
     StrictStr,
     ValidationInfo,
+    WithJsonSchema,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
@@ -131,9 +132,15 @@ def _checked_time(value: str | None, info: ValidationInfo) -> str | None:
     return value
 
 
-ManychatId = Annotated[str, BeforeValidator(_manychat_id)]
-ExternalId = Annotated[str | None, BeforeValidator(_optional_id)]
-CampaignNumber = Annotated[int, BeforeValidator(_campaign_number)]
+# What the document says they accept: text or a number (ManyChat sends either, depending on the flow).
+_TEXT_OR_NUMBER = WithJsonSchema({"anyOf": [{"type": "string", "maxLength": MAX_ID_CHARS}, {"type": "integer"}]})
+ManychatId = Annotated[str, BeforeValidator(_manychat_id), _TEXT_OR_NUMBER]
+ExternalId = Annotated[
+    str | None,
+    BeforeValidator(_optional_id),
+    WithJsonSchema({"anyOf": [{"type": "string", "maxLength": MAX_ID_CHARS}, {"type": "integer"}, {"type": "null"}]}),
+]
+CampaignNumber = Annotated[int, BeforeValidator(_campaign_number), _TEXT_OR_NUMBER]
 ManychatTime = Annotated[StrictStr | None, Field(max_length=64), AfterValidator(_checked_time)]
 
 
@@ -148,7 +155,7 @@ class _Body(BaseModel):
     ultimo_estado: StrictStr | None = Field(None, max_length=MAX_STATE_CHARS)
 
 
-class ContactBody(_Body):
+class ManychatContactIn(_Body):
     """POST /api/v1/manychat/webhook/contact, the seed's body."""
 
     nombre_lead: StrictStr | None = Field(None, max_length=MAX_NAME_CHARS)
@@ -159,7 +166,7 @@ class ContactBody(_Body):
     estado_inicial: StrictStr | None = Field(None, max_length=MAX_STATE_CHARS)
 
 
-class CampaignBody(_Body):
+class ManychatCampaignIn(_Body):
     """POST /api/v1/manychat/webhook/campaign-assignment, the seed's body."""
 
     campaign_id: CampaignNumber = Field(description="ManyChat's campaign number")
@@ -207,7 +214,7 @@ class ContactEvent(_Event):
     @model_validator(mode="before")
     @classmethod
     def _from_body(cls, data: Any, info: ValidationInfo) -> Any:
-        if not isinstance(data, ContactBody):
+        if not isinstance(data, ManychatContactIn):
             return data
         context = _context(info)
         phone = _phone(data.whatsapp, context["phone_region"])
@@ -247,7 +254,7 @@ class CampaignEvent(_Event):
     @model_validator(mode="before")
     @classmethod
     def _from_body(cls, data: Any, info: ValidationInfo) -> Any:
-        if not isinstance(data, CampaignBody):
+        if not isinstance(data, ManychatCampaignIn):
             return data
         context = _context(info)
         return {

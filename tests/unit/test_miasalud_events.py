@@ -9,10 +9,10 @@ import pytest
 from pydantic import ValidationError
 
 from sync_core.miasalud.events import (
-    CampaignBody,
     CampaignEvent,
-    ContactBody,
     ContactEvent,
+    ManychatCampaignIn,
+    ManychatContactIn,
     filled,
     read_manychat_time,
     reading,
@@ -46,14 +46,14 @@ SEED_CAMPAIGN = {
 
 
 def contact(body: dict[str, Any]) -> ContactEvent:
-    return ContactEvent.model_validate(ContactBody.model_validate(body, context=CONTEXT), context=CONTEXT)
+    return ContactEvent.model_validate(ManychatContactIn.model_validate(body, context=CONTEXT), context=CONTEXT)
 
 
 def campaign(body: dict[str, Any]) -> CampaignEvent:
-    return CampaignEvent.model_validate(CampaignBody.model_validate(body, context=CONTEXT), context=CONTEXT)
+    return CampaignEvent.model_validate(ManychatCampaignIn.model_validate(body, context=CONTEXT), context=CONTEXT)
 
 
-def errors(model: type[ContactBody] | type[CampaignBody], body: dict[str, Any]) -> dict[str, str]:
+def errors(model: type[ManychatContactIn] | type[ManychatCampaignIn], body: dict[str, Any]) -> dict[str, str]:
     with pytest.raises(ValidationError) as caught:
         model.model_validate(body, context=CONTEXT)
     return {".".join(map(str, e["loc"])): e["type"] for e in caught.value.errors()}
@@ -115,13 +115,13 @@ def test_manychat_dates_read_in_both_forms(text: str, expected: datetime) -> Non
 
 @pytest.mark.parametrize("text", ["32 Oct 2025, 05:41pm", "20 Okt 2025, 05:41pm", "20 Oct 2025, 13:41pm", "ayer"])
 def test_a_date_that_is_neither_form_is_refused_naming_its_field(text: str) -> None:
-    assert errors(ContactBody, {**SEED_CONTACT, "datetime_actual": text}) == {
+    assert errors(ManychatContactIn, {**SEED_CONTACT, "datetime_actual": text}) == {
         "datetime_actual": "invalid_manychat_date"
     }
 
 
 def test_a_date_outside_the_products_years_is_refused() -> None:
-    found = errors(ContactBody, {**SEED_CONTACT, "datetime_suscripcion": "9999-12-31T23:59:59Z"})
+    found = errors(ManychatContactIn, {**SEED_CONTACT, "datetime_suscripcion": "9999-12-31T23:59:59Z"})
     assert found == {"datetime_suscripcion": "manychat_date_out_of_range"}
 
 
@@ -138,12 +138,12 @@ def test_a_date_outside_the_products_years_is_refused() -> None:
     ],
 )
 def test_bad_contact_bodies_name_their_fields(body: dict[str, Any], expected: dict[str, str]) -> None:
-    assert errors(ContactBody, {**SEED_CONTACT, **body}) == expected
+    assert errors(ManychatContactIn, {**SEED_CONTACT, **body}) == expected
 
 
 def test_a_body_without_manychat_id_is_refused() -> None:
     body = {k: v for k, v in SEED_CONTACT.items() if k != "manychat_id"}
-    assert errors(ContactBody, body) == {"manychat_id": "missing"}
+    assert errors(ManychatContactIn, body) == {"manychat_id": "missing"}
 
 
 @pytest.mark.parametrize(
@@ -152,7 +152,7 @@ def test_a_body_without_manychat_id_is_refused() -> None:
      (-3, "invalid_id"), (2**40, "invalid_id"), ("٣", "invalid_id"), (8.5, "invalid_id")],
 )  # fmt: skip
 def test_bad_campaign_numbers_are_refused(value: object, expected: str) -> None:
-    assert errors(CampaignBody, {**SEED_CAMPAIGN, "campaign_id": value}) == {"campaign_id": expected}
+    assert errors(ManychatCampaignIn, {**SEED_CAMPAIGN, "campaign_id": value}) == {"campaign_id": expected}
 
 
 def test_a_campaign_number_may_come_as_text_and_advisors_as_numbers() -> None:
