@@ -24,6 +24,7 @@ INFRA = REPO / "infra"
 BICEP_FILES = sorted(INFRA.rglob("*.bicep"))
 
 SPEC_QUEUES = {"rv3-to-ghl", "ghl-to-rv3", "reconcile"}
+SECRET_PARAMS = ("ghlClientSecret", "ghlPrivateToken", "rv3SqlUrl", "manychatApiKeys")
 TOKEN_AND_RATE_TABLES = {"ghltokens", "ghlratebudget", "locks"}
 ALERT_KINDS = {
     "poison_message",
@@ -141,17 +142,27 @@ def test_token_rate_budget_and_lock_tables_are_created() -> None:
 
 def test_secrets_reach_the_app_only_as_key_vault_references() -> None:
     main = bicep("main.bicep")
-    for secret_param in ("ghlClientSecret", "ghlPrivateToken", "rv3SqlUrl"):
+    for secret_param in SECRET_PARAMS:
         assert {"type": "secure"} in main["parameters"][secret_param]["decorators"]
     assert main["functions"]["keyVaultReference"]["expression"].startswith("@Microsoft.KeyVault(SecretUri=")
+    # Written only when given, so a value set later in the vault survives the next provision.
+    (vault,) = modules_of("main.bicep", "avm/res/key-vault/vault")
+    written: dict[str, str] = {}
+    for entry in module_params(vault)["secrets"]["function"]["parameters"].values():
+        when = entry["operator"]["operands"]
+        (secret,) = when["false_value"]
+        assert when["condition"]["function"] == {"type": "empty", "parameters": {"item_to_test": secret["value"]}}
+        written[secret["value"]] = secret["name"]["operator"]["operands"]["operand_2"]
+    assert written == {secret_param: secret_param for secret_param in SECRET_PARAMS}
 
     settings = deployed_app_settings()
     assert settings["GHL_CLIENT_SECRET"] == "ghlClientSecretReference"
     assert settings["GHL_PRIVATE_TOKEN"] == "ghlPrivateTokenReference"
     assert settings["RV3_SQL_URL"] == "rv3SqlUrlReference"
+    assert settings["MANYCHAT_API_KEYS"] == "manychatApiKeysReference"
     api_params = module_params(main["modules"]["api"])
     assert api_params["ghlClientSecretReference"]["function"]["type"] == "keyVaultReference"
-    for optional in ("ghlPrivateTokenReference", "rv3SqlUrlReference"):
+    for optional in ("ghlPrivateTokenReference", "rv3SqlUrlReference", "manychatApiKeysReference"):
         assert api_params[optional]["operator"]["operands"]["false_value"]["function"]["type"] == ("keyVaultReference")
     assert function_app()["keyVaultAccessIdentityResourceId"] == "identityId"
 
