@@ -1,5 +1,5 @@
 // rv3-ghl-sync on Azure: Flex Consumption function app, identity-only storage, serverless Azure SQL
-// (Entra-only), Key Vault for GHL secrets, Application Insights + Log Analytics and alert rules.
+// (Entra-only), Key Vault for the GHL and ManyChat secrets, Application Insights + Log Analytics and alert rules.
 targetScope = 'subscription'
 
 @minLength(1)
@@ -65,6 +65,10 @@ param ghlLocationId string = ''
 @description('SQLAlchemy URL of RV3\'s own database. Stored in Key Vault when given; empty = citas-API-only mode.')
 param rv3SqlUrl string = ''
 
+@secure()
+@description('ManyChat API key of the MiaSalud leads integration, or two comma-separated while rotating. Stored in Key Vault when given; empty = integration off.')
+param manychatApiKeys string = ''
+
 @description('GHL API base URL.')
 param ghlBaseUrl string = 'https://services.leadconnectorhq.com'
 
@@ -73,6 +77,12 @@ param ghlMarketplaceUrl string = 'https://marketplace.gohighlevel.com'
 
 @description('Default timezone of a location.')
 param timezone string = 'America/Lima'
+
+@description('Timezone ManyChat\'s display dates are read in.')
+param manychatTimezone string = 'America/Mexico_City'
+
+@description('Region (ISO 3166 alpha-2) of phone numbers given without a country code.')
+param defaultPhoneRegion string = 'MX'
 
 @description('Default working hours of a location, local time.')
 param workingHours string = '08:00-20:00'
@@ -122,6 +132,7 @@ var secretNames = {
   ghlClientSecret: 'ghl-client-secret'
   ghlPrivateToken: 'ghl-private-token'
   rv3SqlUrl: 'rv3-sql-url'
+  manychatApiKeys: 'manychat-api-keys'
 }
 var deployerAsSqlAdminKind = principalType == 'ServicePrincipal' ? 'Application' : principalType
 var sqlAdminKind = !empty(sqlAdminPrincipalType) ? sqlAdminPrincipalType : deployerAsSqlAdminKind
@@ -239,7 +250,8 @@ module keyVault 'br/public:avm/res/key-vault/vault:0.14.0' = {
     secrets: concat(
       empty(ghlClientSecret) ? [] : [{ name: secretNames.ghlClientSecret, value: ghlClientSecret }],
       empty(ghlPrivateToken) ? [] : [{ name: secretNames.ghlPrivateToken, value: ghlPrivateToken }],
-      empty(rv3SqlUrl) ? [] : [{ name: secretNames.rv3SqlUrl, value: rv3SqlUrl }]
+      empty(rv3SqlUrl) ? [] : [{ name: secretNames.rv3SqlUrl, value: rv3SqlUrl }],
+      empty(manychatApiKeys) ? [] : [{ name: secretNames.manychatApiKeys, value: manychatApiKeys }]
     )
   }
 }
@@ -280,11 +292,14 @@ module api 'app/api.bicep' = {
     ghlClientSecretReference: keyVaultReference(keyVault.outputs.uri, secretNames.ghlClientSecret)
     ghlPrivateTokenReference: empty(ghlPrivateToken) ? '' : keyVaultReference(keyVault.outputs.uri, secretNames.ghlPrivateToken)
     rv3SqlUrlReference: empty(rv3SqlUrl) ? '' : keyVaultReference(keyVault.outputs.uri, secretNames.rv3SqlUrl)
+    manychatApiKeysReference: empty(manychatApiKeys) ? '' : keyVaultReference(keyVault.outputs.uri, secretNames.manychatApiKeys)
     ghlBaseUrl: ghlBaseUrl
     ghlMarketplaceUrl: ghlMarketplaceUrl
     ghlClientId: ghlClientId
     ghlLocationId: ghlLocationId
     timezone: timezone
+    manychatTimezone: manychatTimezone
+    defaultPhoneRegion: defaultPhoneRegion
     workingHours: workingHours
     minDurationMin: minDurationMin
     defaultDurationMin: defaultDurationMin

@@ -25,11 +25,16 @@ param ghlPrivateTokenReference string = ''
 @description('Key Vault reference of RV3\'s database URL; empty for citas-API-only mode.')
 param rv3SqlUrlReference string = ''
 
+@description('Key Vault reference of the ManyChat API keys; empty while the MiaSalud leads integration is off.')
+param manychatApiKeysReference string = ''
+
 param ghlBaseUrl string
 param ghlMarketplaceUrl string
 param ghlClientId string
 param ghlLocationId string
 param timezone string
+param manychatTimezone string
+param defaultPhoneRegion string
 param workingHours string
 param minDurationMin string
 param defaultDurationMin string
@@ -56,7 +61,7 @@ var sqlUrl = 'mssql+pyodbc://@${sqlServerFqdn}:1433/${sqlDatabaseName}?driver=${
 
 // FUNCTIONS_WORKER_RUNTIME is deliberately absent: Flex Consumption rejects it as an app setting and
 // takes the runtime from functionAppConfig.runtime below. An empty value leaves the app its own default
-// (GHL's published webhook keys, private-token mode off, citas-API-only mode).
+// (GHL's published webhook keys, private-token mode off, citas-API-only mode, MiaSalud leads off).
 var appSettings = {
   AzureWebJobsStorage__accountName: storage.name
   AzureWebJobsStorage__credential: 'managedidentity'
@@ -100,6 +105,9 @@ var appSettings = {
   RECONCILE_WINDOW_HOURS: reconcileWindowHours
   RECONCILE_AUTOHEAL: reconcileAutoheal
   RV3_POLL_SCHEDULE: rv3PollSchedule
+  MANYCHAT_API_KEYS: manychatApiKeysReference
+  MANYCHAT_TIMEZONE: manychatTimezone
+  DEFAULT_PHONE_REGION: defaultPhoneRegion
 }
 
 module functionApp 'br/public:avm/res/web/site:0.24.0' = {

@@ -16,14 +16,14 @@ from typing import Any
 import pytest
 from pycep import BicepParser
 
-from shared.queues import APP_QUEUES
+from shared.queues import APP_QUEUES, POISON_SUFFIX
 from shared.settings import app_setting_names
 
 REPO = Path(__file__).resolve().parents[2]
 INFRA = REPO / "infra"
 BICEP_FILES = sorted(INFRA.rglob("*.bicep"))
 
-SPEC_QUEUES = {"rv3-to-ghl", "ghl-to-rv3", "reconcile"}
+SECRET_PARAMS = ("ghlClientSecret", "ghlPrivateToken", "rv3SqlUrl", "manychatApiKeys")
 TOKEN_AND_RATE_TABLES = {"ghltokens", "ghlratebudget", "locks"}
 ALERT_KINDS = {
     "poison_message",
@@ -120,19 +120,20 @@ def test_storage_is_reached_with_the_app_identity_only() -> None:
     assert deployment["authentication"]["type"] == "UserAssignedIdentity"
 
 
-def test_sync_queues_and_their_poison_queues_are_created() -> None:
+def test_every_app_queue_and_its_poison_queue_is_created() -> None:
     variables = bicep("main.bicep")["variables"]
-    assert set(variables["appQueues"]["value"]) == SPEC_QUEUES
+    app_queues = variables["appQueues"]["value"]
     poison = variables["poisonQueues"]["value"]
     assert poison["loop_type"]["detail"]["array_name"] == "appQueues"
-    assert poison["config"] == "${queue}-poison"
+    item = poison["loop_type"]["detail"]["item_name"]
+    poison_queues = [poison["config"].replace(f"${{{item}}}", queue) for queue in app_queues]
     (storage,) = modules_of("main.bicep", "avm/res/storage/storage-account")
     created_from = module_params(storage)["queueServices"]["queues"]["loop_type"]["detail"]["array_name"]
-    assert created_from["function"]["parameters"] == {"arg_1": "appQueues", "arg_2": "poisonQueues"}
+    assert created_from["function"] == {"type": "concat", "parameters": {"arg_1": "appQueues", "arg_2": "poisonQueues"}}
 
-
-def test_queue_names_match_the_app_constants() -> None:
-    assert set(bicep("main.bicep")["variables"]["appQueues"]["value"]) == set(APP_QUEUES)
+    expected = {name for queue in APP_QUEUES for name in (queue, f"{queue}{POISON_SUFFIX}")}
+    created = set(app_queues) | set(poison_queues)
+    assert created == expected, {"missing": expected - created, "unexpected": created - expected}
 
 
 def test_token_rate_budget_and_lock_tables_are_created() -> None:
@@ -141,17 +142,27 @@ def test_token_rate_budget_and_lock_tables_are_created() -> None:
 
 def test_secrets_reach_the_app_only_as_key_vault_references() -> None:
     main = bicep("main.bicep")
-    for secret_param in ("ghlClientSecret", "ghlPrivateToken", "rv3SqlUrl"):
+    for secret_param in SECRET_PARAMS:
         assert {"type": "secure"} in main["parameters"][secret_param]["decorators"]
     assert main["functions"]["keyVaultReference"]["expression"].startswith("@Microsoft.KeyVault(SecretUri=")
+    # Written only when given, so a value set later in the vault survives the next provision.
+    (vault,) = modules_of("main.bicep", "avm/res/key-vault/vault")
+    written: dict[str, str] = {}
+    for entry in module_params(vault)["secrets"]["function"]["parameters"].values():
+        when = entry["operator"]["operands"]
+        (secret,) = when["false_value"]
+        assert when["condition"]["function"] == {"type": "empty", "parameters": {"item_to_test": secret["value"]}}
+        written[secret["value"]] = secret["name"]["operator"]["operands"]["operand_2"]
+    assert written == {secret_param: secret_param for secret_param in SECRET_PARAMS}
 
     settings = deployed_app_settings()
     assert settings["GHL_CLIENT_SECRET"] == "ghlClientSecretReference"
     assert settings["GHL_PRIVATE_TOKEN"] == "ghlPrivateTokenReference"
     assert settings["RV3_SQL_URL"] == "rv3SqlUrlReference"
+    assert settings["MANYCHAT_API_KEYS"] == "manychatApiKeysReference"
     api_params = module_params(main["modules"]["api"])
     assert api_params["ghlClientSecretReference"]["function"]["type"] == "keyVaultReference"
-    for optional in ("ghlPrivateTokenReference", "rv3SqlUrlReference"):
+    for optional in ("ghlPrivateTokenReference", "rv3SqlUrlReference", "manychatApiKeysReference"):
         assert api_params[optional]["operator"]["operands"]["false_value"]["function"]["type"] == ("keyVaultReference")
     assert function_app()["keyVaultAccessIdentityResourceId"] == "identityId"
 
