@@ -1,11 +1,4 @@
-"""ManyChat's two events (seed 004) as this app reads them, and what each one says about a lead.
-
-ManyChat fills a flow's request body from placeholders: a field the contact never set arrives as `""`, or as
-the placeholder itself when the flow's author typed it by hand (`"{{nombre_lead}}"`). Both mean "missing", never
-data. Dates come as ISO-8601 or in ManyChat's display form (`"20 Oct 2025, 05:41pm"`, the account's wall time).
-The bodies are read with `model_validate(body, context=reading(...))`; the `*Event` models are what the queue
-carries and the records are built from.
-"""
+"""ManyChat's two events (seed 004) as this app reads them, and what each one says about a lead."""
 
 from __future__ import annotations
 
@@ -32,6 +25,12 @@ from pydantic_core import PydanticCustomError
 from sync_core.phones import Phone, read_phone
 from sync_core.text import collapse_spaces
 from sync_core.times import OutOfRange, as_utc, localize, parse_iso_datetime
+
+# ManyChat fills a flow's request body from placeholders: a field the contact never set arrives as `""`, or as
+# the placeholder itself when the flow's author typed it by hand (`"{{nombre_lead}}"`). Both mean "missing", never
+# data. Dates come as ISO-8601 or in ManyChat's display form (`"20 Oct 2025, 05:41pm"`, the account's wall time).
+# The bodies are read with `model_validate(body, context=reading(...))`; the `*Event` models are what the queue
+# carries and the records are built from.
 
 EventKind = Literal["contact", "campaign"]
 

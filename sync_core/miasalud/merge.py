@@ -1,11 +1,4 @@
-"""A lead's record as the newest word on each field: events are merged field by field in their contact's order.
-
-Each field remembers the stamp (`events.Stamp`: ManyChat's `datetime_actual`, then the body's hash) of the event
-that set it. An event sets a field only when its stamp is later than that one, so an older event arriving late
-never overwrites what a newer one set, yet still fills a field the newer one left unfilled; a repeated delivery
-has the same stamp and changes nothing. The outcome is the same in any delivery order (the stamps are totally
-ordered), which is what lets several workers apply one contact's events without a lock held across them.
-"""
+"""A lead's record as the newest word on each field: events merged field by field in their contact's order."""
 
 from __future__ import annotations
 
@@ -16,6 +9,12 @@ from datetime import datetime
 from typing import Any
 
 from sync_core.miasalud.events import Stamp
+
+# Each field remembers the stamp (`events.Stamp`: ManyChat's `datetime_actual`, then the body's hash) of the event
+# that set it. An event sets a field only when its stamp is later than that one, so an older event arriving late
+# never overwrites what a newer one set, yet still fills a field the newer one left unfilled; a repeated delivery
+# has the same stamp and changes nothing. The outcome is the same in any delivery order (the stamps are totally
+# ordered), which is what lets several workers apply one contact's events without a lock held across them.
 
 
 @dataclass(frozen=True)
