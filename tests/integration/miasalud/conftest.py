@@ -1,0 +1,88 @@
+"""The MiaSalud wing in-process: its routes called like the host calls them, its queues drained by its workers."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from blueprints import manychat as api
+from shared import runtime
+from shared.queues import MANYCHAT_CAMPAIGN, MANYCHAT_CONTACT, grouped_messages
+from shared.services.miasalud import records
+from tests.fixtures.app import MANYCHAT_HEADERS, App, Response
+
+SEED_CONTACT: dict[str, Any] = {
+    "manychat_id": "MC99999",
+    "nombre_lead": "Ana",
+    "apellido_lead": "García",
+    "whatsapp": "+521234567891",
+    "datetime_suscripcion": "2025-06-10T10:00:00Z",
+    "datetime_actual": "2025-06-10T10:05:00Z",
+    "ultimo_estado": "Nuevo Lead",
+    "canal_entrada": "Facebook",
+    "estado_inicial": "Nuevo",
+}
+SEED_CAMPAIGN: dict[str, Any] = {
+    "manychat_id": "MC99999",
+    "campaign_id": 85,
+    "comercial_id": "700",
+    "medico_id": "101",
+    "datetime_actual": "2025-06-10T10:10:00Z",
+    "ultimo_estado": "Asignado a campaña",
+    "tipo_asignacion": "medico",
+    "summary": "El cliente preguntó por el producto X y mostró interés en agendar una cita.",
+}
+WORKERS = {MANYCHAT_CONTACT: records.process_contact, MANYCHAT_CAMPAIGN: records.process_campaign}
+
+
+@dataclass
+class Leads:
+    app: App
+
+    def post_contact(self, body: Any, headers: dict[str, str] | None = None) -> Response:
+        return self._post(api.manychat_contact, "v1/manychat/webhook/contact", body, headers)
+
+    def post_campaign(self, body: Any, headers: dict[str, str] | None = None) -> Response:
+        return self._post(api.manychat_campaign_assignment, "v1/manychat/webhook/campaign-assignment", body, headers)
+
+    def _post(self, function: Any, path: str, body: Any, headers: dict[str, str] | None) -> Response:
+        raw = body if isinstance(body, bytes) else None
+        sent = MANYCHAT_HEADERS if headers is None else headers
+        return self.app.call(function, "POST", path, body=None if raw else body, raw=raw, headers=sent)
+
+    def queued(self, queue: str) -> list[dict[str, Any]]:
+        """Take every message waiting in `queue` (groups opened), leaving it empty."""
+        client = runtime.queues().client(queue)
+        taken: list[dict[str, Any]] = []
+        while batch := list(client.receive_messages(max_messages=32, visibility_timeout=60)):
+            for message in batch:
+                data = json.loads(message.content)
+                taken.extend(grouped_messages(data) or [data])
+                client.delete_message(message)
+        return taken
+
+    def drain(self) -> int:
+        """Apply what both queues hold, as the workers would; returns how many messages were handled."""
+        handled = 0
+        for queue, process in WORKERS.items():
+            for message in self.queued(queue):
+                process(message)
+                handled += 1
+        return handled
+
+    def rows(self, table: sa.Table, *where: Any) -> list[sa.Row[Any]]:
+        with self.app.db.transaction() as conn:
+            return list(conn.execute(sa.select(table).where(*where).order_by(table.c.id)))
+
+
+@pytest.fixture
+def leads(app: App) -> Iterator[Leads]:
+    wing = Leads(app)
+    wing.queued(MANYCHAT_CONTACT)
+    wing.queued(MANYCHAT_CAMPAIGN)
+    yield wing
