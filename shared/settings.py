@@ -25,6 +25,7 @@ GHL_MARKETPLACE_URL = "https://marketplace.gohighlevel.com"
 _NCRONTAB = re.compile(r"^\S+( \S+){5}$")
 _API_KEY = re.compile(r"[A-Za-z0-9\-_.~+/=]{16,256}")
 MAX_API_KEYS = 2
+DEV_MANYCHAT_KEY = "local-manychat-key-0001"  # local.settings.json.example's, and ./scripts/run's default
 _HOURS = re.compile(r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-4]):[0-5]\d$")
 
 
@@ -189,6 +190,8 @@ class Settings(BaseSettings):
             problems.append(("GHL_LOCATION_ID", "the location id that GHL_PRIVATE_TOKEN belongs to"))
         if in_azure and not (self.azure_webjobs_storage or self.storage_account_name or self.storage_queue_uri):
             problems.append(("AzureWebJobsStorage", "a connection string or AzureWebJobsStorage__accountName"))
+        if in_azure and DEV_MANYCHAT_KEY in self.manychat_keys:
+            problems.append(("MANYCHAT_API_KEYS", "a key of your own in Azure (the development key is public)"))
         if problems:
             raise SettingsError(problems)
         return self

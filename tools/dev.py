@@ -23,6 +23,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
+from shared.settings import DEV_MANYCHAT_KEY
 from tools.azurite import Azurite, AzuriteError, AzuritePorts
 
 APP_DIR = Path(__file__).resolve().parent.parent
@@ -39,6 +40,7 @@ ADDED_SETTINGS = {
     "GHL_CLIENT_SECRET",
     "GHL_WEBHOOK_ED25519_KEY",
     "GHL_WEBHOOK_RSA_KEY",
+    "MANYCHAT_API_KEYS",
 }
 HOST_PORT = 7071
 
@@ -186,6 +188,9 @@ def main(argv: list[str] | None = None) -> int:
             env.update(sandbox_env)
             location = env["GHL_LOCATION_ID"]
             print(f"GHL: the built-in sandbox at {sandbox_url} (location {location}), webhooks to {webhook_url}")
+        if not (os.environ.get("MANYCHAT_API_KEYS") or values.get("MANYCHAT_API_KEYS")):
+            env["MANYCHAT_API_KEYS"] = DEV_MANYCHAT_KEY
+            print(f"MiaSalud (ManyChat): MANYCHAT_API_KEYS is not set; the development key {DEV_MANYCHAT_KEY} is used")
         return run_host(args.port, env, values)
 
 
@@ -225,6 +230,7 @@ def run_host(port: int, env: dict[str, str], values: dict[str, str]) -> int:
         print(f"\nReady: {health} answers 200.")
         print(f"Function key for the API: x-functions-key: {key}")
         print(f"Try: curl -H 'x-functions-key: {key}' http://127.0.0.1:{port}/api/ghl/calendars")
+        print(f"     curl -H 'X-API-KEY: <MANYCHAT_API_KEYS>' http://127.0.0.1:{port}/api/v1/reports/health")
         print("Ctrl-C to stop.\n")
     else:
         print(f"The app did not become healthy at {health}; see the host output above.", file=sys.stderr)

@@ -19,7 +19,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from sync_core.miasalud.events import SPANISH_CODES
+from sync_core.miasalud.events import RULE_CODES, SPANISH_CODES
 from sync_core.models import AppointmentStatus
 from sync_core.times import EARLIEST_YEAR, LATEST_YEAR, OutOfRange, parse_iso_date, parse_iso_datetime
 
@@ -28,11 +28,10 @@ GHL_ID = r"^[A-Za-z0-9_\-]{1,64}$"
 
 # Errors of rules the OpenAPI document cannot express (a blank text, a time zone name, which of two fields):
 # the request matches the document and is refused with 422, where one that does not match it gets 400.
-# A rule the document cannot express refused it (422); MiaSalud's: a placeholder ManyChat left unfilled where a value
-# is needed, an id or a date neither form reads.
-UNPROCESSABLE = frozenset({"blank_text", "unknown_timezone", "invalid_hours", "one_contact_required"}) | SPANISH_CODES
+# MiaSalud's: a placeholder ManyChat left unfilled where a value is needed, an id or a date neither form reads.
+UNPROCESSABLE = frozenset({"blank_text", "unknown_timezone", "invalid_hours", "one_contact_required"}) | RULE_CODES
 # Our own error types, whose message is already the Spanish one for staff.
-SPANISH_ERRORS = UNPROCESSABLE | {"date_out_of_range", "datetime_out_of_range"}
+SPANISH_ERRORS = UNPROCESSABLE | SPANISH_CODES | {"date_out_of_range", "datetime_out_of_range"}
 
 _YEARS = f"el año debe estar entre {EARLIEST_YEAR} y {LATEST_YEAR}"
 # The years the product handles, as a pattern the document carries (2000-2099 and 2100).

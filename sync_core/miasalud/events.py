@@ -40,8 +40,10 @@ MAX_STATE_CHARS = 100
 MAX_SUMMARY_CHARS = 4000
 MAX_CAMPAIGN_ID = 2**31 - 1
 
-# Codes whose message is already Spanish (the API renders them as they are).
-SPANISH_CODES = frozenset({"missing_value", "invalid_manychat_date", "manychat_date_out_of_range", "invalid_id"})
+# Refusals by a rule the OpenAPI document cannot express (422: the body matches it); their messages are Spanish.
+RULE_CODES = frozenset({"missing_value", "invalid_manychat_date", "manychat_date_out_of_range", "invalid_id"})
+# And every code of ours, with a Spanish message (`id_type`: neither text nor a number, a 400).
+SPANISH_CODES = RULE_CODES | {"id_type"}
 
 _PLACEHOLDER = re.compile(r"\{\{[^{}]*\}\}")
 _DISPLAY_DATE = re.compile(
@@ -107,7 +109,7 @@ def _external_id(value: Any, field: str) -> str | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, str | int):
-        raise PydanticCustomError("invalid_id", f"El {field} debe ser un texto o un número.")
+        raise PydanticCustomError("id_type", f"El {field} debe ser un texto o un número.")
     text = filled(str(value))
     if text is not None and not _ASCII_ID.fullmatch(text):
         raise PydanticCustomError("invalid_id", f"El {field} solo admite letras, números y _ . : - (máx. 64).")
@@ -116,7 +118,7 @@ def _external_id(value: Any, field: str) -> str | None:
 
 def _campaign_number(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, str | int):
-        raise PydanticCustomError("invalid_id", "El campaign_id debe ser un número entero positivo.")
+        raise PydanticCustomError("id_type", "El campaign_id debe ser un número entero positivo.")
     text = filled(str(value))
     if text is None:
         raise PydanticCustomError("missing_value", "Falta el campaign_id (vacío o sin completar).")
