@@ -52,6 +52,8 @@ def _example(schema: dict[str, Any], components: dict[str, Any], depth: int = 0)
 
 
 def postman(document: dict[str, Any]) -> dict[str, Any]:
+    from shared.settings import DEV_MANYCHAT_KEY
+
     components = document["components"]["schemas"]
     folders: dict[str, list[dict[str, Any]]] = {}
     for path, operations in document["paths"].items():
@@ -89,6 +91,8 @@ def postman(document: dict[str, Any]) -> dict[str, Any]:
                 }
             if operation.get("security") == []:
                 request["auth"] = {"type": "noauth"}
+            elif operation.get("security") == [{"apiKey": []}]:
+                request["auth"] = _api_key("X-API-KEY", "{{manychat_api_key}}")
             folders.setdefault(operation["tags"][0], []).append({"name": operation["summary"], "request": request})
     return {
         "info": {
@@ -96,19 +100,24 @@ def postman(document: dict[str, Any]) -> dict[str, Any]:
             "description": document["info"]["description"],
             "schema": POSTMAN_SCHEMA,
         },
-        "auth": {
-            "type": "apikey",
-            "apikey": [
-                {"key": "key", "value": "x-functions-key", "type": "string"},
-                {"key": "value", "value": "{{function_key}}", "type": "string"},
-                {"key": "in", "value": "header", "type": "string"},
-            ],
-        },
+        "auth": _api_key("x-functions-key", "{{function_key}}"),
         "variable": [
             {"key": "base_url", "value": "http://127.0.0.1:7071"},
             {"key": "function_key", "value": "local-dev-key"},
+            {"key": "manychat_api_key", "value": DEV_MANYCHAT_KEY},
         ],
         "item": [{"name": tag, "item": items} for tag, items in sorted(folders.items())],
+    }
+
+
+def _api_key(header: str, value: str) -> dict[str, Any]:
+    return {
+        "type": "apikey",
+        "apikey": [
+            {"key": "key", "value": header, "type": "string"},
+            {"key": "value", "value": value, "type": "string"},
+            {"key": "in", "value": "header", "type": "string"},
+        ],
     }
 
 

@@ -140,7 +140,8 @@ def build_document() -> dict[str, Any]:
         "info": {
             "title": "rv3-ghl-sync",
             "version": "1.0.0",
-            "description": "Reflexo V3 ⇄ GoHighLevel appointment sync (Azure Functions). Errors: "
+            "description": "Reflexo V3 ⇄ GoHighLevel appointment sync, and MiaSalud's ManyChat leads (tag manychat, "
+            "`X-API-KEY`) (Azure Functions). Errors: "
             '`{"error": {"code", "message", "details"}}` with Spanish messages for clinic staff. 400: the request '
             "does not match this document; 422: it does and a rule refused it. JSON bodies nest at most 32 deep, "
             "hold integers of at most 20 digits and no NaN or Infinity, and their text no U+0000 nor lone "

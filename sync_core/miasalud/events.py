@@ -159,6 +159,24 @@ class _Body(BaseModel):
 class ManychatContactIn(_Body):
     """POST /api/v1/manychat/webhook/contact, the seed's body."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "manychat_id": "MC99999",
+                    "nombre_lead": "Ana",
+                    "apellido_lead": "García",
+                    "whatsapp": "+521234567891",
+                    "datetime_suscripcion": "2025-06-10T10:00:00Z",
+                    "datetime_actual": "2025-06-10T10:05:00Z",
+                    "ultimo_estado": "Nuevo Lead",
+                    "canal_entrada": "Facebook",
+                    "estado_inicial": "Nuevo",
+                }
+            ]
+        }
+    )
+
     nombre_lead: StrictStr | None = Field(None, max_length=MAX_NAME_CHARS)
     apellido_lead: StrictStr | None = Field(None, max_length=MAX_NAME_CHARS)
     whatsapp: StrictStr | None = Field(None, max_length=40)
@@ -169,6 +187,23 @@ class ManychatContactIn(_Body):
 
 class ManychatCampaignIn(_Body):
     """POST /api/v1/manychat/webhook/campaign-assignment, the seed's body."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "manychat_id": "MC99999",
+                    "campaign_id": 85,
+                    "comercial_id": "700",
+                    "medico_id": "101",
+                    "datetime_actual": "2025-06-10T10:10:00Z",
+                    "ultimo_estado": "Asignado a campaña",
+                    "tipo_asignacion": "medico",
+                    "summary": "El cliente preguntó por el producto X y mostró interés en agendar una cita.",
+                }
+            ]
+        }
+    )
 
     campaign_id: CampaignNumber = Field(description="ManyChat's campaign number")
     comercial_id: ExternalId = None

@@ -99,6 +99,8 @@ async def receive(work: Work, intake: Intake, raw: bytes) -> Receipt:
         raise
     except ValidationError as exc:
         refused = validation_error(exc)
+        fields = ", ".join(dict.fromkeys(str(detail["field"]) for detail in refused.details))
+        refused.message = f"El evento de ManyChat no es válido; revise: {fields}."
         await _reject(work, intake, raw, received, refused.details, manychat_id=_manychat_id(data))
         raise refused from None
     message = intake.message(
