@@ -58,6 +58,12 @@ var eventAlerts = [
     description: 'La conciliación programada no se ejecutó o falló.'
     condition: ''
   }
+  {
+    kind: 'manychat_event_lost'
+    severity: 1
+    description: 'Un evento de ManyChat no pudo encolarse ni guardarse en SQL: se respondió 503 y ManyChat no reintenta.'
+    condition: ''
+  }
 ]
 
 module actionGroup 'br/public:avm/res/insights/action-group:0.8.0' = if (!empty(alertEmail)) {

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from shared.store.database import Database
 from tests.fixtures.app import seed_location
 from tests.fixtures.rv3_schema import create_rv3_database
-from tests.fixtures.stack import FUNCTION_KEY, Stack, clear_queues, running, stack_env
+from tests.fixtures.stack import FUNCTION_KEY, MANYCHAT_KEY, Stack, clear_queues, running, stack_env
 from tools.azurite import Azurite
 from tools.ghl_sandbox import DEMO_SEED, SandboxConfig, SandboxServer
 from tools.ghl_sandbox.config import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
@@ -72,6 +72,8 @@ def schemathesis_command(base_url: str, report: Path) -> list[str]:
         f"{base_url}/api/openapi.json",
         "--header",
         f"x-functions-key: {FUNCTION_KEY}",
+        "--header",
+        f"X-API-KEY: {MANYCHAT_KEY}",  # MiaSalud's routes
         "--max-examples",
         str(MAX_EXAMPLES),
         "--workers",

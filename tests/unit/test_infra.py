@@ -32,6 +32,7 @@ ALERT_KINDS = {
     "rate_headroom_low",
     "reconciliation_drift",
     "reconciliation_missed",
+    "manychat_event_lost",
 }
 
 
