@@ -36,6 +36,10 @@ from sync_core.models import UtcDatetime
 log = telemetry.get_logger("miasalud")
 
 MAX_BODY_BYTES = 16 * 1024  # the seed's bodies are ~300 bytes; a summary of 4,000 characters fits well
+# ManyChat waits about 10 s for the answer: storage gets 3 s to take the event, then SQL 4 s to keep it. (A send
+# still running past its deadline may land too: the event is then queued twice, and applied once.)
+ENQUEUE_DEADLINE_S = 3.0
+HOLD_DEADLINE_S = 4.0
 HELD_SWEEP_BATCH = 200
 
 
@@ -116,13 +120,13 @@ async def receive(work: Work, intake: Intake, raw: bytes) -> Receipt:
 async def _enqueue(work: Work, intake: Intake, message: ContactMessage | CampaignMessage) -> str:
     payload = message.model_dump(mode="json")
     try:
-        await work.queues.send_grouped(intake.queue, payload)
+        await asyncio.wait_for(work.queues.send_grouped(intake.queue, payload), ENQUEUE_DEADLINE_S)
         return "accepted"
     except Exception as exc:  # noqa: BLE001 - whatever kept it out of the queue, SQL keeps it
         reason = type(exc).__name__
     event = message.event
     try:
-        await asyncio.to_thread(_hold, work, intake, message)
+        await asyncio.wait_for(asyncio.to_thread(_hold, work, intake, message), HOLD_DEADLINE_S)
     except Exception as exc:  # noqa: BLE001 - nowhere to keep it: the flow's failure branch must run
         telemetry.alert(
             "manychat_event_lost",

@@ -64,3 +64,18 @@ def test_a_redelivered_held_event_already_applied_is_a_duplicate(leads: Leads) -
     assert records.process_contact(message).outcome.value == "applied"
     assert records.process_contact(message).outcome.value == "duplicate"
     assert len(leads.rows(miasalud_events)) == 1
+
+
+def test_storage_that_hangs_does_not_hold_the_answer_past_its_deadline(
+    leads: Leads, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+
+    async def hang(self: Queues, queue: str, message: dict[str, Any]) -> None:
+        await asyncio.sleep(60)
+
+    monkeypatch.setattr(Queues, "send_grouped", hang)
+    monkeypatch.setattr(intake, "ENQUEUE_DEADLINE_S", 0.2)
+    answer = leads.post_contact(SEED_CONTACT)
+    assert (answer.status, answer.body["status"]) == (202, "held")
+    assert [e.status for e in leads.rows(miasalud_events)] == ["held"]
