@@ -145,6 +145,30 @@ CampaignNumber = Annotated[int, BeforeValidator(_campaign_number), _TEXT_OR_NUMB
 ManychatTime = Annotated[StrictStr | None, Field(max_length=64), AfterValidator(_checked_time)]
 
 
+# The seed's bodies (004), verbatim: the document's examples.
+EXAMPLE_CONTACT: dict[str, Any] = {
+    "manychat_id": "MC99999",
+    "nombre_lead": "Ana",
+    "apellido_lead": "García",
+    "whatsapp": "+521234567891",
+    "datetime_suscripcion": "2025-06-10T10:00:00Z",
+    "datetime_actual": "2025-06-10T10:05:00Z",
+    "ultimo_estado": "Nuevo Lead",
+    "canal_entrada": "Facebook",
+    "estado_inicial": "Nuevo",
+}
+EXAMPLE_CAMPAIGN: dict[str, Any] = {
+    "manychat_id": "MC99999",
+    "campaign_id": 85,
+    "comercial_id": "700",
+    "medico_id": "101",
+    "datetime_actual": "2025-06-10T10:10:00Z",
+    "ultimo_estado": "Asignado a campaña",
+    "tipo_asignacion": "medico",
+    "summary": "El cliente preguntó por el producto X y mostró interés en agendar una cita.",
+}
+
+
 class _Body(BaseModel):
     """What every ManyChat body shares: the contact's id and the event's clock. Fields a flow adds beyond the seed's
     are ignored (a flow may send "full contact data")."""
@@ -159,23 +183,7 @@ class _Body(BaseModel):
 class ManychatContactIn(_Body):
     """POST /api/v1/manychat/webhook/contact, the seed's body."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "manychat_id": "MC99999",
-                    "nombre_lead": "Ana",
-                    "apellido_lead": "García",
-                    "whatsapp": "+521234567891",
-                    "datetime_suscripcion": "2025-06-10T10:00:00Z",
-                    "datetime_actual": "2025-06-10T10:05:00Z",
-                    "ultimo_estado": "Nuevo Lead",
-                    "canal_entrada": "Facebook",
-                    "estado_inicial": "Nuevo",
-                }
-            ]
-        }
-    )
+    model_config = ConfigDict(json_schema_extra={"examples": [EXAMPLE_CONTACT]})
 
     nombre_lead: StrictStr | None = Field(None, max_length=MAX_NAME_CHARS)
     apellido_lead: StrictStr | None = Field(None, max_length=MAX_NAME_CHARS)
@@ -188,22 +196,7 @@ class ManychatContactIn(_Body):
 class ManychatCampaignIn(_Body):
     """POST /api/v1/manychat/webhook/campaign-assignment, the seed's body."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "manychat_id": "MC99999",
-                    "campaign_id": 85,
-                    "comercial_id": "700",
-                    "medico_id": "101",
-                    "datetime_actual": "2025-06-10T10:10:00Z",
-                    "ultimo_estado": "Asignado a campaña",
-                    "tipo_asignacion": "medico",
-                    "summary": "El cliente preguntó por el producto X y mostró interés en agendar una cita.",
-                }
-            ]
-        }
-    )
+    model_config = ConfigDict(json_schema_extra={"examples": [EXAMPLE_CAMPAIGN]})
 
     campaign_id: CampaignNumber = Field(description="ManyChat's campaign number")
     comercial_id: ExternalId = None

@@ -9,6 +9,8 @@ import pytest
 from pydantic import ValidationError
 
 from sync_core.miasalud.events import (
+    EXAMPLE_CAMPAIGN,
+    EXAMPLE_CONTACT,
     CampaignEvent,
     ContactEvent,
     ManychatCampaignIn,
@@ -22,27 +24,8 @@ from sync_core.phones import read_phone
 RECEIVED = datetime(2025, 6, 10, 12, 0, tzinfo=UTC)
 CONTEXT = reading("America/Mexico_City", RECEIVED, "MX")
 
-SEED_CONTACT = {
-    "manychat_id": "MC99999",
-    "nombre_lead": "Ana",
-    "apellido_lead": "García",
-    "whatsapp": "+521234567891",
-    "datetime_suscripcion": "2025-06-10T10:00:00Z",
-    "datetime_actual": "2025-06-10T10:05:00Z",
-    "ultimo_estado": "Nuevo Lead",
-    "canal_entrada": "Facebook",
-    "estado_inicial": "Nuevo",
-}
-SEED_CAMPAIGN = {
-    "manychat_id": "MC99999",
-    "campaign_id": 85,
-    "comercial_id": "700",
-    "medico_id": "101",
-    "datetime_actual": "2025-06-10T10:10:00Z",
-    "ultimo_estado": "Asignado a campaña",
-    "tipo_asignacion": "medico",
-    "summary": "El cliente preguntó por el producto X y mostró interés en agendar una cita.",
-}
+SEED_CONTACT = EXAMPLE_CONTACT  # the seed's body, verbatim
+SEED_CAMPAIGN = EXAMPLE_CAMPAIGN  # the seed's body, verbatim
 
 
 def contact(body: dict[str, Any]) -> ContactEvent:

@@ -14,29 +14,11 @@ from blueprints import manychat as api
 from shared import runtime
 from shared.queues import MANYCHAT_CAMPAIGN, MANYCHAT_CONTACT, grouped_messages
 from shared.services.miasalud import records
+from sync_core.miasalud.events import EXAMPLE_CAMPAIGN, EXAMPLE_CONTACT
 from tests.fixtures.app import MANYCHAT_HEADERS, App, Response
 
-SEED_CONTACT: dict[str, Any] = {
-    "manychat_id": "MC99999",
-    "nombre_lead": "Ana",
-    "apellido_lead": "García",
-    "whatsapp": "+521234567891",
-    "datetime_suscripcion": "2025-06-10T10:00:00Z",
-    "datetime_actual": "2025-06-10T10:05:00Z",
-    "ultimo_estado": "Nuevo Lead",
-    "canal_entrada": "Facebook",
-    "estado_inicial": "Nuevo",
-}
-SEED_CAMPAIGN: dict[str, Any] = {
-    "manychat_id": "MC99999",
-    "campaign_id": 85,
-    "comercial_id": "700",
-    "medico_id": "101",
-    "datetime_actual": "2025-06-10T10:10:00Z",
-    "ultimo_estado": "Asignado a campaña",
-    "tipo_asignacion": "medico",
-    "summary": "El cliente preguntó por el producto X y mostró interés en agendar una cita.",
-}
+SEED_CONTACT = EXAMPLE_CONTACT  # the seed's body, verbatim
+SEED_CAMPAIGN = EXAMPLE_CAMPAIGN  # the seed's body, verbatim
 WORKERS = {MANYCHAT_CONTACT: records.process_contact, MANYCHAT_CAMPAIGN: records.process_campaign}
 
 
