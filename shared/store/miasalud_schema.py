@@ -1,7 +1,7 @@
 """The MiaSalud wing's tables: ManyChat's leads as Azure SQL keeps them, ready for the push to Odoo.
 
-Declared on the one `metadata` (`shared.store.schema`, which imports this module), so the same migrations and
-checks cover them. Ids are this API's own; ManyChat's ids (`manychat_id`, the campaign number, the advisors'
+Declared on the one `metadata` (`shared.store.tables` gathers both wings'), so the same migrations and checks
+cover them. Ids are this API's own; ManyChat's ids (`manychat_id`, the campaign number, the advisors'
 `comercial_id` / `medico_id`) are unique columns beside them. `field_clocks` holds, per field, the stamp of the
 event that set it (`sync_core.miasalud.merge`); `version` guards concurrent writers of one row.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from shared.store.schema import Id, UtcDateTime, _pk, _stamps, _unique_when_set, metadata
+from shared.store.columns import Id, UtcDateTime, metadata, pk, stamps, unique_when_set
 
 # odoo_sync_status: what part 2 (the push to Odoo) does with a row; every change sets it back to pending.
 ODOO_SYNC_PENDING = "pending"
@@ -37,31 +37,31 @@ def _ordering() -> list[sa.Column[object]]:
 miasalud_channels = sa.Table(
     "miasalud_channels",
     metadata,
-    _pk(),
+    pk(),
     sa.Column("name", sa.Unicode(200), nullable=False),
     sa.Column("name_key", sa.Unicode(200), nullable=False, unique=True),  # folded: "Facebook" = " facebook "
     sa.Column("description", sa.UnicodeText()),
     sa.Column("from_event", sa.Boolean(), nullable=False, server_default=sa.false()),
-    *_stamps(),
+    *stamps(),
 )
 
 miasalud_advisors = sa.Table(
     "miasalud_advisors",
     metadata,
-    _pk(),
+    pk(),
     sa.Column("external_id", sa.Unicode(64)),  # comercial_id / medico_id in ManyChat's events
     sa.Column("name", sa.Unicode(200)),
     sa.Column("email", sa.Unicode(254)),
     sa.Column("phone", sa.Unicode(40)),
     sa.Column("from_event", sa.Boolean(), nullable=False, server_default=sa.false()),
-    *_stamps(),
+    *stamps(),
 )
-_unique_when_set("uq_miasalud_advisors_external_id", miasalud_advisors.c.external_id)
+unique_when_set("uq_miasalud_advisors_external_id", miasalud_advisors.c.external_id)
 
 miasalud_campaigns = sa.Table(
     "miasalud_campaigns",
     metadata,
-    _pk(),
+    pk(),
     sa.Column("manychat_campaign_id", sa.BigInteger()),  # campaign_id in ManyChat's events
     sa.Column("name", sa.Unicode(200)),
     sa.Column("date_start", UtcDateTime()),
@@ -70,14 +70,14 @@ miasalud_campaigns = sa.Table(
     sa.Column("status", sa.Unicode(32)),
     sa.Column("channel_id", Id, sa.ForeignKey("miasalud_channels.id")),
     sa.Column("from_event", sa.Boolean(), nullable=False, server_default=sa.false()),
-    *_stamps(),
+    *stamps(),
 )
-_unique_when_set("uq_miasalud_campaigns_manychat_campaign_id", miasalud_campaigns.c.manychat_campaign_id)
+unique_when_set("uq_miasalud_campaigns_manychat_campaign_id", miasalud_campaigns.c.manychat_campaign_id)
 
 miasalud_contacts = sa.Table(
     "miasalud_contacts",
     metadata,
-    _pk(),
+    pk(),
     sa.Column("manychat_id", sa.Unicode(64), nullable=False, unique=True),
     sa.Column("first_name", sa.Unicode(200)),
     sa.Column("last_name", sa.Unicode(200)),
@@ -90,7 +90,7 @@ miasalud_contacts = sa.Table(
     sa.Column("initial_state", sa.Unicode(100)),
     *_ordering(),
     *_odoo_sync("partner"),
-    *_stamps(),
+    *stamps(),
     sa.Index("ix_miasalud_contacts_created_at", "created_at"),
     sa.Index("ix_miasalud_contacts_odoo_sync_status", "odoo_sync_status"),
 )
@@ -98,7 +98,7 @@ miasalud_contacts = sa.Table(
 miasalud_campaign_contacts = sa.Table(
     "miasalud_campaign_contacts",
     metadata,
-    _pk(),
+    pk(),
     sa.Column(
         "contact_id",
         Id,
@@ -125,7 +125,7 @@ miasalud_campaign_contacts = sa.Table(
     sa.Column("medical_assignment_date", UtcDateTime()),
     *_ordering(),
     *_odoo_sync("lead"),
-    *_stamps(),
+    *stamps(),
     # Names of their own: the conventional ones pass PostgreSQL's 63 characters.
     sa.UniqueConstraint("contact_id", "campaign_id", name="uq_miasalud_campaign_contacts_contact_campaign"),
     sa.Index("ix_miasalud_campaign_contacts_campaign_id", "campaign_id"),
@@ -138,7 +138,7 @@ miasalud_campaign_contacts = sa.Table(
 miasalud_events = sa.Table(
     "miasalud_events",
     metadata,
-    _pk(),
+    pk(),
     sa.Column("event_key", sa.Unicode(48), nullable=False, unique=True),
     sa.Column("kind", sa.Unicode(16), nullable=False),  # contact | campaign
     sa.Column("manychat_id", sa.Unicode(64)),

@@ -1,76 +1,17 @@
-"""The sync database's tables (SQLAlchemy Core), the one description Alembic migrations are checked against."""
+"""The RV3 ⇄ GHL wing's tables, and those both wings use (SQLAlchemy Core; every table: `shared.store.tables`)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any
-
 import sqlalchemy as sa
-from sqlalchemy.engine import Dialect
 
-metadata = sa.MetaData(
-    naming_convention={
-        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
-        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-        "ck": "ck_%(table_name)s_%(constraint_name)s",
-        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-        "pk": "pk_%(table_name)s",
-    }
-)
+from shared.store.columns import Id, UtcDateTime, metadata, pk, stamps, unique_when_set
 
-
-class UtcDateTime(sa.types.TypeDecorator[datetime]):
-    """Aware UTC datetimes in Python, naive UTC in every database (SQLite, PostgreSQL and Azure SQL alike)."""
-
-    impl = sa.DateTime
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to a UTC column")
-        return value.astimezone(UTC).replace(tzinfo=None)
-
-    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        moment = datetime.fromisoformat(value) if isinstance(value, str) else value  # SQLite: text for MAX() etc.
-        if not isinstance(moment, datetime):
-            raise TypeError(f"unexpected {type(moment).__name__} from a UTC datetime column")
-        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-# Every text column is Unicode: NVARCHAR on Azure SQL, whose VARCHAR (without a UTF-8 collation) stores emoji and
-# non-Latin letters as "?"; SQLite and PostgreSQL (UTF-8 databases) store any text in VARCHAR/TEXT alike.
-
-# SQLite only auto-increments INTEGER PRIMARY KEY; elsewhere ids are 64-bit.
-Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
-
-
-def _pk() -> sa.Column[int]:
-    return sa.Column("id", Id, primary_key=True, autoincrement=True)
-
-
-def _stamps() -> list[sa.Column[datetime]]:
-    return [
-        sa.Column("created_at", UtcDateTime(), nullable=False),
-        sa.Column("updated_at", UtcDateTime(), nullable=False),
-    ]
-
-
-def _unique_when_set(name: str, *columns: sa.Column[Any]) -> sa.Index:
-    """A unique index ignoring NULLs: Azure SQL would otherwise allow only one NULL in a unique constraint."""
-    condition = sa.and_(*(c.isnot(None) for c in columns if c.nullable))
-    return sa.Index(
-        name, *columns, unique=True, mssql_where=condition, postgresql_where=condition, sqlite_where=condition
-    )
-
+__all__ = ["Id", "UtcDateTime", "metadata"]
 
 locations = sa.Table(
     "locations",
     metadata,
-    _pk(),
+    pk(),
     sa.Column("ghl_location_id", sa.Unicode(64), nullable=False, unique=True),
     sa.Column("name", sa.Unicode(200), nullable=False),
     sa.Column("timezone", sa.Unicode(64), nullable=False),
@@ -81,13 +22,13 @@ locations = sa.Table(
     sa.Column("default_duration_min", sa.Integer()),
     sa.Column("create_patients_from_ghl", sa.Boolean(), nullable=False, server_default=sa.false()),
     sa.Column("send_document_id", sa.Boolean(), nullable=False, server_default=sa.false()),
-    *_stamps(),
+    *stamps(),
 )
 
 calendars = sa.Table(
     "calendars",
     metadata,
-    _pk(),
+    pk(),
     sa.Column("location_id", Id, sa.ForeignKey("locations.id", ondelete="CASCADE"), nullable=False),
     sa.Column("ghl_calendar_id", sa.Unicode(64), nullable=False),
     sa.Column("name", sa.Unicode(200), nullable=False),
@@ -104,7 +45,7 @@ calendars = sa.Table(
 contacts = sa.Table(
     "contacts",
     metadata,
-    _pk(),
+    pk(),
     sa.Column("location_id", Id, sa.ForeignKey("locations.id", ondelete="CASCADE"), nullable=False),
     sa.Column("patient_key", sa.Unicode(200), nullable=False),
     sa.Column("ghl_contact_id", sa.Unicode(64), index=True),
@@ -114,14 +55,14 @@ contacts = sa.Table(
     sa.Column("phone", sa.Unicode(32)),
     sa.Column("email", sa.Unicode(254)),
     sa.Column("flags", sa.JSON(), nullable=False),
-    *_stamps(),
+    *stamps(),
     sa.UniqueConstraint("location_id", "patient_key"),
 )
 
 appointments = sa.Table(
     "appointments",
     metadata,
-    _pk(),
+    pk(),
     sa.Column("location_id", Id, sa.ForeignKey("locations.id"), nullable=False),
     sa.Column("calendar_id", sa.Unicode(64), nullable=False),
     sa.Column("contact_id", sa.Unicode(64)),
@@ -147,13 +88,13 @@ appointments = sa.Table(
     sa.Column("last_error", sa.UnicodeText()),
     sa.Column("source", sa.Unicode(8), nullable=False),
     sa.Column("flags", sa.JSON(), nullable=False),
-    *_stamps(),
+    *stamps(),
     sa.Index("ix_appointments_location_start", "location_id", "start_at"),
     sa.Index("ix_appointments_calendar_start", "calendar_id", "start_at"),
     sa.Index("ix_appointments_sync_state", "sync_state"),
 )
-_unique_when_set("uq_appointments_location_ghl_event", appointments.c.location_id, appointments.c.ghl_event_id)
-_unique_when_set(
+unique_when_set("uq_appointments_location_ghl_event", appointments.c.location_id, appointments.c.ghl_event_id)
+unique_when_set(
     "uq_appointments_location_rv3_appointment", appointments.c.location_id, appointments.c.rv3_appointment_id
 )
 
@@ -161,7 +102,7 @@ _unique_when_set(
 outbox = sa.Table(
     "outbox",
     metadata,
-    _pk(),
+    pk(),
     sa.Column("op_id", sa.Unicode(36), nullable=False, unique=True),
     sa.Column("appointment_id", Id, sa.ForeignKey("appointments.id"), nullable=False),
     sa.Column("operation", sa.Unicode(16), nullable=False),
@@ -181,7 +122,7 @@ outbox = sa.Table(
 webhook_inbox = sa.Table(
     "webhook_inbox",
     metadata,
-    _pk(),
+    pk(),
     sa.Column("dedupe_key", sa.Unicode(160), nullable=False, unique=True),
     sa.Column("webhook_id", sa.Unicode(128)),
     sa.Column("payload_hash", sa.Unicode(64), nullable=False),
@@ -201,7 +142,7 @@ webhook_inbox = sa.Table(
 sync_attempts = sa.Table(
     "sync_attempts",
     metadata,
-    _pk(),
+    pk(),
     sa.Column("operation", sa.Unicode(64), nullable=False),
     sa.Column("location_id", sa.Unicode(64)),
     sa.Column("appointment_id", Id),
@@ -219,7 +160,7 @@ sync_attempts = sa.Table(
 conflicts = sa.Table(
     "conflicts",
     metadata,
-    _pk(),
+    pk(),
     sa.Column("appointment_id", Id, sa.ForeignKey("appointments.id"), nullable=False),
     sa.Column("policy", sa.Unicode(16), nullable=False),
     sa.Column("winner", sa.Unicode(8), nullable=False),
@@ -231,7 +172,7 @@ conflicts = sa.Table(
 reconciliation_reports = sa.Table(
     "reconciliation_reports",
     metadata,
-    _pk(),
+    pk(),
     sa.Column("run_id", sa.Unicode(36), nullable=False),
     sa.Column("location_id", sa.Unicode(64), nullable=False),
     sa.Column("window_start", UtcDateTime(), nullable=False),
@@ -260,7 +201,7 @@ reconciliation_reports = sa.Table(
 idempotency_keys = sa.Table(
     "idempotency_keys",
     metadata,
-    _pk(),
+    pk(),
     sa.Column("scope", sa.Unicode(64), nullable=False),
     sa.Column("key", sa.Unicode(200), nullable=False),
     sa.Column("request_hash", sa.Unicode(64), nullable=False),
@@ -277,7 +218,7 @@ idempotency_keys = sa.Table(
 rv3_cursors = sa.Table(
     "rv3_cursors",
     metadata,
-    _pk(),
+    pk(),
     sa.Column("location_id", Id, sa.ForeignKey("locations.id", ondelete="CASCADE"), nullable=False),
     sa.Column("stream", sa.Unicode(16), nullable=False),
     sa.Column("mark_updated_at", sa.Unicode(32)),
@@ -294,7 +235,7 @@ rv3_cursors = sa.Table(
 rv3_appointments = sa.Table(
     "rv3_appointments",
     metadata,
-    _pk(),
+    pk(),
     sa.Column("appointment_id", Id, sa.ForeignKey("appointments.id"), nullable=False, unique=True),
     sa.Column("snapshot", sa.JSON()),
     sa.Column("written_stamp", sa.Unicode(32)),
@@ -303,7 +244,7 @@ rv3_appointments = sa.Table(
     sa.Column("lease_until", UtcDateTime()),
     sa.Column("attempts", sa.Integer(), nullable=False, server_default="0"),
     sa.Column("last_error", sa.Unicode(200)),
-    *_stamps(),
+    *stamps(),
     sa.Index("ix_rv3_appointments_writeback", "writeback"),
 )
 
@@ -312,7 +253,7 @@ rv3_appointments = sa.Table(
 rv3_patients = sa.Table(
     "rv3_patients",
     metadata,
-    _pk(),
+    pk(),
     sa.Column("location_id", Id, sa.ForeignKey("locations.id", ondelete="CASCADE"), nullable=False),
     sa.Column("rv3_patient_id", sa.Unicode(64), nullable=False),
     sa.Column("contact_link_id", Id, sa.ForeignKey("contacts.id"), nullable=False),
@@ -321,7 +262,7 @@ rv3_patients = sa.Table(
     sa.Column("written_stamp", sa.Unicode(32)),
     sa.Column("attempts", sa.Integer(), nullable=False, server_default="0"),
     sa.Column("last_error", sa.Unicode(200)),
-    *_stamps(),
+    *stamps(),
     sa.UniqueConstraint("location_id", "rv3_patient_id"),
 )
 
@@ -329,12 +270,12 @@ rv3_patients = sa.Table(
 rv3_therapists = sa.Table(
     "rv3_therapists",
     metadata,
-    _pk(),
+    pk(),
     sa.Column("location_id", Id, sa.ForeignKey("locations.id", ondelete="CASCADE"), nullable=False),
     sa.Column("rv3_therapist_id", sa.Unicode(64), nullable=False),
     sa.Column("ghl_user_id", sa.Unicode(64), nullable=False),
     sa.Column("ghl_calendar_id", sa.Unicode(64)),
-    *_stamps(),
+    *stamps(),
     sa.UniqueConstraint("location_id", "rv3_therapist_id"),
 )
 
@@ -342,7 +283,7 @@ rv3_therapists = sa.Table(
 rv3_reviews = sa.Table(
     "rv3_reviews",
     metadata,
-    _pk(),
+    pk(),
     sa.Column("location_id", Id, sa.ForeignKey("locations.id", ondelete="CASCADE"), nullable=False),
     sa.Column("appointment_id", Id, sa.ForeignKey("appointments.id"), nullable=False, unique=True),
     sa.Column("reason", sa.Unicode(32), nullable=False),
@@ -352,6 +293,3 @@ rv3_reviews = sa.Table(
     sa.Column("resolved_at", UtcDateTime()),
     sa.Index("ix_rv3_reviews_status", "status"),
 )
-
-# The MiaSalud wing declares its tables on the same metadata (after everything they refer to).
-from shared.store import miasalud_schema as _miasalud_schema  # noqa: E402, F401

@@ -34,7 +34,8 @@ from shared.store import appointments as appointment_repo
 from shared.store import locations as location_repo
 from shared.store import rv3 as rv3_store
 from shared.store.database import Database
-from shared.store.schema import metadata, rv3_appointments
+from shared.store.schema import rv3_appointments
+from shared.store.tables import metadata
 from sync_core.hashing import SyncedFields, sync_hash
 from sync_core.reconcile import SlicePlan
 from sync_core.rv3_mapping import Cursor, Rv3Snapshot

@@ -2,7 +2,7 @@
 
 from alembic import context
 
-from shared.store.schema import metadata
+from shared.store.tables import metadata
 
 config = context.config
 

@@ -16,7 +16,8 @@ from sqlalchemy.schema import CreateTable
 
 from shared.store import migrate
 from shared.store.database import Database
-from shared.store.schema import appointments, metadata
+from shared.store.schema import appointments
+from shared.store.tables import metadata
 
 
 def _offline_sql(url: str) -> str:

@@ -10,7 +10,8 @@ import sqlalchemy as sa
 
 from shared.store import migrate
 from shared.store.database import Database
-from shared.store.schema import appointments, contacts, idempotency_keys, locations, metadata, outbox, webhook_inbox
+from shared.store.schema import appointments, contacts, idempotency_keys, locations, outbox, webhook_inbox
+from shared.store.tables import metadata
 
 NOW = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
 
