@@ -21,225 +21,56 @@ Usage: python -m tools.bench.intake_load [--rate 1000] [--seconds 30] [--concurr
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
-import json
-import resource
 import sys
 import tempfile
 import time
-import uuid
-from collections import Counter
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import httpx
 import sqlalchemy as sa
 
 from tools.azurite import Azurite
+from tools.bench.ghl_webhooks import (
+    GHL_TIMEOUT_S,
+    Applied,
+    Delivery,
+    check_applied,
+    deliveries,
+    ghl_settings,
+    sandbox_config,
+    seed_location,
+)
 from tools.bench.stack import (
     FUNCTION_KEY,
+    Answers,
+    allow_open_files,
     app_env,
     cpu_seconds,
     hosts,
     machine_load,
     percentile,
     postgres_database,
+    send_open_loop,
     stop_cleanly_on_sigterm,
 )
-from tools.ghl_sandbox import DEMO_PRIVATE_TOKEN, DEMO_SEED, SandboxConfig, SandboxServer
-from tools.ghl_sandbox.config import DEMO_LOCATION_ID, ContactSeed
+from tools.ghl_sandbox import SandboxServer
 from tools.ghl_sandbox.keys import SigningKeys
 
-CALENDAR = "cal_demo_terapia"
-CONTACT = "ct_bench_intake"
-GHL_TIMEOUT_S = 5.0  # GHL gives up on a delivery after this long (the sandbox's default, as GHL)
-FIRST_START = datetime(2031, 1, 6, 13, tzinfo=UTC)  # 08:00 in Lima, far from anything else
 DRAIN_TIMEOUT_S = 1800.0
 POLL_S = 1.0
 PROGRESS_S = 15.0
-WEBHOOK_PATH = "/api/webhooks/ghl"
 
 
-@dataclass(frozen=True)
-class Delivery:
-    webhook_id: str
-    event_id: str
-    body: bytes
-    headers: dict[str, str]
-
-
-@dataclass
-class Results:
-    scheduled: int = 0
-    statuses: Counter[str] = field(default_factory=Counter)
-    accepted: set[str] = field(default_factory=set)  # webhook ids answered 2xx
-    rejected: set[str] = field(default_factory=set)  # answered with another status
-    unanswered: set[str] = field(default_factory=set)  # no answer within GHL's timeout, or the connection failed
-    ack_ms: list[float] = field(default_factory=list)  # from sending to the answer (answered ones)
-    late_ms: list[float] = field(default_factory=list)  # from the scheduled moment to the answer
-    send_lag_ms: list[float] = field(default_factory=list)  # scheduled moment to the actual send
-    sending_s: float = 0.0  # from the first scheduled moment to the last actual send
-
-
-def deliveries(keys: SigningKeys, count: int) -> list[Delivery]:
-    """`count` distinct AppointmentCreate webhooks as GHL sends them, signed (Ed25519) over the exact bytes."""
-    made = []
-    stamp = datetime.now(UTC).isoformat().replace("+00:00", "Z")
-    for i in range(count):
-        start = FIRST_START + timedelta(minutes=30 * i)
-        event_id = f"evbench{uuid.uuid4().hex[:13]}"
-        webhook_id = str(uuid.uuid4())
-        body = {
-            "type": "AppointmentCreate",
-            "locationId": DEMO_LOCATION_ID,
-            "webhookId": webhook_id,
-            "timestamp": stamp,
-            "appointment": {
-                "id": event_id,
-                "calendarId": CALENDAR,
-                "contactId": CONTACT,
-                "locationId": DEMO_LOCATION_ID,
-                "title": "Reserva en línea",
-                "appointmentStatus": "confirmed",
-                "startTime": start.isoformat(),
-                "endTime": (start + timedelta(minutes=30)).isoformat(),
-                "dateAdded": stamp,
-                "dateUpdated": stamp,
-            },
-        }
-        data = json.dumps(body, separators=(",", ":")).encode()
-        headers = {"Content-Type": "application/json", "X-GHL-Signature": keys.sign_ed25519(data)}
-        made.append(Delivery(webhook_id, event_id, data, headers))
-    return made
-
-
-def _request_bytes(host: str, delivery: Delivery) -> bytes:
-    """The whole HTTP/1.1 request, built before the clock starts (the sender must not be the bottleneck)."""
-    head = [f"POST {WEBHOOK_PATH} HTTP/1.1", f"Host: {host}", f"Content-Length: {len(delivery.body)}"]
-    head += [f"{name}: {value}" for name, value in delivery.headers.items()]
-    return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + delivery.body
-
-
-async def _read_answer(reader: asyncio.StreamReader) -> tuple[int, bool]:
-    """Status and whether the server keeps the connection open, reading the whole answer."""
-    head = await reader.readuntil(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    status = int(lines[0].split(" ", 2)[1])
-    headers = dict(line.split(":", 1) for line in lines[1:] if ":" in line)
-    fields = {name.strip().lower(): value.strip() for name, value in headers.items()}
-    await reader.readexactly(int(fields.get("content-length", "0")))
-    return status, fields.get("connection", "").lower() != "close"
-
-
-async def send_all(base_url: str, planned: list[Delivery], rate: float, concurrency: int) -> Results:
-    """Open loop: delivery i is due at start + i/rate and goes out on the first free keep-alive connection
-    (at most `concurrency`), answered within GHL's timeout or counted as unanswered (the connection is then
-    dropped, as a client that gave up does). Requests are pre-built bytes over asyncio streams: an HTTP
-    client library costs milliseconds per request, which made the sender, not the host, the limit."""
-    results = Results(scheduled=len(planned))
-    address = urlsplit(base_url)
-    host, port = address.hostname or "127.0.0.1", address.port or 80
-    requests = [_request_bytes(f"{host}:{port}", delivery) for delivery in planned]
-    due: asyncio.Queue[int | None] = asyncio.Queue()
-    start = time.perf_counter() + 0.5
-
-    async def connection() -> None:
-        reader: asyncio.StreamReader | None = None
-        writer: asyncio.StreamWriter | None = None
-        while (i := await due.get()) is not None:
-            delivery = planned[i]
-            sent = time.perf_counter()
-            results.send_lag_ms.append((sent - start - i / rate) * 1000)
-            results.sending_s = max(results.sending_s, sent - start)
-            try:
-                async with asyncio.timeout(GHL_TIMEOUT_S):
-                    if writer is None:
-                        reader, writer = await asyncio.open_connection(host, port)
-                    assert reader is not None
-                    writer.write(requests[i])
-                    status, keep = await _read_answer(reader)
-            except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError) as error:
-                kind = "timeout" if isinstance(error, TimeoutError) else type(error).__name__
-                results.statuses[f"no answer ({kind})"] += 1
-                results.unanswered.add(delivery.webhook_id)
-                _close(writer)
-                writer = None
-                continue
-            done = time.perf_counter()
-            if not keep:
-                _close(writer)
-                writer = None
-            results.ack_ms.append((done - sent) * 1000)
-            results.late_ms.append((done - start - i / rate) * 1000)
-            results.statuses[str(status)] += 1
-            if 200 <= status < 300:
-                results.accepted.add(delivery.webhook_id)
-            else:
-                results.rejected.add(delivery.webhook_id)
-        _close(writer)
-
-    workers = [asyncio.create_task(connection()) for _ in range(concurrency)]
-    for i in range(len(planned)):
-        delay = start + i / rate - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        due.put_nowait(i)
-    for _ in workers:
-        due.put_nowait(None)
-    await asyncio.gather(*workers)
-    return results
-
-
-def _close(writer: asyncio.StreamWriter | None) -> None:
-    if writer is not None:
-        writer.close()
-
-
-def seed_database(sql_url: str) -> None:
-    from shared.store import locations as location_repo
-    from shared.store.database import Database
-
-    db = Database.connect_url(sql_url)
-    now = datetime.now(UTC)
-    with db.transaction() as conn:
-        location = location_repo.insert_location(
-            conn,
-            {
-                "ghl_location_id": DEMO_LOCATION_ID,
-                "name": "Sede Principal",
-                "timezone": "America/Lima",
-                "is_active": True,
-                "default_calendar_id": CALENDAR,
-            },
-            now,
-        )
-        location_repo.replace_calendars(
-            conn, location.id, [location_repo.CalendarSnapshot(CALENDAR, "Terapia", None, "America/Lima", True)], now
-        )
-    db.dispose()
-
-
-@dataclass
-class Applied:
-    inbox_rows: int
-    inbox_duplicates: int
-    accepted_in_inbox: int
-    accepted_applied: int
-    appointments_twice: int
-    rejected_applied: int
-    unanswered_applied: int
-    drain_s: float
-
-
-def wait_and_check(engine: sa.Engine, storage: Azurite, planned: list[Delivery], results: Results) -> Applied:
-    """Wait until the worker has taken every queued webhook, then compare the database with the answers."""
+def wait_and_check(
+    engine: sa.Engine, storage: Azurite, planned: list[Delivery], answers: Answers
+) -> tuple[Applied, float]:
+    """Wait until the worker has taken every queued webhook, then compare the database with the answers; the
+    check and how long the drain took."""
     from azure.storage.queue import QueueClient
 
     from shared.queues import GHL_TO_RV3
-    from shared.store.schema import appointments, webhook_inbox
+    from shared.store.schema import webhook_inbox
 
     queue = QueueClient.from_connection_string(storage.connection_string, GHL_TO_RV3)
     started = time.monotonic()
@@ -262,26 +93,7 @@ def wait_and_check(engine: sa.Engine, storage: Azurite, planned: list[Delivery],
             shown = time.monotonic()
         time.sleep(POLL_S)
     drain_s = time.monotonic() - started
-    by_webhook = {d.webhook_id: d.event_id for d in planned}
-    with engine.connect() as conn:
-        inbox = conn.execute(sa.select(webhook_inbox.c.webhook_id, webhook_inbox.c.success)).all()
-        events = Counter(
-            conn.execute(sa.select(appointments.c.ghl_event_id).where(appointments.c.ghl_event_id.is_not(None)))
-            .scalars()
-            .all()
-        )
-    seen = Counter(row.webhook_id for row in inbox)
-    applied_ids = {w for w, event in by_webhook.items() if events.get(event)}
-    return Applied(
-        inbox_rows=len(inbox),
-        inbox_duplicates=sum(n - 1 for n in seen.values() if n > 1),
-        accepted_in_inbox=sum(1 for w in results.accepted if seen.get(w) == 1),
-        accepted_applied=sum(1 for w in results.accepted if events.get(by_webhook[w]) == 1),
-        appointments_twice=sum(1 for n in events.values() if n > 1),
-        rejected_applied=len(results.rejected & applied_ids),
-        unanswered_applied=len(results.unanswered & applied_ids),
-        drain_s=drain_s,
-    )
+    return check_applied(engine, planned, answers), drain_s
 
 
 def _ms(samples: list[float]) -> str:
@@ -293,7 +105,7 @@ def _print(lines: list[tuple[str, str, str]]) -> None:
         print(f"{name:<27} {value:>22}  {note}", flush=True)
 
 
-def report_intake(results: Results, args: argparse.Namespace, cores: tuple[float, ...]) -> None:
+def report_intake(results: Answers, args: argparse.Namespace, cores: tuple[float, ...]) -> None:
     """The intake's figures, printed as soon as the sending is over (the drain may take long)."""
     print(
         f"{results.scheduled} signed webhooks scheduled at {args.rate:g}/s for {args.seconds:g} s "
@@ -316,11 +128,11 @@ def report_intake(results: Results, args: argparse.Namespace, cores: tuple[float
     )
 
 
-def report_applied(results: Results, applied: Applied, load: str) -> int:
+def report_applied(results: Answers, applied: Applied, drain_s: float, load: str) -> int:
     accepted = len(results.accepted)
     _print(
         [
-            ("drain of ghl-to-rv3", f"{applied.drain_s:.1f} s", "after the last answer"),
+            ("drain of ghl-to-rv3", f"{drain_s:.1f} s", "after the last answer"),
             ("inbox rows", f"{applied.inbox_rows}", f"duplicates {applied.inbox_duplicates}"),
             ("accepted with 1 inbox row", f"{applied.accepted_in_inbox} of {accepted}", ""),
             ("accepted applied once", f"{applied.accepted_applied} of {accepted}", ""),
@@ -329,25 +141,11 @@ def report_applied(results: Results, applied: Applied, load: str) -> int:
             ("unanswered but applied", f"{applied.unanswered_applied}", "taken after GHL gave up: once, nothing lost"),
         ]
     )
-    exact = (
-        applied.accepted_in_inbox == accepted
-        and applied.accepted_applied == accepted
-        and applied.inbox_duplicates == 0
-        and applied.appointments_twice == 0
-        and applied.rejected_applied == 0
-    )
+    exact = applied.exactly_once
     print(f"every accepted webhook applied exactly once: {'yes' if exact else 'NO'}")
     print(f"every webhook answered within GHL's {GHL_TIMEOUT_S:g} s: {'yes' if not results.unanswered else 'NO'}")
     print(f"machine: {load}")
     return 0 if exact and not results.unanswered else 1
-
-
-def _allow_open_files(wanted: int) -> None:
-    """Raise this process's open-file limit (often 1,024 by default) towards `wanted`, within the hard limit."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
-    if soft != resource.RLIM_INFINITY and soft < target:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -367,31 +165,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sql-url", help="the sync database (default: a fresh PostgreSQL database on 127.0.0.1)")
     args = parser.parse_args(argv)
     stop_cleanly_on_sigterm()
-    _allow_open_files(args.concurrency + 1024)  # the sender's connections, and the host's (it inherits the limit)
+    allow_open_files(args.concurrency + 1024)  # the sender's connections, and the host's (it inherits the limit)
     load_before = machine_load()
     count = round(args.rate * args.seconds)
     keys = SigningKeys.generate()
     planned = deliveries(keys, count)
-    config = SandboxConfig(seed=DEMO_SEED.model_copy(deep=True))
-    config.seed.locations[0].contacts = [ContactSeed(id=CONTACT, firstName="Paciente", lastName="Reserva")]
     with contextlib.ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="intake-load-")))
         storage = stack.enter_context(Azurite.on_free_ports(tmp / "azurite"))
-        config.key_dir = tmp / "keys"
-        sandbox = stack.enter_context(SandboxServer(config))
+        sandbox = stack.enter_context(SandboxServer(sandbox_config(tmp / "keys")))
         sql_url = args.sql_url or stack.enter_context(postgres_database())
-        seed_database(sql_url)
-        public = keys.public_keys()
+        seed_location(sql_url)
         env = app_env(
             {
                 "AzureWebJobsStorage": storage.connection_string,
                 "SQL_URL": sql_url,
-                "GHL_BASE_URL": sandbox.url,
-                "GHL_PRIVATE_TOKEN": DEMO_PRIVATE_TOKEN,
-                "GHL_LOCATION_ID": DEMO_LOCATION_ID,
-                "GHL_WEBHOOK_VERIFY": "true",
-                "GHL_WEBHOOK_ED25519_KEY": public.ed25519_pem,
-                "GHL_WEBHOOK_RSA_KEY": public.rsa_pem,
+                **ghl_settings(sandbox.url, keys),
                 "LOCAL_FUNCTION_KEY": FUNCTION_KEY,
                 "PYTHON_THREADPOOL_THREAD_COUNT": "32",
             }
@@ -402,13 +191,14 @@ def main(argv: list[str] | None = None) -> int:
         with hosts(1, env, tmp, "intake") as (host,):
             httpx.post(f"{host.base_url}/api/webhooks/ghl", content=b"{}", timeout=10)  # warm the route
             before = (host.cpu_seconds(), time.process_time(), cpu_seconds(storage.pid), time.monotonic())
-            results = asyncio.run(send_all(host.base_url, planned, args.rate, args.concurrency))
+            requests = [delivery.request for delivery in planned]
+            results = send_open_loop(host.base_url, requests, args.rate, args.concurrency, GHL_TIMEOUT_S)
             after = (host.cpu_seconds(), time.process_time(), cpu_seconds(storage.pid), time.monotonic())
             wall = after[3] - before[3]
             cores = tuple((a - b) / wall for a, b in zip(after[:3], before[:3], strict=True))
             report_intake(results, args, cores)
-            applied = wait_and_check(engine, storage, planned, results)
-    return report_applied(results, applied, f"{load_before} before, {machine_load()} after")
+            applied, drain_s = wait_and_check(engine, storage, planned, results)
+    return report_applied(results, applied, drain_s, f"{load_before} before, {machine_load()} after")
 
 
 if __name__ == "__main__":

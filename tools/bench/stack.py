@@ -1,5 +1,5 @@
 """What the load benchmarks share: a throw-away PostgreSQL database, local Functions hosts with explicit
-settings, the app's HTTP functions called in-process, and percentiles.
+settings, the app's HTTP functions called in-process, an open-loop sender, and percentiles.
 
 Every app setting is passed explicitly (empty = unset), so a developer's `local.settings.json` never leaks
 into a measure.
@@ -7,15 +7,18 @@ into a measure.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import math
 import os
+import resource
 import signal
 import subprocess
 import sys
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -238,3 +241,127 @@ def install_location(client: httpx.Client, location_id: str) -> None:
     done = client.get(back.headers["location"], headers={"Accept": "application/json"})
     if done.status_code != 200 or json.loads(done.content)["location_id"] != location_id:
         raise RuntimeError(f"the install callback answered {done.status_code}: {done.text[:300]}")
+
+
+@dataclass(frozen=True)
+class Request:
+    """One request of an open-loop run."""
+
+    path: str
+    body: bytes
+    headers: Mapping[str, str]
+    method: str = "POST"
+
+
+@dataclass
+class Answers:
+    """What an open-loop run got back, by index in the requests sent."""
+
+    scheduled: int
+    statuses: Counter[str] = field(default_factory=Counter)
+    accepted: dict[int, bytes] = field(default_factory=dict)  # answered 2xx, with the answer's body
+    rejected: set[int] = field(default_factory=set)  # answered with another status
+    unanswered: set[int] = field(default_factory=set)  # no answer within the timeout, or the connection failed
+    ack_ms: list[float] = field(default_factory=list)  # from sending to the answer (answered ones)
+    late_ms: list[float] = field(default_factory=list)  # from the scheduled moment to the answer
+    send_lag_ms: list[float] = field(default_factory=list)  # scheduled moment to the actual send
+    sending_s: float = 0.0  # from the first scheduled moment to the last actual send
+    answering_s: float = 0.0  # from the first scheduled moment to the last answer (or give-up)
+    started: float = 0.0  # time.perf_counter() of the first scheduled moment
+
+
+def send_open_loop(base_url: str, requests: list[Request], rate: float, concurrency: int, timeout_s: float) -> Answers:
+    """Open loop: request i is due at start + i/rate and goes out on the first free keep-alive connection (at most
+    `concurrency`), answered within `timeout_s` or counted as unanswered (the connection is then dropped, as a
+    client that gave up does). Requests are pre-built bytes over asyncio streams: an HTTP client library costs
+    milliseconds per request, which made the sender, not the host, the limit."""
+    return asyncio.run(_send_open_loop(base_url, requests, rate, concurrency, timeout_s))
+
+
+async def _send_open_loop(
+    base_url: str, planned: list[Request], rate: float, concurrency: int, timeout_s: float
+) -> Answers:
+    answers = Answers(scheduled=len(planned))
+    address = urlsplit(base_url)
+    host, port = address.hostname or "127.0.0.1", address.port or 80
+    wire = [_request_bytes(f"{host}:{port}", request) for request in planned]
+    due: asyncio.Queue[int | None] = asyncio.Queue()
+    start = answers.started = time.perf_counter() + 0.5
+
+    async def connection() -> None:
+        reader: asyncio.StreamReader | None = None
+        writer: asyncio.StreamWriter | None = None
+        while (i := await due.get()) is not None:
+            sent = time.perf_counter()
+            answers.send_lag_ms.append((sent - start - i / rate) * 1000)
+            answers.sending_s = max(answers.sending_s, sent - start)
+            try:
+                async with asyncio.timeout(timeout_s):
+                    if writer is None:
+                        reader, writer = await asyncio.open_connection(host, port)
+                    assert reader is not None
+                    writer.write(wire[i])
+                    status, keep, body = await _read_answer(reader)
+            except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError) as error:
+                kind = "timeout" if isinstance(error, TimeoutError) else type(error).__name__
+                answers.statuses[f"no answer ({kind})"] += 1
+                answers.unanswered.add(i)
+                answers.answering_s = max(answers.answering_s, time.perf_counter() - start)
+                _close(writer)
+                writer = None
+                continue
+            done = time.perf_counter()
+            if not keep:
+                _close(writer)
+                writer = None
+            answers.ack_ms.append((done - sent) * 1000)
+            answers.late_ms.append((done - start - i / rate) * 1000)
+            answers.answering_s = max(answers.answering_s, done - start)
+            answers.statuses[str(status)] += 1
+            if 200 <= status < 300:
+                answers.accepted[i] = body
+            else:
+                answers.rejected.add(i)
+        _close(writer)
+
+    workers = [asyncio.create_task(connection()) for _ in range(concurrency)]
+    for i in range(len(planned)):
+        delay = start + i / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        due.put_nowait(i)
+    for _ in workers:
+        due.put_nowait(None)
+    await asyncio.gather(*workers)
+    return answers
+
+
+def _request_bytes(host: str, request: Request) -> bytes:
+    """The whole HTTP/1.1 request, built before the clock starts (the sender must not be the bottleneck)."""
+    head = [f"{request.method} {request.path} HTTP/1.1", f"Host: {host}", f"Content-Length: {len(request.body)}"]
+    head += [f"{name}: {value}" for name, value in request.headers.items()]
+    return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + request.body
+
+
+async def _read_answer(reader: asyncio.StreamReader) -> tuple[int, bool, bytes]:
+    """Status, whether the server keeps the connection open, and the body, reading the whole answer."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split(" ", 2)[1])
+    headers = dict(line.split(":", 1) for line in lines[1:] if ":" in line)
+    fields = {name.strip().lower(): value.strip() for name, value in headers.items()}
+    body = await reader.readexactly(int(fields.get("content-length", "0")))
+    return status, fields.get("connection", "").lower() != "close", body
+
+
+def _close(writer: asyncio.StreamWriter | None) -> None:
+    if writer is not None:
+        writer.close()
+
+
+def allow_open_files(wanted: int) -> None:
+    """Raise this process's open-file limit (often 1,024 by default) towards `wanted`, within the hard limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
