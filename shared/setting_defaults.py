@@ -3,6 +3,7 @@
 import os
 
 RECONCILE_SCHEDULE = "0 0 6 * * *"  # 06:00 UTC = 01:00 in Lima (UTC-5 all year)
+ODOO_RECONCILE_SCHEDULE = "0 30 7 * * *"  # 07:30 UTC = 01:30 in Mexico City (UTC-6 all year)
 RV3_POLL_SCHEDULE = "0 */1 * * * *"
 OUTBOX_SWEEP_SCHEDULE = "30 */1 * * * *"
 OUTBOX_SWEEP_AFTER_S = 60.0

@@ -110,6 +110,16 @@ class Settings(BaseSettings):
     manychat_api_keys: SecretStr | None = Field(None, alias="MANYCHAT_API_KEYS")
     manychat_timezone: str = Field("America/Mexico_City", alias="MANYCHAT_TIMEZONE")
     default_phone_region: str = Field("MX", alias="DEFAULT_PHONE_REGION")
+    # Odoo (MiaSalud's CRM): without ODOO_URL the leads stay in SQL with odoo_sync_status pending.
+    odoo_url: str | None = Field(None, alias="ODOO_URL")
+    odoo_db: str | None = Field(None, alias="ODOO_DB")
+    odoo_username: str | None = Field(None, alias="ODOO_USERNAME")
+    odoo_api_key: SecretStr | None = Field(None, alias="ODOO_API_KEY")
+    odoo_protocol: Literal["jsonrpc", "json2"] = Field("jsonrpc", alias="ODOO_PROTOCOL")
+    odoo_sync: Literal["leads", "contacts", "both"] = Field("both", alias="ODOO_SYNC")
+    odoo_rate_per_s: float = Field(5.0, gt=0, le=1000, alias="ODOO_RATE_PER_S")
+    odoo_lead_type: Literal["lead", "opportunity"] = Field("opportunity", alias="ODOO_LEAD_TYPE")
+    odoo_reconcile_schedule: str = Field(setting_defaults.ODOO_RECONCILE_SCHEDULE, alias="ODOO_RECONCILE_SCHEDULE")
     applicationinsights_connection_string: SecretStr | None = Field(None, alias="APPLICATIONINSIGHTS_CONNECTION_STRING")
     azure_client_id: str | None = Field(None, alias="AZURE_CLIENT_ID")
 
@@ -164,16 +174,18 @@ class Settings(BaseSettings):
             raise ValueError("HH:MM-HH:MM with the start before the end, e.g. 08:00-20:00")
         return value
 
-    @field_validator("reconcile_schedule", "rv3_poll_schedule")
+    @field_validator("reconcile_schedule", "rv3_poll_schedule", "odoo_reconcile_schedule")
     @classmethod
     def _ncrontab(cls, value: str) -> str:
         if not _NCRONTAB.match(value.strip()):
             raise ValueError("an NCRONTAB expression with 6 fields: {second} {minute} {hour} {day} {month} {dow}")
         return value.strip()
 
-    @field_validator("ghl_base_url", "ghl_marketplace_url")
+    @field_validator("ghl_base_url", "ghl_marketplace_url", "odoo_url")
     @classmethod
-    def _http_url(cls, value: str) -> str:
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         if not re.match(r"^https?://[^\s/]+", value):
             raise ValueError("an http(s) URL")
         return value.rstrip("/")
@@ -190,6 +202,11 @@ class Settings(BaseSettings):
             problems.append(("GHL_LOCATION_ID", "the location id that GHL_PRIVATE_TOKEN belongs to"))
         if in_azure and not (self.azure_webjobs_storage or self.storage_account_name or self.storage_queue_uri):
             problems.append(("AzureWebJobsStorage", "a connection string or AzureWebJobsStorage__accountName"))
+        if self.odoo_url:
+            needed = {"ODOO_DB": self.odoo_db, "ODOO_API_KEY": self.odoo_api_key}
+            if self.odoo_protocol == "jsonrpc":
+                needed["ODOO_USERNAME"] = self.odoo_username
+            problems += [(key, "set with ODOO_URL") for key, value in needed.items() if not value]
         if in_azure and DEV_MANYCHAT_KEY in self.manychat_keys:
             problems.append(("MANYCHAT_API_KEYS", "a key of your own in Azure (the development key is public)"))
         if problems:
