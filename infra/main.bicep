@@ -124,7 +124,7 @@ var tags = { 'azd-env-name': environmentName }
 var functionAppName = 'func-rv3ghl-${resourceToken}'
 var deploymentContainerName = 'app-package'
 var sqlDatabaseName = 'rv3sync'
-var appQueues = ['rv3-to-ghl', 'ghl-to-rv3', 'reconcile', 'manychat-contact', 'manychat-campaign']
+var appQueues = ['rv3-to-ghl', 'ghl-to-rv3', 'reconcile', 'manychat-contact', 'manychat-campaign', 'odoo-push']
 // Created up front (the host would create them on first failure) so poison counts work from day one.
 var poisonQueues = [for queue in appQueues: '${queue}-poison']
 var appTables = ['ghltokens', 'ghlratebudget', 'locks']

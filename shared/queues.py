@@ -25,7 +25,8 @@ GHL_TO_RV3 = "ghl-to-rv3"
 RECONCILE = "reconcile"
 MANYCHAT_CONTACT = "manychat-contact"
 MANYCHAT_CAMPAIGN = "manychat-campaign"
-APP_QUEUES = (RV3_TO_GHL, GHL_TO_RV3, RECONCILE, MANYCHAT_CONTACT, MANYCHAT_CAMPAIGN)
+ODOO_PUSH = "odoo-push"  # a MiaSalud contact or campaign contact to push to Odoo
+APP_QUEUES = (RV3_TO_GHL, GHL_TO_RV3, RECONCILE, MANYCHAT_CONTACT, MANYCHAT_CAMPAIGN, ODOO_PUSH)
 POISON_SUFFIX = "-poison"
 MAX_DEQUEUE_COUNT = 5  # host.json extensions.queues.maxDequeueCount: the last delivery before `<queue>-poison`
 
