@@ -6,6 +6,7 @@ enforces (unique keys, the `version` guard) decides, and the loser reads again (
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Mapping
 from datetime import datetime
@@ -21,6 +22,8 @@ from shared.store.miasalud_schema import (
     miasalud_campaigns,
     miasalud_channels,
     miasalud_events,
+    miasalud_odoo_state,
+    miasalud_stage_map,
 )
 from sync_core.miasalud.events import Stamp
 from sync_core.miasalud.merge import decode_clocks, encode_clocks, merge, newest
@@ -31,6 +34,7 @@ from sync_core.text import fold
 APPLIED, UNCHANGED, REJECTED, HELD, QUEUED = "applied", "unchanged", "rejected", "held", "queued"
 MAX_KEPT_BODY_CHARS = 64 * 1024
 MAX_REDO = 5
+ODOO_STATE_ROW = 1
 
 
 class Contention(Exception):
@@ -212,3 +216,94 @@ def merge_record(
         if changed.rowcount == 1:
             return int(row.id), merged.values
     raise Contention(f"{table.name}: changed by other writers {MAX_REDO} times in a row")
+
+
+# --- the push to Odoo: one worker per row (a lease), the version Odoo took, the outcome for staff ----------------
+
+
+def claim_push(conn: Connection, table: sa.Table, row_id: int, *, now: datetime, until: datetime) -> sa.Row[Any] | None:
+    """Take the row for pushing until `until`; None when another worker holds it (or it is gone)."""
+    lease = table.c.odoo_lease_until
+    taken = conn.execute(
+        table.update().where(table.c.id == row_id, sa.or_(lease.is_(None), lease < now)).values(odoo_lease_until=until)
+    )
+    if taken.rowcount != 1:
+        return None
+    return conn.execute(sa.select(table).where(table.c.id == row_id)).first()
+
+
+def record_pushed(conn: Connection, table: sa.Table, row_id: int, *, odoo_id: int, version: int, now: datetime) -> None:
+    """Odoo holds `version` of the row as record `odoo_id`: success, unless the row changed meanwhile (then it
+    stays pending, and the push its change queued carries it)."""
+    id_column = "odoo_partner_id" if "odoo_partner_id" in table.c else "odoo_lead_id"
+    conn.execute(
+        table.update()
+        .where(table.c.id == row_id)
+        .values({id_column: odoo_id, "odoo_pushed_version": version, "odoo_lease_until": None})
+    )
+    conn.execute(
+        table.update()
+        .where(table.c.id == row_id, table.c.version == version)
+        .values(odoo_sync_status="success", odoo_sync_error=None, odoo_sync_attempts=0, odoo_synced_at=now)
+    )
+
+
+def record_push_failure(
+    conn: Connection, table: sa.Table, row_id: int, *, status: str, reason: str, attempt: bool = True
+) -> None:
+    """The push failed (`status` error) or was set aside (`skipped`, `pending` while Odoo is paused): the reason
+    is for staff, in Spanish."""
+    values: dict[str, Any] = {"odoo_sync_status": status, "odoo_sync_error": reason[:2000], "odoo_lease_until": None}
+    if attempt:
+        values["odoo_sync_attempts"] = table.c.odoo_sync_attempts + 1
+    conn.execute(table.update().where(table.c.id == row_id).values(values))
+
+
+def release_push(conn: Connection, table: sa.Table, row_id: int) -> None:
+    conn.execute(table.update().where(table.c.id == row_id).values(odoo_lease_until=None))
+
+
+def due_pushes(conn: Connection, table: sa.Table, *, now: datetime, quiet_since: datetime, limit: int) -> list[int]:
+    """Rows waiting for Odoo that no push is on: pending, untouched since `quiet_since` (their own push message
+    had time to run), not leased."""
+    lease = table.c.odoo_lease_until
+    query = (
+        sa.select(table.c.id)
+        .where(
+            table.c.odoo_sync_status == ODOO_SYNC_PENDING,
+            table.c.updated_at < quiet_since,
+            sa.or_(lease.is_(None), lease < now),
+        )
+        .order_by(table.c.updated_at, table.c.id)
+        .limit(limit)
+    )
+    return [int(row_id) for row_id in conn.execute(query).scalars()]
+
+
+def stage_mapping(conn: Connection) -> dict[str, str]:
+    """`ultimo_estado` → Odoo stage name, as staff keep it."""
+    return {row.state: row.stage_name for row in conn.execute(sa.select(miasalud_stage_map))}
+
+
+def odoo_paused(conn: Connection) -> bool:
+    found = conn.execute(
+        sa.select(miasalud_odoo_state.c.auth_failed_at).where(miasalud_odoo_state.c.id == ODOO_STATE_ROW)
+    ).scalar_one_or_none()
+    return found is not None
+
+
+def set_odoo_state(conn: Connection, *, now: datetime, auth_error: str | None) -> None:
+    """Pause the pushes (`auth_error`: why) or resume them (None, after a call Odoo accepted)."""
+    values: dict[str, Any] = {
+        "auth_failed_at": now if auth_error else None,
+        "auth_error": auth_error,
+        "updated_at": now,
+    }
+    if auth_error is None:
+        values["last_success_at"] = now
+    changed = conn.execute(
+        miasalud_odoo_state.update().where(miasalud_odoo_state.c.id == ODOO_STATE_ROW).values(values)
+    )
+    if changed.rowcount == 0:
+        with contextlib.suppress(sa.exc.IntegrityError), conn.begin_nested():
+            conn.execute(miasalud_odoo_state.insert().values(id=ODOO_STATE_ROW, **values))

@@ -23,6 +23,8 @@ def _odoo_sync(record: str) -> list[sa.Column[object]]:
         sa.Column("odoo_sync_error", sa.UnicodeText()),
         sa.Column("odoo_sync_attempts", sa.Integer(), nullable=False, server_default="0"),
         sa.Column("odoo_synced_at", UtcDateTime()),
+        sa.Column("odoo_pushed_version", sa.Integer()),  # the row's version Odoo last took
+        sa.Column("odoo_lease_until", UtcDateTime()),  # one worker at a time pushes a row; expires if it dies
     ]
 
 
@@ -53,6 +55,7 @@ miasalud_advisors = sa.Table(
     sa.Column("name", sa.Unicode(200)),
     sa.Column("email", sa.Unicode(254)),
     sa.Column("phone", sa.Unicode(40)),
+    sa.Column("odoo_user_id", sa.BigInteger()),  # the Odoo salesperson a lead assigned to this advisor gets
     sa.Column("from_event", sa.Boolean(), nullable=False, server_default=sa.false()),
     *stamps(),
 )
@@ -151,4 +154,26 @@ miasalud_events = sa.Table(
     sa.Index("ix_miasalud_events_status_received", "status", "received_at"),
     sa.Index("ix_miasalud_events_received_at", "received_at"),
     sa.Index("ix_miasalud_events_manychat_id", "manychat_id"),
+)
+
+# ultimo_estado → the name of an Odoo crm.stage (seeded with `sync_core.miasalud.odoo.DEFAULT_STAGES`).
+miasalud_stage_map = sa.Table(
+    "miasalud_stage_map",
+    metadata,
+    pk(),
+    sa.Column("state", sa.Unicode(100), nullable=False),
+    sa.Column("state_key", sa.Unicode(100), nullable=False, unique=True),  # folded
+    sa.Column("stage_name", sa.Unicode(100), nullable=False),
+    *stamps(),
+)
+
+# Odoo as the push last found it: one row. An authentication failure pauses every push until the key is fixed.
+miasalud_odoo_state = sa.Table(
+    "miasalud_odoo_state",
+    metadata,
+    sa.Column("id", sa.Integer(), primary_key=True, autoincrement=False),
+    sa.Column("auth_failed_at", UtcDateTime()),
+    sa.Column("auth_error", sa.UnicodeText()),
+    sa.Column("last_success_at", UtcDateTime()),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
 )

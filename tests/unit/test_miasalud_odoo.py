@@ -1,0 +1,68 @@
+"""What a MiaSalud record is in Odoo: partner and lead values, the stage and the salesperson decided on purpose."""
+
+from __future__ import annotations
+
+import pytest
+
+from sync_core.miasalud.odoo import (
+    DEFAULT_STAGES,
+    Assignment,
+    Lead,
+    lead_domain,
+    lead_values,
+    partner_domain,
+    partner_values,
+    pushed,
+    stage_name,
+)
+
+ANA = Lead("MC99999", "Ana", "García", "+525512345678", True)
+CAMPAIGN = Assignment(85, 1, "Campaña Invierno 2025", "Asignado a campaña", "Quiere una cita.", salesperson=None)
+
+
+@pytest.mark.parametrize(
+    ("mode", "contact", "campaign_contact"),
+    [("both", True, True), ("contacts", True, False), ("leads", False, True)],
+)
+def test_odoo_sync_decides_what_is_sent(mode: str, contact: bool, campaign_contact: bool) -> None:
+    assert (pushed(mode, "contact"), pushed(mode, "campaign_contact")) == (contact, campaign_contact)  # type: ignore[arg-type]
+
+
+def test_a_partner_never_carries_mobile_and_only_a_valid_phone() -> None:
+    assert partner_values(ANA) == {"name": "Ana García", "phone": "+525512345678", "x_manychat_id": "MC99999"}
+    flagged = Lead("MC1", "Ana", None, "+521234567891", False)
+    assert partner_values(flagged)["phone"] is False
+    assert "mobile" not in partner_values(flagged)
+
+
+def test_a_lead_without_a_name_is_named_by_its_manychat_id() -> None:
+    assert partner_values(Lead("MC7", None, None, None, None))["name"] == "ManyChat MC7"
+
+
+def test_a_lead_always_sets_type_and_decides_its_salesperson() -> None:
+    values = lead_values(ANA, CAMPAIGN, lead_type="opportunity", stage_id=None, partner_id=None)
+    assert values["type"] == "opportunity"
+    assert values["user_id"] is False  # no mapped advisor: nobody, never the API user by default
+    assert "stage_id" not in values and "partner_id" not in values
+    assert (values["x_manychat_id"], values["x_campaign_id"]) == ("MC99999", "85")
+    assert values["name"] == "Ana García — Campaña Invierno 2025"
+    mapped = Assignment(85, 1, None, None, None, salesperson=7)
+    with_user = lead_values(ANA, mapped, lead_type="lead", stage_id=3, partner_id=11)
+    assert (with_user["user_id"], with_user["stage_id"], with_user["partner_id"], with_user["type"]) == (
+        7,
+        3,
+        11,
+        "lead",
+    )
+    assert with_user["name"] == "Ana García — Campaña 85"
+
+
+def test_stage_mapping_ignores_case_accents_and_spacing_and_unknown_states_map_to_none() -> None:
+    assert stage_name("  asignado a CAMPANA ", DEFAULT_STAGES) == "Calificado"
+    assert stage_name("Algo nuevo", DEFAULT_STAGES) is None
+    assert stage_name(None, DEFAULT_STAGES) is None
+
+
+def test_records_are_found_by_their_manychat_ids() -> None:
+    assert partner_domain("MC1") == [("x_manychat_id", "=", "MC1")]
+    assert lead_domain("MC1", "85") == [("x_manychat_id", "=", "MC1"), ("x_campaign_id", "=", "85")]
