@@ -34,6 +34,8 @@ ALERT_KINDS = {
     "reconciliation_drift",
     "reconciliation_missed",
     "manychat_event_lost",
+    "odoo_sync_failed",
+    "odoo_auth_failed",
 }
 
 
