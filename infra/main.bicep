@@ -1,5 +1,5 @@
 // rv3-ghl-sync on Azure: Flex Consumption function app, identity-only storage, serverless Azure SQL
-// (Entra-only), Key Vault for the GHL and ManyChat secrets, Application Insights + Log Analytics and alert rules.
+// (Entra-only), Key Vault for the GHL, ManyChat and Odoo secrets, Application Insights + Log Analytics and alert rules.
 targetScope = 'subscription'
 
 @minLength(1)
@@ -69,6 +69,19 @@ param rv3SqlUrl string = ''
 @description('ManyChat API key of the MiaSalud leads integration, or two comma-separated while rotating. Stored in Key Vault when given; empty = integration off.')
 param manychatApiKeys string = ''
 
+@description('Base URL of MiaSalud\'s Odoo (https://<company>.odoo.com). Empty: no Odoo push, leads stay in SQL with odoo_sync_status pending.')
+param odooUrl string = ''
+
+@description('Odoo database name.')
+param odooDb string = ''
+
+@description('Login of the Odoo user the app pushes as (required with jsonrpc).')
+param odooUsername string = ''
+
+@secure()
+@description('API key of that Odoo user (Odoo keys last at most 3 months). Stored in Key Vault when given.')
+param odooApiKey string = ''
+
 @description('GHL API base URL.')
 param ghlBaseUrl string = 'https://services.leadconnectorhq.com'
 
@@ -110,6 +123,24 @@ param reconcileAutoheal string = 'false'
 @description('NCRONTAB (6 fields, UTC) of the poll of RV3\'s database for changes.')
 param rv3PollSchedule string = '0 */1 * * * *'
 
+@allowed(['jsonrpc', 'json2'])
+@description('Odoo external API: json2 for Odoo 19+ (JSON-RPC is deprecated in 19 and removed in 22), jsonrpc for Odoo 18.')
+param odooProtocol string = 'jsonrpc'
+
+@allowed(['leads', 'contacts', 'both'])
+@description('What is pushed to Odoo: leads (crm.lead only), contacts (res.partner only) or both.')
+param odooSync string = 'both'
+
+@description('Pace of the calls to Odoo, per second (Odoo publishes no rate limit).')
+param odooRatePerS string = '5.0'
+
+@allowed(['lead', 'opportunity'])
+@description('Type of the crm.lead records created in Odoo.')
+param odooLeadType string = 'opportunity'
+
+@description('NCRONTAB (6 fields, UTC) of the daily SQL-Odoo reconciliation; 07:30 UTC is 01:30 in Mexico City.')
+param odooReconcileSchedule string = '0 30 7 * * *'
+
 @description('E-mail address that receives the alerts. Empty: alerts only show in the portal.')
 param alertEmail string = ''
 
@@ -133,6 +164,7 @@ var secretNames = {
   ghlPrivateToken: 'ghl-private-token'
   rv3SqlUrl: 'rv3-sql-url'
   manychatApiKeys: 'manychat-api-keys'
+  odooApiKey: 'odoo-api-key'
 }
 var deployerAsSqlAdminKind = principalType == 'ServicePrincipal' ? 'Application' : principalType
 var sqlAdminKind = !empty(sqlAdminPrincipalType) ? sqlAdminPrincipalType : deployerAsSqlAdminKind
@@ -251,7 +283,8 @@ module keyVault 'br/public:avm/res/key-vault/vault:0.14.0' = {
       empty(ghlClientSecret) ? [] : [{ name: secretNames.ghlClientSecret, value: ghlClientSecret }],
       empty(ghlPrivateToken) ? [] : [{ name: secretNames.ghlPrivateToken, value: ghlPrivateToken }],
       empty(rv3SqlUrl) ? [] : [{ name: secretNames.rv3SqlUrl, value: rv3SqlUrl }],
-      empty(manychatApiKeys) ? [] : [{ name: secretNames.manychatApiKeys, value: manychatApiKeys }]
+      empty(manychatApiKeys) ? [] : [{ name: secretNames.manychatApiKeys, value: manychatApiKeys }],
+      empty(odooApiKey) ? [] : [{ name: secretNames.odooApiKey, value: odooApiKey }]
     )
   }
 }
@@ -293,6 +326,7 @@ module api 'app/api.bicep' = {
     ghlPrivateTokenReference: empty(ghlPrivateToken) ? '' : keyVaultReference(keyVault.outputs.uri, secretNames.ghlPrivateToken)
     rv3SqlUrlReference: empty(rv3SqlUrl) ? '' : keyVaultReference(keyVault.outputs.uri, secretNames.rv3SqlUrl)
     manychatApiKeysReference: empty(manychatApiKeys) ? '' : keyVaultReference(keyVault.outputs.uri, secretNames.manychatApiKeys)
+    odooApiKeyReference: empty(odooApiKey) ? '' : keyVaultReference(keyVault.outputs.uri, secretNames.odooApiKey)
     ghlBaseUrl: ghlBaseUrl
     ghlMarketplaceUrl: ghlMarketplaceUrl
     ghlClientId: ghlClientId
@@ -309,6 +343,14 @@ module api 'app/api.bicep' = {
     reconcileWindowHours: reconcileWindowHours
     reconcileAutoheal: reconcileAutoheal
     rv3PollSchedule: rv3PollSchedule
+    odooUrl: odooUrl
+    odooDb: odooDb
+    odooUsername: odooUsername
+    odooProtocol: odooProtocol
+    odooSync: odooSync
+    odooRatePerS: odooRatePerS
+    odooLeadType: odooLeadType
+    odooReconcileSchedule: odooReconcileSchedule
     maximumInstanceCount: maximumInstanceCount
     instanceMemoryMB: instanceMemoryMB
   }

@@ -64,6 +64,18 @@ var eventAlerts = [
     description: 'Un evento de ManyChat no pudo encolarse ni guardarse en SQL: se respondió 503 y ManyChat no reintenta.'
     condition: ''
   }
+  {
+    kind: 'odoo_sync_failed'
+    severity: 2
+    description: 'Un registro de MiaSalud no pudo enviarse a Odoo tras sus reintentos y pasó a la cola -poison.'
+    condition: ''
+  }
+  {
+    kind: 'odoo_auth_failed'
+    severity: 1
+    description: 'Odoo rechazó las credenciales de la app: API key vencida o incorrecta (las de Odoo duran como máximo 3 meses). Los envíos a Odoo están en pausa hasta corregirla.'
+    condition: ''
+  }
 ]
 
 module actionGroup 'br/public:avm/res/insights/action-group:0.8.0' = if (!empty(alertEmail)) {

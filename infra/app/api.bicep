@@ -28,6 +28,9 @@ param rv3SqlUrlReference string = ''
 @description('Key Vault reference of the ManyChat API keys; empty while the MiaSalud leads integration is off.')
 param manychatApiKeysReference string = ''
 
+@description('Key Vault reference of the Odoo API key; empty while there is no Odoo to push to.')
+param odooApiKeyReference string = ''
+
 param ghlBaseUrl string
 param ghlMarketplaceUrl string
 param ghlClientId string
@@ -44,6 +47,14 @@ param reconcileSchedule string
 param reconcileWindowHours string
 param reconcileAutoheal string
 param rv3PollSchedule string
+param odooUrl string
+param odooDb string
+param odooUsername string
+param odooProtocol string
+param odooSync string
+param odooRatePerS string
+param odooLeadType string
+param odooReconcileSchedule string
 param maximumInstanceCount int = 40
 param instanceMemoryMB int = 2048
 
@@ -61,7 +72,7 @@ var sqlUrl = 'mssql+pyodbc://@${sqlServerFqdn}:1433/${sqlDatabaseName}?driver=${
 
 // FUNCTIONS_WORKER_RUNTIME is deliberately absent: Flex Consumption rejects it as an app setting and
 // takes the runtime from functionAppConfig.runtime below. An empty value leaves the app its own default
-// (GHL's published webhook keys, private-token mode off, citas-API-only mode, MiaSalud leads off).
+// (GHL's published webhook keys, private-token mode off, citas-API-only mode, MiaSalud leads off, no Odoo push).
 var appSettings = {
   AzureWebJobsStorage__accountName: storage.name
   AzureWebJobsStorage__credential: 'managedidentity'
@@ -108,6 +119,15 @@ var appSettings = {
   MANYCHAT_API_KEYS: manychatApiKeysReference
   MANYCHAT_TIMEZONE: manychatTimezone
   DEFAULT_PHONE_REGION: defaultPhoneRegion
+  ODOO_URL: odooUrl
+  ODOO_DB: odooDb
+  ODOO_USERNAME: odooUsername
+  ODOO_API_KEY: odooApiKeyReference
+  ODOO_PROTOCOL: odooProtocol
+  ODOO_SYNC: odooSync
+  ODOO_RATE_PER_S: odooRatePerS
+  ODOO_LEAD_TYPE: odooLeadType
+  ODOO_RECONCILE_SCHEDULE: odooReconcileSchedule
 }
 
 module functionApp 'br/public:avm/res/web/site:0.24.0' = {

@@ -11,19 +11,20 @@ import os
 import re
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args, get_origin
 
 import pytest
 from pycep import BicepParser
+from pydantic import TypeAdapter
 
 from shared.queues import APP_QUEUES, POISON_SUFFIX
-from shared.settings import app_setting_names
+from shared.settings import Settings, app_setting_names
 
 REPO = Path(__file__).resolve().parents[2]
 INFRA = REPO / "infra"
 BICEP_FILES = sorted(INFRA.rglob("*.bicep"))
 
-SECRET_PARAMS = ("ghlClientSecret", "ghlPrivateToken", "rv3SqlUrl", "manychatApiKeys")
+SECRET_PARAMS = ("ghlClientSecret", "ghlPrivateToken", "rv3SqlUrl", "manychatApiKeys", "odooApiKey")
 TOKEN_AND_RATE_TABLES = {"ghltokens", "ghlratebudget", "locks"}
 ALERT_KINDS = {
     "poison_message",
@@ -33,6 +34,8 @@ ALERT_KINDS = {
     "reconciliation_drift",
     "reconciliation_missed",
     "manychat_event_lost",
+    "odoo_sync_failed",
+    "odoo_auth_failed",
 }
 
 
@@ -161,11 +164,42 @@ def test_secrets_reach_the_app_only_as_key_vault_references() -> None:
     assert settings["GHL_PRIVATE_TOKEN"] == "ghlPrivateTokenReference"
     assert settings["RV3_SQL_URL"] == "rv3SqlUrlReference"
     assert settings["MANYCHAT_API_KEYS"] == "manychatApiKeysReference"
+    assert settings["ODOO_API_KEY"] == "odooApiKeyReference"
     api_params = module_params(main["modules"]["api"])
     assert api_params["ghlClientSecretReference"]["function"]["type"] == "keyVaultReference"
-    for optional in ("ghlPrivateTokenReference", "rv3SqlUrlReference", "manychatApiKeysReference"):
+    for optional in (
+        "ghlPrivateTokenReference",
+        "rv3SqlUrlReference",
+        "manychatApiKeysReference",
+        "odooApiKeyReference",
+    ):
         assert api_params[optional]["operator"]["operands"]["false_value"]["function"]["type"] == ("keyVaultReference")
     assert function_app()["keyVaultAccessIdentityResourceId"] == "identityId"
+
+
+def test_tunables_deploy_with_the_app_defaults_and_choices() -> None:
+    main = bicep("main.bicep")
+    api_params = bicep("app/api.bicep")["parameters"]
+    passed = module_params(main["modules"]["api"])
+    fields = {field.alias: field for field in Settings.model_fields.values()}
+    checked: set[str] = set()
+    for setting, value in deployed_app_settings().items():
+        # A setting deployed from a main.bicep parameter with a default of its own (empty = the app's default).
+        main_param = passed.get(value) if isinstance(value, str) and value in api_params else None
+        if not isinstance(main_param, str) or main_param not in main["parameters"]:
+            continue
+        param = main["parameters"][main_param]
+        if not param["default"]:
+            continue
+        field = fields[setting]
+        annotation: Any = field.annotation
+        assert TypeAdapter(annotation).validate_python(param["default"]) == field.default, setting
+        allowed = [d["argument"] for d in param["decorators"] if d["type"] == "allowed"]
+        if get_origin(annotation) is Literal:
+            assert allowed and set(allowed[0]) == set(get_args(annotation)), setting
+        checked.add(setting)
+    odoo_tunables = {"ODOO_PROTOCOL", "ODOO_SYNC", "ODOO_RATE_PER_S", "ODOO_LEAD_TYPE", "ODOO_RECONCILE_SCHEDULE"}
+    assert {"TIMEZONE", "RECONCILE_SCHEDULE", "MANYCHAT_TIMEZONE", *odoo_tunables} <= checked
 
 
 def test_sql_is_serverless_entra_only_and_reached_with_a_token() -> None:
@@ -236,6 +270,11 @@ def test_parameters_file_maps_only_declared_parameters() -> None:
     mapped = json.loads((INFRA / "main.parameters.json").read_text())["parameters"]
     assert set(mapped) <= set(declared)
     assert {name for name, p in declared.items() if p["default"] is None} <= set(mapped)
+    # An azd environment variable left unset falls back to the same default main.bicep declares.
+    for name, entry in mapped.items():
+        fallback = re.fullmatch(r"\$\{\w+=(.*)\}", entry["value"])
+        if fallback and declared[name]["default"] is not None:
+            assert fallback[1] == declared[name]["default"], name
 
 
 def test_postprovision_hook_script_exists_and_is_executable() -> None:
