@@ -7,6 +7,7 @@ ODOO_RECONCILE_SCHEDULE = "0 30 7 * * *"  # 07:30 UTC = 01:30 in Mexico City (UT
 RV3_POLL_SCHEDULE = "0 */1 * * * *"
 OUTBOX_SWEEP_SCHEDULE = "30 */1 * * * *"
 OUTBOX_SWEEP_AFTER_S = 60.0
+ODOO_SWEEP_SCHEDULE = "45 */1 * * * *"  # MiaSalud rows waiting for Odoo that no push is on; resumes a pause
 MANYCHAT_HELD_SWEEP_SCHEDULE = "15 */1 * * * *"  # ManyChat events SQL held while storage was down
 
 

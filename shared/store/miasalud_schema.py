@@ -177,3 +177,21 @@ miasalud_odoo_state = sa.Table(
     sa.Column("last_success_at", UtcDateTime()),
     sa.Column("updated_at", UtcDateTime(), nullable=False),
 )
+
+# Each SQL ⇄ Odoo reconciliation: when, what it found (`sync_core.miasalud.reconcile.Difference`s, bounded) and
+# what it healed through the normal push path.
+miasalud_odoo_reports = sa.Table(
+    "miasalud_odoo_reports",
+    metadata,
+    pk(),
+    sa.Column("trigger", sa.Unicode(16), nullable=False),  # timer | api
+    sa.Column("status", sa.Unicode(16), nullable=False),  # running | completed | failed
+    sa.Column("started_at", UtcDateTime(), nullable=False),
+    sa.Column("finished_at", UtcDateTime()),
+    sa.Column("heal", sa.Boolean(), nullable=False, server_default=sa.false()),
+    sa.Column("counts", sa.UnicodeText()),  # JSON: checked and differences per model and problem
+    sa.Column("differences", sa.UnicodeText()),  # JSON list, the first MAX_REPORTED
+    sa.Column("healed", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("error", sa.UnicodeText()),
+    sa.Index("ix_miasalud_odoo_reports_started_at", "started_at"),
+)
