@@ -22,6 +22,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from sync_core.json_input import MAX_INTEGER_DIGITS
 from sync_core.phones import Phone, read_phone
 from sync_core.text import collapse_spaces
 from sync_core.times import OutOfRange, as_utc, localize, parse_iso_datetime
@@ -133,13 +134,15 @@ def _checked_time(value: str | None, info: ValidationInfo) -> str | None:
     return value
 
 
-# What the document says they accept: text or a number (ManyChat sends either, depending on the flow).
-_TEXT_OR_NUMBER = WithJsonSchema({"anyOf": [{"type": "string", "maxLength": MAX_ID_CHARS}, {"type": "integer"}]})
+# What the document says they accept: text or a number (ManyChat sends either, depending on the flow), a number as
+# long as the JSON reader takes (a longer one is refused before the body is read: 400).
+_LONGEST = 10**MAX_INTEGER_DIGITS - 1
+_TEXT = {"type": "string", "maxLength": MAX_ID_CHARS}
+_NUMBER = {"type": "integer", "minimum": -_LONGEST, "maximum": _LONGEST}
+_TEXT_OR_NUMBER = WithJsonSchema({"anyOf": [_TEXT, _NUMBER]})
 ManychatId = Annotated[str, BeforeValidator(_manychat_id), _TEXT_OR_NUMBER]
 ExternalId = Annotated[
-    str | None,
-    BeforeValidator(_optional_id),
-    WithJsonSchema({"anyOf": [{"type": "string", "maxLength": MAX_ID_CHARS}, {"type": "integer"}, {"type": "null"}]}),
+    str | None, BeforeValidator(_optional_id), WithJsonSchema({"anyOf": [_TEXT, _NUMBER, {"type": "null"}]})
 ]
 CampaignNumber = Annotated[int, BeforeValidator(_campaign_number), _TEXT_OR_NUMBER]
 ManychatTime = Annotated[StrictStr | None, Field(max_length=64), AfterValidator(_checked_time)]
