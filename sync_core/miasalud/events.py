@@ -106,7 +106,13 @@ def _optional_id(value: Any, info: ValidationInfo) -> str | None:
     return _external_id(value, info.field_name or "id")
 
 
+def _whole(value: Any) -> Any:
+    """85.0 as 85: JSON Schema's integer takes it, so the document does too."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
 def _external_id(value: Any, field: str) -> str | None:
+    value = _whole(value)
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, str | int):
@@ -118,6 +124,7 @@ def _external_id(value: Any, field: str) -> str | None:
 
 
 def _campaign_number(value: Any) -> int:
+    value = _whole(value)
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise PydanticCustomError("id_type", "El campaign_id debe ser un número entero positivo.")
     text = filled(str(value))
