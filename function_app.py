@@ -10,6 +10,7 @@ from blueprints import (
     locations,
     manychat,
     metrics,
+    miasalud_api,
     oauth,
     reconcile,
     rv3,
@@ -30,5 +31,6 @@ app.register_functions(rv3.bp)
 app.register_functions(reconcile.bp)
 # MiaSalud leads (ManyChat → SQL → Odoo), on when MANYCHAT_API_KEYS is set.
 app.register_functions(manychat.bp)
+app.register_functions(miasalud_api.bp)
 # Last: the route every path no other route serves falls through to.
 app.register_functions(fallback.bp)

@@ -214,6 +214,16 @@ def local_day_bounds(day: date, tz: str | tzinfo) -> UtcRange:
     return UtcRange(start, end)
 
 
+def local_bound(value: date | datetime, tz: str | tzinfo, *, end: bool) -> datetime:
+    """One side of a window as UTC: a date is a whole local day (its end when `end`, so an end date is included),
+    a date-time without offset is read in `tz`."""
+    if isinstance(value, datetime):
+        return as_utc(value) if value.utcoffset() is not None else localize(value, tz)
+    bounds = local_day_bounds(value, tz)
+    assert bounds.start is not None and bounds.end is not None
+    return bounds.end if end else bounds.start
+
+
 def local_date_range(desde: date | None, hasta: date | None, tz: str | tzinfo) -> UtcRange:
     """`desde`..`hasta` (both inclusive local dates) as a half-open UTC range."""
     if desde is not None and hasta is not None and desde > hasta:

@@ -22,6 +22,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from sync_core.json_input import MAX_INTEGER_DIGITS
 from sync_core.phones import Phone, read_phone
 from sync_core.text import collapse_spaces
 from sync_core.times import OutOfRange, as_utc, localize, parse_iso_datetime
@@ -105,7 +106,13 @@ def _optional_id(value: Any, info: ValidationInfo) -> str | None:
     return _external_id(value, info.field_name or "id")
 
 
+def _whole(value: Any) -> Any:
+    """85.0 as 85: JSON Schema's integer takes it, so the document does too."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
 def _external_id(value: Any, field: str) -> str | None:
+    value = _whole(value)
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, str | int):
@@ -117,6 +124,7 @@ def _external_id(value: Any, field: str) -> str | None:
 
 
 def _campaign_number(value: Any) -> int:
+    value = _whole(value)
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise PydanticCustomError("id_type", "El campaign_id debe ser un número entero positivo.")
     text = filled(str(value))
@@ -133,13 +141,15 @@ def _checked_time(value: str | None, info: ValidationInfo) -> str | None:
     return value
 
 
-# What the document says they accept: text or a number (ManyChat sends either, depending on the flow).
-_TEXT_OR_NUMBER = WithJsonSchema({"anyOf": [{"type": "string", "maxLength": MAX_ID_CHARS}, {"type": "integer"}]})
+# What the document says they accept: text or a number (ManyChat sends either, depending on the flow), a number as
+# long as the JSON reader takes (a longer one is refused before the body is read: 400).
+_LONGEST = 10**MAX_INTEGER_DIGITS - 1
+_TEXT = {"type": "string", "maxLength": MAX_ID_CHARS}
+_NUMBER = {"type": "integer", "minimum": -_LONGEST, "maximum": _LONGEST}
+_TEXT_OR_NUMBER = WithJsonSchema({"anyOf": [_TEXT, _NUMBER]})
 ManychatId = Annotated[str, BeforeValidator(_manychat_id), _TEXT_OR_NUMBER]
 ExternalId = Annotated[
-    str | None,
-    BeforeValidator(_optional_id),
-    WithJsonSchema({"anyOf": [{"type": "string", "maxLength": MAX_ID_CHARS}, {"type": "integer"}, {"type": "null"}]}),
+    str | None, BeforeValidator(_optional_id), WithJsonSchema({"anyOf": [_TEXT, _NUMBER, {"type": "null"}]})
 ]
 CampaignNumber = Annotated[int, BeforeValidator(_campaign_number), _TEXT_OR_NUMBER]
 ManychatTime = Annotated[StrictStr | None, Field(max_length=64), AfterValidator(_checked_time)]

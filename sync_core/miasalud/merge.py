@@ -35,6 +35,14 @@ def merge(clocks: Mapping[str, Stamp], fields: Mapping[str, Any], stamp: Stamp) 
     return Merged(values=won, clocks={**clocks, **dict.fromkeys(won, stamp)})
 
 
+def edited(record: Mapping[str, Any], wanted: Mapping[str, Any]) -> dict[str, Any]:
+    """What a staff edit sets on `record`: the fields whose wanted value differs from the record's (a field the
+    record lacks reads as None). Merged with the edit's stamp, only these outrank older events: a field staff left
+    as it was keeps the stamp of the event that set it, and an event newer than that one, even if older than the
+    edit, still reaches it."""
+    return {name: value for name, value in wanted.items() if record.get(name) != value}
+
+
 def newest(clocks: Mapping[str, Stamp]) -> datetime | None:
     """When the newest event that set something on the record happened."""
     return max((stamp.at for stamp in clocks.values()), default=None)

@@ -144,6 +144,12 @@ def test_a_campaign_number_may_come_as_text_and_advisors_as_numbers() -> None:
     assert "medical_assignment_date" not in event.fields()
 
 
+def test_whole_numbers_written_with_a_decimal_point_are_ids_too() -> None:
+    event = campaign({**SEED_CAMPAIGN, "manychat_id": 99999.0, "campaign_id": 85.0, "comercial_id": 700.0})
+    assert (event.manychat_id, event.campaign, event.commercial_advisor) == ("99999", 85, "700")
+    assert event.event_key == campaign({**SEED_CAMPAIGN, "manychat_id": 99999, "comercial_id": 700}).event_key
+
+
 def test_fields_a_flow_adds_are_ignored_and_the_key_tells_bodies_apart() -> None:
     first, repeated = contact(SEED_CONTACT), contact({**SEED_CONTACT, "custom_field_x": "y"})
     other = contact({**SEED_CONTACT, "nombre_lead": "Anita"})

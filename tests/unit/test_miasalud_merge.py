@@ -1,4 +1,5 @@
-"""The field-ordered merge as a protocol: any order, any repeats, the same record — the newest word per field."""
+"""The field-ordered merge as a protocol: any order, any repeats, the same record — the newest word per field; and a
+staff edit among the events, whose stamp only what it changes takes."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sync_core.miasalud.events import Stamp
-from sync_core.miasalud.merge import decode_clocks, encode_clocks, merge, newest
+from sync_core.miasalud.merge import decode_clocks, edited, encode_clocks, merge, newest
 
 FIELDS = ("first_name", "phone", "last_state")
 T0 = datetime(2025, 6, 10, tzinfo=UTC)
@@ -66,3 +67,19 @@ def test_an_older_event_fills_only_what_the_newer_left_unset() -> None:
     newer = merge({}, {"last_state": "Cita"}, Stamp(T0 + timedelta(hours=1), "k2"))
     older = merge(newer.clocks, {"last_state": "Nuevo", "phone": "+525512345678"}, Stamp(T0, "k1"))
     assert older.values == {"phone": "+525512345678"}
+
+
+def test_a_staff_edit_is_the_fields_it_changes() -> None:
+    record = {"first_name": "Ana", "last_name": "García", "phone": None}
+    wanted = {"first_name": "Ana", "last_name": "García Ruiz", "phone": None, "channel_id": None}
+    assert edited(record, wanted) == {"last_name": "García Ruiz"}
+    assert edited({}, {"manychat_id": "MC1", "first_name": None}) == {"manychat_id": "MC1"}
+
+
+def test_an_event_older_than_a_staff_edit_still_reaches_what_the_edit_left_alone() -> None:
+    t1, t2, t3 = (Stamp(T0 + timedelta(hours=hours), f"k{hours}") for hours in (1, 2, 3))
+    clocks = {"first_name": t1, "last_name": t1}
+    fix = edited({"first_name": "Ana", "last_name": "Garcia"}, {"first_name": "Ana", "last_name": "García"})
+    after_edit = merge(clocks, fix, t3).clocks
+    late = merge(after_edit, {"first_name": "Anita", "last_name": "Garcí"}, t2)
+    assert late.values == {"first_name": "Anita"}

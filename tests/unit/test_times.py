@@ -16,6 +16,7 @@ from sync_core.times import (
     combine_local,
     epoch_ms,
     format_local_hhmm,
+    local_bound,
     local_date_range,
     local_day_bounds,
     localize,
@@ -133,6 +134,13 @@ def test_desde_hasta_cover_whole_local_days() -> None:
 def test_an_open_side_of_the_date_range_stays_unbounded() -> None:
     assert local_date_range(None, date(2025, 12, 31), LIMA).start is None
     assert local_date_range(date(2025, 12, 1), None, LIMA).end is None
+
+
+def test_a_window_side_is_a_whole_local_day_or_the_instant_given() -> None:
+    assert local_bound(date(2025, 12, 1), LIMA, end=False) == datetime(2025, 12, 1, 5, tzinfo=UTC)
+    assert local_bound(date(2025, 12, 1), LIMA, end=True) == datetime(2025, 12, 2, 5, tzinfo=UTC)
+    assert local_bound(datetime(2025, 12, 1, 8), LIMA, end=True) == datetime(2025, 12, 1, 13, tzinfo=UTC)
+    assert local_bound(datetime(2025, 12, 1, 8, tzinfo=UTC), LIMA, end=False) == datetime(2025, 12, 1, 8, tzinfo=UTC)
 
 
 def test_desde_after_hasta_is_rejected() -> None:

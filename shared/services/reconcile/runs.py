@@ -22,7 +22,7 @@ from shared.store import reports
 from shared.work import Work
 from sync_core.models import UtcDatetime
 from sync_core.reconcile import ReconciliationReport, ReportWindow, SlicePlan
-from sync_core.times import as_utc, local_day_bounds, localize
+from sync_core.times import local_bound
 
 log = telemetry.get_logger("reconcile")
 
@@ -40,14 +40,6 @@ class ReconcileMessage(QueueMessage):
     max_events: int = Field(SlicePlan().max_events, ge=2, le=5000)
 
 
-def _bound(value: datetime | date, tz: str, *, end: bool) -> datetime:
-    if isinstance(value, datetime):
-        return as_utc(value) if value.tzinfo is not None else localize(value, tz)
-    bounds = local_day_bounds(value, tz)
-    assert bounds.start is not None and bounds.end is not None
-    return bounds.end if end else bounds.start
-
-
 def run_window(
     location: location_repo.LocationRecord,
     desde: datetime | date | None,
@@ -57,8 +49,8 @@ def run_window(
     hours: int,
 ) -> tuple[datetime, datetime]:
     """[desde, hasta) in UTC: dates are whole local days (`hasta` included); default the last `hours`."""
-    end = _bound(hasta, location.timezone, end=True) if hasta is not None else now
-    start = _bound(desde, location.timezone, end=False) if desde is not None else end - timedelta(hours=hours)
+    end = local_bound(hasta, location.timezone, end=True) if hasta is not None else now
+    start = local_bound(desde, location.timezone, end=False) if desde is not None else end - timedelta(hours=hours)
     if start >= end:
         raise ApiError(422, "invalid_range", "La fecha 'desde' debe ser anterior a 'hasta'.", details=["desde"])
     if end - start > MAX_WINDOW:

@@ -32,6 +32,27 @@ class Leads:
     def post_campaign(self, body: Any, headers: dict[str, str] | None = None) -> Response:
         return self._post(api.manychat_campaign_assignment, "v1/manychat/webhook/campaign-assignment", body, headers)
 
+    def staff(
+        self,
+        function: Any,
+        method: str = "GET",
+        *,
+        body: Any = None,
+        params: dict[str, str] | None = None,
+        id: int | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Response:
+        """Call one of the staff API's functions (`blueprints.miasalud_api`) with the key, `id` as its route's."""
+        return self.app.call(
+            function,
+            method,
+            "v1/staff",
+            body=body,
+            params=params,
+            route={"id": str(id)} if id is not None else None,
+            headers=MANYCHAT_HEADERS if headers is None else headers,
+        )
+
     def _post(self, function: Any, path: str, body: Any, headers: dict[str, str] | None) -> Response:
         raw = body if isinstance(body, bytes) else None
         sent = MANYCHAT_HEADERS if headers is None else headers
@@ -56,6 +77,11 @@ class Leads:
                 process(message)
                 handled += 1
         return handled
+
+    def change(self, table: sa.Table, row_id: int, **values: Any) -> None:
+        """Set columns of a row directly (what the API never lets a caller set: created_at, odoo_sync_status)."""
+        with self.app.db.transaction() as conn:
+            conn.execute(table.update().where(table.c.id == row_id).values(**values))
 
     def rows(self, table: sa.Table, *where: Any) -> list[sa.Row[Any]]:
         with self.app.db.transaction() as conn:
