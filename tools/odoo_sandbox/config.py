@@ -30,7 +30,7 @@ FaultKind = Literal[
     "slow",  # the answer comes after `delay_ms`
     "applied_then_dropped",  # a create, write or unlink is applied, then the connection is cut before the answer
 ]
-Protocol = Literal["jsonrpc", "json2"]
+ApiProtocol = Literal["jsonrpc", "json2"]
 
 
 class _Section(BaseModel):
@@ -79,7 +79,7 @@ class FaultRule(_Section):
     kind: FaultKind
     models: list[str] = Field(default_factory=list)  # empty: any model, and the `common` service's calls
     methods: list[str] = Field(default_factory=list)  # empty: any method ("create", "search_read", "authenticate")
-    protocols: list[Protocol] = Field(default_factory=list)  # empty: both
+    protocols: list[ApiProtocol] = Field(default_factory=list)  # empty: both
     probability: float = Field(1.0, ge=0, le=1)  # drawn per matching call from the seeded generator
     count: int | None = Field(None, ge=0)  # only the next `count` matching calls (the probability is then ignored)
     after: int = Field(0, ge=0)  # matching calls let through before the rule applies
