@@ -1,8 +1,8 @@
 """The one worker kernel: every queue function's message becomes an outcome, a later retry or the poison queue.
 
 A handler gets its validated message and the unit of work and returns a `Result`. To come back later it
-raises `Later` (a rate limit, an outage, a lease held by another worker), or lets a GHL error with a retry kind
-through (its class carries it, `later_for`): the kernel re-enqueues a copy with a
+raises `Later` (a rate limit, an outage, a lease held by another worker), or lets a GHL or Odoo error with a retry
+kind through (its class carries it, `later_for`): the kernel re-enqueues a copy with a
 jittered delay, bounded per kind (`sync_core.retry.decide_retry`), and when the bound is used up calls the
 job's `exhausted` (which records the failure for staff). A message that does not match its model goes
 straight to `<queue>-poison` (no retry can fix it). Anything else raises, so the host retries it and, after
@@ -24,6 +24,7 @@ from pydantic import ValidationError
 
 from shared import telemetry
 from shared.ghl.errors import GhlError
+from shared.odoo.errors import OdooError
 from shared.queues import MAX_DEQUEUE_COUNT, POISON_SUFFIX, QueueMessage
 from shared.work import Work
 from sync_core.retry import ErrorKind, RetryAction, decide_retry
@@ -93,7 +94,7 @@ def run(job: Job[M], raw: Mapping[str, Any], work: Work, *, dequeue_count: int =
     except sa.exc.OperationalError:
         # The database is unreachable: retry later without spending the message's delivery budget.
         result = _later(job, message, work, Later(ErrorKind.connection, "database unavailable"))
-    except GhlError as error:
+    except (GhlError, OdooError) as error:
         if error.retry is None:
             raise
         # Whichever call of the handler met it (a lookup, a read): its class says how to retry, bounded.
@@ -142,9 +143,10 @@ def _malformed(job: Job[Any], raw: Mapping[str, Any], work: Work, started: float
     return Result(Outcome.malformed, "does not match the queue's message")
 
 
-def later_for(error: GhlError, *, note: str | None = None) -> Later:
-    """The retry a GHL failure calls for (its class says which); only for errors that have one. `note` is what
-    `exhausted` is told should it come to that (by default `GHL <code>`)."""
+def later_for(error: GhlError | OdooError, *, note: str | None = None) -> Later:
+    """The retry a GHL or Odoo failure calls for (its class says which); only for errors that have one. `note` is
+    what `exhausted` is told should it come to that (by default `GHL <code>` / `Odoo <code>`)."""
     if error.retry is None:
         raise ValueError(f"{type(error).__name__} cannot be retried")
-    return Later(error.retry, note or f"GHL {error.code}", retry_after=getattr(error, "retry_after", None))
+    service = "GHL" if isinstance(error, GhlError) else "Odoo"
+    return Later(error.retry, note or f"{service} {error.code}", retry_after=getattr(error, "retry_after", None))

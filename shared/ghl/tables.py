@@ -1,52 +1,9 @@
-"""Azure Table storage of the GHL adapters (rate budgets, OAuth tokens): one client per table, short timeouts."""
+"""Azure Table storage of the GHL adapters: its OAuth tokens, and the shared tables module's rate budgets."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from shared.tables import RATE_BUDGET_TABLE, ensure_table, table_client
 
-from shared import telemetry
-
-if TYPE_CHECKING:
-    from azure.data.tables import TableClient
-
-    from shared.settings import Settings
-
-RATE_BUDGET_TABLE = "ghlratebudget"
 TOKENS_TABLE = "ghltokens"
-CONNECTION_TIMEOUT_S = 5
-READ_TIMEOUT_S = 10
 
-log = telemetry.get_logger("ghl")
-
-
-def table_client(settings: Settings, name: str) -> TableClient:
-    """A client of table `name` in the app's storage account (connection string locally, identity in Azure)."""
-    from azure.data.tables import TableServiceClient
-
-    from shared.queues import storage_credential, storage_transport
-
-    options: dict[str, Any] = {
-        "transport": storage_transport(connection_timeout=CONNECTION_TIMEOUT_S, read_timeout=READ_TIMEOUT_S),
-        "retry_total": 2,
-        "retry_backoff_factor": 0.2,
-    }
-    conn = settings.storage_connection_string
-    if conn is not None:
-        service = TableServiceClient.from_connection_string(conn, **options)
-    else:
-        service = TableServiceClient(
-            endpoint=settings.storage_service_uri("table"), credential=storage_credential(settings), **options
-        )
-    return service.get_table_client(name)
-
-
-def ensure_table(table: TableClient) -> None:
-    """Create the table when missing (local stack); infra creates it in Azure, where creating may be denied."""
-    from azure.core.exceptions import HttpResponseError, ResourceExistsError
-
-    try:
-        table.create_table()
-    except ResourceExistsError:
-        pass
-    except HttpResponseError as exc:
-        log.info("table %s not created (%s); assuming infra created it", table.table_name, exc.status_code)
+__all__ = ["RATE_BUDGET_TABLE", "TOKENS_TABLE", "ensure_table", "table_client"]

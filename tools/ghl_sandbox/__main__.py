@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from tools.asgi_server import listening_socket, uvicorn_server
+
 from .app import build_app
 from .config import (
     DEMO_CLIENT_ID,
@@ -16,7 +18,6 @@ from .config import (
 )
 from .keys import ED25519_PUBLIC, RSA_PUBLIC
 from .sandbox import Sandbox
-from .server import listening_socket, uvicorn_server
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -1,15 +1,10 @@
-"""Seeded fault decisions per endpoint, and the two ways of failing a connection at the socket level."""
+"""Seeded fault decisions per endpoint (the socket-level failures themselves are in tools.asgi_server)."""
 
 from __future__ import annotations
 
-import asyncio
 import random
-import socket
-import struct
 from dataclasses import dataclass
 from typing import Literal
-
-from starlette.types import Receive, Send
 
 from .config import FaultConfig
 
@@ -54,35 +49,3 @@ class FaultInjector:
         if before is None and is_write and draws["applied"] < rule.applied_then_failed:
             after = rule.applied_then_failed_outcome
         return FaultPlan(latency, before, after)
-
-
-async def abort_connection(send: Send) -> None:
-    """Close the client's socket with a TCP reset and no response (needs uvicorn's HTTP protocol)."""
-    cycle = getattr(send, "__self__", None)
-    transport = getattr(cycle, "transport", None)
-    if transport is None:
-        raise RuntimeError("connection reset faults need the sandbox to run under uvicorn")
-    if transport.is_closing():
-        return
-    sock = transport.get_extra_info("socket")
-    if sock is not None:
-        # SO_LINGER with a zero timeout turns close() into a RST instead of an orderly FIN.
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    transport.abort()
-    for _ in range(10):  # let uvicorn see the loss, so it does not try to answer 500 on a dead socket
-        if getattr(cycle, "disconnected", True):
-            break
-        await asyncio.sleep(0)
-
-
-async def hang(receive: Receive, send: Send, seconds: float) -> None:
-    """Never answer: wait until the client gives up (or `seconds` pass), then drop the connection."""
-
-    async def until_disconnect() -> None:
-        while (await receive())["type"] != "http.disconnect":
-            pass
-
-    try:
-        await asyncio.wait_for(until_disconnect(), timeout=seconds)
-    except TimeoutError:
-        await abort_connection(send)

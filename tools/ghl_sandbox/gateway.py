@@ -14,9 +14,11 @@ from starlette.responses import HTMLResponse
 from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from tools.asgi_server import abort_connection, hang
+
 from .endpoints import Endpoint
 from .errors import SCOPE_DENIED, GhlError, bad_request, error_response, unauthorized
-from .faults import Failure, abort_connection, hang
+from .faults import Failure
 from .oauth import authenticate
 from .sandbox import Sandbox
 from .state import Grant

@@ -18,13 +18,11 @@ import pytest
 from azure.data.tables import TableClient, TableServiceClient
 from pydantic import SecretStr
 
-from shared import runtime
-from shared import settings as settings_module
 from shared.ghl.client import CallRecord, GhlClient, TokenProvider
 from shared.ghl.oauth import OAuthApp
 from shared.ghl.rate_budget import MemoryRateBudget, RateBudget
 from shared.ghl.tokens import PrivateTokenProvider
-from shared.settings import app_setting_names
+from tests.fixtures.settings import clean_settings
 from tools.ghl_sandbox import (
     DEMO_CLIENT_ID,
     DEMO_CLIENT_SECRET,
@@ -36,6 +34,8 @@ from tools.ghl_sandbox import (
 )
 from tools.ghl_sandbox.config import FaultConfig
 from tools.ports import free_ports
+
+__all__ = ["clean_settings"]
 
 AZURITE_BIN = Path("/work/main/node_modules/.bin/azurite")
 # Azurite's fixed, publicly documented development key: it only ever unlocks the local emulator.
@@ -208,14 +208,3 @@ def make_client(sandbox: SandboxServer, calls: Calls) -> Iterator[Callable[..., 
     yield make
     for client in made:
         client.close()
-
-
-@pytest.fixture
-def clean_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[pytest.MonkeyPatch]:
-    """No app setting from the environment or a local.settings.json; the runtime's adapters rebuilt afterwards."""
-    for name in [*app_setting_names(), "WEBSITE_INSTANCE_ID", "WEBSITE_SITE_NAME"]:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr(settings_module, "LOCAL_SETTINGS_FILE", tmp_path / "local.settings.json")
-    runtime.reset()
-    yield monkeypatch
-    runtime.reset()
