@@ -11,6 +11,7 @@ from blueprints import (
     manychat,
     metrics,
     miasalud_api,
+    miasalud_odoo,
     oauth,
     reconcile,
     rv3,
@@ -32,5 +33,6 @@ app.register_functions(reconcile.bp)
 # MiaSalud leads (ManyChat → SQL → Odoo), on when MANYCHAT_API_KEYS is set.
 app.register_functions(manychat.bp)
 app.register_functions(miasalud_api.bp)
+app.register_functions(miasalud_odoo.bp)
 # Last: the route every path no other route serves falls through to.
 app.register_functions(fallback.bp)

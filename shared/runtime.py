@@ -10,6 +10,7 @@ from shared.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     from shared.ghl.client import GhlClient
+    from shared.odoo.client import OdooClient
     from shared.queues import Queues
     from shared.rv3.database import Rv3Database
     from shared.services.attempts import CallLog
@@ -21,6 +22,7 @@ _queues: Queues | None = None
 _ghl: GhlClient | None = None
 _call_log: CallLog | None = None
 _rv3: Rv3Database | None = None
+_odoo: OdooClient | None = None
 
 
 def settings() -> Settings:
@@ -86,9 +88,20 @@ def rv3() -> Rv3Database:
         return _rv3
 
 
+def odoo() -> OdooClient:
+    """MiaSalud's Odoo (ODOO_URL and its credentials), with its pacing shared by every instance."""
+    global _odoo  # noqa: PLW0603 - one HTTP connection pool and session per worker process
+    with _lock:
+        if _odoo is None:
+            from shared.odoo.client import OdooClient
+
+            _odoo = OdooClient.from_settings(get_settings())
+        return _odoo
+
+
 def reset() -> None:
     """Forget the adapters and settings (tests, and the local host after changing settings)."""
-    global _database, _queues, _ghl, _call_log, _rv3  # noqa: PLW0603
+    global _database, _queues, _ghl, _call_log, _rv3, _odoo  # noqa: PLW0603
     if _call_log is not None:
         _call_log.flush()  # before taking the lock: writing reaches database()
     with _lock:
@@ -98,9 +111,12 @@ def reset() -> None:
             _ghl.close()
         if _rv3 is not None:
             _rv3.dispose()
+        if _odoo is not None:
+            _odoo.close()
         _database = None
         _queues = None
         _ghl = None
         _call_log = None
         _rv3 = None
+        _odoo = None
     get_settings.cache_clear()

@@ -1,4 +1,4 @@
-"""What a service works with, handed to it: the database, the queues, GHL, RV3's database, settings and the clock.
+"""What a service works with, handed to it: the database, the queues, GHL, RV3's database, Odoo, settings, the clock.
 
 Triggers and HTTP handlers build one with `Work.current()` (the process's adapters); tests build their own.
 Each adapter is only reached when first used: a handler that needs no SQL (the webhook intake) never opens the
@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
     from shared.ghl.client import GhlClient
+    from shared.odoo.client import OdooClient
     from shared.queues import Queues
     from shared.rv3.database import Rv3Database
     from shared.services.attempts import CallLog
@@ -26,6 +27,10 @@ if TYPE_CHECKING:
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def _no_odoo() -> OdooClient:
+    raise RuntimeError("this unit of work has no Odoo client")
 
 
 @dataclass(frozen=True)
@@ -39,6 +44,7 @@ class Work:
     _rv3: Callable[[], Rv3Database] = field(repr=False)
     clock: Callable[[], datetime] = utc_now
     _call_log: Callable[[], CallLog | None] = field(default=lambda: None, repr=False)
+    _odoo: Callable[[], OdooClient] = field(default=_no_odoo, repr=False)
 
     @classmethod
     def current(cls) -> Work:
@@ -52,6 +58,7 @@ class Work:
             _ghl=runtime.ghl,
             _rv3=runtime.rv3,
             _call_log=runtime.call_log,
+            _odoo=runtime.odoo,
         )
 
     @property
@@ -74,6 +81,11 @@ class Work:
     def rv3(self) -> Rv3Database:
         """RV3's own database; `Rv3Unavailable` when RV3_SQL_URL is not set."""
         return self._rv3()
+
+    @property
+    def odoo(self) -> OdooClient:
+        """MiaSalud's Odoo (ODOO_URL); the MiaSalud services only reach it when it is configured."""
+        return self._odoo()
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:

@@ -53,6 +53,13 @@ __all__ = [
     "ManychatEvent",
     "ManychatEventList",
     "ManychatEventsQuery",
+    "OdooReconcileQuery",
+    "OdooReport",
+    "OdooReportList",
+    "OdooRetried",
+    "OdooSync",
+    "StageMap",
+    "StageMapIn",
 ]
 
 MAX_ROW_ID = 2**63 - 1
@@ -475,3 +482,97 @@ class LeadsHealth(BaseModel):
     queues: dict[str, QueueLevel]
     held_events: int | None = Field(description="Events storage could not queue, kept in SQL for the sweep")
     odoo: OdooState
+
+
+# --- the push to Odoo ---------------------------------------------------------------------------------------------
+
+
+class OdooSyncError(BaseModel):
+    id: int
+    reason: str | None = Field(description="Why Odoo did not take it, in Spanish for staff")
+    attempts: int
+    updated_at: datetime
+
+
+class OdooSyncKind(BaseModel):
+    pushed: bool = Field(description="Whether ODOO_SYNC sends this kind of record")
+    counts: dict[str, int] = Field(description="Rows per odoo_sync_status (pending, success, error, skipped)")
+    errors: list[OdooSyncError] = Field(description="The rows in error, newest first (at most 100)")
+
+
+class OdooSync(BaseModel):
+    configured: bool = Field(description="ODOO_URL is set (else every row stays pending, nothing is lost)")
+    mode: Literal["leads", "contacts", "both"]
+    paused: bool = Field(description="Odoo refused the credentials: pushes wait until the key works again")
+    paused_reason: str | None
+    last_success_at: datetime | None
+    contacts: OdooSyncKind
+    campaign_contacts: OdooSyncKind
+
+
+class OdooRetried(BaseModel):
+    kind: Literal["contacts", "campaign-contacts"]
+    id: int
+    odoo_sync_status: Literal["pending"]
+
+
+class StageMapItem(BaseModel):
+    model_config = STAFF
+
+    state: Text = Field(min_length=1, max_length=MAX_STATE_CHARS, description="ManyChat's ultimo_estado")
+    stage: Text = Field(min_length=1, max_length=100, description="The name of an Odoo crm.stage")
+
+
+class StageMapIn(BaseModel):
+    """The whole mapping; a lead whose state is not in it keeps its stage in Odoo."""
+
+    model_config = ConfigDict(
+        **STAFF,
+        json_schema_extra={"examples": [{"items": [{"state": "Nuevo Lead", "stage": "Nuevo"}]}]},
+    )
+
+    items: list[StageMapItem] = Field(max_length=200)
+
+
+class StageMap(BaseModel):
+    items: list[StageMapItem]
+
+
+class OdooReconcileQuery(BaseModel):
+    model_config = QUERY
+
+    heal: bool = Field(False, description="Push again every record Odoo lacks or holds differently")
+
+
+class FieldDifference(BaseModel):
+    sql: Any
+    odoo: Any
+
+
+class OdooDifference(BaseModel):
+    model: Literal["res.partner", "crm.lead"]
+    key: str = Field(description="x_manychat_id (a lead: x_manychat_id/x_campaign_id)")
+    problem: Literal["missing_in_odoo", "diverged", "duplicated_in_odoo", "unknown_in_odoo"]
+    sql_id: int | None
+    odoo_ids: list[int]
+    fields: dict[str, FieldDifference] = Field(description="Per field that differs: SQL's value and Odoo's")
+
+
+class OdooReportSummary(BaseModel):
+    id: int
+    trigger: Literal["timer", "api"]
+    status: Literal["running", "completed", "failed"]
+    heal: bool
+    started_at: datetime
+    finished_at: datetime | None
+    counts: dict[str, dict[str, int]] = Field(description="Per model: checked, in_flight and each problem found")
+    healed: int
+    error: str | None
+
+
+class OdooReport(OdooReportSummary):
+    differences: list[OdooDifference] = Field(description="The first 500")
+
+
+class OdooReportList(BaseModel):
+    items: list[OdooReportSummary]

@@ -97,7 +97,7 @@ def lead_values(
         "user_id": assignment.salesperson or False,
         "description": assignment.summary or False,
         "x_manychat_id": lead.manychat_id,
-        "x_campaign_id": str(assignment.campaign_number or f"api:{assignment.campaign_id}"),
+        "x_campaign_id": campaign_key(assignment),
     }
     if stage_id is not None:
         values["stage_id"] = stage_id
@@ -106,11 +106,17 @@ def lead_values(
     return values
 
 
+def campaign_key(assignment: Assignment) -> int:
+    """The lead's `x_campaign_id` (an integer field): ManyChat's campaign number; for a campaign staff created
+    without one, this API's id, negative so the two never meet."""
+    return assignment.campaign_number if assignment.campaign_number is not None else -assignment.campaign_id
+
+
 def partner_domain(manychat_id: str) -> list[Any]:
     """How the partner of a contact is found before any create: nothing in Odoo makes `x_manychat_id` unique."""
     return [("x_manychat_id", "=", manychat_id)]
 
 
-def lead_domain(manychat_id: str, x_campaign_id: str) -> list[Any]:
+def lead_domain(manychat_id: str, x_campaign_id: int) -> list[Any]:
     """How the lead of a campaign contact is found before any create (one lead per contact and campaign)."""
     return [("x_manychat_id", "=", manychat_id), ("x_campaign_id", "=", x_campaign_id)]

@@ -44,7 +44,9 @@ def test_a_lead_always_sets_type_and_decides_its_salesperson() -> None:
     assert values["type"] == "opportunity"
     assert values["user_id"] is False  # no mapped advisor: nobody, never the API user by default
     assert "stage_id" not in values and "partner_id" not in values
-    assert (values["x_manychat_id"], values["x_campaign_id"]) == ("MC99999", "85")
+    assert (values["x_manychat_id"], values["x_campaign_id"]) == ("MC99999", 85)
+    staff_made = Assignment(None, 4, "Sin número", None, None, salesperson=None)
+    assert lead_values(ANA, staff_made, lead_type="lead", stage_id=None, partner_id=None)["x_campaign_id"] == -4
     assert values["name"] == "Ana García — Campaña Invierno 2025"
     mapped = Assignment(85, 1, None, None, None, salesperson=7)
     with_user = lead_values(ANA, mapped, lead_type="lead", stage_id=3, partner_id=11)
@@ -65,4 +67,4 @@ def test_stage_mapping_ignores_case_accents_and_spacing_and_unknown_states_map_t
 
 def test_records_are_found_by_their_manychat_ids() -> None:
     assert partner_domain("MC1") == [("x_manychat_id", "=", "MC1")]
-    assert lead_domain("MC1", "85") == [("x_manychat_id", "=", "MC1"), ("x_campaign_id", "=", "85")]
+    assert lead_domain("MC1", 85) == [("x_manychat_id", "=", "MC1"), ("x_campaign_id", "=", 85)]

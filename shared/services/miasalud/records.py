@@ -8,19 +8,26 @@ at once: the records' version guard makes the later writer read again, so the re
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from shared.queues import MANYCHAT_CAMPAIGN, MANYCHAT_CONTACT
+from shared import telemetry
+from shared.queues import MANYCHAT_CAMPAIGN, MANYCHAT_CONTACT, QueueUnavailable
+from shared.services.miasalud import odoo_push
 from shared.services.miasalud.intake import CampaignMessage, ContactMessage
 from shared.store import miasalud as store
 from shared.store.miasalud_schema import miasalud_campaign_contacts, miasalud_contacts
 from shared.work import Work
 from shared.worker import Job, Later, Outcome, Result, run
 from sync_core.miasalud.events import CampaignEvent, ContactEvent
+from sync_core.miasalud.odoo import RecordKind
 from sync_core.retry import ErrorKind
+
+log = telemetry.get_logger("miasalud")
 
 CONTENTION_DELAY_S = 1.0
 
@@ -38,13 +45,13 @@ def process_campaign(raw: dict[str, Any], work: Work | None = None) -> Result:
 def _apply_contact(work: Work, message: ContactMessage) -> Result:
     event = message.event
 
-    def apply(conn: Connection) -> dict[str, Any]:
+    def apply(conn: Connection) -> _Applied:
         now = work.now()
         fields = event.fields()
         if event.channel is not None:
             fields["channel_id"] = store.channel_id(conn, event.channel, now)
-        _, changed = _contact(conn, event, fields, now)
-        return changed
+        contact_id, changed = _contact(conn, event, fields, now)
+        return _Applied(changed, [("contact", contact_id)] if changed else [])
 
     return _once(work, message.received_at, event, apply)
 
@@ -52,7 +59,7 @@ def _apply_contact(work: Work, message: ContactMessage) -> Result:
 def _apply_campaign(work: Work, message: CampaignMessage) -> Result:
     event = message.event
 
-    def apply(conn: Connection) -> dict[str, Any]:
+    def apply(conn: Connection) -> _Applied:
         now = work.now()
         contact_id, _ = _contact(conn, event, {}, now)
         campaign_id = store.campaign_id(conn, event.campaign, now)
@@ -62,7 +69,7 @@ def _apply_campaign(work: Work, message: CampaignMessage) -> Result:
         if event.medical_advisor is not None:
             fields["medical_advisor_id"] = store.advisor_id(conn, event.medical_advisor, now)
         table = miasalud_campaign_contacts
-        _, changed = store.merge_record(
+        link_id, changed = store.merge_record(
             conn,
             table,
             sa.and_(table.c.contact_id == contact_id, table.c.campaign_id == campaign_id),
@@ -71,9 +78,15 @@ def _apply_campaign(work: Work, message: CampaignMessage) -> Result:
             stamp=event.stamp,
             now=now,
         )
-        return changed
+        return _Applied(changed, [("campaign_contact", link_id)] if changed else [])
 
     return _once(work, message.received_at, event, apply)
+
+
+@dataclass(frozen=True)
+class _Applied:
+    changed: dict[str, Any]  # the fields the event set
+    pushes: list[tuple[RecordKind, int]]  # the rows Odoo must be told about
 
 
 def _contact(
@@ -92,8 +105,10 @@ def _contact(
     )
 
 
-def _once(work: Work, received_at: Any, event: ContactEvent | CampaignEvent, apply: Any) -> Result:
-    """Claim the event, apply it and record the outcome in one transaction."""
+def _once(
+    work: Work, received_at: Any, event: ContactEvent | CampaignEvent, apply: Callable[[Connection], _Applied]
+) -> Result:
+    """Claim the event, apply it and record the outcome in one transaction; then queue the Odoo pushes."""
     try:
         with work.transaction() as conn:
             claimed = store.claim_event(
@@ -106,11 +121,17 @@ def _once(work: Work, received_at: Any, event: ContactEvent | CampaignEvent, app
             )
             if not claimed:
                 return Result(Outcome.duplicate, "already applied")
-            changed = apply(conn)
+            applied = apply(conn)
+            changed = applied.changed
             status = store.APPLIED if changed else store.UNCHANGED
             store.finish_event(conn, event.event_key, status=status, detail=sorted(changed), processed_at=work.now())
     except (sa.exc.IntegrityError, store.Contention):
         raise Later(ErrorKind.rate_limited, "concurrent change", retry_after=CONTENTION_DELAY_S) from None
+    for kind, row_id in applied.pushes:
+        try:
+            odoo_push.enqueue(work, kind, row_id)
+        except QueueUnavailable:  # the row stays pending: the Odoo sweep queues it
+            log.warning("an Odoo push could not be queued; the sweep will", extra={"operation": "odoo_push"})
     if not changed:
         return Result(Outcome.skipped, "older than what the record holds")
     return Result(Outcome.applied, ",".join(sorted(changed)))

@@ -12,14 +12,18 @@ import sqlalchemy as sa
 
 from blueprints import manychat as api
 from shared import runtime
-from shared.queues import MANYCHAT_CAMPAIGN, MANYCHAT_CONTACT, grouped_messages
-from shared.services.miasalud import records
+from shared.queues import MANYCHAT_CAMPAIGN, MANYCHAT_CONTACT, ODOO_PUSH, grouped_messages
+from shared.services.miasalud import odoo_push, records
 from sync_core.miasalud.events import EXAMPLE_CAMPAIGN, EXAMPLE_CONTACT
 from tests.fixtures.app import MANYCHAT_HEADERS, App, Response
 
 SEED_CONTACT = EXAMPLE_CONTACT  # the seed's body, verbatim
 SEED_CAMPAIGN = EXAMPLE_CAMPAIGN  # the seed's body, verbatim
-WORKERS = {MANYCHAT_CONTACT: records.process_contact, MANYCHAT_CAMPAIGN: records.process_campaign}
+WORKERS = {
+    MANYCHAT_CONTACT: records.process_contact,
+    MANYCHAT_CAMPAIGN: records.process_campaign,
+    ODOO_PUSH: odoo_push.process,
+}
 
 
 @dataclass
@@ -93,4 +97,5 @@ def leads(app: App) -> Iterator[Leads]:
     wing = Leads(app)
     wing.queued(MANYCHAT_CONTACT)
     wing.queued(MANYCHAT_CAMPAIGN)
+    wing.queued(ODOO_PUSH)
     yield wing

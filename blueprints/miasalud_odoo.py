@@ -1,0 +1,162 @@
+"""MiaSalud → Odoo: the `odoo-push` worker and its sweep, the sync status and retry, the stage map (X-API-KEY)."""
+
+import azure.functions as func
+
+from shared.api.routing import api_route
+from shared.http import json_response
+from shared.setting_defaults import ODOO_RECONCILE_SCHEDULE, ODOO_SWEEP_SCHEDULE, schedule
+
+bp = func.Blueprint()
+TAG = "odoo"
+
+
+@bp.queue_trigger(arg_name="msg", queue_name="odoo-push", connection="AzureWebJobsStorage")
+def odoo_push_worker(msg: func.QueueMessage) -> None:
+    from shared.services.miasalud import odoo_push
+    from shared.triggers import run_queue_message
+
+    run_queue_message("odoo-push", msg, odoo_push.process)
+
+
+@bp.timer_trigger(arg_name="timer", schedule=schedule("ODOO_SWEEP_SCHEDULE", ODOO_SWEEP_SCHEDULE))
+def odoo_sweep(timer: func.TimerRequest) -> None:
+    from shared.services.miasalud import odoo_push
+    from shared.work import Work
+
+    work = Work.current()
+    if work.settings.manychat_keys:  # the integration is off: nothing to push
+        odoo_push.sweep(work)
+
+
+@api_route(
+    bp,
+    "v1/odoo/sync",
+    methods=["GET"],
+    summary="The push to Odoo: counts per odoo_sync_status, the rows in error with their reason, paused or not",
+    tag=TAG,
+    responses={200: "OdooSync"},
+    api_key=True,
+)
+def odoo_sync_status(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.services.miasalud import odoo_admin
+    from shared.work import Work
+
+    return json_response(odoo_admin.sync_status(Work.current()))
+
+
+@api_route(
+    bp,
+    "v1/odoo/sync/{kind}/{id:int}/retry",
+    methods=["POST"],
+    summary="Push one contact or campaign contact to Odoo again now (kind: contacts | campaign-contacts)",
+    tag=TAG,
+    responses={202: "OdooRetried", 409: "ErrorResponse"},
+    api_key=True,
+)
+def odoo_sync_retry(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.api.requests import route_id
+    from shared.services.miasalud import odoo_admin
+    from shared.work import Work
+
+    kind = req.route_params.get("kind", "")
+    return json_response(odoo_admin.retry(Work.current(), kind, route_id(req)), status=202)
+
+
+@api_route(
+    bp,
+    "v1/odoo/stages",
+    methods=["GET"],
+    summary="The ultimo_estado → Odoo crm.stage mapping",
+    tag=TAG,
+    responses={200: "StageMap"},
+    api_key=True,
+)
+def odoo_stages(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.services.miasalud import odoo_admin
+    from shared.work import Work
+
+    return json_response(odoo_admin.stages(Work.current()))
+
+
+@api_route(
+    bp,
+    "v1/odoo/stages",
+    methods=["PUT"],
+    summary="Replace the ultimo_estado → Odoo stage mapping (an unknown state keeps the lead's stage)",
+    tag=TAG,
+    body="StageMapIn",
+    responses={200: "StageMap", 422: "ErrorResponse"},
+    api_key=True,
+)
+def odoo_stages_replace(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.api.miasalud_schemas import StageMapIn
+    from shared.api.requests import parse_body
+    from shared.services.miasalud import odoo_admin
+    from shared.work import Work
+
+    body = parse_body(req, StageMapIn)
+    mapping = [(item.state, item.stage) for item in body.items]
+    return json_response(odoo_admin.replace_stages(Work.current(), mapping))
+
+
+@bp.timer_trigger(arg_name="timer", schedule=schedule("ODOO_RECONCILE_SCHEDULE", ODOO_RECONCILE_SCHEDULE))
+def odoo_reconcile_daily(timer: func.TimerRequest) -> None:
+    from shared.services.miasalud import odoo_reconcile
+    from shared.work import Work
+
+    work = Work.current()
+    if work.settings.manychat_keys and work.settings.odoo_url:
+        odoo_reconcile.run(work, trigger="timer", heal=False)
+
+
+@api_route(
+    bp,
+    "v1/reconciliation/odoo/run",
+    methods=["POST"],
+    summary="Reconcile SQL with Odoo now (heal=true pushes again what Odoo lacks or holds differently)",
+    tag=TAG,
+    query="OdooReconcileQuery",
+    responses={200: "OdooReport", 409: "ErrorResponse"},
+    api_key=True,
+)
+def odoo_reconcile_run(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.api.miasalud_schemas import OdooReconcileQuery
+    from shared.api.requests import parse_query
+    from shared.services.miasalud import odoo_reconcile
+    from shared.work import Work
+
+    query = parse_query(req, OdooReconcileQuery)
+    return json_response(odoo_reconcile.run(Work.current(), trigger="api", heal=query.heal))
+
+
+@api_route(
+    bp,
+    "v1/reconciliation/odoo/reports",
+    methods=["GET"],
+    summary="The last SQL ⇄ Odoo reconciliations, newest first",
+    tag=TAG,
+    responses={200: "OdooReportList"},
+    api_key=True,
+)
+def odoo_reconcile_reports(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.services.miasalud import odoo_reconcile
+    from shared.work import Work
+
+    return json_response(odoo_reconcile.reports(Work.current()))
+
+
+@api_route(
+    bp,
+    "v1/reconciliation/odoo/reports/{id:int}",
+    methods=["GET"],
+    summary="One SQL ⇄ Odoo reconciliation with its differences (SQL value / Odoo value per field)",
+    tag=TAG,
+    responses={200: "OdooReport"},
+    api_key=True,
+)
+def odoo_reconcile_report(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.api.requests import route_id
+    from shared.services.miasalud import odoo_reconcile
+    from shared.work import Work
+
+    return json_response(odoo_reconcile.report(Work.current(), route_id(req)))

@@ -1,0 +1,228 @@
+"""MiaSalud → Odoo over real HTTP to the Odoo sandbox, on both protocols: one partner per contact, one lead per
+campaign contact, found before any create, never doubled, `type` always set and `user_id` always decided."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from shared import runtime
+from shared.services.miasalud import odoo_admin, odoo_push, odoo_reconcile
+from shared.store.miasalud_schema import (
+    miasalud_advisors,
+    miasalud_campaign_contacts,
+    miasalud_contacts,
+    miasalud_stage_map,
+)
+from shared.work import Work
+from sync_core.miasalud.odoo import DEFAULT_STAGES
+from sync_core.text import fold
+from tests.integration.miasalud.conftest import SEED_CAMPAIGN, SEED_CONTACT, Leads
+from tools.odoo_sandbox import DEMO_API_KEY, DEMO_API_LOGIN, DEMO_DB, SandboxServer
+
+PROTOCOLS = ["jsonrpc", "json2"]
+
+
+@pytest.fixture(scope="module")
+def odoo_server() -> Iterator[SandboxServer]:
+    with SandboxServer() as server:
+        yield server
+
+
+@pytest.fixture(params=PROTOCOLS)
+def odoo(
+    request: pytest.FixtureRequest, odoo_server: SandboxServer, leads: Leads, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[SandboxServer]:
+    """The Odoo sandbox (demo database, reset) with the app pointed at it, ODOO_SYNC=both, the stage map seeded."""
+    odoo_server.admin.reset()
+    settings = {
+        "ODOO_URL": odoo_server.url,
+        "ODOO_DB": DEMO_DB,
+        "ODOO_USERNAME": DEMO_API_LOGIN,
+        "ODOO_API_KEY": DEMO_API_KEY,
+        "ODOO_PROTOCOL": request.param,
+        "ODOO_RATE_PER_S": "1000",
+    }
+    for key, value in settings.items():
+        monkeypatch.setenv(key, value)
+    runtime.reset()
+    now = Work.current().now()
+    with leads.app.db.transaction() as conn:
+        conn.execute(miasalud_stage_map.delete())  # the migration's defaults, whatever an earlier test left
+        conn.execute(
+            miasalud_stage_map.insert(),
+            [
+                {"state": state, "state_key": fold(state), "stage_name": stage, "created_at": now, "updated_at": now}
+                for state, stage in DEFAULT_STAGES.items()
+            ],
+        )
+    yield odoo_server
+    runtime.reset()
+
+
+def mode(monkeypatch: pytest.MonkeyPatch, sync: str) -> None:
+    monkeypatch.setenv("ODOO_SYNC", sync)
+    runtime.reset()
+
+
+def records(odoo: SandboxServer, model: str) -> list[dict[str, Any]]:
+    return [r for r in odoo.admin.records(model) if r.get("x_manychat_id")]
+
+
+def creates(odoo: SandboxServer, model: str) -> list[dict[str, Any]]:
+    return [c for c in odoo.admin.calls() if c.get("model") == model and c.get("method") == "create"]
+
+
+def test_the_seed_events_end_as_one_partner_and_one_lead_linked_to_it(odoo: SandboxServer, leads: Leads) -> None:
+    leads.post_contact(SEED_CONTACT)
+    leads.post_campaign(SEED_CAMPAIGN)
+    while leads.drain():
+        pass
+    [partner] = records(odoo, "res.partner")
+    [lead] = records(odoo, "crm.lead")
+    assert (partner["name"], partner["x_manychat_id"]) == ("Ana García", "MC99999")
+    assert not partner.get("phone")  # +52 123…: not a valid number, kept in SQL only
+    assert "mobile" not in partner
+    assert lead["type"] == "opportunity" and lead["x_campaign_id"] == 85
+    assert _id(lead["partner_id"]) == partner["id"]
+    assert _id(lead["user_id"]) is None  # no advisor mapped to an Odoo user: nobody, not the API user
+    assert lead["description"].startswith("El cliente preguntó")
+    [contact] = leads.rows(miasalud_contacts)
+    [link] = leads.rows(miasalud_campaign_contacts)
+    assert (contact.odoo_sync_status, contact.odoo_partner_id) == ("success", partner["id"])
+    assert (link.odoo_sync_status, link.odoo_lead_id) == ("success", lead["id"])
+
+
+def test_later_events_write_the_same_records_and_a_replay_creates_nothing(odoo: SandboxServer, leads: Leads) -> None:
+    leads.post_contact(SEED_CONTACT)
+    leads.post_campaign(SEED_CAMPAIGN)
+    while leads.drain():
+        pass
+    leads.post_contact({**SEED_CONTACT, "nombre_lead": "Ana María", "datetime_actual": "2025-06-11T10:00:00Z"})
+    leads.post_campaign({**SEED_CAMPAIGN, "ultimo_estado": "Cita agendada", "datetime_actual": "2025-06-11T10:00:00Z"})
+    while leads.drain():
+        pass
+    [contact] = leads.rows(miasalud_contacts)
+    odoo_push.enqueue(Work.current(), "contact", contact.id)  # a replayed push: Odoo holds this version already
+    leads.drain()
+    [partner] = records(odoo, "res.partner")
+    [lead] = records(odoo, "crm.lead")
+    assert partner["name"] == "Ana María García"
+    assert _id(lead["stage_id"]) == _stage(odoo, "Propuesta")
+    assert len(creates(odoo, "res.partner")) == 1 and len(creates(odoo, "crm.lead")) == 1
+
+
+def test_a_create_whose_answer_was_lost_is_found_not_made_twice(odoo: SandboxServer, leads: Leads) -> None:
+    odoo.admin.inject("applied_then_dropped", models=["res.partner"], methods=["create"], count=1)
+    leads.post_contact(SEED_CONTACT)
+    leads.drain()
+    [contact] = leads.rows(miasalud_contacts)
+    assert contact.odoo_sync_status == "error" and "Reintentando" in contact.odoo_sync_error
+    odoo_push.enqueue(Work.current(), "contact", contact.id)  # the kernel's retry, without its delay
+    leads.drain()
+    assert len(records(odoo, "res.partner")) == 1
+    assert leads.rows(miasalud_contacts)[0].odoo_sync_status == "success"
+
+
+def test_a_partner_made_elsewhere_with_the_same_manychat_id_is_adopted(odoo: SandboxServer, leads: Leads) -> None:
+    [existing] = odoo.admin.create("res.partner", {"name": "Ana (a mano)", "x_manychat_id": "MC99999"})
+    leads.post_contact(SEED_CONTACT)
+    leads.drain()
+    [partner] = records(odoo, "res.partner")
+    assert (partner["id"], partner["name"]) == (existing, "Ana García")
+    assert creates(odoo, "res.partner") == []
+
+
+def test_a_mapped_advisor_becomes_the_salesperson(odoo: SandboxServer, leads: Leads) -> None:
+    users = [u for u in odoo.admin.records("res.users") if u["login"] not in (DEMO_API_LOGIN, "admin")]
+    salesperson = users[0]["id"]
+    leads.post_contact(SEED_CONTACT)
+    leads.post_campaign(SEED_CAMPAIGN)
+    leads.drain()  # the campaign event created advisor 101; map it before the lead's push runs
+    with leads.app.db.transaction() as conn:
+        conn.execute(
+            miasalud_advisors.update().where(miasalud_advisors.c.external_id == "101").values(odoo_user_id=salesperson)
+        )
+    [link] = leads.rows(miasalud_campaign_contacts)
+    odoo_admin.retry(Work.current(), "campaign-contacts", link.id)
+    while leads.drain():
+        pass
+    [lead] = records(odoo, "crm.lead")
+    assert _id(lead["user_id"]) == salesperson
+
+
+@pytest.mark.parametrize("case", [("contacts", 1, 0), ("leads", 0, 1)], ids=["contacts", "leads"])
+def test_odoo_sync_sends_only_what_its_mode_says(
+    odoo: SandboxServer, leads: Leads, monkeypatch: pytest.MonkeyPatch, case: tuple[str, int, int]
+) -> None:
+    sync, partners, leads_made = case
+    mode(monkeypatch, sync)
+    leads.post_contact(SEED_CONTACT)
+    leads.post_campaign(SEED_CAMPAIGN)
+    while leads.drain():
+        pass
+    assert (len(records(odoo, "res.partner")), len(records(odoo, "crm.lead"))) == (partners, leads_made)
+    if sync == "leads":
+        [lead] = records(odoo, "crm.lead")
+        assert lead["contact_name"] == "Ana García" and not lead.get("partner_id")
+
+
+def test_refused_credentials_pause_the_pushes_until_the_key_works(odoo: SandboxServer, leads: Leads) -> None:
+    odoo.admin.expire_keys(DEMO_API_LOGIN)
+    leads.post_contact(SEED_CONTACT)
+    leads.drain()
+    status = odoo_admin.sync_status(Work.current())
+    assert status["paused"] and status["contacts"]["counts"] == {"pending": 1}
+    assert odoo_push.sweep(Work.current()) == 0  # still refused: nothing queued
+    odoo.admin.add_key(DEMO_API_LOGIN, DEMO_API_KEY)
+    runtime.reset()
+    a_minute_on = replace(Work.current(), clock=lambda: datetime.now(UTC) + timedelta(minutes=2))
+    assert odoo_push.sweep(a_minute_on) == 1
+    leads.drain()
+    assert not odoo_admin.sync_status(Work.current())["paused"]
+    assert len(records(odoo, "res.partner")) == 1
+
+
+def test_a_refusal_for_good_is_an_error_with_its_reason_and_the_retry_route_brings_it_back(
+    odoo: SandboxServer, leads: Leads
+) -> None:
+    odoo.admin.inject("validation_error", models=["res.partner"], methods=["create"], count=1)
+    leads.post_contact(SEED_CONTACT)
+    leads.drain()
+    status = odoo_admin.sync_status(Work.current())
+    [error] = status["contacts"]["errors"]
+    assert error["reason"] and status["contacts"]["counts"] == {"error": 1}
+    odoo_admin.retry(Work.current(), "contacts", error["id"])
+    leads.drain()
+    assert odoo_admin.sync_status(Work.current())["contacts"]["counts"] == {"success": 1}
+
+
+def test_the_reconciliation_finds_what_differs_and_heals_it(odoo: SandboxServer, leads: Leads) -> None:
+    leads.post_contact(SEED_CONTACT)
+    leads.post_campaign(SEED_CAMPAIGN)
+    while leads.drain():
+        pass
+    clean = odoo_reconcile.run(Work.current(), trigger="api", heal=False)
+    assert clean["differences"] == [] and clean["counts"]["res.partner"]["checked"] == 1
+    [partner] = records(odoo, "res.partner")
+    Work.current().odoo.write("res.partner", [partner["id"]], {"name": "Cambiado en Odoo"})  # someone, in Odoo
+    found = odoo_reconcile.run(Work.current(), trigger="api", heal=True)
+    [difference] = found["differences"]
+    assert difference["problem"] == "diverged"
+    assert difference["fields"]["name"] == {"sql": "Ana García", "odoo": "Cambiado en Odoo"}
+    leads.drain()
+    assert odoo_reconcile.run(Work.current(), trigger="api", heal=False)["differences"] == []
+
+
+def _id(value: Any) -> int | None:
+    if isinstance(value, list):
+        return int(value[0])
+    return int(value) if value else None
+
+
+def _stage(odoo: SandboxServer, name: str) -> int:
+    return next(int(s["id"]) for s in odoo.admin.records("crm.stage") if s["name"] == name)
