@@ -73,7 +73,12 @@ def enqueue(work: Work, kind: RecordKind, row_id: int) -> None:
     sweep catches what this misses: a row stays `pending` until Odoo holds it)."""
     settings = work.settings
     if settings.odoo_url and pushed(settings.odoo_sync, kind):
-        message = OdooPushMessage(kind=kind, id=row_id, correlation_id=telemetry.current_correlation_id())
+        message = OdooPushMessage(
+            kind=kind,
+            id=row_id,
+            correlation_id=telemetry.current_correlation_id(),
+            traceparent=telemetry.current_traceparent(),  # one trace from ManyChat's request to the Odoo call
+        )
         work.queues.send(ODOO_PUSH, message.model_dump(mode="json", exclude_none=True))
 
 
