@@ -249,3 +249,7 @@ def test_bad_input_gets_a_4xx_is_kept_for_review_and_stores_nothing_else(stack: 
     assert lead.event_at == datetime(2025, 10, 20, 23, 41, tzinfo=UTC)  # 05:41pm in Mexico City
     refused = [e for e in rows(stack, miasalud_events) if e.status == "rejected"]
     assert len(refused) == len(bad)
+    with manychat(stack) as client:  # staff review them through the API: each with its body and its reasons
+        listed = client.get("/v1/manychat/events", params={"status": "rejected", "page_size": 50}).json()
+    assert listed["count"] == len(bad)
+    assert all(item["body"] is not None and item["detail"] for item in listed["results"])
