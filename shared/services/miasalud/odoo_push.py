@@ -95,7 +95,8 @@ def _push(work: Work, message: OdooPushMessage) -> Result:
     with work.transaction() as conn:
         row = store.claim_push(conn, table, message.id, now=work.now(), until=work.now() + timedelta(seconds=LEASE_S))
     if row is None:
-        raise Later(ErrorKind.rate_limited, "another worker pushes this row", retry_after=LEASE_S / 4)
+        # Jittered and growing (the kernel's backoff): soon for a push about to finish, rarely for an orphaned lease.
+        raise Later(ErrorKind.rate_limited, "another worker pushes this row")
     if row.odoo_pushed_version == row.version and row.odoo_sync_status == "success":
         with work.transaction() as conn:
             store.release_push(conn, table, row.id)
@@ -195,7 +196,7 @@ def _partner_first(work: Work, contact_id: int) -> int:
             conn, table, contact_id, now=work.now(), until=work.now() + timedelta(seconds=LEASE_S)
         )
     if contact is None:
-        raise Later(ErrorKind.rate_limited, "the contact's partner is being pushed", retry_after=LEASE_S / 4)
+        raise Later(ErrorKind.rate_limited, "the contact's partner is being pushed")
     try:
         odoo_id = _contact(work, contact)
     except BaseException:
