@@ -9,6 +9,7 @@ from blueprints import health as health_api
 from blueprints import locations as locations_api
 from blueprints import metrics as api
 from shared import runtime
+from shared.queues import APP_QUEUES
 from tests.fixtures.app import App
 
 
@@ -51,7 +52,7 @@ def test_system_metrics_show_queues_sync_states_and_overall_health(app: App) -> 
     body = _get(app, api.metrics_system)
     assert body["sync_states"] == {"pending": 1}
     assert body["queues"]["rv3-to-ghl"]["depth"] >= 1
-    assert set(body["queues"]) == {"rv3-to-ghl", "ghl-to-rv3", "reconcile"}
+    assert set(body["queues"]) == set(APP_QUEUES)  # both wings' queues
     assert set(body["system_health"]) == {"ghl_health_percentage", "webhook_health_percentage", "overall_health"}
 
 
