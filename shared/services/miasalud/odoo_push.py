@@ -11,6 +11,7 @@ burning retries: rows wait `pending`, and the sweep resumes them once Odoo takes
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from dataclasses import dataclass
@@ -95,6 +96,10 @@ def _push(work: Work, message: OdooPushMessage) -> Result:
     with work.transaction() as conn:
         row = store.claim_push(conn, table, message.id, now=work.now(), until=work.now() + timedelta(seconds=LEASE_S))
     if row is None:
+        with work.transaction() as conn:
+            exists = conn.execute(sa.select(table.c.id).where(table.c.id == message.id)).first() is not None
+        if not exists:
+            return Result(Outcome.skipped, "the row was deleted")
         # Jittered and growing (the kernel's backoff): soon for a push about to finish, rarely for an orphaned lease.
         raise Later(ErrorKind.rate_limited, "another worker pushes this row")
     if row.odoo_pushed_version == row.version and row.odoo_sync_status == "success":
@@ -108,8 +113,8 @@ def _push(work: Work, message: OdooPushMessage) -> Result:
         return Result(Outcome.skipped, "Odoo refused the credentials: pushes paused")
     except OdooError as failure:
         return _failed(work, table, row.id, failure)
-    except Later:
-        with work.transaction() as conn:
+    except BaseException:  # a wait (`Later`), the database, a bug: the lease goes, the kernel decides
+        with contextlib.suppress(Exception), work.transaction() as conn:
             store.release_push(conn, table, row.id)
         raise
     with work.transaction() as conn:

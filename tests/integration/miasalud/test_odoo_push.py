@@ -226,3 +226,9 @@ def _id(value: Any) -> int | None:
 
 def _stage(odoo: SandboxServer, name: str) -> int:
     return next(int(s["id"]) for s in odoo.admin.records("crm.stage") if s["name"] == name)
+
+
+def test_the_push_of_a_row_deleted_since_is_set_aside_not_retried(odoo: SandboxServer, leads: Leads) -> None:
+    result = odoo_push.process({"kind": "contact", "id": 987654}, Work.current())
+    assert result.outcome.value == "skipped"
+    assert odoo.admin.calls() == []
