@@ -8,6 +8,7 @@ RV3_POLL_SCHEDULE = "0 */1 * * * *"
 OUTBOX_SWEEP_SCHEDULE = "30 */1 * * * *"
 OUTBOX_SWEEP_AFTER_S = 60.0
 ODOO_SWEEP_SCHEDULE = "45 */1 * * * *"  # MiaSalud rows waiting for Odoo that no push is on; resumes a pause
+ODOO_SWEEP_AFTER_S = 60.0  # a row changed more recently than this is left to its own push message
 MANYCHAT_HELD_SWEEP_SCHEDULE = "15 */1 * * * *"  # ManyChat events SQL held while storage was down
 
 

@@ -19,6 +19,7 @@ from shared.store.ids import inserted_id
 from shared.store.miasalud_schema import (
     ODOO_SYNC_PENDING,
     miasalud_advisors,
+    miasalud_campaign_contacts,
     miasalud_campaigns,
     miasalud_channels,
     miasalud_events,
@@ -219,6 +220,20 @@ def merge_record(
 
 
 # --- the push to Odoo: one worker per row (a lease), the version Odoo took, the outcome for staff ----------------
+
+
+def touch_leads(conn: Connection, where: sa.ColumnElement[bool], now: datetime) -> list[int]:
+    """The campaign contacts `where` selects changed through a row their lead copies (its contact, campaign or
+    advisor): each takes a new version and goes back to pending, so its push carries the change and a push already
+    in flight, which read the old values, is not recorded as success. Returns their ids (their pushes to queue)."""
+    table = miasalud_campaign_contacts
+    ids = [int(row_id) for row_id in conn.execute(sa.select(table.c.id).where(where)).scalars()]
+    if ids:
+        pending = {"odoo_sync_status": ODOO_SYNC_PENDING, "odoo_sync_error": None, "odoo_sync_attempts": 0}
+        conn.execute(
+            table.update().where(table.c.id.in_(ids)).values(**pending, version=table.c.version + 1, updated_at=now)
+        )
+    return ids
 
 
 def claim_push(conn: Connection, table: sa.Table, row_id: int, *, now: datetime, until: datetime) -> sa.Row[Any] | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -21,6 +22,20 @@ DEFAULT_STAGES = {
     "Cita agendada": "Propuesta",
     "Cliente": "Ganado",
 }
+
+
+# What a lead copies from the rows it points at (`lead_values`): a change to one of these is a change to every lead
+# of that contact, campaign or advisor, which must be pushed again.
+LEAD_COPIES = {
+    "contact": frozenset({"first_name", "last_name", "phone", "phone_valid", "email"}),
+    "campaign": frozenset({"name", "manychat_campaign_id"}),
+    "advisor": frozenset({"odoo_user_id"}),
+}
+
+
+def leads_follow(source: str, changed: Iterable[str]) -> bool:
+    """Whether changing `changed` of a `source` row (contact, campaign, advisor) changes the leads pointing at it."""
+    return not LEAD_COPIES.get(source, frozenset()).isdisjoint(changed)
 
 
 def pushed(mode: SyncMode, kind: RecordKind) -> bool:

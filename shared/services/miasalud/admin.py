@@ -10,7 +10,7 @@ any change sends the row back to `odoo_sync_status` pending. Only the fields the
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -40,6 +40,7 @@ from shared.api.miasalud_schemas import (
     ContactsQuery,
 )
 from shared.http import ApiError
+from shared.services.miasalud import odoo_push
 from shared.services.miasalud.reports import window
 from shared.store import miasalud as store
 from shared.store import miasalud_queries as queries
@@ -54,6 +55,7 @@ from shared.work import Work
 from sync_core.errors import DomainError
 from sync_core.miasalud.events import Stamp, filled, read_manychat_time
 from sync_core.miasalud.merge import edited
+from sync_core.miasalud.odoo import RecordKind, leads_follow
 from sync_core.phones import Phone, read_phone
 from sync_core.text import collapse_spaces, fold
 from sync_core.times import OutOfRange, local_bound
@@ -132,12 +134,14 @@ def create(work: Work, resource: Resource, body: BaseModel) -> BaseModel:
     try:
         with work.transaction() as conn:
             _check(conn, resource, values, None)
-            row_id = _write(conn, resource, None, values, work.now())
-            return _read(conn, resource, row_id)
+            row_id, pushes = _write(conn, resource, None, values, work.now())
+            created = _read(conn, resource, row_id)
     except sa.exc.IntegrityError:
         raise _refusal(work, resource, values, None) from None
     except store.Contention:
         raise CONCURRENT_CHANGE from None
+    odoo_push.enqueue_all(work, pushes)
+    return created
 
 
 def replace(work: Work, resource: Resource, row_id: int, body: BaseModel) -> BaseModel:
@@ -148,12 +152,14 @@ def replace(work: Work, resource: Resource, row_id: int, body: BaseModel) -> Bas
             if current is None:
                 raise _not_found(resource)
             _check(conn, resource, values, row_id)
-            _write(conn, resource, current, values, work.now())
-            return _read(conn, resource, row_id)
+            _, pushes = _write(conn, resource, current, values, work.now())
+            replaced = _read(conn, resource, row_id)
     except sa.exc.IntegrityError:
         raise _refusal(work, resource, values, row_id) from None
     except store.Contention:
         raise CONCURRENT_CHANGE from None
+    odoo_push.enqueue_all(work, pushes)
+    return replaced
 
 
 def delete(work: Work, resource: Resource, row_id: int) -> None:
@@ -172,21 +178,48 @@ def delete(work: Work, resource: Resource, row_id: int) -> None:
         raise _in_use(resource, row_id, used) if used else CONCURRENT_CHANGE from None
 
 
-def _write(conn: Any, resource: Resource, current: Any, values: dict[str, Any], now: datetime) -> int:
-    """Create (`current` None) or replace the row; returns its id."""
+Push = tuple[RecordKind, int]
+
+
+def _write(
+    conn: Any, resource: Resource, current: Any, values: dict[str, Any], now: datetime
+) -> tuple[int, list[Push]]:
+    """Create (`current` None) or replace the row; returns its id and the Odoo pushes the change calls for."""
     table = resource.table
     if resource.stamped:
         fields = edited(current._mapping if current is not None else {}, values)
         if current is None:
-            return queries.create_contact(conn, fields=fields, stamp=_staff_stamp(now), now=now)
-        if fields:
-            queries.merge_into(conn, table, current.id, fields=fields, stamp=_staff_stamp(now), now=now)
-        return int(current.id)
+            row_id = queries.create_contact(conn, fields=fields, stamp=_staff_stamp(now), now=now)
+            return row_id, [("contact", row_id)]
+        if not fields:
+            return int(current.id), []
+        changed = queries.merge_into(conn, table, current.id, fields=fields, stamp=_staff_stamp(now), now=now)
+        own: list[Push] = [("contact", int(current.id))] if changed else []
+        return int(current.id), own + _leads_follow(conn, resource, current.id, changed, now)
     completed = {**values, "from_event": False}  # staff's now, complete
     if current is None:
-        return queries.insert(conn, table, completed, now)
+        return queries.insert(conn, table, completed, now), []
     queries.update(conn, table, current.id, completed, now)
-    return int(current.id)
+    differs = [key for key, value in completed.items() if current._mapping.get(key) != value]
+    return int(current.id), _leads_follow(conn, resource, current.id, differs, now)
+
+
+_LEADS_OF: dict[str, Callable[[int], sa.ColumnElement[bool]]] = {
+    "contact": lambda row_id: miasalud_campaign_contacts.c.contact_id == row_id,
+    "campaign": lambda row_id: miasalud_campaign_contacts.c.campaign_id == row_id,
+    "advisor": lambda row_id: sa.or_(
+        miasalud_campaign_contacts.c.medical_advisor_id == row_id,
+        miasalud_campaign_contacts.c.commercial_advisor_id == row_id,
+    ),
+}
+
+
+def _leads_follow(conn: Any, resource: Resource, row_id: int, changed: Iterable[str], now: datetime) -> list[Push]:
+    """An edit of what leads copy (a contact's name or phone, a campaign's name, an advisor's Odoo user) sends
+    those leads back to pending; returns their pushes."""
+    if not leads_follow(resource.kind, changed):
+        return []
+    return [("campaign_contact", link_id) for link_id in store.touch_leads(conn, _LEADS_OF[resource.kind](row_id), now)]
 
 
 def _staff_stamp(now: datetime) -> Stamp:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -23,7 +24,8 @@ from sqlalchemy.engine import Connection
 
 from shared import telemetry
 from shared.odoo.errors import OdooAuthFailed, OdooError, OdooMissingRecord
-from shared.queues import ODOO_PUSH, POISON_SUFFIX, QueueMessage
+from shared.queues import ODOO_PUSH, POISON_SUFFIX, QueueMessage, QueueUnavailable
+from shared.setting_defaults import ODOO_SWEEP_AFTER_S, seconds
 from shared.store import miasalud as store
 from shared.store.miasalud_schema import (
     miasalud_advisors,
@@ -56,7 +58,7 @@ log = telemetry.get_logger("odoo")
 
 # Longer than a push can take (a few calls, each with Odoo's read timeout): a lease outlives its worker's calls.
 LEASE_S = 120.0
-SWEEP_QUIET_S = 60.0
+SWEEP_QUIET_S = seconds("ODOO_SWEEP_AFTER_S", ODOO_SWEEP_AFTER_S)  # the chaos run and benchmark shorten it
 SWEEP_BATCH = 500
 STAGES_TTL_S = 300.0
 TABLES = {"contact": miasalud_contacts, "campaign_contact": miasalud_campaign_contacts}
@@ -67,9 +69,10 @@ class OdooPushMessage(QueueMessage):
 
     kind: RecordKind
     id: int
+    swept: bool = False  # queued by the sweep, not by a change
 
 
-def enqueue(work: Work, kind: RecordKind, row_id: int) -> None:
+def enqueue(work: Work, kind: RecordKind, row_id: int, *, swept: bool = False) -> None:
     """Queue the push of a row that just changed, when Odoo is configured and `ODOO_SYNC` sends its kind (the
     sweep catches what this misses: a row stays `pending` until Odoo holds it)."""
     settings = work.settings
@@ -77,10 +80,21 @@ def enqueue(work: Work, kind: RecordKind, row_id: int) -> None:
         message = OdooPushMessage(
             kind=kind,
             id=row_id,
+            swept=swept,
             correlation_id=telemetry.current_correlation_id(),
             traceparent=telemetry.current_traceparent(),  # one trace from ManyChat's request to the Odoo call
         )
         work.queues.send(ODOO_PUSH, message.model_dump(mode="json", exclude_none=True))
+
+
+def enqueue_all(work: Work, pushes: Iterable[tuple[RecordKind, int]]) -> None:
+    """Queue the pushes of rows a committed change touched; one that cannot be queued now stays pending and the
+    sweep queues it."""
+    for kind, row_id in pushes:
+        try:
+            enqueue(work, kind, row_id)
+        except QueueUnavailable:
+            log.warning("an Odoo push could not be queued; the sweep will", extra={"operation": "odoo_push"})
 
 
 def process(raw: dict[str, Any], work: Work | None = None) -> Result:
@@ -96,13 +110,8 @@ def _push(work: Work, message: OdooPushMessage) -> Result:
     with work.transaction() as conn:
         row = store.claim_push(conn, table, message.id, now=work.now(), until=work.now() + timedelta(seconds=LEASE_S))
     if row is None:
-        with work.transaction() as conn:
-            exists = conn.execute(sa.select(table.c.id).where(table.c.id == message.id)).first() is not None
-        if not exists:
-            return Result(Outcome.skipped, "the row was deleted")
-        # Jittered and growing (the kernel's backoff): soon for a push about to finish, rarely for an orphaned lease.
-        raise Later(ErrorKind.rate_limited, "another worker pushes this row")
-    if row.odoo_pushed_version == row.version and row.odoo_sync_status == "success":
+        return _leased(work, table, message)
+    if _held(row):
         with work.transaction() as conn:
             store.release_push(conn, table, row.id)
         return Result(Outcome.duplicate, "Odoo already holds this version")
@@ -120,6 +129,34 @@ def _push(work: Work, message: OdooPushMessage) -> Result:
     with work.transaction() as conn:
         store.record_pushed(conn, table, row.id, odoo_id=odoo_id, version=row.version, now=work.now())
     return Result(Outcome.applied, f"{message.kind} {row.id} → Odoo {odoo_id}")
+
+
+def _leased(work: Work, table: sa.Table, message: OdooPushMessage) -> Result:
+    """Another worker holds the row: done if Odoo already holds its version; a sweep's message leaves it to that
+    worker (whose lease, if it died, runs out before the next sweep); any other waits for the lease."""
+    row = _sync_state(work, table, message.id)
+    if row is None:
+        return Result(Outcome.skipped, "the row was deleted")
+    if _held(row):
+        return Result(Outcome.duplicate, "Odoo already holds this version")
+    if message.swept:
+        return Result(Outcome.skipped, "another worker pushes this row; the sweep comes back to it")
+    # Jittered and growing (the kernel's backoff): soon for a push about to finish, rarely for an orphaned lease.
+    raise Later(ErrorKind.rate_limited, "another worker pushes this row")
+
+
+def _sync_state(work: Work, table: sa.Table, row_id: int) -> Any:
+    with work.transaction() as conn:
+        return conn.execute(
+            sa.select(table.c.version, table.c.odoo_pushed_version, table.c.odoo_sync_status).where(
+                table.c.id == row_id
+            )
+        ).first()
+
+
+def _held(row: sa.Row[Any]) -> bool:
+    """Odoo holds the row's current version."""
+    return bool(row.odoo_pushed_version == row.version and row.odoo_sync_status == "success")
 
 
 def _set_aside(work: Work, message: OdooPushMessage) -> Result | None:
@@ -293,7 +330,12 @@ def _pause(work: Work, table: sa.Table, row_id: int, failure: OdooAuthFailed) ->
 
 
 def _exhausted(work: Work, message: OdooPushMessage, note: str) -> Result:
-    """Retries used up: the row shows the error, the message waits in the poison queue for a replay."""
+    """Retries used up: the row shows the error, the message waits in the poison queue for a replay (unless
+    another worker got Odoo to hold the row's version meanwhile: then nothing is left to do)."""
+    table = TABLES[message.kind]
+    row = _sync_state(work, table, message.id)
+    if row is None or _held(row):
+        return Result(Outcome.duplicate, "Odoo already holds this version")
     with work.transaction() as conn:
         reason = f"Odoo no aceptó el envío tras varios intentos ({note}); reenvíe desde la API o la cola -poison."
         store.record_push_failure(conn, TABLES[message.kind], message.id, status="error", reason=reason)
@@ -335,7 +377,7 @@ def sweep(work: Work) -> int:
                 conn, table, now=now, quiet_since=now - timedelta(seconds=SWEEP_QUIET_S), limit=SWEEP_BATCH
             )
         for row_id in due:
-            enqueue(work, kind, row_id)  # type: ignore[arg-type]
+            enqueue(work, kind, row_id, swept=True)  # type: ignore[arg-type]
             queued += 1
     return queued
 

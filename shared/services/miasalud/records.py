@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from shared import telemetry
-from shared.queues import MANYCHAT_CAMPAIGN, MANYCHAT_CONTACT, QueueUnavailable
+from shared.queues import MANYCHAT_CAMPAIGN, MANYCHAT_CONTACT
 from shared.services.miasalud import odoo_push
 from shared.services.miasalud.intake import CampaignMessage, ContactMessage
 from shared.store import miasalud as store
@@ -24,7 +24,7 @@ from shared.store.miasalud_schema import miasalud_campaign_contacts, miasalud_co
 from shared.work import Work
 from shared.worker import Job, Later, Outcome, Result, run
 from sync_core.miasalud.events import CampaignEvent, ContactEvent
-from sync_core.miasalud.odoo import RecordKind
+from sync_core.miasalud.odoo import RecordKind, leads_follow
 from sync_core.retry import ErrorKind
 
 log = telemetry.get_logger("miasalud")
@@ -51,7 +51,11 @@ def _apply_contact(work: Work, message: ContactMessage) -> Result:
         if event.channel is not None:
             fields["channel_id"] = store.channel_id(conn, event.channel, now)
         contact_id, changed = _contact(conn, event, fields, now)
-        return _Applied(changed, [("contact", contact_id)] if changed else [])
+        pushes: list[tuple[RecordKind, int]] = [("contact", contact_id)] if changed else []
+        if leads_follow("contact", changed):  # its leads copy the name, phone and email
+            links = store.touch_leads(conn, miasalud_campaign_contacts.c.contact_id == contact_id, now)
+            pushes += [("campaign_contact", link_id) for link_id in links]
+        return _Applied(changed, pushes)
 
     return _once(work, message.received_at, event, apply)
 
@@ -127,11 +131,7 @@ def _once(
             store.finish_event(conn, event.event_key, status=status, detail=sorted(changed), processed_at=work.now())
     except (sa.exc.IntegrityError, store.Contention):
         raise Later(ErrorKind.rate_limited, "concurrent change", retry_after=CONTENTION_DELAY_S) from None
-    for kind, row_id in applied.pushes:
-        try:
-            odoo_push.enqueue(work, kind, row_id)
-        except QueueUnavailable:  # the row stays pending: the Odoo sweep queues it
-            log.warning("an Odoo push could not be queued; the sweep will", extra={"operation": "odoo_push"})
+    odoo_push.enqueue_all(work, applied.pushes)
     if not changed:
         return Result(Outcome.skipped, "older than what the record holds")
     return Result(Outcome.applied, ",".join(sorted(changed)))

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from blueprints import miasalud_api as api
 from shared import runtime
 from shared.services.miasalud import odoo_admin, odoo_push, odoo_reconcile
 from shared.store.miasalud_schema import (
@@ -232,3 +233,31 @@ def test_the_push_of_a_row_deleted_since_is_set_aside_not_retried(odoo: SandboxS
     result = odoo_push.process({"kind": "contact", "id": 987654}, Work.current())
     assert result.outcome.value == "skipped"
     assert odoo.admin.calls() == []
+
+
+def test_a_contact_renamed_by_a_later_event_or_by_staff_renames_its_lead_too(odoo: SandboxServer, leads: Leads) -> None:
+    """A lead copies its contact's name and phone: a change to the contact is pushed to the lead as well, at once
+    (not left to the sweep), whether ManyChat or staff made it."""
+    leads.post_contact(SEED_CONTACT)
+    leads.post_campaign(SEED_CAMPAIGN)
+    while leads.drain():
+        pass
+    leads.post_contact({**SEED_CONTACT, "nombre_lead": "Ana María", "datetime_actual": "2025-06-11T10:00:00Z"})
+    while leads.drain():
+        pass
+    [lead] = records(odoo, "crm.lead")
+    assert lead["contact_name"] == "Ana María García"
+
+    [contact] = leads.rows(miasalud_contacts)
+    current = leads.staff(api.contacts_get, id=contact.id).body
+    body = {key: current[key] for key in ("manychat_id", "first_name", "last_name", "phone", "channel_id")}
+    assert (
+        leads.staff(api.contacts_update, "PUT", body={**body, "last_name": "García Soto"}, id=contact.id).status == 200
+    )
+    while leads.drain():
+        pass
+    [lead] = records(odoo, "crm.lead")
+    [partner] = records(odoo, "res.partner")
+    assert (partner["name"], lead["contact_name"]) == ("Ana María García Soto", "Ana María García Soto")
+    assert len(creates(odoo, "crm.lead")) == 1
+    assert [link.odoo_sync_status for link in leads.rows(miasalud_campaign_contacts)] == ["success"]
