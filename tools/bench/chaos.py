@@ -500,7 +500,7 @@ def chaos_stack(options: ChaosOptions) -> Iterator[ChaosStack]:
         yield stack
 
 
-def _queue_depths(azurite: Azurite, names: tuple[str, ...]) -> dict[str, int]:
+def queue_depths(azurite: Azurite, names: tuple[str, ...]) -> dict[str, int]:
     from azure.core.exceptions import AzureError
     from azure.storage.queue import QueueServiceClient
 
@@ -514,14 +514,14 @@ def _queue_depths(azurite: Azurite, names: tuple[str, ...]) -> dict[str, int]:
     return depths
 
 
-def _poison_messages(azurite: Azurite) -> list[dict[str, Any]]:
-    """What sits in the poison queues (peeked, not removed), decoded for the report."""
+def poison_messages(azurite: Azurite, queues: tuple[str, ...] = QUEUES) -> list[dict[str, Any]]:
+    """What sits in the poison queues of `queues` (peeked, not removed), decoded for the report."""
     from azure.core.exceptions import ResourceNotFoundError
     from azure.storage.queue import QueueServiceClient
 
     service = QueueServiceClient.from_connection_string(azurite.connection_string)
     found = []
-    for name in QUEUES:
+    for name in queues:
         with contextlib.suppress(ResourceNotFoundError):
             for message in service.get_queue_client(f"{name}-poison").peek_messages(max_messages=32):
                 try:
@@ -546,7 +546,7 @@ def unsettled(stack: ChaosStack) -> dict[str, int]:
             ).scalar_one()
     except sa.exc.OperationalError:
         left["database unreachable"] = 1
-    left.update(_queue_depths(stack.azurite, QUEUES))
+    left.update(queue_depths(stack.azurite, QUEUES))
     left["webhooks to send"] = stack.sandbox.admin.state()["webhooks"]["pending"]
     return {what: n for what, n in left.items() if n}
 
@@ -785,7 +785,7 @@ def verify(stack: ChaosStack, planned: list[Expected], figures: Figures) -> None
     hooks = state["webhooks"]
     count["webhooks delivered"] = hooks["delivered"]
     count["webhooks failed"] = hooks["failed"]
-    poison = _poison_messages(stack.azurite)
+    poison = poison_messages(stack.azurite)
     count["poison messages"] = len(poison)
     if poison:
         fail.append(f"{len(poison)} messages in poison queues: {poison[:5]}")
@@ -799,7 +799,7 @@ def run(options: ChaosOptions) -> Figures:
     began = time.monotonic()
     with chaos_stack(options) as stack:
         figures.details["stack"] = stack
-        _clear_queues(stack.azurite)
+        clear_queues(stack.azurite)
         figures.timings["stack start"] = round(time.monotonic() - began, 1)
         desk = FrontDesk(stack.url, figures)
         try:
@@ -870,13 +870,13 @@ def run(options: ChaosOptions) -> Figures:
     return figures
 
 
-def _clear_queues(azurite: Azurite) -> None:
+def clear_queues(azurite: Azurite, queues: tuple[str, ...] = QUEUES) -> None:
     """Start from empty queues (a test session shares its Azurite)."""
     from azure.core.exceptions import ResourceNotFoundError
     from azure.storage.queue import QueueServiceClient
 
     service = QueueServiceClient.from_connection_string(azurite.connection_string)
-    for name in (*QUEUES, *(f"{q}-poison" for q in QUEUES)):
+    for name in (*queues, *(f"{q}-poison" for q in queues)):
         with contextlib.suppress(ResourceNotFoundError):
             service.get_queue_client(name).clear_messages()
 

@@ -108,10 +108,11 @@ class Event:
     request: Request
 
 
-def manychat_events(count: int, seed: int) -> list[Event]:
-    """`count` ManyChat requests over `count // 10` contacts: contact and campaign events, some late, some repeats."""
+def manychat_events(count: int, seed: int, contacts: int | None = None) -> list[Event]:
+    """`count` ManyChat requests over `contacts` contacts (by default one per 10 events): contact and campaign
+    events, some late, some repeats."""
     rng = random.Random(seed)
-    contacts = [f"MCB{n:05d}" for n in range(max(1, count // EVENTS_PER_CONTACT))]
+    people = [f"MCB{n:05d}" for n in range(max(1, contacts or count // EVENTS_PER_CONTACT))]
     made: list[Event] = []
     for n in range(count):
         if made and rng.random() < REPEAT_SHARE:
@@ -120,7 +121,7 @@ def manychat_events(count: int, seed: int) -> list[Event]:
         at = FIRST_EVENT + timedelta(seconds=30 * n)
         if rng.random() < LATE_SHARE:
             at -= timedelta(minutes=rng.randint(1, 600), seconds=rng.randint(0, 59))
-        manychat_id = rng.choice(contacts)
+        manychat_id = rng.choice(people)
         if rng.random() < CAMPAIGN_SHARE:
             made.append(_campaign_event(rng, manychat_id, at))
         else:
