@@ -247,20 +247,21 @@ def claim_push(conn: Connection, table: sa.Table, row_id: int, *, now: datetime,
     return conn.execute(sa.select(table).where(table.c.id == row_id)).first()
 
 
-def record_pushed(conn: Connection, table: sa.Table, row_id: int, *, odoo_id: int, version: int, now: datetime) -> None:
+def record_pushed(conn: Connection, table: sa.Table, row_id: int, *, odoo_id: int, version: int, now: datetime) -> bool:
     """Odoo holds `version` of the row as record `odoo_id`: success, unless the row changed meanwhile (then it
-    stays pending, and the push its change queued carries it)."""
+    stays pending and this returns False: its newer version is still to push)."""
     id_column = "odoo_partner_id" if "odoo_partner_id" in table.c else "odoo_lead_id"
     conn.execute(
         table.update()
         .where(table.c.id == row_id)
         .values({id_column: odoo_id, "odoo_pushed_version": version, "odoo_lease_until": None})
     )
-    conn.execute(
+    done = conn.execute(
         table.update()
         .where(table.c.id == row_id, table.c.version == version)
         .values(odoo_sync_status="success", odoo_sync_error=None, odoo_sync_attempts=0, odoo_synced_at=now)
     )
+    return bool(done.rowcount)
 
 
 def record_push_failure(

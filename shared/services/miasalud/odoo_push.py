@@ -69,10 +69,9 @@ class OdooPushMessage(QueueMessage):
 
     kind: RecordKind
     id: int
-    swept: bool = False  # queued by the sweep, not by a change
 
 
-def enqueue(work: Work, kind: RecordKind, row_id: int, *, swept: bool = False) -> None:
+def enqueue(work: Work, kind: RecordKind, row_id: int) -> None:
     """Queue the push of a row that just changed, when Odoo is configured and `ODOO_SYNC` sends its kind (the
     sweep catches what this misses: a row stays `pending` until Odoo holds it)."""
     settings = work.settings
@@ -80,7 +79,6 @@ def enqueue(work: Work, kind: RecordKind, row_id: int, *, swept: bool = False) -
         message = OdooPushMessage(
             kind=kind,
             id=row_id,
-            swept=swept,
             correlation_id=telemetry.current_correlation_id(),
             traceparent=telemetry.current_traceparent(),  # one trace from ManyChat's request to the Odoo call
         )
@@ -121,28 +119,37 @@ def _push(work: Work, message: OdooPushMessage) -> Result:
         _pause(work, table, row.id, failure)
         return Result(Outcome.skipped, "Odoo refused the credentials: pushes paused")
     except OdooError as failure:
-        return _failed(work, table, row.id, failure)
+        refused = _failed(work, table, row.id, failure)  # for good (a retry raises `Later`)
+        _hand_over(work, message.kind, table, row)
+        return refused
     except BaseException:  # a wait (`Later`), the database, a bug: the lease goes, the kernel decides
         with contextlib.suppress(Exception), work.transaction() as conn:
             store.release_push(conn, table, row.id)
         raise
     with work.transaction() as conn:
-        store.record_pushed(conn, table, row.id, odoo_id=odoo_id, version=row.version, now=work.now())
+        current = store.record_pushed(conn, table, row.id, odoo_id=odoo_id, version=row.version, now=work.now())
+    if not current:
+        _hand_over(work, message.kind, table, row)
     return Result(Outcome.applied, f"{message.kind} {row.id} → Odoo {odoo_id}")
 
 
 def _leased(work: Work, table: sa.Table, message: OdooPushMessage) -> Result:
-    """Another worker holds the row: done if Odoo already holds its version; a sweep's message leaves it to that
-    worker (whose lease, if it died, runs out before the next sweep); any other waits for the lease."""
+    """Another worker holds the row: it pushes the row's latest version after its own (`_hand_over`), or, if it
+    dies, its lease runs out and its message or the sweep comes back. Nothing for this message to wait for."""
     row = _sync_state(work, table, message.id)
     if row is None:
         return Result(Outcome.skipped, "the row was deleted")
     if _held(row):
         return Result(Outcome.duplicate, "Odoo already holds this version")
-    if message.swept:
-        return Result(Outcome.skipped, "another worker pushes this row; the sweep comes back to it")
-    # Jittered and growing (the kernel's backoff): soon for a push about to finish, rarely for an orphaned lease.
-    raise Later(ErrorKind.rate_limited, "another worker pushes this row")
+    return Result(Outcome.skipped, "another worker pushes this row, and its latest version after")
+
+
+def _hand_over(work: Work, kind: RecordKind, table: sa.Table, pushed: sa.Row[Any]) -> None:
+    """After this worker's push ended: if the row changed meanwhile (the change's own push found the row leased
+    and left it to this worker), queue the push of the version Odoo does not hold yet."""
+    row = _sync_state(work, table, pushed.id)
+    if row is not None and row.version != pushed.version:
+        enqueue_all(work, [(kind, pushed.id)])
 
 
 def _sync_state(work: Work, table: sa.Table, row_id: int) -> Any:
@@ -377,7 +384,7 @@ def sweep(work: Work) -> int:
                 conn, table, now=now, quiet_since=now - timedelta(seconds=SWEEP_QUIET_S), limit=SWEEP_BATCH
             )
         for row_id in due:
-            enqueue(work, kind, row_id, swept=True)  # type: ignore[arg-type]
+            enqueue(work, kind, row_id)  # type: ignore[arg-type]
             queued += 1
     return queued
 

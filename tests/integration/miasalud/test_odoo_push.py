@@ -3,6 +3,8 @@ campaign contact, found before any create, never doubled, `type` always set and 
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -12,7 +14,9 @@ import pytest
 
 from blueprints import miasalud_api as api
 from shared import runtime
+from shared.queues import MANYCHAT_CONTACT, ODOO_PUSH
 from shared.services.miasalud import odoo_admin, odoo_push, odoo_reconcile
+from shared.services.miasalud import records as record_workers
 from shared.store.miasalud_schema import (
     miasalud_advisors,
     miasalud_campaign_contacts,
@@ -261,3 +265,34 @@ def test_a_contact_renamed_by_a_later_event_or_by_staff_renames_its_lead_too(odo
     assert (partner["name"], lead["contact_name"]) == ("Ana María García Soto", "Ana María García Soto")
     assert len(creates(odoo, "crm.lead")) == 1
     assert [link.odoo_sync_status for link in leads.rows(miasalud_campaign_contacts)] == ["success"]
+
+
+def test_a_change_made_while_another_worker_pushes_the_row_is_pushed_by_that_worker_after_its_own(
+    odoo: SandboxServer, leads: Leads
+) -> None:
+    """The change's own push finds the row leased and ends at once (no message left waiting for the lease); the
+    worker holding it sees, once Odoo answered, that the row moved on and queues the push of the new version."""
+    leads.post_contact(SEED_CONTACT)
+    _apply_events(leads)
+    [message] = leads.queued(ODOO_PUSH)
+    odoo.admin.inject("slow", models=["res.partner"], methods=["create"], delay_ms=1500, count=1)
+    first = threading.Thread(target=odoo_push.process, args=(message,))
+    first.start()  # its create waits 1.5 s in Odoo while the row is leased
+    time.sleep(0.5)
+    leads.post_contact({**SEED_CONTACT, "nombre_lead": "Ana María", "datetime_actual": "2025-06-11T10:00:00Z"})
+    _apply_events(leads)
+    [second] = leads.queued(ODOO_PUSH)
+    assert odoo_push.process(second).outcome.value == "skipped"  # leased: left to the first worker
+    first.join()
+    assert [c.odoo_sync_status for c in leads.rows(miasalud_contacts)] == ["pending"]  # Odoo holds the old name
+    assert leads.drain() == 1  # the first worker's hand-over
+    [partner] = records(odoo, "res.partner")
+    assert partner["name"] == "Ana María García"
+    assert [c.odoo_sync_status for c in leads.rows(miasalud_contacts)] == ["success"]
+    assert len(creates(odoo, "res.partner")) == 1
+
+
+def _apply_events(leads: Leads) -> None:
+    """Apply the ManyChat events queued (SQL), leaving their Odoo pushes queued."""
+    for message in leads.queued(MANYCHAT_CONTACT):
+        record_workers.process_contact(message)
