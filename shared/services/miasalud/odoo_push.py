@@ -12,6 +12,7 @@ burning retries: rows wait `pending`, and the sweep resumes them once Odoo takes
 from __future__ import annotations
 
 import contextlib
+import random
 import threading
 import time
 from collections.abc import Iterable
@@ -61,6 +62,7 @@ LEASE_S = 120.0
 SWEEP_QUIET_S = seconds("ODOO_SWEEP_AFTER_S", ODOO_SWEEP_AFTER_S)  # the chaos run and benchmark shorten it
 SWEEP_BATCH = 500
 STAGES_TTL_S = 300.0
+PARTNER_WAIT_S = (3.0, 10.0)  # a lead whose partner another worker pushes looks again after this
 TABLES = {"contact": miasalud_contacts, "campaign_contact": miasalud_campaign_contacts}
 
 
@@ -245,7 +247,9 @@ def _partner_first(work: Work, contact_id: int) -> int:
             conn, table, contact_id, now=work.now(), until=work.now() + timedelta(seconds=LEASE_S)
         )
     if contact is None:
-        raise Later(ErrorKind.rate_limited, "the contact's partner is being pushed")
+        # Its push ends within a lease (a dead worker's lease runs out): check again soon, at a steady jittered
+        # pace rather than a growing backoff, so the lead follows its partner within seconds.
+        raise Later(ErrorKind.rate_limited, "the contact's partner is being pushed", retry_after=_partner_wait())
     try:
         odoo_id = _contact(work, contact)
     except BaseException:
@@ -253,8 +257,14 @@ def _partner_first(work: Work, contact_id: int) -> int:
             store.release_push(conn, table, contact_id)
         raise
     with work.transaction() as conn:
-        store.record_pushed(conn, table, contact_id, odoo_id=odoo_id, version=contact.version, now=work.now())
+        current = store.record_pushed(conn, table, contact_id, odoo_id=odoo_id, version=contact.version, now=work.now())
+    if not current:
+        _hand_over(work, "contact", table, contact)
     return odoo_id
+
+
+def _partner_wait() -> float:
+    return random.uniform(*PARTNER_WAIT_S)
 
 
 def _upsert(odoo: OdooClient, model: str, known: int | None, domain: list[Any], values: dict[str, Any]) -> int:
