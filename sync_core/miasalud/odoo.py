@@ -38,6 +38,12 @@ def leads_follow(source: str, changed: Iterable[str]) -> bool:
     return not LEAD_COPIES.get(source, frozenset()).isdisjoint(changed)
 
 
+def restaged(before: dict[str, str], after: dict[str, str]) -> set[str]:
+    """The (folded) states whose leads a new stage mapping moves: mapped anew or to another stage. A state no
+    longer mapped leaves its leads where they are (an unknown state keeps the lead's stage)."""
+    return {state for state, stage in after.items() if before.get(state) != stage}
+
+
 def pushed(mode: SyncMode, kind: RecordKind) -> bool:
     """Whether `ODOO_SYNC` sends this kind of record: partners in contacts/both, leads in leads/both."""
     return mode in ("contacts", "both") if kind == "contact" else mode in ("leads", "both")

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 
 from shared.http import ApiError
 from shared.services.miasalud import odoo_push
-from shared.store.miasalud_schema import miasalud_odoo_state, miasalud_stage_map
+from shared.store import miasalud as store
+from shared.store.miasalud_schema import miasalud_campaign_contacts, miasalud_odoo_state, miasalud_stage_map
 from shared.work import Work
-from sync_core.miasalud.odoo import RecordKind, pushed
+from sync_core.miasalud.odoo import RecordKind, pushed, restaged
 from sync_core.text import fold
 
 ROUTE_KINDS: dict[str, RecordKind] = {"contacts": "contact", "campaign-contacts": "campaign_contact"}
@@ -98,6 +100,7 @@ def replace_stages(work: Work, mapping: list[tuple[str, str]]) -> dict[str, Any]
         raise ApiError(422, "repeated_state", "Un estado aparece más de una vez.", details=repeated)
     now = work.now()
     with work.transaction() as conn:
+        before = {row.state_key: row.stage_name for row in conn.execute(sa.select(miasalud_stage_map))}
         conn.execute(miasalud_stage_map.delete())
         if mapping:
             conn.execute(
@@ -107,4 +110,19 @@ def replace_stages(work: Work, mapping: list[tuple[str, str]]) -> dict[str, Any]
                     for (state, stage), key in zip(mapping, keys, strict=True)
                 ],
             )
+        moved = restaged(before, dict(zip(keys, (stage for _, stage in mapping), strict=True)))
+        pushes = _leads_in_states(conn, moved, now)
+    odoo_push.enqueue_all(work, pushes)
     return stages(work)
+
+
+def _leads_in_states(conn: Any, state_keys: set[str], now: datetime) -> list[tuple[RecordKind, int]]:
+    """The leads whose `ultimo_estado` now maps to another stage go back to pending: their push moves them."""
+    if not state_keys:
+        return []
+    table = miasalud_campaign_contacts
+    rows = conn.execute(sa.select(table.c.id, table.c.last_state).where(table.c.last_state.is_not(None)))
+    ids = [row.id for row in rows if fold(row.last_state) in state_keys]
+    if not ids:
+        return []
+    return [("campaign_contact", link_id) for link_id in store.touch_leads(conn, table.c.id.in_(ids), now)]

@@ -296,3 +296,28 @@ def _apply_events(leads: Leads) -> None:
     """Apply the ManyChat events queued (SQL), leaving their Odoo pushes queued."""
     for message in leads.queued(MANYCHAT_CONTACT):
         record_workers.process_contact(message)
+
+
+def test_a_new_stage_mapping_moves_the_leads_already_in_odoo(odoo: SandboxServer, leads: Leads) -> None:
+    """Staff map the seed's `ultimo_estado` to another stage: its lead, already in Odoo, is pushed to that stage;
+    a lead whose state the change does not touch is not pushed again."""
+    leads.post_contact(SEED_CONTACT)
+    leads.post_campaign(SEED_CAMPAIGN)  # "Asignado a campaña" → Calificado
+    while leads.drain():
+        pass
+    [lead] = records(odoo, "crm.lead")
+    assert _id(lead["stage_id"]) == _stage(odoo, "Calificado")
+    writes_before = len([c for c in odoo.admin.calls() if c.get("model") == "crm.lead" and c.get("method") == "write"])
+    unchanged = {**DEFAULT_STAGES}
+    odoo_admin.replace_stages(Work.current(), list(unchanged.items()))
+    assert leads.drain() == 0  # the same mapping moves nothing
+    remapped = {state: stage for state, stage in unchanged.items() if state != "Asignado a campaña"}
+    remapped["asignado a CAMPAÑA"] = "Propuesta"  # the same state, as staff typed it
+    odoo_admin.replace_stages(Work.current(), list(remapped.items()))
+    while leads.drain():
+        pass
+    [lead] = records(odoo, "crm.lead")
+    assert _id(lead["stage_id"]) == _stage(odoo, "Propuesta")
+    writes = [c for c in odoo.admin.calls() if c.get("model") == "crm.lead" and c.get("method") == "write"]
+    assert len(writes) == writes_before + 1
+    assert [link.odoo_sync_status for link in leads.rows(miasalud_campaign_contacts)] == ["success"]
