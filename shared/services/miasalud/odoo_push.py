@@ -29,6 +29,7 @@ from shared.queues import ODOO_PUSH, POISON_SUFFIX, QueueMessage, QueueUnavailab
 from shared.setting_defaults import ODOO_SWEEP_AFTER_S, seconds
 from shared.store import miasalud as store
 from shared.store.miasalud_schema import (
+    ODOO_SYNC_PENDING,
     miasalud_advisors,
     miasalud_campaign_contacts,
     miasalud_campaigns,
@@ -136,14 +137,20 @@ def _push(work: Work, message: OdooPushMessage) -> Result:
 
 
 def _leased(work: Work, table: sa.Table, message: OdooPushMessage) -> Result:
-    """Another worker holds the row: it pushes the row's latest version after its own (`_hand_over`), or, if it
-    dies, its lease runs out and its message or the sweep comes back. Nothing for this message to wait for."""
+    """Another worker holds the row. A `pending` row is left to it: it pushes the row's latest version after its
+    own (`_hand_over`), and if it died the sweep takes the row once the lease ran out. A row between retries
+    (its status `error` until they succeed) the sweep does not take: this message is its retry, and comes back
+    when the lease runs out (a dead worker's lease; a live one has finished by then)."""
     row = _sync_state(work, table, message.id)
     if row is None:
         return Result(Outcome.skipped, "the row was deleted")
     if _held(row):
         return Result(Outcome.duplicate, "Odoo already holds this version")
-    return Result(Outcome.skipped, "another worker pushes this row, and its latest version after")
+    if row.odoo_sync_status == ODOO_SYNC_PENDING:
+        return Result(Outcome.skipped, "another worker pushes this row, and its latest version after")
+    remaining = (row.odoo_lease_until - work.now()).total_seconds() if row.odoo_lease_until else 0.0
+    wait = max(1.0, remaining) + random.uniform(0.0, 3.0)
+    raise Later(ErrorKind.rate_limited, "another worker pushes this row", retry_after=wait)
 
 
 def _hand_over(work: Work, kind: RecordKind, table: sa.Table, pushed: sa.Row[Any]) -> None:
@@ -155,12 +162,10 @@ def _hand_over(work: Work, kind: RecordKind, table: sa.Table, pushed: sa.Row[Any
 
 
 def _sync_state(work: Work, table: sa.Table, row_id: int) -> Any:
+    c = table.c
+    columns = (c.id, c.version, c.odoo_pushed_version, c.odoo_sync_status, c.odoo_lease_until)
     with work.transaction() as conn:
-        return conn.execute(
-            sa.select(table.c.version, table.c.odoo_pushed_version, table.c.odoo_sync_status).where(
-                table.c.id == row_id
-            )
-        ).first()
+        return conn.execute(sa.select(*columns).where(c.id == row_id)).first()
 
 
 def _held(row: sa.Row[Any]) -> bool:

@@ -321,3 +321,25 @@ def test_a_new_stage_mapping_moves_the_leads_already_in_odoo(odoo: SandboxServer
     writes = [c for c in odoo.admin.calls() if c.get("model") == "crm.lead" and c.get("method") == "write"]
     assert len(writes) == writes_before + 1
     assert [link.odoo_sync_status for link in leads.rows(miasalud_campaign_contacts)] == ["success"]
+
+
+def test_a_retry_that_finds_the_row_leased_by_a_dead_worker_comes_back_when_the_lease_ends(
+    odoo: SandboxServer, leads: Leads
+) -> None:
+    """Between retries a row is not `pending`, so the sweep does not take it: its retry message is its only way
+    on. A retry that finds the lease of a worker that died (killed mid-push) waits for that lease, not lost."""
+    odoo.admin.inject("applied_then_dropped", models=["res.partner"], methods=["create"], count=1)
+    leads.post_contact(SEED_CONTACT)
+    _apply_events(leads)
+    [first] = leads.queued(ODOO_PUSH)
+    assert odoo_push.process(first).outcome.value == "requeued"  # the answer was lost: retry (look up first)
+    [contact] = leads.rows(miasalud_contacts)
+    assert contact.odoo_sync_status == "error" and contact.odoo_sync_error.startswith("Reintentando")
+    leads.change(miasalud_contacts, contact.id, odoo_lease_until=Work.current().now() + timedelta(seconds=30))
+    retry = {**first, "attempt": 2}
+    assert odoo_push.process(retry).outcome.value == "requeued"  # the dead worker's lease: wait for its end
+    assert runtime.queues().client(ODOO_PUSH).get_queue_properties().approximate_message_count >= 1
+    leads.change(miasalud_contacts, contact.id, odoo_lease_until=Work.current().now() - timedelta(seconds=1))
+    assert odoo_push.process(retry).outcome.value == "applied"
+    assert leads.rows(miasalud_contacts)[0].odoo_sync_status == "success"
+    assert len(records(odoo, "res.partner")) == 1 and len(creates(odoo, "res.partner")) == 1
