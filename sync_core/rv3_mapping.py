@@ -325,9 +325,16 @@ def _plan_new(current: Rv3Snapshot, rules: MappingRules) -> Rv3Plan:
     return Rv3Plan(kind=PlanKind.create, values=values, reason="new_in_rv3", flags=flags)
 
 
+def rv3_wall_clock(now: datetime, timezone: str) -> datetime:
+    """`now` as RV3 stamps its rows (Django `USE_TZ=False`, `TIME_ZONE` America/Lima): naive local wall time,
+    microseconds kept. The sync's own writes into RV3 carry it, so they sort among the front desk's saves."""
+    return now.astimezone(zone(timezone)).replace(tzinfo=None)
+
+
 def advance_cursor(current: Cursor | None, seen: Iterable[Cursor], *, not_after: datetime) -> Cursor | None:
-    """The furthest position read, ignoring stamps beyond `not_after` (a wrong clock must not skip real changes)."""
-    best = current
+    """The furthest position read, never past `not_after` (RV3's now): a stamp from a wrong clock, or one the sync
+    wrote with the database's UTC clock before, must not skip real changes. A cursor already past it comes back."""
+    best = current if current is None or current.updated_at <= not_after else Cursor(updated_at=not_after, id=0)
     for cursor in seen:
         if cursor.updated_at <= not_after and (
             best is None or (cursor.updated_at, cursor.id) > (best.updated_at, best.id)

@@ -2,7 +2,9 @@
 
 RV3's tables are reflected as they are, only the columns the sync needs (clinical and billing columns are never
 selected), and never created or altered. Writes are the few columns a GHL change sets, each in one transaction
-under a row lock, stamping `updated_at` with the database's own clock as RV3's `ON UPDATE` columns do.
+under a row lock. RV3's timestamps are Django's (`auto_now`: naive Lima wall time with microseconds, no DB default
+nor `ON UPDATE`), so every write stamps `updated_at` (and `created_at`) with the `stamp` the caller computed the same
+way (`sync_core.rv3_mapping.rv3_wall_clock`), never with the database's clock (UTC on a UTC server).
 """
 
 from __future__ import annotations
@@ -263,7 +265,7 @@ class Rv3Database:
         return self._appointment(row) if row else None
 
     def write_appointment(
-        self, appointment_id: int, decide: Decide
+        self, appointment_id: int, decide: Decide, *, stamp: datetime
     ) -> tuple[Rv3Appointment | None, Rv3Appointment | None]:
         a = self.tables.appointments
         with self._transaction() as conn:
@@ -283,7 +285,7 @@ class Rv3Database:
             values: dict[str, Any] = {
                 "appointment_date": self._moved_day(stored.appointment_date, _as_time(stored.hour), write),
                 "hour": write.hour,
-                "updated_at": sa.func.current_timestamp(),
+                "updated_at": stamp,
             }
             if write.status_id is not None:
                 values["appointment_status_id"] = write.status_id
@@ -300,7 +302,7 @@ class Rv3Database:
             clock = write.hour
         return datetime.combine(write.day, clock)
 
-    def create_appointment(self, new: NewRv3Appointment) -> Rv3Appointment:
+    def create_appointment(self, new: NewRv3Appointment, *, stamp: datetime) -> Rv3Appointment:
         a = self.tables.appointments
         values: dict[str, Any] = {
             "patient_id": new.patient_id,
@@ -308,10 +310,10 @@ class Rv3Database:
             "appointment_date": self._day_value(new.day),
             "hour": new.hour,
             "appointment_status_id": new.status_id,
-            "updated_at": sa.func.current_timestamp(),
+            "updated_at": stamp,
         }
         if "created_at" in a.c:
-            values["created_at"] = sa.func.current_timestamp()
+            values["created_at"] = stamp
         with self._transaction() as conn:
             key = conn.execute(a.insert().values(**values)).inserted_primary_key
             assert key is not None
@@ -370,11 +372,11 @@ class Rv3Database:
         with self._connect() as conn:
             return [self._patient(row) for row in conn.execute(query)]
 
-    def create_patient(self, new: NewRv3Patient) -> Rv3Patient:
+    def create_patient(self, new: NewRv3Patient, *, stamp: datetime) -> Rv3Patient:
         p = self.tables.patients
-        values: dict[str, Any] = {**new.model_dump(), "updated_at": sa.func.current_timestamp()}
+        values: dict[str, Any] = {**new.model_dump(), "updated_at": stamp}
         if "created_at" in p.c:
-            values["created_at"] = sa.func.current_timestamp()
+            values["created_at"] = stamp
         with self._transaction() as conn:
             key = conn.execute(p.insert().values(**values)).inserted_primary_key
             assert key is not None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import date
+from datetime import date, datetime
 from typing import Protocol
 
 from sync_core.rv3_mapping import (
@@ -55,13 +55,14 @@ class Rv3Source(Protocol):
     def statuses(self) -> list[Rv3Status]: ...
 
     def write_appointment(
-        self, appointment_id: int, decide: Decide
+        self, appointment_id: int, decide: Decide, *, stamp: datetime
     ) -> tuple[Rv3Appointment | None, Rv3Appointment | None]:
-        """Lock the row, let `decide` look at it, write what it returns; (row before, row after), one transaction."""
+        """Lock the row, let `decide` look at it, write what it returns; (row before, row after), one transaction.
+        `stamp` is RV3's `updated_at` for the write (`sync_core.rv3_mapping.rv3_wall_clock`)."""
         ...
 
-    def create_appointment(self, new: NewRv3Appointment) -> Rv3Appointment: ...
+    def create_appointment(self, new: NewRv3Appointment, *, stamp: datetime) -> Rv3Appointment: ...
 
-    def create_patient(self, new: NewRv3Patient) -> Rv3Patient: ...
+    def create_patient(self, new: NewRv3Patient, *, stamp: datetime) -> Rv3Patient: ...
 
     def ping(self) -> None: ...

@@ -1,9 +1,10 @@
 """RV3 → GHL change capture: RV3's changed rows since a persisted cursor, fed to the one outbox pipeline.
 
 Every run (a timer, `RV3_POLL_SCHEDULE`) reads RV3's appointments and patients in (`updated_at`, `id`) order
-from a cursor kept in the sync store, starting `OVERLAP` before it: RV3 stamps whole seconds, its servers'
-clocks are not ours, and a transaction may commit a row stamped before rows already read. Re-reading is
-harmless: a row only becomes an outbox entry when its mapped content changed (compared with the RV3 values
+from a cursor kept in the sync store, starting `OVERLAP` before it: a transaction may commit a row stamped before
+rows already read. RV3 stamps naive Lima wall time (Django `USE_TZ=False`), so the cursor never goes past RV3's now
+computed from our clock: a stamp ahead of it (a wrong clock) is read, yet cannot hide the front desk's next edits.
+Re-reading is harmless: a row only becomes an outbox entry when its mapped content changed (compared with the RV3 values
 remembered per appointment), so the sync's own write-backs and re-reads change nothing. The cursor is saved in
 the same transaction as the appointments and outbox entries of each page, so a crash repeats no change and
 loses none. Hard deletes are found by a periodic sweep of the linked appointments' ids.
@@ -49,6 +50,7 @@ from sync_core.rv3_mapping import (
     contact_for,
     contact_update_body,
     plan_change,
+    rv3_wall_clock,
 )
 
 log = telemetry.get_logger("rv3_capture")
@@ -58,8 +60,6 @@ PAGE_SIZE = 200
 RUN_BUDGET_S = 40.0  # of a one-minute timer: the next run continues from the saved cursor
 SWEEP_EVERY = timedelta(minutes=5)
 PUSHES_PER_RUN = 50
-# A stamp further ahead than this is a wrong clock: it is read, but the cursor does not jump to it.
-CLOCK_SLACK = timedelta(days=1)
 START = datetime(1970, 1, 1)
 
 
@@ -149,17 +149,20 @@ def _record_run(work: Work, where: location_repo.LocationRecord, report: Capture
         log.warning("could not record the capture run: %s", type(exc).__name__)
 
 
-def next_scan(conn: Connection, location_id: int) -> Cursor:
+def next_scan(conn: Connection, where: location_repo.LocationRecord, now: datetime) -> Cursor:
     """Where the next run starts reading RV3's appointments: a row past it is still to be captured."""
-    return _scan_start(store.cursor_state(conn, location_id, store.APPOINTMENTS).mark)
+    return _scan_start(store.cursor_state(conn, where.id, store.APPOINTMENTS).mark, _clock_limit(where, now))
 
 
-def _scan_start(mark: Cursor | None) -> Cursor:
-    return Cursor(updated_at=mark.updated_at - OVERLAP, id=0) if mark is not None else Cursor(updated_at=START, id=0)
+def _scan_start(mark: Cursor | None, limit: datetime) -> Cursor:
+    if mark is None:
+        return Cursor(updated_at=START, id=0)
+    return Cursor(updated_at=min(mark.updated_at, limit) - OVERLAP, id=0)
 
 
-def _clock_limit(now: datetime) -> datetime:
-    return (now + CLOCK_SLACK).replace(tzinfo=None)
+def _clock_limit(where: location_repo.LocationRecord, now: datetime) -> datetime:
+    """RV3's now: a stamp ahead of it (a wrong clock) is read, but the cursor never goes past it."""
+    return rv3_wall_clock(now, where.timezone)
 
 
 # --- appointments -------------------------------------------------------------------------------------------
@@ -170,7 +173,7 @@ def _capture_appointments(
 ) -> None:
     with work.transaction() as conn:
         mark = store.cursor_state(conn, where.id, store.APPOINTMENTS).mark
-    after = _scan_start(mark)
+    after = _scan_start(mark, _clock_limit(where, now))
     while time.monotonic() < deadline:
         rows = work.rv3.changed_appointments(after=after, limit=PAGE_SIZE)
         if not rows:
@@ -205,7 +208,7 @@ def _apply_page(
                     page.outcomes[outcome] += 1
                     if outcome != "own_write" and row.cursor is not None:
                         read.append(row.cursor)
-                mark = advance_cursor(mark, read, not_after=_clock_limit(now))
+                mark = advance_cursor(mark, read, not_after=_clock_limit(where, now))
                 store.save_cursor(conn, where.id, store.APPOINTMENTS, {"mark": mark}, now)
             break
         except _Contention:
@@ -448,7 +451,7 @@ def _capture_patients(
     are skipped: their first appointment links them)."""
     with work.transaction() as conn:
         mark = store.cursor_state(conn, where.id, store.PATIENTS).mark
-    after = _scan_start(mark)
+    after = _scan_start(mark, _clock_limit(where, now))
     while time.monotonic() < deadline:
         rows = work.rv3.changed_patients(after=after, limit=PAGE_SIZE)
         if not rows:
@@ -467,7 +470,7 @@ def _capture_patients(
                     report.outcomes["patient_changed"] += 1
                 if row.cursor is not None:
                     read.append(row.cursor)
-            mark = advance_cursor(mark, read, not_after=_clock_limit(now))
+            mark = advance_cursor(mark, read, not_after=_clock_limit(where, now))
             store.save_cursor(conn, where.id, store.PATIENTS, {"mark": mark}, now)
         last = rows[-1].cursor
         assert last is not None

@@ -41,6 +41,7 @@ from sync_core.rv3_mapping import (
     match_patient,
     new_rv3_appointment,
     new_rv3_patient,
+    rv3_wall_clock,
     writeback_target,
 )
 
@@ -162,6 +163,11 @@ def _failed(work: Work, appointment_id: int, code: str, detail: str, *, permanen
     return Written(UNREACHABLE if code == "rv3_unavailable" else "failed")
 
 
+def _stamp(work: Work, where: location_repo.LocationRecord) -> datetime:
+    """RV3's `updated_at` for a write now: its own convention, from our clock (never the database's)."""
+    return rv3_wall_clock(work.now(), where.timezone)
+
+
 @dataclass(frozen=True)
 class _Job:
     record: repo.AppointmentRecord
@@ -201,7 +207,7 @@ def _update(work: Work, job: _Job) -> Written:
         decided.append(kind)
         return target if kind is WritebackKind.write else None
 
-    before, after = source.write_appointment(int(record.rv3_appointment_id), decide)
+    before, after = source.write_appointment(int(record.rv3_appointment_id), decide, stamp=_stamp(work, job.where))
     kind = decided[0] if decided else WritebackKind.missing
     if kind is WritebackKind.conflict:
         assert before is not None
@@ -282,7 +288,9 @@ def _create(work: Work, job: _Job) -> Written:
     with work.transaction() as conn:
         # Named before the insert: if the insert's outcome is lost, the row is found by it, never made twice.
         store.update_link(conn, record.id, {"create_marker": marker}, work.now())
-    created = _existing(work, job, patient.id, new.day, marker) or source.create_appointment(new)
+    created = _existing(work, job, patient.id, new.day, marker) or source.create_appointment(
+        new, stamp=_stamp(work, job.where)
+    )
     with work.transaction() as conn:
         current = repo.get(conn, record.id)
         if current is not None and current.rv3_appointment_id is None:
@@ -336,7 +344,7 @@ def _create_patient(work: Work, job: _Job, person: GhlPerson) -> Rv3Patient | st
     if new is None:
         return PATIENT_NOT_CREATED
     try:
-        created = work.rv3.create_patient(new)
+        created = work.rv3.create_patient(new, stamp=_stamp(work, job.where))
     except sa.exc.IntegrityError:
         # RV3's own rules refuse it (a required document number, a duplicate email): a person decides.
         return PATIENT_NOT_CREATED

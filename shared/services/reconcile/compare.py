@@ -121,7 +121,7 @@ def rv3_context(work: Work, location: location_repo.LocationRecord) -> Rv3Contex
         if where is None or where.id != location.id:
             return None
         rules = rv3_source.mapping_rules(settings, conn, where, work.now())
-        scan = rv3_capture.next_scan(conn, where.id)
+        scan = rv3_capture.next_scan(conn, where, work.now())
     return Rv3Context(rules=rules, statuses=work.rv3.statuses(), next_scan=scan)
 
 

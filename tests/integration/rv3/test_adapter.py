@@ -91,14 +91,14 @@ def test_a_write_happens_only_when_the_locked_row_passes_the_check(front_desk: F
     patient = front_desk.add_patient(name="Ana")
     rv3_id = front_desk.book(patient, DAY, TEN)
     write = Rv3Write(day=DAY + timedelta(days=1), hour=time(15), status_id=COMPLETADO, status_name="Completado")
-    before, after = adapter.write_appointment(rv3_id, lambda row: None)
+    stamp = datetime(2030, 3, 1, 9, 0, 0, 123456)  # RV3's convention: naive Lima wall time, microseconds
+    before, after = adapter.write_appointment(rv3_id, lambda row: None, stamp=stamp)
     assert before == after
-    before, after = adapter.write_appointment(rv3_id, lambda row: write)
+    before, after = adapter.write_appointment(rv3_id, lambda row: write, stamp=stamp)
     assert before is not None and after is not None
     assert (after.appointment_date, after.hour, after.status_name) == (DAY + timedelta(days=1), time(15), "Completado")
-    assert after.updated_at is not None and before.updated_at is not None
-    assert after.updated_at >= before.updated_at - timedelta(days=1)  # RV3's own clock stamped it
-    assert adapter.write_appointment(10_000, lambda row: write) == (None, None)
+    assert after.updated_at == stamp  # the caller's stamp, never the database's CURRENT_TIMESTAMP
+    assert adapter.write_appointment(10_000, lambda row: write, stamp=stamp) == (None, None)
 
 
 def test_the_row_is_locked_for_the_check_on_every_engine_rv3_runs_on(
@@ -112,7 +112,7 @@ def test_the_row_is_locked_for_the_check_on_every_engine_rv3_runs_on(
 
     sa.event.listen(adapter.engine, "before_execute", keep)
     try:
-        adapter.write_appointment(rv3_id, lambda row: None)
+        adapter.write_appointment(rv3_id, lambda row: None, stamp=datetime(2030, 3, 1, 9))
     finally:
         sa.event.remove(adapter.engine, "before_execute", keep)
     lock = statements[0]

@@ -166,6 +166,21 @@ def test_rows_sharing_the_cursors_second_and_late_commits_are_not_skipped(world:
     assert world.ghl.creates == 5
 
 
+def test_a_stamp_ahead_of_rv3s_clock_never_hides_later_front_desk_edits(world: World) -> None:
+    patient_id = _patient(world)
+    ahead, later = world.desk.book(patient_id, DAY, TEN), world.desk.book(patient_id, DAY, time(12, 0))
+    world.sync()
+    # The sync's old write-backs stamped the database's UTC clock: 5 h ahead of RV3's Lima wall time.
+    world.desk.clock = Rv3Clock(skew=timedelta(hours=5))
+    world.desk.move(ahead, hour=time(11, 0))
+    world.sync()
+    world.desk.clock = Rv3Clock()
+    world.desk.move(later, hour=time(16, 0))
+    world.sync()
+    assert world.ghl_event(ahead)["startTime"] == "2030-03-12T11:00:00-05:00"  # type: ignore[index]
+    assert world.ghl_event(later)["startTime"] == "2030-03-12T16:00:00-05:00"  # type: ignore[index]
+
+
 def test_history_stays_out_of_ghl_but_a_synced_appointment_moved_into_the_past_follows(world: World) -> None:
     patient = _patient(world)
     old = world.desk.book(patient, date(2020, 1, 6), TEN)

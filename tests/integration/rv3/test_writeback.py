@@ -3,7 +3,7 @@ next capture run, once, without overwriting the front desk and without coming ba
 
 from __future__ import annotations
 
-from datetime import time
+from datetime import datetime, time
 from typing import Any
 
 import pytest
@@ -17,7 +17,7 @@ from shared.services import rv3_capture
 from shared.store import locations as location_repo
 from shared.store.schema import appointments, conflicts, rv3_appointments
 from sync_core.rv3_mapping import NewRv3Appointment, Rv3Appointment
-from tests.fixtures.rv3_schema import CANCELADO, COMPLETADO, PENDIENTE
+from tests.fixtures.rv3_schema import CANCELADO, COMPLETADO, PENDIENTE, Rv3Clock
 
 from .conftest import DAY, TEN, World
 
@@ -52,10 +52,12 @@ def test_a_ghl_reschedule_moves_the_rv3_appointment_and_does_not_come_back_as_an
     moved = world.ghl.change(event["id"], startTime="2030-03-14T17:00:00-05:00", endTime="2030-03-14T18:00:00-05:00")
     assert world.webhook("AppointmentUpdate", moved).detail == "ghl_won"
     sent = len(world.ghl.requests)
+    written_from = Rv3Clock().now()
     report = world.sync()
     row = _rv3(world, rv3_id)
     assert (row.appointment_date.date().isoformat(), row.hour) == ("2030-03-14", time(17, 0))
-    assert row.appointment_status_id == PENDIENTE and row.updated_at >= before.updated_at
+    # Stamped as RV3's Django stamps its rows (naive Lima wall time), not with the database's UTC clock.
+    assert row.appointment_status_id == PENDIENTE and written_from <= row.updated_at <= Rv3Clock().now()
     assert row.diagnosis == before.diagnosis  # nothing else is touched
     assert report.outcomes["update"] == 0
     world.sync()
@@ -201,8 +203,8 @@ def test_a_ghl_booking_whose_email_is_an_rv3_patients_is_theirs_not_a_new_patien
 def _lose_the_answer_of_the_rv3_insert(monkeypatch: pytest.MonkeyPatch) -> None:
     create = Rv3Database.create_appointment
 
-    def insert_then_lose_the_answer(self: Rv3Database, new: NewRv3Appointment) -> Rv3Appointment:
-        create(self, new)
+    def insert_then_lose_the_answer(self: Rv3Database, new: NewRv3Appointment, *, stamp: datetime) -> Rv3Appointment:
+        create(self, new, stamp=stamp)
         monkeypatch.setattr(Rv3Database, "create_appointment", create)
         raise Rv3Unavailable("RV3 database unreachable (connection reset)")
 
