@@ -62,6 +62,32 @@ class Rv3Appointment(_Row):
         return Cursor(updated_at=self.updated_at, id=self.id) if self.updated_at is not None else None
 
 
+# Why a row RV3 accepted cannot be synced, as the front desk reads it in `GET /api/rv3/status`.
+UNREADABLE_REASONS = {
+    "no_date": "La cita no tiene fecha (appointment_date vacío): no se sincroniza con GoHighLevel hasta que "
+    "se le ponga una en Reflexo V3.",
+    "invalid_row": "La cita tiene datos que no se pueden leer (fecha, hora o paciente inválidos): no se "
+    "sincroniza con GoHighLevel hasta que se corrija en Reflexo V3.",
+}
+
+
+class Rv3Unreadable(_Row):
+    """A row of RV3's `appointments` RV3 accepts but the sync cannot map (RV3's API takes a null
+    `appointment_date`): it is reported and skipped, and the rows after it and the cursor go on."""
+
+    id: int
+    updated_at: datetime | None = None
+    reason: str  # a key of UNREADABLE_REASONS
+
+    @property
+    def cursor(self) -> Cursor | None:
+        return Cursor(updated_at=self.updated_at, id=self.id) if self.updated_at is not None else None
+
+    @property
+    def message(self) -> str:
+        return UNREADABLE_REASONS.get(self.reason, UNREADABLE_REASONS["invalid_row"])
+
+
 class Rv3Patient(_Row):
     """One row of RV3's `patients` (contact data only)."""
 

@@ -10,7 +10,7 @@ way (`sync_core.rv3_mapping.rv3_wall_clock`), never with the database's clock (U
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -29,6 +29,7 @@ from sync_core.rv3_mapping import (
     Rv3Patient,
     Rv3Status,
     Rv3Therapist,
+    Rv3Unreadable,
     Rv3Write,
 )
 
@@ -124,6 +125,10 @@ def _after(table: sa.Table, cursor: Cursor) -> sa.ColumnElement[bool]:
     return sa.or_(stamp > cursor.updated_at, sa.and_(stamp == cursor.updated_at, table.c.id > cursor.id))
 
 
+def _mapped_only(rows: Iterable[Rv3Appointment | Rv3Unreadable]) -> list[Rv3Appointment]:
+    return [row for row in rows if isinstance(row, Rv3Appointment)]
+
+
 def _live(table: sa.Table) -> list[sa.ColumnElement[bool]]:
     return [table.c.deleted_at.is_(None)] if "deleted_at" in table.c else []
 
@@ -194,8 +199,23 @@ class Rv3Database:
         return sa.select(*columns).select_from(a.outerjoin(s, s.c.id == a.c.appointment_status_id))
 
     @staticmethod
-    def _appointment(row: sa.Row[Any]) -> Rv3Appointment:
+    def _appointment(row: sa.Row[Any]) -> Rv3Appointment | Rv3Unreadable:
+        """The row mapped, or why it cannot be (RV3 accepts a null `appointment_date`): one such row must not stop
+        the others."""
         data = row._mapping
+        try:
+            stamp = _as_datetime(data["updated_at"])
+        except ValueError:
+            stamp = None
+        if data["appointment_date"] is None:
+            return Rv3Unreadable(id=data["id"], updated_at=stamp, reason="no_date")
+        try:
+            return Rv3Database._mapped(data, stamp)
+        except (ValueError, TypeError):
+            return Rv3Unreadable(id=data["id"], updated_at=stamp, reason="invalid_row")
+
+    @staticmethod
+    def _mapped(data: Any, stamp: datetime | None) -> Rv3Appointment:
         return Rv3Appointment(
             id=data["id"],
             patient_id=data["patient_id"],
@@ -206,7 +226,7 @@ class Rv3Database:
             status_name=data["status_name"],
             appointment_type=data["appointment_type"],
             room=data["room"],
-            updated_at=_as_datetime(data["updated_at"]),
+            updated_at=stamp,
             deleted=data.get("deleted_at") is not None,
         )
 
@@ -215,15 +235,15 @@ class Rv3Database:
         column = self.tables.appointments.c.appointment_date
         return datetime.combine(day, time.min) if isinstance(column.type, sa.DateTime) else day
 
-    def changed_appointments(self, *, after: Cursor, limit: int) -> list[Rv3Appointment]:
+    def changed_appointments(self, *, after: Cursor, limit: int) -> list[Rv3Appointment | Rv3Unreadable]:
         a = self.tables.appointments
         query = self._appointment_select().where(_after(a, after)).order_by(a.c.updated_at, a.c.id).limit(limit)
         with self._connect() as conn:
             return [self._appointment(row) for row in conn.execute(query)]
 
-    def appointments(self, ids: Sequence[int]) -> list[Rv3Appointment]:
+    def appointments(self, ids: Sequence[int]) -> list[Rv3Appointment | Rv3Unreadable]:
         a = self.tables.appointments
-        found: list[Rv3Appointment] = []
+        found: list[Rv3Appointment | Rv3Unreadable] = []
         with self._connect() as conn:
             for chunk in _chunks(ids):
                 query = self._appointment_select().where(a.c.id.in_(chunk)).order_by(a.c.id)
@@ -243,7 +263,7 @@ class Rv3Database:
             .limit(limit)
         )
         with self._connect() as conn:
-            return [self._appointment(row) for row in conn.execute(query)]
+            return _mapped_only(self._appointment(row) for row in conn.execute(query))
 
     def find_appointments(self, *, patient_id: int, day: date) -> list[Rv3Appointment]:
         a = self.tables.appointments
@@ -258,11 +278,13 @@ class Rv3Database:
             .order_by(a.c.id)
         )
         with self._connect() as conn:
-            return [self._appointment(row) for row in conn.execute(query)]
+            return _mapped_only(self._appointment(row) for row in conn.execute(query))
 
     def _read_appointment(self, conn: Connection, appointment_id: int) -> Rv3Appointment | None:
+        """The row, if it exists and can be mapped (a write-back leaves an unmappable row alone)."""
         row = conn.execute(self._appointment_select().where(self.tables.appointments.c.id == appointment_id)).first()
-        return self._appointment(row) if row else None
+        found = self._appointment(row) if row else None
+        return found if isinstance(found, Rv3Appointment) else None
 
     def write_appointment(
         self, appointment_id: int, decide: Decide, *, stamp: datetime

@@ -14,6 +14,7 @@ from sync_core.rv3_mapping import (
     Rv3Patient,
     Rv3Status,
     Rv3Therapist,
+    Rv3Unreadable,
     Rv3Write,
 )
 
@@ -25,11 +26,12 @@ class Rv3Unavailable(RuntimeError):
 
 
 class Rv3Source(Protocol):
-    def changed_appointments(self, *, after: Cursor, limit: int) -> list[Rv3Appointment]:
-        """Appointments whose (`updated_at`, `id`) is past `after`, in that order."""
+    def changed_appointments(self, *, after: Cursor, limit: int) -> list[Rv3Appointment | Rv3Unreadable]:
+        """Appointments whose (`updated_at`, `id`) is past `after`, in that order; a row that cannot be mapped
+        comes as `Rv3Unreadable` (never an exception: the rows after it go on)."""
         ...
 
-    def appointments(self, ids: Sequence[int]) -> list[Rv3Appointment]:
+    def appointments(self, ids: Sequence[int]) -> list[Rv3Appointment | Rv3Unreadable]:
         """The rows with these ids that still exist (soft-deleted ones included, marked `deleted`)."""
         ...
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from shared.api.schemas import (
+    Rv3RejectedRow,
     Rv3ResolveIn,
     Rv3Review,
     Rv3ReviewContact,
@@ -192,6 +193,7 @@ def status(work: Work) -> Rv3SyncStatus:
         appointments = store.cursor_state(conn, where.id, store.APPOINTMENTS)
         patients = store.cursor_state(conn, where.id, store.PATIENTS)
         backlog = store.backlog(conn, where.id)
+        rejected = store.rejected_rows(conn, where.id)
     return Rv3SyncStatus(
         configured=True,
         location_id=where.ghl_location_id,
@@ -200,5 +202,15 @@ def status(work: Work) -> Rv3SyncStatus:
         appointments_read_to=store.stamp_text(appointments.mark.updated_at) if appointments.mark else None,
         patients_read_to=store.stamp_text(patients.mark.updated_at) if patients.mark else None,
         swept_at=appointments.swept_at,
+        rejected_rows=[
+            Rv3RejectedRow(
+                table=row.rv3_table,
+                rv3_id=int(row.rv3_id),
+                reason=row.reason,
+                rv3_updated_at=row.rv3_stamp,
+                seen_at=row.seen_at,
+            )
+            for row in rejected
+        ],
         **backlog,
     )

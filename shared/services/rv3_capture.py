@@ -43,6 +43,7 @@ from sync_core.rv3_mapping import (
     Rv3Appointment,
     Rv3Patient,
     Rv3Snapshot,
+    Rv3Unreadable,
     SyncedAppointment,
     advance_cursor,
     assign,
@@ -189,25 +190,28 @@ def _capture_appointments(
 def _apply_page(
     work: Work,
     where: location_repo.LocationRecord,
-    rows: list[Rv3Appointment],
+    rows: list[Rv3Appointment | Rv3Unreadable],
     mark: Cursor | None,
     *,
     now: datetime,
     report: CaptureReport,
 ) -> Cursor | None:
-    patients = new_patients(work, where, [row.patient_id for row in rows])
+    good = [row for row in rows if isinstance(row, Rv3Appointment)]
+    bad = [row for row in rows if isinstance(row, Rv3Unreadable)]
+    patients = new_patients(work, where, [row.patient_id for row in good])
     for attempt in (1, 2):
         try:
             with work.transaction() as conn:
                 page = _Page(conn, where, rv3_source.mapping_rules(work.settings, conn, where, now), now, patients)
                 page.awaiting = store.links_awaiting_create(conn, where.id)
-                linked = store.linked_by_rv3_id(conn, where.id, [str(row.id) for row in rows])
-                read: list[Cursor] = []
-                for row in rows:
+                linked = store.linked_by_rv3_id(conn, where.id, [str(row.id) for row in good])
+                read: list[Cursor] = [row.cursor for row in bad if row.cursor is not None]
+                for row in good:
                     outcome = _apply_row(page, row, linked.get(str(row.id)))
                     page.outcomes[outcome] += 1
                     if outcome != "own_write" and row.cursor is not None:
                         read.append(row.cursor)
+                _report_unreadable(page, bad, good)
                 mark = advance_cursor(mark, read, not_after=_clock_limit(where, now))
                 store.save_cursor(conn, where.id, store.APPOINTMENTS, {"mark": mark}, now)
             break
@@ -218,6 +222,21 @@ def _apply_page(
     for entry in page.entries:
         dispatch.send(work, entry)
     return mark
+
+
+def _report_unreadable(page: _Page, bad: list[Rv3Unreadable], good: list[Rv3Appointment]) -> None:
+    """Rows RV3 accepted but the sync cannot map are listed in the status, not retried; a fixed row leaves it."""
+    for row in bad:
+        page.outcomes[f"unreadable:{row.reason}"] += 1
+        log.warning(
+            "RV3 appointment %s skipped: %s",
+            row.id,
+            row.reason,
+            extra={"operation": "rv3_capture", "success": False, "error_code": f"rv3_row_{row.reason}"},
+        )
+    rejected = [(str(row.id), row.message, store.stamp_text(row.updated_at)) for row in bad]
+    store.reject_rows(page.conn, page.where.id, store.APPOINTMENTS, rejected, page.now)
+    store.clear_rejected(page.conn, page.where.id, store.APPOINTMENTS, [str(row.id) for row in good])
 
 
 def new_patients(work: Work, where: location_repo.LocationRecord, patient_ids: list[int]) -> dict[int, Rv3Patient]:
@@ -404,6 +423,8 @@ def _sweep(work: Work, where: location_repo.LocationRecord, now: datetime, repor
     gone: list[tuple[int, int, store.Link, Rv3Snapshot]] = []
     for appointment_id, rv3_id, link in live:
         row = found.get(int(rv3_id))
+        if isinstance(row, Rv3Unreadable):
+            continue  # still there: the capture reports it until it is fixed
         if row is None and link.snapshot is not None:
             gone.append((appointment_id, int(rv3_id), link, link.snapshot.model_copy(update={"deleted": True})))
         elif row is not None and row.deleted and link.snapshot != Rv3Snapshot.of(row):

@@ -7,6 +7,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from blueprints import rv3 as api
 from shared import runtime
 from shared.store.schema import outbox, rv3_cursors
 from tests.fixtures.app import CALENDAR
@@ -179,6 +180,27 @@ def test_a_stamp_ahead_of_rv3s_clock_never_hides_later_front_desk_edits(world: W
     world.sync()
     assert world.ghl_event(ahead)["startTime"] == "2030-03-12T11:00:00-05:00"  # type: ignore[index]
     assert world.ghl_event(later)["startTime"] == "2030-03-12T16:00:00-05:00"  # type: ignore[index]
+
+
+def test_an_appointment_without_a_date_is_reported_and_skipped_while_the_rest_goes_on(world: World) -> None:
+    patient_id = _patient(world)
+    before = world.desk.book(patient_id, DAY, TEN)
+    undated = world.desk.book(patient_id, DAY, time(11, 0), appointment_date=None)  # RV3's API accepts it
+    after = world.desk.book(patient_id, DAY, time(12, 0))
+    report = world.sync()
+    assert report.error is None and report.outcomes["unreadable:no_date"] == 1
+    assert world.ghl_event(before) is not None and world.ghl_event(after) is not None
+    assert world.ghl_event(undated) is None
+    status = world.app().call(api.rv3_status, "GET", "rv3/status").body
+    assert status["last_error"] is None
+    [rejected] = status["rejected_rows"]
+    assert (rejected["table"], rejected["rv3_id"]) == ("appointments", undated)
+    assert "no tiene fecha" in rejected["reason"]
+    later = world.desk.book(patient_id, DAY, time(15, 0))  # the cursor went on past the bad row
+    world.desk.move(undated, day=DAY)  # the front desk gives it a date
+    world.sync()
+    assert world.ghl_event(later) is not None and world.ghl_event(undated) is not None
+    assert world.app().call(api.rv3_status, "GET", "rv3/status").body["rejected_rows"] == []
 
 
 def test_history_stays_out_of_ghl_but_a_synced_appointment_moved_into_the_past_follows(world: World) -> None:
