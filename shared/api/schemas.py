@@ -566,6 +566,16 @@ class Rv3RejectedRow(BaseModel):
     seen_at: datetime
 
 
+class Rv3FailedWrite(BaseModel):
+    """A GHL change RV3 refused to take (a required column, a duplicate...): not retried until asked again."""
+
+    cita_id: int = Field(description="The sync's appointment id")
+    rv3_appointment_id: int | None = Field(None, description="RV3's appointment; null when creating it was refused")
+    operation: Literal["update", "create"]
+    reason: str = Field(description="Why, in Spanish, with RV3's own message")
+    failed_at: datetime
+
+
 class Rv3SyncStatus(BaseModel):
     """Where the sync with RV3's own tables stands."""
 
@@ -580,6 +590,9 @@ class Rv3SyncStatus(BaseModel):
     failed_writebacks: int = 0
     pending_contact_updates: int = 0
     open_reviews: int = 0
+    failed_writes: list[Rv3FailedWrite] = Field(
+        default_factory=list, description="Write-backs RV3 refused (newest first, up to 100)"
+    )
     rejected_rows: list[Rv3RejectedRow] = Field(
         default_factory=list, description="RV3 rows skipped until they are fixed in RV3 (newest first, up to 100)"
     )

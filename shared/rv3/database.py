@@ -19,7 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from shared.rv3.port import Decide, Rv3Unavailable
+from shared.rv3.port import Decide, Rv3Refused, Rv3Unavailable
 from shared.store.engine import create_db_engine
 from sync_core.rv3_mapping import (
     Cursor,
@@ -57,18 +57,50 @@ _OPTIONAL = {
     "therapists": ("last_name_maternal", "is_active", "deleted_at"),
     "appointment_statuses": (),
 }
+# Columns RV3's Django models fill with a Python-side default (no DB default): the sync's inserts must set them,
+# as Django would, when RV3's table has them NOT NULL. The values are RV3's own model defaults.
+_INSERT_FILLS: dict[str, dict[str, Any]] = {"appointments": {"social_benefit": False}}
+# MySQL / MariaDB error codes. A refused write stays refused; an outage, a lost connection, a lock wait or a
+# deadlock passes. Told apart by the code, not by the exception class: PyMySQL raises 1364 as OperationalError.
+REFUSED_CODES = frozenset(
+    {
+        1048,  # column cannot be null
+        1054,  # unknown column (RV3's schema changed)
+        1062,  # duplicate entry
+        1142,  # command denied (a missing GRANT)
+        1143,  # column command denied
+        1216,  # foreign key: no parent row (older servers)
+        1264,  # out of range
+        1265,  # data truncated
+        1292,  # incorrect date / time value
+        1364,  # field has no default value
+        1366,  # incorrect value for a column (charset, type)
+        1406,  # data too long
+        1451,  # foreign key: row is referenced
+        1452,  # foreign key: no parent row
+        3819,  # check constraint violated
+        4025,  # MariaDB: check constraint violated
+    }
+)
+OUTAGE_CODES = frozenset(
+    {1040, 1053, 1205, 1213, 2002, 2003, 2005, 2006, 2013, 2055}
+)  # too many connections, shutdown, lock wait timeout, deadlock, can't connect, gone away, lost connection
 _IN_CHUNK = 500
 _CANDIDATES = 20
 
 
 @dataclass(frozen=True)
 class Rv3Tables:
-    """RV3's tables as reflected, restricted to the columns the sync uses."""
+    """RV3's tables as reflected, restricted to the columns the sync uses; `appointment_inserts` is the
+    appointments table with the NOT NULL columns the sync's inserts must fill too (`appointment_fills`), for
+    inserts only: those columns are never read."""
 
     appointments: sa.Table
     patients: sa.Table
     therapists: sa.Table
     statuses: sa.Table
+    appointment_inserts: sa.Table
+    appointment_fills: dict[str, Any]
 
     def all(self) -> tuple[sa.Table, ...]:
         return self.appointments, self.patients, self.therapists, self.statuses
@@ -88,7 +120,45 @@ def reflect(conn: Connection) -> Rv3Tables:
             raise Rv3Unavailable(f"RV3 table {name} lacks column(s) {', '.join(missing)}")
         wanted = [*_REQUIRED[name], *(c for c in _OPTIONAL[name] if c in present)]
         tables[name] = sa.Table(name, metadata, autoload_with=conn, include_columns=wanted, resolve_fks=False)
-    return Rv3Tables(tables["appointments"], tables["patients"], tables["therapists"], tables["appointment_statuses"])
+    fills = {
+        column["name"]: _INSERT_FILLS["appointments"][column["name"]]
+        for column in inspector.get_columns("appointments")
+        if column["name"] in _INSERT_FILLS["appointments"] and not column["nullable"] and column["default"] is None
+    }
+    inserts = sa.Table(
+        "appointments",
+        sa.MetaData(),
+        autoload_with=conn,
+        include_columns=[*(c.name for c in tables["appointments"].c), *fills],
+        resolve_fks=False,
+    )
+    return Rv3Tables(
+        tables["appointments"],
+        tables["patients"],
+        tables["therapists"],
+        tables["appointment_statuses"],
+        inserts,
+        fills,
+    )
+
+
+def _error_code(exc: sa.exc.DBAPIError) -> int | None:
+    """The MySQL / MariaDB error number of a driver error (PyMySQL: `args[0]`); None on other engines."""
+    args: tuple[Any, ...] = getattr(exc.orig, "args", ())
+    return args[0] if args and isinstance(args[0], int) else None
+
+
+def rv3_error(exc: sa.exc.DBAPIError) -> Rv3Unavailable | Rv3Refused:
+    """A database error as the sync acts on it: RV3 refused the write (for good), or RV3 is unavailable (for now).
+    The error code decides; without one (SQLite, another driver), integrity and data errors are refusals."""
+    code = _error_code(exc)
+    args: tuple[Any, ...] = getattr(exc.orig, "args", ())
+    reason = str(args[1]) if code is not None and len(args) > 1 else str(exc.orig)
+    if code in REFUSED_CODES:
+        return Rv3Refused(code, reason[:300])
+    if code in OUTAGE_CODES or isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError):
+        return Rv3Unavailable(f"RV3 database unreachable ({type(exc.orig).__name__}{f' {code}' if code else ''})")
+    return Rv3Refused(code, reason[:300])
 
 
 def _as_date(value: Any) -> date:
@@ -162,16 +232,16 @@ class Rv3Database:
         try:
             with self.engine.connect() as conn:
                 yield conn
-        except sa.exc.OperationalError as exc:
-            raise Rv3Unavailable(f"RV3 database unreachable ({type(exc.orig).__name__})") from exc
+        except sa.exc.DBAPIError as exc:
+            raise rv3_error(exc) from exc
 
     @contextmanager
     def _transaction(self) -> Iterator[Connection]:
         try:
             with self.engine.begin() as conn:
                 yield conn
-        except sa.exc.OperationalError as exc:
-            raise Rv3Unavailable(f"RV3 database unreachable ({type(exc.orig).__name__})") from exc
+        except sa.exc.DBAPIError as exc:
+            raise rv3_error(exc) from exc
 
     def ping(self) -> None:
         with self._connect() as conn:
@@ -325,8 +395,10 @@ class Rv3Database:
         return datetime.combine(write.day, clock)
 
     def create_appointment(self, new: NewRv3Appointment, *, stamp: datetime) -> Rv3Appointment:
-        a = self.tables.appointments
+        tables = self.tables
+        a = tables.appointment_inserts
         values: dict[str, Any] = {
+            **tables.appointment_fills,
             "patient_id": new.patient_id,
             "therapist_id": new.therapist_id,
             "appointment_date": self._day_value(new.day),

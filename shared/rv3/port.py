@@ -25,6 +25,17 @@ class Rv3Unavailable(RuntimeError):
     """RV3's database cannot be reached or does not look like RV3's; the message never holds the URL."""
 
 
+class Rv3Refused(RuntimeError):
+    """RV3's database refused a write (a NOT NULL column without a default, a duplicate, a foreign key...): told
+    from an outage by the database's error code; retrying the same write will not change it. `reason` is the
+    database's own message (it names the column, never the URL)."""
+
+    def __init__(self, code: int | None, reason: str) -> None:
+        super().__init__(f"RV3 refused the write ({code}): {reason}" if code else f"RV3 refused the write: {reason}")
+        self.code = code
+        self.reason = reason
+
+
 class Rv3Source(Protocol):
     def changed_appointments(self, *, after: Cursor, limit: int) -> list[Rv3Appointment | Rv3Unreadable]:
         """Appointments whose (`updated_at`, `id`) is past `after`, in that order; a row that cannot be mapped

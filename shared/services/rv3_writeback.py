@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from shared import telemetry
-from shared.rv3.port import Rv3Unavailable
+from shared.rv3.port import Rv3Refused, Rv3Unavailable
 from shared.services import rv3_source
 from shared.settings import Settings
 from shared.store import appointments as repo
@@ -51,6 +51,8 @@ LEASE = timedelta(seconds=60)
 FLUSH_LIMIT = 100
 CONFLICT_POLICY = "rv3_row_changed"  # recorded in `conflicts.policy`: the front desk's edit stands
 UNREACHABLE = "rv3_unreachable"
+UNAVAILABLE = "rv3_unavailable"  # `last_error` prefixes: RV3 is down (retried), or refused the write (not retried)
+REFUSED = "rv3_refused"
 UNKNOWN_CONTACT = "unknown_contact"
 PATIENT_NOT_CREATED = "patient_not_created"
 
@@ -135,12 +137,16 @@ def _flush_one(work: Work, appointment_id: int) -> Written:
             with db.transaction() as conn:
                 store.release_link(conn, appointment_id, until)
     except Rv3Unavailable as exc:
-        return _failed(work, appointment_id, "rv3_unavailable", str(exc), permanent=False)
+        return _failed(work, appointment_id, UNAVAILABLE, str(exc), permanent=False)
+    except Rv3Refused as exc:
+        # RV3 refused the row (a NOT NULL column of a newer RV3 schema...): retrying will not change that, and
+        # the other write-backs go on.
+        detail = f"MySQL {exc.code}: {exc.reason}" if exc.code else exc.reason
+        return _failed(work, appointment_id, REFUSED, detail, permanent=True)
     except sa.exc.OperationalError as exc:
         return _failed(work, appointment_id, "database_unavailable", type(exc).__name__, permanent=False)
     except sa.exc.SQLAlchemyError as exc:
-        # RV3 refused the row (a constraint of a newer RV3 schema...): retrying will not change that.
-        return _failed(work, appointment_id, "rv3_refused", type(exc).__name__, permanent=True)
+        return _failed(work, appointment_id, REFUSED, type(exc).__name__, permanent=True)
 
 
 def _failed(work: Work, appointment_id: int, code: str, detail: str, *, permanent: bool) -> Written:
@@ -160,7 +166,7 @@ def _failed(work: Work, appointment_id: int, code: str, detail: str, *, permanen
                 store.update_link(conn, appointment_id, values, work.now())
     except sa.exc.SQLAlchemyError:
         log.warning("could not record the failed write-back of appointment %s", appointment_id)
-    return Written(UNREACHABLE if code == "rv3_unavailable" else "failed")
+    return Written(UNREACHABLE if code == UNAVAILABLE else "failed")
 
 
 def _stamp(work: Work, where: location_repo.LocationRecord) -> datetime:
@@ -345,7 +351,7 @@ def _create_patient(work: Work, job: _Job, person: GhlPerson) -> Rv3Patient | st
         return PATIENT_NOT_CREATED
     try:
         created = work.rv3.create_patient(new, stamp=_stamp(work, job.where))
-    except sa.exc.IntegrityError:
+    except Rv3Refused:
         # RV3's own rules refuse it (a required document number, a duplicate email): a person decides.
         return PATIENT_NOT_CREATED
     with work.transaction() as conn:

@@ -420,6 +420,35 @@ def backlog(conn: Connection, location_id: int) -> dict[str, int]:
     }
 
 
+@dataclass(frozen=True)
+class FailedWrite:
+    appointment_id: int
+    rv3_appointment_id: str | None
+    create: bool
+    last_error: str | None
+    failed_at: datetime
+
+
+def failed_writes(conn: Connection, location_id: int, limit: int = 100) -> list[FailedWrite]:
+    """Write-backs RV3 refused for good (newest first): what the front desk has to look at."""
+    query = (
+        sa.select(
+            appointments.c.id,
+            appointments.c.rv3_appointment_id,
+            rv3_appointments.c.last_error,
+            rv3_appointments.c.updated_at,
+        )
+        .select_from(rv3_appointments.join(appointments, appointments.c.id == rv3_appointments.c.appointment_id))
+        .where(appointments.c.location_id == location_id, rv3_appointments.c.writeback == WRITE_FAILED)
+        .order_by(rv3_appointments.c.updated_at.desc(), rv3_appointments.c.id)
+        .limit(limit)
+    )
+    return [
+        FailedWrite(int(r.id), r.rv3_appointment_id, r.rv3_appointment_id is None, r.last_error, r.updated_at)
+        for r in conn.execute(query)
+    ]
+
+
 # --- rows the sync cannot map ---
 
 

@@ -133,9 +133,35 @@ def test_a_ghl_booking_of_a_known_patient_is_created_in_rv3_once(world: World) -
         "2030-03-20",
         time(9),
     )
+    assert new.social_benefit is not None and not new.social_benefit  # required by RV3, no DB default
     world.webhook("AppointmentCreate", booking)  # GHL's redelivery
     world.sync()
     assert world.ghl.creates == creates and len(world.desk.rows("appointments")) == 2
+
+
+@pytest.mark.parametrize("rv3_url", ["mariadb"], indirect=True)  # MySQL's error codes tell refusal from outage
+def test_a_write_rv3_refuses_fails_with_its_reason_and_does_not_hold_up_the_others(world: World) -> None:
+    rv3_id, event = _booked_and_synced(world)
+    [contact] = world.ghl.contacts.values()
+    # A newer RV3 with a NOT NULL column without a DB default the sync knows nothing of: the insert gets 1364.
+    with world.desk.engine.begin() as conn:
+        conn.execute(sa.text("ALTER TABLE appointments ADD COLUMN sede_id INT NOT NULL"))
+    try:
+        world.webhook("AppointmentCreate", world.ghl.book(contact, "2030-03-20T09:00:00-05:00"))
+        world.webhook("AppointmentUpdate", world.ghl.change(event["id"], appointmentStatus="showed"))
+        report = world.sync()
+        assert report.error is None and report.outcomes["writeback:failed"] == 1
+        assert _rv3(world, rv3_id).appointment_status_id == COMPLETADO  # the next write-back was not held up
+        assert len(world.desk.rows("appointments")) == 1
+        status = world.app().call(api.rv3_status, "GET", "rv3/status").body
+        assert status["failed_writebacks"] == 1 and status["pending_writebacks"] == 0
+        [failed] = status["failed_writes"]
+        assert failed["operation"] == "create" and failed["rv3_appointment_id"] is None
+        assert "rechazó" in failed["reason"] and "1364" in failed["reason"] and "sede_id" in failed["reason"]
+        assert world.sync().outcomes["writeback:failed"] == 0  # not retried forever
+    finally:
+        with world.desk.engine.begin() as conn:
+            conn.execute(sa.text("ALTER TABLE appointments DROP COLUMN sede_id"))
 
 
 def test_a_ghl_booking_of_an_unknown_contact_waits_for_the_front_desk_then_is_created_for_the_chosen_patient(
