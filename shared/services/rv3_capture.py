@@ -110,6 +110,7 @@ def run(work: Work, now: datetime | None = None) -> CaptureReport:
             _capture_appointments(work, where, moment, deadline, report)
             _sweep(work, where, moment, report)
         _capture_patients(work, where, moment, deadline, report)
+        _sweep_patients(work, where, moment, report)
         push_contacts(work, where, deadline, report)
     except Rv3Unavailable as exc:
         report.error = "rv3_unavailable"
@@ -498,6 +499,23 @@ def _capture_patients(
         after = last
         if len(rows) < PAGE_SIZE:
             return
+
+
+def _sweep_patients(work: Work, where: location_repo.LocationRecord, now: datetime, report: CaptureReport) -> None:
+    """RV3 saves some patient edits with `update_fields`, which leaves `updated_at` as it was: no cursor sees them.
+    Every SWEEP_EVERY the linked patients' contact content is compared with what the sync last took."""
+    with work.transaction() as conn:
+        swept_at = store.cursor_state(conn, where.id, store.PATIENTS).swept_at
+        if swept_at is not None and now - swept_at < SWEEP_EVERY:
+            return
+        known = store.patient_hashes(conn, where.id)
+    rows = work.rv3.patients([int(rv3_id) for rv3_id in known if rv3_id.isdigit()])
+    with work.transaction() as conn:
+        for row in rows:
+            if not row.deleted and contact_digest(contact_for(row, where.ghl_location_id)) != known[str(row.id)]:
+                rv3_source.link_patient(conn, where, row, now)
+                report.outcomes["swept:patient_changed"] += 1
+        store.save_cursor(conn, where.id, store.PATIENTS, {"swept_at": now}, now)
 
 
 def push_contacts(work: Work, where: location_repo.LocationRecord, deadline: float, report: CaptureReport) -> None:

@@ -247,6 +247,16 @@ def _patient_state(row: sa.Row[Any]) -> PatientState:
     return PatientState(**{k: row._mapping[k] for k in PatientState.__dataclass_fields__})
 
 
+def patient_hashes(conn: Connection, location_id: int) -> dict[str, str]:
+    """{RV3 patient id: the contact content last taken from RV3} of every patient the sync linked."""
+    rows = conn.execute(
+        sa.select(rv3_patients.c.rv3_patient_id, rv3_patients.c.content_hash).where(
+            rv3_patients.c.location_id == location_id
+        )
+    )
+    return {row.rv3_patient_id: row.content_hash for row in rows}
+
+
 def patient_states(conn: Connection, location_id: int, rv3_patient_ids: Sequence[str]) -> dict[str, PatientState]:
     found: dict[str, PatientState] = {}
     for start in range(0, len(rv3_patient_ids), _IN_CHUNK):

@@ -115,6 +115,27 @@ def test_a_patient_edit_in_rv3_updates_their_ghl_contact(world: World) -> None:
     assert world.sync().contacts_pushed == 0
 
 
+def test_a_patient_edit_saved_without_a_new_updated_at_reaches_the_contact_by_the_sweep(world: World) -> None:
+    world.desk.clock = Rv3Clock(skew=-timedelta(hours=1))  # saved long before: behind the cursor's overlap
+    patient_id = _patient(world)
+    world.desk.book(patient_id, DAY, TEN)
+    world.sync()
+    world.desk.clock = Rv3Clock()
+    world.desk.add_patient(name="Otra", phone1="911000222", email="otra@example.pe", document_number="1")
+    world.sync()  # the patients' cursor is now past María's row
+    world.desk.edit_patient_fields(patient_id, phone1="912 345 678")  # Django's update_fields: same updated_at
+    with world.db.transaction() as conn:
+        conn.execute(rv3_cursors.update().values(swept_at=None))  # the sweep is due
+    report = world.sync()
+    assert report.outcomes["swept:patient_changed"] == 1 and report.contacts_pushed == 1
+    [contact] = world.ghl.contacts.values()
+    assert contact["phone"] == "+51912345678"
+    with world.db.transaction() as conn:
+        conn.execute(rv3_cursors.update().values(swept_at=None))
+    again = world.sync()
+    assert again.outcomes["swept:patient_changed"] == 0 and again.contacts_pushed == 0
+
+
 def test_a_contact_created_from_one_full_name_gets_rv3s_exact_surnames(world: World) -> None:
     patient_id = _patient(world, name="Ana María", last_name_maternal=None)
     world.desk.book(patient_id, DAY, TEN)
