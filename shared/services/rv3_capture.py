@@ -24,7 +24,7 @@ from sqlalchemy.engine import Connection
 from shared import telemetry
 from shared.ghl.errors import GhlError, RateLimited
 from shared.http import ApiError
-from shared.rv3.port import Rv3Unavailable
+from shared.rv3.port import Rv3Refused, Rv3Unavailable
 from shared.services import dispatch, locations, rv3_source, rv3_writeback
 from shared.settings import Settings
 from shared.store import appointments as repo
@@ -115,6 +115,10 @@ def run(work: Work, now: datetime | None = None) -> CaptureReport:
     except Rv3Unavailable as exc:
         report.error = "rv3_unavailable"
         log.warning("RV3 database unavailable: %s", exc, extra={"operation": "rv3_capture", "success": False})
+    except Rv3Refused as exc:
+        # RV3 refuses a read (a missing GRANT, a renamed column): the status says so, the next run tries again.
+        report.error = "rv3_refused"
+        log.warning("RV3 database refused a read: %s", exc, extra={"operation": "rv3_capture", "success": False})
     except _Contention:
         report.error = "contention"
     except Exception:
