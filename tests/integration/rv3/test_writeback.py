@@ -216,6 +216,25 @@ def test_a_location_that_allows_it_creates_the_rv3_patient_of_an_unknown_contact
     assert world.ghl.creates == 0 and len(world.desk.rows("patients")) == 1
 
 
+@pytest.mark.parametrize("rv3_url", ["mariadb"], indirect=True)  # MySQL's 1364, raised as OperationalError
+def test_a_patient_rv3_cannot_take_from_ghl_leaves_the_booking_to_the_front_desk(world: World) -> None:
+    with world.db.transaction() as conn:
+        location_repo.update_location(conn, world.location_pk, {"create_patients_from_ghl": True}, _now())
+    # RV3's real patients require columns GHL has nothing for (`ocupation`, no DB default): RV3 refuses the insert.
+    with world.desk.engine.begin() as conn:
+        conn.execute(sa.text("ALTER TABLE patients ADD COLUMN ocupation VARCHAR(100) NOT NULL"))
+    try:
+        world.webhook("AppointmentCreate", world.ghl.book(WEB_CONTACT, "2030-03-20T09:00:00-05:00"))
+        report = world.sync()
+        assert report.error is None and report.outcomes["writeback:review"] == 1
+        assert world.desk.rows("patients") == [] and world.desk.rows("appointments") == []
+        [item] = world.app().call(api.rv3_review_list, "GET", "rv3/review").body["results"]
+        assert item["reason"] == "patient_not_created"
+    finally:
+        with world.desk.engine.begin() as conn:
+            conn.execute(sa.text("ALTER TABLE patients DROP COLUMN ocupation"))
+
+
 def test_a_ghl_booking_whose_email_is_an_rv3_patients_is_theirs_not_a_new_patient(world: World) -> None:
     with world.db.transaction() as conn:
         location_repo.update_location(conn, world.location_pk, {"create_patients_from_ghl": True}, _now())
