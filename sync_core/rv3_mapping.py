@@ -62,6 +62,32 @@ class Rv3Appointment(_Row):
         return Cursor(updated_at=self.updated_at, id=self.id) if self.updated_at is not None else None
 
 
+# Why a row RV3 accepted cannot be synced, as the front desk reads it in `GET /api/rv3/status`.
+UNREADABLE_REASONS = {
+    "no_date": "La cita no tiene fecha (appointment_date vacío): no se sincroniza con GoHighLevel hasta que "
+    "se le ponga una en Reflexo V3.",
+    "invalid_row": "La cita tiene datos que no se pueden leer (fecha, hora o paciente inválidos): no se "
+    "sincroniza con GoHighLevel hasta que se corrija en Reflexo V3.",
+}
+
+
+class Rv3Unreadable(_Row):
+    """A row of RV3's `appointments` RV3 accepts but the sync cannot map (RV3's API takes a null
+    `appointment_date`): it is reported and skipped, and the rows after it and the cursor go on."""
+
+    id: int
+    updated_at: datetime | None = None
+    reason: str  # a key of UNREADABLE_REASONS
+
+    @property
+    def cursor(self) -> Cursor | None:
+        return Cursor(updated_at=self.updated_at, id=self.id) if self.updated_at is not None else None
+
+    @property
+    def message(self) -> str:
+        return UNREADABLE_REASONS.get(self.reason, UNREADABLE_REASONS["invalid_row"])
+
+
 class Rv3Patient(_Row):
     """One row of RV3's `patients` (contact data only)."""
 
@@ -325,9 +351,16 @@ def _plan_new(current: Rv3Snapshot, rules: MappingRules) -> Rv3Plan:
     return Rv3Plan(kind=PlanKind.create, values=values, reason="new_in_rv3", flags=flags)
 
 
+def rv3_wall_clock(now: datetime, timezone: str) -> datetime:
+    """`now` as RV3 stamps its rows (Django `USE_TZ=False`, `TIME_ZONE` America/Lima): naive local wall time,
+    microseconds kept. The sync's own writes into RV3 carry it, so they sort among the front desk's saves."""
+    return now.astimezone(zone(timezone)).replace(tzinfo=None)
+
+
 def advance_cursor(current: Cursor | None, seen: Iterable[Cursor], *, not_after: datetime) -> Cursor | None:
-    """The furthest position read, ignoring stamps beyond `not_after` (a wrong clock must not skip real changes)."""
-    best = current
+    """The furthest position read, never past `not_after` (RV3's now): a stamp from a wrong clock, or one the sync
+    wrote with the database's UTC clock before, must not skip real changes. A cursor already past it comes back."""
+    best = current if current is None or current.updated_at <= not_after else Cursor(updated_at=not_after, id=0)
     for cursor in seen:
         if cursor.updated_at <= not_after and (
             best is None or (cursor.updated_at, cursor.id) > (best.updated_at, best.id)

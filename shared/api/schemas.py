@@ -556,6 +556,26 @@ class Rv3ResolveIn(BaseModel):
     rv3_patient_id: Annotated[int, Field(ge=1, le=2**63 - 1), WHOLE_NUMBER]
 
 
+class Rv3RejectedRow(BaseModel):
+    """An RV3 row the sync skips because it cannot map it (RV3 accepted it: a null `appointment_date`...)."""
+
+    table: str = Field(description="RV3's table, e.g. appointments")
+    rv3_id: int
+    reason: str = Field(description="Why, in Spanish, for the front desk")
+    rv3_updated_at: str | None = None
+    seen_at: datetime
+
+
+class Rv3FailedWrite(BaseModel):
+    """A GHL change RV3 refused to take (a required column, a duplicate...): not retried until asked again."""
+
+    cita_id: int = Field(description="The sync's appointment id")
+    rv3_appointment_id: int | None = Field(None, description="RV3's appointment; null when creating it was refused")
+    operation: Literal["update", "create"]
+    reason: str = Field(description="Why, in Spanish, with RV3's own message")
+    failed_at: datetime
+
+
 class Rv3SyncStatus(BaseModel):
     """Where the sync with RV3's own tables stands."""
 
@@ -570,6 +590,12 @@ class Rv3SyncStatus(BaseModel):
     failed_writebacks: int = 0
     pending_contact_updates: int = 0
     open_reviews: int = 0
+    failed_writes: list[Rv3FailedWrite] = Field(
+        default_factory=list, description="Write-backs RV3 refused (newest first, up to 100)"
+    )
+    rejected_rows: list[Rv3RejectedRow] = Field(
+        default_factory=list, description="RV3 rows skipped until they are fixed in RV3 (newest first, up to 100)"
+    )
 
 
 # --- reconciliation --------------------------------------------------------------------------------------------

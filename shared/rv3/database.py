@@ -2,13 +2,15 @@
 
 RV3's tables are reflected as they are, only the columns the sync needs (clinical and billing columns are never
 selected), and never created or altered. Writes are the few columns a GHL change sets, each in one transaction
-under a row lock, stamping `updated_at` with the database's own clock as RV3's `ON UPDATE` columns do.
+under a row lock. RV3's timestamps are Django's (`auto_now`: naive Lima wall time with microseconds, no DB default
+nor `ON UPDATE`), so every write stamps `updated_at` (and `created_at`) with the `stamp` the caller computed the same
+way (`sync_core.rv3_mapping.rv3_wall_clock`), never with the database's clock (UTC on a UTC server).
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -17,7 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from shared.rv3.port import Decide, Rv3Unavailable
+from shared.rv3.port import Decide, Rv3Refused, Rv3Unavailable
 from shared.store.engine import create_db_engine
 from sync_core.rv3_mapping import (
     Cursor,
@@ -27,6 +29,7 @@ from sync_core.rv3_mapping import (
     Rv3Patient,
     Rv3Status,
     Rv3Therapist,
+    Rv3Unreadable,
     Rv3Write,
 )
 
@@ -54,18 +57,50 @@ _OPTIONAL = {
     "therapists": ("last_name_maternal", "is_active", "deleted_at"),
     "appointment_statuses": (),
 }
+# Columns RV3's Django models fill with a Python-side default (no DB default): the sync's inserts must set them,
+# as Django would, when RV3's table has them NOT NULL. The values are RV3's own model defaults.
+_INSERT_FILLS: dict[str, dict[str, Any]] = {"appointments": {"social_benefit": False}}
+# MySQL / MariaDB error codes. A refused write stays refused; an outage, a lost connection, a lock wait or a
+# deadlock passes. Told apart by the code, not by the exception class: PyMySQL raises 1364 as OperationalError.
+REFUSED_CODES = frozenset(
+    {
+        1048,  # column cannot be null
+        1054,  # unknown column (RV3's schema changed)
+        1062,  # duplicate entry
+        1142,  # command denied (a missing GRANT)
+        1143,  # column command denied
+        1216,  # foreign key: no parent row (older servers)
+        1264,  # out of range
+        1265,  # data truncated
+        1292,  # incorrect date / time value
+        1364,  # field has no default value
+        1366,  # incorrect value for a column (charset, type)
+        1406,  # data too long
+        1451,  # foreign key: row is referenced
+        1452,  # foreign key: no parent row
+        3819,  # check constraint violated
+        4025,  # MariaDB: check constraint violated
+    }
+)
+OUTAGE_CODES = frozenset(
+    {1040, 1053, 1205, 1213, 2002, 2003, 2005, 2006, 2013, 2055}
+)  # too many connections, shutdown, lock wait timeout, deadlock, can't connect, gone away, lost connection
 _IN_CHUNK = 500
 _CANDIDATES = 20
 
 
 @dataclass(frozen=True)
 class Rv3Tables:
-    """RV3's tables as reflected, restricted to the columns the sync uses."""
+    """RV3's tables as reflected, restricted to the columns the sync uses; `appointment_inserts` is the
+    appointments table with the NOT NULL columns the sync's inserts must fill too (`appointment_fills`), for
+    inserts only: those columns are never read."""
 
     appointments: sa.Table
     patients: sa.Table
     therapists: sa.Table
     statuses: sa.Table
+    appointment_inserts: sa.Table
+    appointment_fills: dict[str, Any]
 
     def all(self) -> tuple[sa.Table, ...]:
         return self.appointments, self.patients, self.therapists, self.statuses
@@ -85,7 +120,45 @@ def reflect(conn: Connection) -> Rv3Tables:
             raise Rv3Unavailable(f"RV3 table {name} lacks column(s) {', '.join(missing)}")
         wanted = [*_REQUIRED[name], *(c for c in _OPTIONAL[name] if c in present)]
         tables[name] = sa.Table(name, metadata, autoload_with=conn, include_columns=wanted, resolve_fks=False)
-    return Rv3Tables(tables["appointments"], tables["patients"], tables["therapists"], tables["appointment_statuses"])
+    fills = {
+        column["name"]: _INSERT_FILLS["appointments"][column["name"]]
+        for column in inspector.get_columns("appointments")
+        if column["name"] in _INSERT_FILLS["appointments"] and not column["nullable"] and column["default"] is None
+    }
+    inserts = sa.Table(
+        "appointments",
+        sa.MetaData(),
+        autoload_with=conn,
+        include_columns=[*(c.name for c in tables["appointments"].c), *fills],
+        resolve_fks=False,
+    )
+    return Rv3Tables(
+        tables["appointments"],
+        tables["patients"],
+        tables["therapists"],
+        tables["appointment_statuses"],
+        inserts,
+        fills,
+    )
+
+
+def _error_code(exc: sa.exc.DBAPIError) -> int | None:
+    """The MySQL / MariaDB error number of a driver error (PyMySQL: `args[0]`); None on other engines."""
+    args: tuple[Any, ...] = getattr(exc.orig, "args", ())
+    return args[0] if args and isinstance(args[0], int) else None
+
+
+def rv3_error(exc: sa.exc.DBAPIError) -> Rv3Unavailable | Rv3Refused:
+    """A database error as the sync acts on it: RV3 refused the write (for good), or RV3 is unavailable (for now).
+    The error code decides; without one (SQLite, another driver), integrity and data errors are refusals."""
+    code = _error_code(exc)
+    args: tuple[Any, ...] = getattr(exc.orig, "args", ())
+    reason = str(args[1]) if code is not None and len(args) > 1 else str(exc.orig)
+    if code in REFUSED_CODES:
+        return Rv3Refused(code, reason[:300])
+    if code in OUTAGE_CODES or isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError):
+        return Rv3Unavailable(f"RV3 database unreachable ({type(exc.orig).__name__}{f' {code}' if code else ''})")
+    return Rv3Refused(code, reason[:300])
 
 
 def _as_date(value: Any) -> date:
@@ -122,6 +195,10 @@ def _after(table: sa.Table, cursor: Cursor) -> sa.ColumnElement[bool]:
     return sa.or_(stamp > cursor.updated_at, sa.and_(stamp == cursor.updated_at, table.c.id > cursor.id))
 
 
+def _mapped_only(rows: Iterable[Rv3Appointment | Rv3Unreadable]) -> list[Rv3Appointment]:
+    return [row for row in rows if isinstance(row, Rv3Appointment)]
+
+
 def _live(table: sa.Table) -> list[sa.ColumnElement[bool]]:
     return [table.c.deleted_at.is_(None)] if "deleted_at" in table.c else []
 
@@ -155,16 +232,16 @@ class Rv3Database:
         try:
             with self.engine.connect() as conn:
                 yield conn
-        except sa.exc.OperationalError as exc:
-            raise Rv3Unavailable(f"RV3 database unreachable ({type(exc.orig).__name__})") from exc
+        except sa.exc.DBAPIError as exc:
+            raise rv3_error(exc) from exc
 
     @contextmanager
     def _transaction(self) -> Iterator[Connection]:
         try:
             with self.engine.begin() as conn:
                 yield conn
-        except sa.exc.OperationalError as exc:
-            raise Rv3Unavailable(f"RV3 database unreachable ({type(exc.orig).__name__})") from exc
+        except sa.exc.DBAPIError as exc:
+            raise rv3_error(exc) from exc
 
     def ping(self) -> None:
         with self._connect() as conn:
@@ -192,8 +269,23 @@ class Rv3Database:
         return sa.select(*columns).select_from(a.outerjoin(s, s.c.id == a.c.appointment_status_id))
 
     @staticmethod
-    def _appointment(row: sa.Row[Any]) -> Rv3Appointment:
+    def _appointment(row: sa.Row[Any]) -> Rv3Appointment | Rv3Unreadable:
+        """The row mapped, or why it cannot be (RV3 accepts a null `appointment_date`): one such row must not stop
+        the others."""
         data = row._mapping
+        try:
+            stamp = _as_datetime(data["updated_at"])
+        except ValueError:
+            stamp = None
+        if data["appointment_date"] is None:
+            return Rv3Unreadable(id=data["id"], updated_at=stamp, reason="no_date")
+        try:
+            return Rv3Database._mapped(data, stamp)
+        except (ValueError, TypeError):
+            return Rv3Unreadable(id=data["id"], updated_at=stamp, reason="invalid_row")
+
+    @staticmethod
+    def _mapped(data: Any, stamp: datetime | None) -> Rv3Appointment:
         return Rv3Appointment(
             id=data["id"],
             patient_id=data["patient_id"],
@@ -204,7 +296,7 @@ class Rv3Database:
             status_name=data["status_name"],
             appointment_type=data["appointment_type"],
             room=data["room"],
-            updated_at=_as_datetime(data["updated_at"]),
+            updated_at=stamp,
             deleted=data.get("deleted_at") is not None,
         )
 
@@ -213,15 +305,15 @@ class Rv3Database:
         column = self.tables.appointments.c.appointment_date
         return datetime.combine(day, time.min) if isinstance(column.type, sa.DateTime) else day
 
-    def changed_appointments(self, *, after: Cursor, limit: int) -> list[Rv3Appointment]:
+    def changed_appointments(self, *, after: Cursor, limit: int) -> list[Rv3Appointment | Rv3Unreadable]:
         a = self.tables.appointments
         query = self._appointment_select().where(_after(a, after)).order_by(a.c.updated_at, a.c.id).limit(limit)
         with self._connect() as conn:
             return [self._appointment(row) for row in conn.execute(query)]
 
-    def appointments(self, ids: Sequence[int]) -> list[Rv3Appointment]:
+    def appointments(self, ids: Sequence[int]) -> list[Rv3Appointment | Rv3Unreadable]:
         a = self.tables.appointments
-        found: list[Rv3Appointment] = []
+        found: list[Rv3Appointment | Rv3Unreadable] = []
         with self._connect() as conn:
             for chunk in _chunks(ids):
                 query = self._appointment_select().where(a.c.id.in_(chunk)).order_by(a.c.id)
@@ -241,7 +333,7 @@ class Rv3Database:
             .limit(limit)
         )
         with self._connect() as conn:
-            return [self._appointment(row) for row in conn.execute(query)]
+            return _mapped_only(self._appointment(row) for row in conn.execute(query))
 
     def find_appointments(self, *, patient_id: int, day: date) -> list[Rv3Appointment]:
         a = self.tables.appointments
@@ -256,14 +348,16 @@ class Rv3Database:
             .order_by(a.c.id)
         )
         with self._connect() as conn:
-            return [self._appointment(row) for row in conn.execute(query)]
+            return _mapped_only(self._appointment(row) for row in conn.execute(query))
 
     def _read_appointment(self, conn: Connection, appointment_id: int) -> Rv3Appointment | None:
+        """The row, if it exists and can be mapped (a write-back leaves an unmappable row alone)."""
         row = conn.execute(self._appointment_select().where(self.tables.appointments.c.id == appointment_id)).first()
-        return self._appointment(row) if row else None
+        found = self._appointment(row) if row else None
+        return found if isinstance(found, Rv3Appointment) else None
 
     def write_appointment(
-        self, appointment_id: int, decide: Decide
+        self, appointment_id: int, decide: Decide, *, stamp: datetime
     ) -> tuple[Rv3Appointment | None, Rv3Appointment | None]:
         a = self.tables.appointments
         with self._transaction() as conn:
@@ -283,7 +377,7 @@ class Rv3Database:
             values: dict[str, Any] = {
                 "appointment_date": self._moved_day(stored.appointment_date, _as_time(stored.hour), write),
                 "hour": write.hour,
-                "updated_at": sa.func.current_timestamp(),
+                "updated_at": stamp,
             }
             if write.status_id is not None:
                 values["appointment_status_id"] = write.status_id
@@ -300,18 +394,20 @@ class Rv3Database:
             clock = write.hour
         return datetime.combine(write.day, clock)
 
-    def create_appointment(self, new: NewRv3Appointment) -> Rv3Appointment:
-        a = self.tables.appointments
+    def create_appointment(self, new: NewRv3Appointment, *, stamp: datetime) -> Rv3Appointment:
+        tables = self.tables
+        a = tables.appointment_inserts
         values: dict[str, Any] = {
+            **tables.appointment_fills,
             "patient_id": new.patient_id,
             "therapist_id": new.therapist_id,
             "appointment_date": self._day_value(new.day),
             "hour": new.hour,
             "appointment_status_id": new.status_id,
-            "updated_at": sa.func.current_timestamp(),
+            "updated_at": stamp,
         }
         if "created_at" in a.c:
-            values["created_at"] = sa.func.current_timestamp()
+            values["created_at"] = stamp
         with self._transaction() as conn:
             key = conn.execute(a.insert().values(**values)).inserted_primary_key
             assert key is not None
@@ -370,11 +466,11 @@ class Rv3Database:
         with self._connect() as conn:
             return [self._patient(row) for row in conn.execute(query)]
 
-    def create_patient(self, new: NewRv3Patient) -> Rv3Patient:
+    def create_patient(self, new: NewRv3Patient, *, stamp: datetime) -> Rv3Patient:
         p = self.tables.patients
-        values: dict[str, Any] = {**new.model_dump(), "updated_at": sa.func.current_timestamp()}
+        values: dict[str, Any] = {**new.model_dump(), "updated_at": stamp}
         if "created_at" in p.c:
-            values["created_at"] = sa.func.current_timestamp()
+            values["created_at"] = stamp
         with self._transaction() as conn:
             key = conn.execute(p.insert().values(**values)).inserted_primary_key
             assert key is not None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import date
+from datetime import date, datetime
 from typing import Protocol
 
 from sync_core.rv3_mapping import (
@@ -14,6 +14,7 @@ from sync_core.rv3_mapping import (
     Rv3Patient,
     Rv3Status,
     Rv3Therapist,
+    Rv3Unreadable,
     Rv3Write,
 )
 
@@ -24,12 +25,24 @@ class Rv3Unavailable(RuntimeError):
     """RV3's database cannot be reached or does not look like RV3's; the message never holds the URL."""
 
 
+class Rv3Refused(RuntimeError):
+    """RV3's database refused a write (a NOT NULL column without a default, a duplicate, a foreign key...): told
+    from an outage by the database's error code; retrying the same write will not change it. `reason` is the
+    database's own message (it names the column, never the URL)."""
+
+    def __init__(self, code: int | None, reason: str) -> None:
+        super().__init__(f"RV3 refused the write ({code}): {reason}" if code else f"RV3 refused the write: {reason}")
+        self.code = code
+        self.reason = reason
+
+
 class Rv3Source(Protocol):
-    def changed_appointments(self, *, after: Cursor, limit: int) -> list[Rv3Appointment]:
-        """Appointments whose (`updated_at`, `id`) is past `after`, in that order."""
+    def changed_appointments(self, *, after: Cursor, limit: int) -> list[Rv3Appointment | Rv3Unreadable]:
+        """Appointments whose (`updated_at`, `id`) is past `after`, in that order; a row that cannot be mapped
+        comes as `Rv3Unreadable` (never an exception: the rows after it go on)."""
         ...
 
-    def appointments(self, ids: Sequence[int]) -> list[Rv3Appointment]:
+    def appointments(self, ids: Sequence[int]) -> list[Rv3Appointment | Rv3Unreadable]:
         """The rows with these ids that still exist (soft-deleted ones included, marked `deleted`)."""
         ...
 
@@ -55,13 +68,14 @@ class Rv3Source(Protocol):
     def statuses(self) -> list[Rv3Status]: ...
 
     def write_appointment(
-        self, appointment_id: int, decide: Decide
+        self, appointment_id: int, decide: Decide, *, stamp: datetime
     ) -> tuple[Rv3Appointment | None, Rv3Appointment | None]:
-        """Lock the row, let `decide` look at it, write what it returns; (row before, row after), one transaction."""
+        """Lock the row, let `decide` look at it, write what it returns; (row before, row after), one transaction.
+        `stamp` is RV3's `updated_at` for the write (`sync_core.rv3_mapping.rv3_wall_clock`)."""
         ...
 
-    def create_appointment(self, new: NewRv3Appointment) -> Rv3Appointment: ...
+    def create_appointment(self, new: NewRv3Appointment, *, stamp: datetime) -> Rv3Appointment: ...
 
-    def create_patient(self, new: NewRv3Patient) -> Rv3Patient: ...
+    def create_patient(self, new: NewRv3Patient, *, stamp: datetime) -> Rv3Patient: ...
 
     def ping(self) -> None: ...

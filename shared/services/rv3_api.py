@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from shared.api.schemas import (
+    Rv3FailedWrite,
+    Rv3RejectedRow,
     Rv3ResolveIn,
     Rv3Review,
     Rv3ReviewContact,
@@ -182,6 +184,11 @@ def resolve_review(work: Work, review_id: int, body: Rv3ResolveIn) -> Rv3Review:
 # --- status ---
 
 
+def _refusal(last_error: str | None) -> str:
+    detail = (last_error or "").removeprefix(f"{rv3_writeback.REFUSED}: ")
+    return f"Reflexo V3 rechazó el cambio y no se reintentará: {detail or 'motivo desconocido'}."
+
+
 def status(work: Work) -> Rv3SyncStatus:
     if not rv3_source.configured(work.settings):
         return Rv3SyncStatus(configured=False)
@@ -192,6 +199,8 @@ def status(work: Work) -> Rv3SyncStatus:
         appointments = store.cursor_state(conn, where.id, store.APPOINTMENTS)
         patients = store.cursor_state(conn, where.id, store.PATIENTS)
         backlog = store.backlog(conn, where.id)
+        rejected = store.rejected_rows(conn, where.id)
+        failed = store.failed_writes(conn, where.id)
     return Rv3SyncStatus(
         configured=True,
         location_id=where.ghl_location_id,
@@ -200,5 +209,25 @@ def status(work: Work) -> Rv3SyncStatus:
         appointments_read_to=store.stamp_text(appointments.mark.updated_at) if appointments.mark else None,
         patients_read_to=store.stamp_text(patients.mark.updated_at) if patients.mark else None,
         swept_at=appointments.swept_at,
+        failed_writes=[
+            Rv3FailedWrite(
+                cita_id=write.appointment_id,
+                rv3_appointment_id=int(write.rv3_appointment_id) if write.rv3_appointment_id else None,
+                operation="create" if write.create else "update",
+                reason=_refusal(write.last_error),
+                failed_at=write.failed_at,
+            )
+            for write in failed
+        ],
+        rejected_rows=[
+            Rv3RejectedRow(
+                table=row.rv3_table,
+                rv3_id=int(row.rv3_id),
+                reason=row.reason,
+                rv3_updated_at=row.rv3_stamp,
+                seen_at=row.seen_at,
+            )
+            for row in rejected
+        ],
         **backlog,
     )

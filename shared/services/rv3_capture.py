@@ -1,9 +1,10 @@
 """RV3 → GHL change capture: RV3's changed rows since a persisted cursor, fed to the one outbox pipeline.
 
 Every run (a timer, `RV3_POLL_SCHEDULE`) reads RV3's appointments and patients in (`updated_at`, `id`) order
-from a cursor kept in the sync store, starting `OVERLAP` before it: RV3 stamps whole seconds, its servers'
-clocks are not ours, and a transaction may commit a row stamped before rows already read. Re-reading is
-harmless: a row only becomes an outbox entry when its mapped content changed (compared with the RV3 values
+from a cursor kept in the sync store, starting `OVERLAP` before it: a transaction may commit a row stamped before
+rows already read. RV3 stamps naive Lima wall time (Django `USE_TZ=False`), so the cursor never goes past RV3's now
+computed from our clock: a stamp ahead of it (a wrong clock) is read, yet cannot hide the front desk's next edits.
+Re-reading is harmless: a row only becomes an outbox entry when its mapped content changed (compared with the RV3 values
 remembered per appointment), so the sync's own write-backs and re-reads change nothing. The cursor is saved in
 the same transaction as the appointments and outbox entries of each page, so a crash repeats no change and
 loses none. Hard deletes are found by a periodic sweep of the linked appointments' ids.
@@ -23,7 +24,7 @@ from sqlalchemy.engine import Connection
 from shared import telemetry
 from shared.ghl.errors import GhlError, RateLimited
 from shared.http import ApiError
-from shared.rv3.port import Rv3Unavailable
+from shared.rv3.port import Rv3Refused, Rv3Unavailable
 from shared.services import dispatch, locations, rv3_source, rv3_writeback
 from shared.settings import Settings
 from shared.store import appointments as repo
@@ -42,6 +43,7 @@ from sync_core.rv3_mapping import (
     Rv3Appointment,
     Rv3Patient,
     Rv3Snapshot,
+    Rv3Unreadable,
     SyncedAppointment,
     advance_cursor,
     assign,
@@ -49,6 +51,7 @@ from sync_core.rv3_mapping import (
     contact_for,
     contact_update_body,
     plan_change,
+    rv3_wall_clock,
 )
 
 log = telemetry.get_logger("rv3_capture")
@@ -58,8 +61,6 @@ PAGE_SIZE = 200
 RUN_BUDGET_S = 40.0  # of a one-minute timer: the next run continues from the saved cursor
 SWEEP_EVERY = timedelta(minutes=5)
 PUSHES_PER_RUN = 50
-# A stamp further ahead than this is a wrong clock: it is read, but the cursor does not jump to it.
-CLOCK_SLACK = timedelta(days=1)
 START = datetime(1970, 1, 1)
 
 
@@ -109,10 +110,15 @@ def run(work: Work, now: datetime | None = None) -> CaptureReport:
             _capture_appointments(work, where, moment, deadline, report)
             _sweep(work, where, moment, report)
         _capture_patients(work, where, moment, deadline, report)
+        _sweep_patients(work, where, moment, report)
         push_contacts(work, where, deadline, report)
     except Rv3Unavailable as exc:
         report.error = "rv3_unavailable"
         log.warning("RV3 database unavailable: %s", exc, extra={"operation": "rv3_capture", "success": False})
+    except Rv3Refused as exc:
+        # RV3 refuses a read (a missing GRANT, a renamed column): the status says so, the next run tries again.
+        report.error = "rv3_refused"
+        log.warning("RV3 database refused a read: %s", exc, extra={"operation": "rv3_capture", "success": False})
     except _Contention:
         report.error = "contention"
     except Exception:
@@ -149,17 +155,20 @@ def _record_run(work: Work, where: location_repo.LocationRecord, report: Capture
         log.warning("could not record the capture run: %s", type(exc).__name__)
 
 
-def next_scan(conn: Connection, location_id: int) -> Cursor:
+def next_scan(conn: Connection, where: location_repo.LocationRecord, now: datetime) -> Cursor:
     """Where the next run starts reading RV3's appointments: a row past it is still to be captured."""
-    return _scan_start(store.cursor_state(conn, location_id, store.APPOINTMENTS).mark)
+    return _scan_start(store.cursor_state(conn, where.id, store.APPOINTMENTS).mark, _clock_limit(where, now))
 
 
-def _scan_start(mark: Cursor | None) -> Cursor:
-    return Cursor(updated_at=mark.updated_at - OVERLAP, id=0) if mark is not None else Cursor(updated_at=START, id=0)
+def _scan_start(mark: Cursor | None, limit: datetime) -> Cursor:
+    if mark is None:
+        return Cursor(updated_at=START, id=0)
+    return Cursor(updated_at=min(mark.updated_at, limit) - OVERLAP, id=0)
 
 
-def _clock_limit(now: datetime) -> datetime:
-    return (now + CLOCK_SLACK).replace(tzinfo=None)
+def _clock_limit(where: location_repo.LocationRecord, now: datetime) -> datetime:
+    """RV3's now: a stamp ahead of it (a wrong clock) is read, but the cursor never goes past it."""
+    return rv3_wall_clock(now, where.timezone)
 
 
 # --- appointments -------------------------------------------------------------------------------------------
@@ -170,7 +179,7 @@ def _capture_appointments(
 ) -> None:
     with work.transaction() as conn:
         mark = store.cursor_state(conn, where.id, store.APPOINTMENTS).mark
-    after = _scan_start(mark)
+    after = _scan_start(mark, _clock_limit(where, now))
     while time.monotonic() < deadline:
         rows = work.rv3.changed_appointments(after=after, limit=PAGE_SIZE)
         if not rows:
@@ -186,26 +195,29 @@ def _capture_appointments(
 def _apply_page(
     work: Work,
     where: location_repo.LocationRecord,
-    rows: list[Rv3Appointment],
+    rows: list[Rv3Appointment | Rv3Unreadable],
     mark: Cursor | None,
     *,
     now: datetime,
     report: CaptureReport,
 ) -> Cursor | None:
-    patients = new_patients(work, where, [row.patient_id for row in rows])
+    good = [row for row in rows if isinstance(row, Rv3Appointment)]
+    bad = [row for row in rows if isinstance(row, Rv3Unreadable)]
+    patients = new_patients(work, where, [row.patient_id for row in good])
     for attempt in (1, 2):
         try:
             with work.transaction() as conn:
                 page = _Page(conn, where, rv3_source.mapping_rules(work.settings, conn, where, now), now, patients)
                 page.awaiting = store.links_awaiting_create(conn, where.id)
-                linked = store.linked_by_rv3_id(conn, where.id, [str(row.id) for row in rows])
-                read: list[Cursor] = []
-                for row in rows:
+                linked = store.linked_by_rv3_id(conn, where.id, [str(row.id) for row in good])
+                read: list[Cursor] = [row.cursor for row in bad if row.cursor is not None]
+                for row in good:
                     outcome = _apply_row(page, row, linked.get(str(row.id)))
                     page.outcomes[outcome] += 1
                     if outcome != "own_write" and row.cursor is not None:
                         read.append(row.cursor)
-                mark = advance_cursor(mark, read, not_after=_clock_limit(now))
+                _report_unreadable(page, bad, good)
+                mark = advance_cursor(mark, read, not_after=_clock_limit(where, now))
                 store.save_cursor(conn, where.id, store.APPOINTMENTS, {"mark": mark}, now)
             break
         except _Contention:
@@ -215,6 +227,21 @@ def _apply_page(
     for entry in page.entries:
         dispatch.send(work, entry)
     return mark
+
+
+def _report_unreadable(page: _Page, bad: list[Rv3Unreadable], good: list[Rv3Appointment]) -> None:
+    """Rows RV3 accepted but the sync cannot map are listed in the status, not retried; a fixed row leaves it."""
+    for row in bad:
+        page.outcomes[f"unreadable:{row.reason}"] += 1
+        log.warning(
+            "RV3 appointment %s skipped: %s",
+            row.id,
+            row.reason,
+            extra={"operation": "rv3_capture", "success": False, "error_code": f"rv3_row_{row.reason}"},
+        )
+    rejected = [(str(row.id), row.message, store.stamp_text(row.updated_at)) for row in bad]
+    store.reject_rows(page.conn, page.where.id, store.APPOINTMENTS, rejected, page.now)
+    store.clear_rejected(page.conn, page.where.id, store.APPOINTMENTS, [str(row.id) for row in good])
 
 
 def new_patients(work: Work, where: location_repo.LocationRecord, patient_ids: list[int]) -> dict[int, Rv3Patient]:
@@ -401,6 +428,8 @@ def _sweep(work: Work, where: location_repo.LocationRecord, now: datetime, repor
     gone: list[tuple[int, int, store.Link, Rv3Snapshot]] = []
     for appointment_id, rv3_id, link in live:
         row = found.get(int(rv3_id))
+        if isinstance(row, Rv3Unreadable):
+            continue  # still there: the capture reports it until it is fixed
         if row is None and link.snapshot is not None:
             gone.append((appointment_id, int(rv3_id), link, link.snapshot.model_copy(update={"deleted": True})))
         elif row is not None and row.deleted and link.snapshot != Rv3Snapshot.of(row):
@@ -448,7 +477,7 @@ def _capture_patients(
     are skipped: their first appointment links them)."""
     with work.transaction() as conn:
         mark = store.cursor_state(conn, where.id, store.PATIENTS).mark
-    after = _scan_start(mark)
+    after = _scan_start(mark, _clock_limit(where, now))
     while time.monotonic() < deadline:
         rows = work.rv3.changed_patients(after=after, limit=PAGE_SIZE)
         if not rows:
@@ -467,13 +496,30 @@ def _capture_patients(
                     report.outcomes["patient_changed"] += 1
                 if row.cursor is not None:
                     read.append(row.cursor)
-            mark = advance_cursor(mark, read, not_after=_clock_limit(now))
+            mark = advance_cursor(mark, read, not_after=_clock_limit(where, now))
             store.save_cursor(conn, where.id, store.PATIENTS, {"mark": mark}, now)
         last = rows[-1].cursor
         assert last is not None
         after = last
         if len(rows) < PAGE_SIZE:
             return
+
+
+def _sweep_patients(work: Work, where: location_repo.LocationRecord, now: datetime, report: CaptureReport) -> None:
+    """RV3 saves some patient edits with `update_fields`, which leaves `updated_at` as it was: no cursor sees them.
+    Every SWEEP_EVERY the linked patients' contact content is compared with what the sync last took."""
+    with work.transaction() as conn:
+        swept_at = store.cursor_state(conn, where.id, store.PATIENTS).swept_at
+        if swept_at is not None and now - swept_at < SWEEP_EVERY:
+            return
+        known = store.patient_hashes(conn, where.id)
+    rows = work.rv3.patients([int(rv3_id) for rv3_id in known if rv3_id.isdigit()])
+    with work.transaction() as conn:
+        for row in rows:
+            if not row.deleted and contact_digest(contact_for(row, where.ghl_location_id)) != known[str(row.id)]:
+                rv3_source.link_patient(conn, where, row, now)
+                report.outcomes["swept:patient_changed"] += 1
+        store.save_cursor(conn, where.id, store.PATIENTS, {"swept_at": now}, now)
 
 
 def push_contacts(work: Work, where: location_repo.LocationRecord, deadline: float, report: CaptureReport) -> None:

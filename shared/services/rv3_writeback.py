@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from shared import telemetry
-from shared.rv3.port import Rv3Unavailable
+from shared.rv3.port import Rv3Refused, Rv3Unavailable
 from shared.services import rv3_source
 from shared.settings import Settings
 from shared.store import appointments as repo
@@ -41,6 +41,7 @@ from sync_core.rv3_mapping import (
     match_patient,
     new_rv3_appointment,
     new_rv3_patient,
+    rv3_wall_clock,
     writeback_target,
 )
 
@@ -50,6 +51,8 @@ LEASE = timedelta(seconds=60)
 FLUSH_LIMIT = 100
 CONFLICT_POLICY = "rv3_row_changed"  # recorded in `conflicts.policy`: the front desk's edit stands
 UNREACHABLE = "rv3_unreachable"
+UNAVAILABLE = "rv3_unavailable"  # `last_error` prefixes: RV3 is down (retried), or refused the write (not retried)
+REFUSED = "rv3_refused"
 UNKNOWN_CONTACT = "unknown_contact"
 PATIENT_NOT_CREATED = "patient_not_created"
 
@@ -134,12 +137,16 @@ def _flush_one(work: Work, appointment_id: int) -> Written:
             with db.transaction() as conn:
                 store.release_link(conn, appointment_id, until)
     except Rv3Unavailable as exc:
-        return _failed(work, appointment_id, "rv3_unavailable", str(exc), permanent=False)
+        return _failed(work, appointment_id, UNAVAILABLE, str(exc), permanent=False)
+    except Rv3Refused as exc:
+        # RV3 refused the row (a NOT NULL column of a newer RV3 schema...): retrying will not change that, and
+        # the other write-backs go on.
+        detail = f"MySQL {exc.code}: {exc.reason}" if exc.code else exc.reason
+        return _failed(work, appointment_id, REFUSED, detail, permanent=True)
     except sa.exc.OperationalError as exc:
         return _failed(work, appointment_id, "database_unavailable", type(exc).__name__, permanent=False)
     except sa.exc.SQLAlchemyError as exc:
-        # RV3 refused the row (a constraint of a newer RV3 schema...): retrying will not change that.
-        return _failed(work, appointment_id, "rv3_refused", type(exc).__name__, permanent=True)
+        return _failed(work, appointment_id, REFUSED, type(exc).__name__, permanent=True)
 
 
 def _failed(work: Work, appointment_id: int, code: str, detail: str, *, permanent: bool) -> Written:
@@ -159,7 +166,12 @@ def _failed(work: Work, appointment_id: int, code: str, detail: str, *, permanen
                 store.update_link(conn, appointment_id, values, work.now())
     except sa.exc.SQLAlchemyError:
         log.warning("could not record the failed write-back of appointment %s", appointment_id)
-    return Written(UNREACHABLE if code == "rv3_unavailable" else "failed")
+    return Written(UNREACHABLE if code == UNAVAILABLE else "failed")
+
+
+def _stamp(work: Work, where: location_repo.LocationRecord) -> datetime:
+    """RV3's `updated_at` for a write now: its own convention, from our clock (never the database's)."""
+    return rv3_wall_clock(work.now(), where.timezone)
 
 
 @dataclass(frozen=True)
@@ -201,7 +213,7 @@ def _update(work: Work, job: _Job) -> Written:
         decided.append(kind)
         return target if kind is WritebackKind.write else None
 
-    before, after = source.write_appointment(int(record.rv3_appointment_id), decide)
+    before, after = source.write_appointment(int(record.rv3_appointment_id), decide, stamp=_stamp(work, job.where))
     kind = decided[0] if decided else WritebackKind.missing
     if kind is WritebackKind.conflict:
         assert before is not None
@@ -282,7 +294,9 @@ def _create(work: Work, job: _Job) -> Written:
     with work.transaction() as conn:
         # Named before the insert: if the insert's outcome is lost, the row is found by it, never made twice.
         store.update_link(conn, record.id, {"create_marker": marker}, work.now())
-    created = _existing(work, job, patient.id, new.day, marker) or source.create_appointment(new)
+    created = _existing(work, job, patient.id, new.day, marker) or source.create_appointment(
+        new, stamp=_stamp(work, job.where)
+    )
     with work.transaction() as conn:
         current = repo.get(conn, record.id)
         if current is not None and current.rv3_appointment_id is None:
@@ -336,8 +350,8 @@ def _create_patient(work: Work, job: _Job, person: GhlPerson) -> Rv3Patient | st
     if new is None:
         return PATIENT_NOT_CREATED
     try:
-        created = work.rv3.create_patient(new)
-    except sa.exc.IntegrityError:
+        created = work.rv3.create_patient(new, stamp=_stamp(work, job.where))
+    except Rv3Refused:
         # RV3's own rules refuse it (a required document number, a duplicate email): a person decides.
         return PATIENT_NOT_CREATED
     with work.transaction() as conn:

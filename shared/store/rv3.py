@@ -16,6 +16,7 @@ from shared.store.schema import (
     rv3_appointments,
     rv3_cursors,
     rv3_patients,
+    rv3_rejected_rows,
     rv3_reviews,
     rv3_therapists,
 )
@@ -246,6 +247,16 @@ def _patient_state(row: sa.Row[Any]) -> PatientState:
     return PatientState(**{k: row._mapping[k] for k in PatientState.__dataclass_fields__})
 
 
+def patient_hashes(conn: Connection, location_id: int) -> dict[str, str]:
+    """{RV3 patient id: the contact content last taken from RV3} of every patient the sync linked."""
+    rows = conn.execute(
+        sa.select(rv3_patients.c.rv3_patient_id, rv3_patients.c.content_hash).where(
+            rv3_patients.c.location_id == location_id
+        )
+    )
+    return {row.rv3_patient_id: row.content_hash for row in rows}
+
+
 def patient_states(conn: Connection, location_id: int, rv3_patient_ids: Sequence[str]) -> dict[str, PatientState]:
     found: dict[str, PatientState] = {}
     for start in range(0, len(rv3_patient_ids), _IN_CHUNK):
@@ -417,3 +428,85 @@ def backlog(conn: Connection, location_id: int) -> dict[str, int]:
             rv3_reviews, rv3_reviews.c.location_id == location_id, rv3_reviews.c.status == REVIEW_OPEN
         ),
     }
+
+
+@dataclass(frozen=True)
+class FailedWrite:
+    appointment_id: int
+    rv3_appointment_id: str | None
+    create: bool
+    last_error: str | None
+    failed_at: datetime
+
+
+def failed_writes(conn: Connection, location_id: int, limit: int = 100) -> list[FailedWrite]:
+    """Write-backs RV3 refused for good (newest first): what the front desk has to look at."""
+    query = (
+        sa.select(
+            appointments.c.id,
+            appointments.c.rv3_appointment_id,
+            rv3_appointments.c.last_error,
+            rv3_appointments.c.updated_at,
+        )
+        .select_from(rv3_appointments.join(appointments, appointments.c.id == rv3_appointments.c.appointment_id))
+        .where(appointments.c.location_id == location_id, rv3_appointments.c.writeback == WRITE_FAILED)
+        .order_by(rv3_appointments.c.updated_at.desc(), rv3_appointments.c.id)
+        .limit(limit)
+    )
+    return [
+        FailedWrite(int(r.id), r.rv3_appointment_id, r.rv3_appointment_id is None, r.last_error, r.updated_at)
+        for r in conn.execute(query)
+    ]
+
+
+# --- rows the sync cannot map ---
+
+
+@dataclass(frozen=True)
+class RejectedRow:
+    rv3_table: str
+    rv3_id: str
+    reason: str
+    rv3_stamp: str | None
+    seen_at: datetime
+
+
+def reject_rows(
+    conn: Connection, location_id: int, rv3_table: str, rows: Sequence[tuple[str, str, str | None]], now: datetime
+) -> None:
+    """Record (rv3_id, reason, RV3 stamp) rows as not synced; a row already recorded gets the new reason."""
+    for rv3_id, reason, stamp in rows:
+        where = (
+            rv3_rejected_rows.c.location_id == location_id,
+            rv3_rejected_rows.c.rv3_table == rv3_table,
+            rv3_rejected_rows.c.rv3_id == rv3_id,
+        )
+        values = {"reason": reason[:300], "rv3_stamp": stamp, "updated_at": now}
+        if not conn.execute(rv3_rejected_rows.update().where(*where).values(**values)).rowcount:
+            conn.execute(
+                rv3_rejected_rows.insert().values(
+                    location_id=location_id, rv3_table=rv3_table, rv3_id=rv3_id, created_at=now, **values
+                )
+            )
+
+
+def clear_rejected(conn: Connection, location_id: int, rv3_table: str, rv3_ids: Sequence[str]) -> None:
+    """These rows were read fine again: they are no longer reported."""
+    if rv3_ids:
+        conn.execute(
+            rv3_rejected_rows.delete().where(
+                rv3_rejected_rows.c.location_id == location_id,
+                rv3_rejected_rows.c.rv3_table == rv3_table,
+                rv3_rejected_rows.c.rv3_id.in_(list(rv3_ids)),
+            )
+        )
+
+
+def rejected_rows(conn: Connection, location_id: int, limit: int = 100) -> list[RejectedRow]:
+    query = (
+        sa.select(rv3_rejected_rows)
+        .where(rv3_rejected_rows.c.location_id == location_id)
+        .order_by(rv3_rejected_rows.c.updated_at.desc(), rv3_rejected_rows.c.id)
+        .limit(limit)
+    )
+    return [RejectedRow(r.rv3_table, r.rv3_id, r.reason, r.rv3_stamp, r.updated_at) for r in conn.execute(query)]

@@ -279,6 +279,21 @@ rv3_therapists = sa.Table(
     sa.UniqueConstraint("location_id", "rv3_therapist_id"),
 )
 
+# RV3 rows RV3 accepted but the sync cannot map (an appointment without `appointment_date`): reported in
+# `GET /api/rv3/status` and skipped, so the rest of RV3 goes on; the row's next good read clears it.
+rv3_rejected_rows = sa.Table(
+    "rv3_rejected_rows",
+    metadata,
+    pk(),
+    sa.Column("location_id", Id, sa.ForeignKey("locations.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("rv3_table", sa.Unicode(32), nullable=False),
+    sa.Column("rv3_id", sa.Unicode(64), nullable=False),
+    sa.Column("reason", sa.Unicode(300), nullable=False),
+    sa.Column("rv3_stamp", sa.Unicode(32)),
+    *stamps(),
+    sa.UniqueConstraint("location_id", "rv3_table", "rv3_id"),
+)
+
 # GHL bookings waiting for the front desk to say which RV3 patient they are for.
 rv3_reviews = sa.Table(
     "rv3_reviews",

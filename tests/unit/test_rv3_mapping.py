@@ -32,6 +32,7 @@ from sync_core.rv3_mapping import (
     new_rv3_patient,
     plan_change,
     rv3_status,
+    rv3_wall_clock,
     status_row,
     writeback_target,
 )
@@ -199,6 +200,17 @@ def test_the_cursor_never_moves_back_nor_jumps_to_a_stamp_from_a_wrong_clock() -
     assert advance_cursor(start, seen, not_after=datetime(2030, 3, 2)) == Cursor(
         updated_at=datetime(2030, 3, 1, 9), id=7
     )
+
+
+def test_a_cursor_that_jumped_past_rv3s_now_comes_back_to_it() -> None:
+    jumped = Cursor(updated_at=datetime(2030, 3, 1, 14, 0, 5), id=3)  # a UTC stamp, 5 h ahead of Lima
+    rv3_now = datetime(2030, 3, 1, 9, 0, 0, 250000)
+    assert advance_cursor(jumped, [], not_after=rv3_now) == Cursor(updated_at=rv3_now, id=0)
+
+
+def test_the_syncs_stamps_are_rv3s_naive_lima_wall_time_with_microseconds() -> None:
+    now = datetime(2030, 3, 1, 14, 0, 5, 123456, tzinfo=UTC)
+    assert rv3_wall_clock(now, "America/Lima") == datetime(2030, 3, 1, 9, 0, 5, 123456)
 
 
 # --- GHL → RV3 ---

@@ -23,7 +23,7 @@ from sync_core import protocol
 from sync_core.ghl_appointments import GhlAppointment
 from sync_core.hashing import SyncedFields, payload_hash
 from sync_core.reconcile import Finding, GhlRecord, HealDirection, Kind, Rv3Record, classify, decide_heal, merge_join
-from sync_core.rv3_mapping import Rv3Patient
+from sync_core.rv3_mapping import Rv3Patient, Rv3Unreadable
 from sync_core.rv3_reconcile import Rv3Context, Rv3Day, Rv3Finding, classify_rv3, starts_between
 from sync_core.webhooks import Action, GhlAppointmentEvent
 
@@ -121,7 +121,7 @@ def rv3_context(work: Work, location: location_repo.LocationRecord) -> Rv3Contex
         if where is None or where.id != location.id:
             return None
         rules = rv3_source.mapping_rules(settings, conn, where, work.now())
-        scan = rv3_capture.next_scan(conn, where.id)
+        scan = rv3_capture.next_scan(conn, where, work.now())
     return Rv3Context(rules=rules, statuses=work.rv3.statuses(), next_scan=scan)
 
 
@@ -147,6 +147,8 @@ def reconcile_rv3_day(run: Run, context: Rv3Context, day: Rv3Day) -> None:
         found = {row.id: row for row in source.appointments([a.rv3_id for a in chunk if a.rv3_id is not None])}
         for appointment in chunk:
             rv3_row = found.get(appointment.rv3_id) if appointment.rv3_id is not None else None
+            if isinstance(rv3_row, Rv3Unreadable):
+                continue  # RV3's row cannot be mapped: the capture lists it in the status, there is nothing to heal
             if rv3_row is not None and starts_between(rv3_row, tz, desde, hasta):
                 continue
             if rv3_row is not None:

@@ -6,13 +6,14 @@ from collections.abc import Iterator
 from datetime import datetime, time, timedelta
 from typing import Any
 
+import pymysql
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.dialects import mssql, mysql
 
-from shared.rv3.database import Rv3Database
-from shared.rv3.port import Rv3Unavailable
-from sync_core.rv3_mapping import Cursor, Rv3Write
+from shared.rv3.database import Rv3Database, rv3_error
+from shared.rv3.port import Rv3Refused, Rv3Unavailable
+from sync_core.rv3_mapping import Cursor, NewRv3Appointment, Rv3Write
 from tests.fixtures import rv3_schema
 from tests.fixtures.rv3_schema import CLINICAL, COMPLETADO, FrontDesk, Rv3Clock, create_rv3_database
 
@@ -91,14 +92,45 @@ def test_a_write_happens_only_when_the_locked_row_passes_the_check(front_desk: F
     patient = front_desk.add_patient(name="Ana")
     rv3_id = front_desk.book(patient, DAY, TEN)
     write = Rv3Write(day=DAY + timedelta(days=1), hour=time(15), status_id=COMPLETADO, status_name="Completado")
-    before, after = adapter.write_appointment(rv3_id, lambda row: None)
+    stamp = datetime(2030, 3, 1, 9, 0, 0, 123456)  # RV3's convention: naive Lima wall time, microseconds
+    before, after = adapter.write_appointment(rv3_id, lambda row: None, stamp=stamp)
     assert before == after
-    before, after = adapter.write_appointment(rv3_id, lambda row: write)
+    before, after = adapter.write_appointment(rv3_id, lambda row: write, stamp=stamp)
     assert before is not None and after is not None
     assert (after.appointment_date, after.hour, after.status_name) == (DAY + timedelta(days=1), time(15), "Completado")
-    assert after.updated_at is not None and before.updated_at is not None
-    assert after.updated_at >= before.updated_at - timedelta(days=1)  # RV3's own clock stamped it
-    assert adapter.write_appointment(10_000, lambda row: write) == (None, None)
+    assert after.updated_at == stamp  # the caller's stamp, never the database's CURRENT_TIMESTAMP
+    assert adapter.write_appointment(10_000, lambda row: write, stamp=stamp) == (None, None)
+
+
+def test_an_appointment_the_sync_creates_fills_what_rv3_requires_without_a_db_default(
+    front_desk: FrontDesk, adapter: Rv3Database
+) -> None:
+    patient = front_desk.add_patient(name="Ana")
+    stamp = datetime(2030, 3, 1, 9, 0, 0, 654321)
+    new = NewRv3Appointment(
+        patient_id=patient, therapist_id=None, day=DAY, hour=TEN, status_id=1, status_name="Pendiente"
+    )
+    created = adapter.create_appointment(new, stamp=stamp)
+    row = front_desk.appointment(created.id)
+    assert row is not None
+    assert row.social_benefit is not None and not row.social_benefit  # Django's default=False, set by the writer
+    assert (row.created_at, row.updated_at) == (stamp, stamp)
+
+
+@pytest.mark.parametrize(
+    ("code", "refused"),
+    [
+        *((code, True) for code in (1364, 1048, 1062, 1452, 1406, 1366)),
+        *((code, False) for code in (2003, 2006, 2013, 1205, 1213)),
+    ],
+)
+def test_a_refused_write_is_told_from_an_outage_by_mysqls_error_code(code: int, refused: bool) -> None:
+    # PyMySQL raises 1364 as OperationalError, like a lost connection: only the code tells them apart.
+    driver = pymysql.err.OperationalError(code, "Field 'social_benefit' doesn't have a default value")
+    error = rv3_error(sa.exc.OperationalError("INSERT INTO appointments ...", {}, driver))
+    assert isinstance(error, Rv3Refused if refused else Rv3Unavailable)
+    if refused:
+        assert isinstance(error, Rv3Refused) and (error.code, error.reason) == (code, driver.args[1])
 
 
 def test_the_row_is_locked_for_the_check_on_every_engine_rv3_runs_on(
@@ -112,7 +144,7 @@ def test_the_row_is_locked_for_the_check_on_every_engine_rv3_runs_on(
 
     sa.event.listen(adapter.engine, "before_execute", keep)
     try:
-        adapter.write_appointment(rv3_id, lambda row: None)
+        adapter.write_appointment(rv3_id, lambda row: None, stamp=datetime(2030, 3, 1, 9))
     finally:
         sa.event.remove(adapter.engine, "before_execute", keep)
     lock = statements[0]

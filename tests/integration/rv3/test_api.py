@@ -6,6 +6,8 @@ import pytest
 
 from blueprints import rv3 as api
 from shared import runtime
+from shared.rv3.database import Rv3Database
+from shared.rv3.port import Rv3Refused
 from tests.fixtures.app import OTHER_CALENDAR
 
 from .conftest import DAY, TEN, World
@@ -100,6 +102,17 @@ def test_an_unreachable_rv3_is_503_for_staff_and_an_error_in_the_status(
     assert (listed.status, listed.body["error"]["code"]) == (503, "rv3_unavailable")
     assert world.capture().error == "rv3_unavailable"
     assert app.call(api.rv3_status, "GET", "rv3/status").body["last_error"] == "rv3_unavailable"
+
+
+def test_a_read_rv3_refuses_is_an_error_in_the_status_not_a_crash(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def denied(self: Rv3Database, **_: object) -> None:
+        raise Rv3Refused(1142, "SELECT command denied to user 'sync' for table 'appointments'")
+
+    monkeypatch.setattr(Rv3Database, "changed_appointments", denied)
+    assert world.capture().error == "rv3_refused"
+    assert world.app().call(api.rv3_status, "GET", "rv3/status").body["last_error"] == "rv3_refused"
 
 
 def test_without_rv3_configured_the_routes_say_so_and_the_timer_does_nothing(

@@ -7,6 +7,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from blueprints import rv3 as api
 from shared import runtime
 from shared.store.schema import outbox, rv3_cursors
 from tests.fixtures.app import CALENDAR
@@ -114,6 +115,27 @@ def test_a_patient_edit_in_rv3_updates_their_ghl_contact(world: World) -> None:
     assert world.sync().contacts_pushed == 0
 
 
+def test_a_patient_edit_saved_without_a_new_updated_at_reaches_the_contact_by_the_sweep(world: World) -> None:
+    world.desk.clock = Rv3Clock(skew=-timedelta(hours=1))  # saved long before: behind the cursor's overlap
+    patient_id = _patient(world)
+    world.desk.book(patient_id, DAY, TEN)
+    world.sync()
+    world.desk.clock = Rv3Clock()
+    world.desk.add_patient(name="Otra", phone1="911000222", email="otra@example.pe", document_number="1")
+    world.sync()  # the patients' cursor is now past María's row
+    world.desk.edit_patient_fields(patient_id, phone1="912 345 678")  # Django's update_fields: same updated_at
+    with world.db.transaction() as conn:
+        conn.execute(rv3_cursors.update().values(swept_at=None))  # the sweep is due
+    report = world.sync()
+    assert report.outcomes["swept:patient_changed"] == 1 and report.contacts_pushed == 1
+    [contact] = world.ghl.contacts.values()
+    assert contact["phone"] == "+51912345678"
+    with world.db.transaction() as conn:
+        conn.execute(rv3_cursors.update().values(swept_at=None))
+    again = world.sync()
+    assert again.outcomes["swept:patient_changed"] == 0 and again.contacts_pushed == 0
+
+
 def test_a_contact_created_from_one_full_name_gets_rv3s_exact_surnames(world: World) -> None:
     patient_id = _patient(world, name="Ana María", last_name_maternal=None)
     world.desk.book(patient_id, DAY, TEN)
@@ -164,6 +186,42 @@ def test_rows_sharing_the_cursors_second_and_late_commits_are_not_skipped(world:
     world.sync()
     assert all(world.ghl_event(i) is not None for i in ids)
     assert world.ghl.creates == 5
+
+
+def test_a_stamp_ahead_of_rv3s_clock_never_hides_later_front_desk_edits(world: World) -> None:
+    patient_id = _patient(world)
+    ahead, later = world.desk.book(patient_id, DAY, TEN), world.desk.book(patient_id, DAY, time(12, 0))
+    world.sync()
+    # The sync's old write-backs stamped the database's UTC clock: 5 h ahead of RV3's Lima wall time.
+    world.desk.clock = Rv3Clock(skew=timedelta(hours=5))
+    world.desk.move(ahead, hour=time(11, 0))
+    world.sync()
+    world.desk.clock = Rv3Clock()
+    world.desk.move(later, hour=time(16, 0))
+    world.sync()
+    assert world.ghl_event(ahead)["startTime"] == "2030-03-12T11:00:00-05:00"  # type: ignore[index]
+    assert world.ghl_event(later)["startTime"] == "2030-03-12T16:00:00-05:00"  # type: ignore[index]
+
+
+def test_an_appointment_without_a_date_is_reported_and_skipped_while_the_rest_goes_on(world: World) -> None:
+    patient_id = _patient(world)
+    before = world.desk.book(patient_id, DAY, TEN)
+    undated = world.desk.book(patient_id, DAY, time(11, 0), appointment_date=None)  # RV3's API accepts it
+    after = world.desk.book(patient_id, DAY, time(12, 0))
+    report = world.sync()
+    assert report.error is None and report.outcomes["unreadable:no_date"] == 1
+    assert world.ghl_event(before) is not None and world.ghl_event(after) is not None
+    assert world.ghl_event(undated) is None
+    status = world.app().call(api.rv3_status, "GET", "rv3/status").body
+    assert status["last_error"] is None
+    [rejected] = status["rejected_rows"]
+    assert (rejected["table"], rejected["rv3_id"]) == ("appointments", undated)
+    assert "no tiene fecha" in rejected["reason"]
+    later = world.desk.book(patient_id, DAY, time(15, 0))  # the cursor went on past the bad row
+    world.desk.move(undated, day=DAY)  # the front desk gives it a date
+    world.sync()
+    assert world.ghl_event(later) is not None and world.ghl_event(undated) is not None
+    assert world.app().call(api.rv3_status, "GET", "rv3/status").body["rejected_rows"] == []
 
 
 def test_history_stays_out_of_ghl_but_a_synced_appointment_moved_into_the_past_follows(world: World) -> None:

@@ -3,7 +3,7 @@ next capture run, once, without overwriting the front desk and without coming ba
 
 from __future__ import annotations
 
-from datetime import time
+from datetime import datetime, time
 from typing import Any
 
 import pytest
@@ -17,7 +17,7 @@ from shared.services import rv3_capture
 from shared.store import locations as location_repo
 from shared.store.schema import appointments, conflicts, rv3_appointments
 from sync_core.rv3_mapping import NewRv3Appointment, Rv3Appointment
-from tests.fixtures.rv3_schema import CANCELADO, COMPLETADO, PENDIENTE
+from tests.fixtures.rv3_schema import CANCELADO, COMPLETADO, PENDIENTE, Rv3Clock
 
 from .conftest import DAY, TEN, World
 
@@ -52,10 +52,12 @@ def test_a_ghl_reschedule_moves_the_rv3_appointment_and_does_not_come_back_as_an
     moved = world.ghl.change(event["id"], startTime="2030-03-14T17:00:00-05:00", endTime="2030-03-14T18:00:00-05:00")
     assert world.webhook("AppointmentUpdate", moved).detail == "ghl_won"
     sent = len(world.ghl.requests)
+    written_from = Rv3Clock().now()
     report = world.sync()
     row = _rv3(world, rv3_id)
     assert (row.appointment_date.date().isoformat(), row.hour) == ("2030-03-14", time(17, 0))
-    assert row.appointment_status_id == PENDIENTE and row.updated_at >= before.updated_at
+    # Stamped as RV3's Django stamps its rows (naive Lima wall time), not with the database's UTC clock.
+    assert row.appointment_status_id == PENDIENTE and written_from <= row.updated_at <= Rv3Clock().now()
     assert row.diagnosis == before.diagnosis  # nothing else is touched
     assert report.outcomes["update"] == 0
     world.sync()
@@ -131,9 +133,35 @@ def test_a_ghl_booking_of_a_known_patient_is_created_in_rv3_once(world: World) -
         "2030-03-20",
         time(9),
     )
+    assert new.social_benefit is not None and not new.social_benefit  # required by RV3, no DB default
     world.webhook("AppointmentCreate", booking)  # GHL's redelivery
     world.sync()
     assert world.ghl.creates == creates and len(world.desk.rows("appointments")) == 2
+
+
+@pytest.mark.parametrize("rv3_url", ["mariadb"], indirect=True)  # MySQL's error codes tell refusal from outage
+def test_a_write_rv3_refuses_fails_with_its_reason_and_does_not_hold_up_the_others(world: World) -> None:
+    rv3_id, event = _booked_and_synced(world)
+    [contact] = world.ghl.contacts.values()
+    # A newer RV3 with a NOT NULL column without a DB default the sync knows nothing of: the insert gets 1364.
+    with world.desk.engine.begin() as conn:
+        conn.execute(sa.text("ALTER TABLE appointments ADD COLUMN sede_id INT NOT NULL"))
+    try:
+        world.webhook("AppointmentCreate", world.ghl.book(contact, "2030-03-20T09:00:00-05:00"))
+        world.webhook("AppointmentUpdate", world.ghl.change(event["id"], appointmentStatus="showed"))
+        report = world.sync()
+        assert report.error is None and report.outcomes["writeback:failed"] == 1
+        assert _rv3(world, rv3_id).appointment_status_id == COMPLETADO  # the next write-back was not held up
+        assert len(world.desk.rows("appointments")) == 1
+        status = world.app().call(api.rv3_status, "GET", "rv3/status").body
+        assert status["failed_writebacks"] == 1 and status["pending_writebacks"] == 0
+        [failed] = status["failed_writes"]
+        assert failed["operation"] == "create" and failed["rv3_appointment_id"] is None
+        assert "rechazó" in failed["reason"] and "1364" in failed["reason"] and "sede_id" in failed["reason"]
+        assert world.sync().outcomes["writeback:failed"] == 0  # not retried forever
+    finally:
+        with world.desk.engine.begin() as conn:
+            conn.execute(sa.text("ALTER TABLE appointments DROP COLUMN sede_id"))
 
 
 def test_a_ghl_booking_of_an_unknown_contact_waits_for_the_front_desk_then_is_created_for_the_chosen_patient(
@@ -188,6 +216,25 @@ def test_a_location_that_allows_it_creates_the_rv3_patient_of_an_unknown_contact
     assert world.ghl.creates == 0 and len(world.desk.rows("patients")) == 1
 
 
+@pytest.mark.parametrize("rv3_url", ["mariadb"], indirect=True)  # MySQL's 1364, raised as OperationalError
+def test_a_patient_rv3_cannot_take_from_ghl_leaves_the_booking_to_the_front_desk(world: World) -> None:
+    with world.db.transaction() as conn:
+        location_repo.update_location(conn, world.location_pk, {"create_patients_from_ghl": True}, _now())
+    # RV3's real patients require columns GHL has nothing for (`ocupation`, no DB default): RV3 refuses the insert.
+    with world.desk.engine.begin() as conn:
+        conn.execute(sa.text("ALTER TABLE patients ADD COLUMN ocupation VARCHAR(100) NOT NULL"))
+    try:
+        world.webhook("AppointmentCreate", world.ghl.book(WEB_CONTACT, "2030-03-20T09:00:00-05:00"))
+        report = world.sync()
+        assert report.error is None and report.outcomes["writeback:review"] == 1
+        assert world.desk.rows("patients") == [] and world.desk.rows("appointments") == []
+        [item] = world.app().call(api.rv3_review_list, "GET", "rv3/review").body["results"]
+        assert item["reason"] == "patient_not_created"
+    finally:
+        with world.desk.engine.begin() as conn:
+            conn.execute(sa.text("ALTER TABLE patients DROP COLUMN ocupation"))
+
+
 def test_a_ghl_booking_whose_email_is_an_rv3_patients_is_theirs_not_a_new_patient(world: World) -> None:
     with world.db.transaction() as conn:
         location_repo.update_location(conn, world.location_pk, {"create_patients_from_ghl": True}, _now())
@@ -201,8 +248,8 @@ def test_a_ghl_booking_whose_email_is_an_rv3_patients_is_theirs_not_a_new_patien
 def _lose_the_answer_of_the_rv3_insert(monkeypatch: pytest.MonkeyPatch) -> None:
     create = Rv3Database.create_appointment
 
-    def insert_then_lose_the_answer(self: Rv3Database, new: NewRv3Appointment) -> Rv3Appointment:
-        create(self, new)
+    def insert_then_lose_the_answer(self: Rv3Database, new: NewRv3Appointment, *, stamp: datetime) -> Rv3Appointment:
+        create(self, new, stamp=stamp)
         monkeypatch.setattr(Rv3Database, "create_appointment", create)
         raise Rv3Unavailable("RV3 database unreachable (connection reset)")
 
