@@ -402,21 +402,16 @@ class Driver:
         self.admin.simulate_appointment_delete(appt.event_id)
 
 
-@dataclass
-class ChaosStack:
-    """Everything the run starts, and how to break each part."""
+class HostSlots:
+    """Hosts on fixed ports behind the `front` proxy, each slot killed with -9 and restarted on its port (a stack
+    dataclass of a chaos run provides the attributes)."""
 
-    options: ChaosOptions
-    work: Path
-    azurite: Azurite
-    sandbox: SandboxServer
-    db_proxy: TcpProxy
-    front: TcpProxy
-    observer: sa.Engine
-    db_name: str
     env: dict[str, str]
-    hosts: list[HostProcess] = field(default_factory=list)  # every process started, restarts included
-    live: dict[int, HostProcess] = field(default_factory=dict)  # the one running on each backend port
+    work: Path
+    front: TcpProxy
+    hosts: list[HostProcess]  # every process started, restarts included
+    live: dict[int, HostProcess]  # the one running on each slot
+    options: Any  # the run's options: `message_lease_s`, how long a killed host's messages stay invisible
 
     @property
     def url(self) -> str:
@@ -434,6 +429,27 @@ class ChaosStack:
         host = self.live[slot]
         host.kill()
         self.start_host(slot, host.port)
+
+    def stop_hosts(self) -> None:
+        for host in self.hosts:
+            host.stop()
+
+
+@dataclass
+class ChaosStack(HostSlots):
+    """Everything the run starts, and how to break each part."""
+
+    options: ChaosOptions
+    work: Path
+    azurite: Azurite
+    sandbox: SandboxServer
+    db_proxy: TcpProxy
+    front: TcpProxy
+    observer: sa.Engine
+    db_name: str
+    env: dict[str, str]
+    hosts: list[HostProcess] = field(default_factory=list)  # every process started, restarts included
+    live: dict[int, HostProcess] = field(default_factory=dict)  # the one running on each backend port
 
 
 def _host_env(azurite: Azurite, sandbox: SandboxServer, sql_url: str, options: ChaosOptions) -> dict[str, str]:
@@ -494,7 +510,7 @@ def chaos_stack(options: ChaosOptions) -> Iterator[ChaosStack]:
         sandbox = cleanup.enter_context(SandboxServer(config))
         env = _host_env(azurite, sandbox, through_proxy, options)
         stack = ChaosStack(options, work, azurite, sandbox, db_proxy, front, observer, str(direct.database), env)
-        cleanup.callback(lambda: [host.stop() for host in stack.hosts])
+        cleanup.callback(stack.stop_hosts)
         with ThreadPoolExecutor(2) as pool:
             list(pool.map(lambda slot: stack.start_host(slot, ports[slot]), range(2)))
         yield stack

@@ -49,7 +49,15 @@ import sqlalchemy as sa
 
 from shared.queues import MANYCHAT_CAMPAIGN, MANYCHAT_CONTACT, ODOO_PUSH
 from tools.azurite import Azurite
-from tools.bench.chaos import POSTGRES_ADMIN_URL, Figures, FrontDesk, clear_queues, poison_messages, queue_depths
+from tools.bench.chaos import (
+    POSTGRES_ADMIN_URL,
+    Figures,
+    FrontDesk,
+    HostSlots,
+    clear_queues,
+    poison_messages,
+    queue_depths,
+)
 from tools.bench.manychat_intake import API_KEY, Event, check_manychat, manychat_events
 from tools.bench.stack import Answers, app_env
 from tools.functions_host.process import HostProcess
@@ -93,7 +101,7 @@ class OdooChaosOptions:
 
 
 @dataclass
-class OdooChaosStack:
+class OdooChaosStack(HostSlots):
     """Everything the run starts, and how to break each part."""
 
     options: OdooChaosOptions
@@ -105,27 +113,6 @@ class OdooChaosStack:
     env: dict[str, str]
     hosts: list[HostProcess] = field(default_factory=list)  # every process started, restarts included
     live: dict[int, HostProcess] = field(default_factory=dict)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.front.port}"
-
-    def start_host(self, slot: int, port: int) -> HostProcess:
-        host = HostProcess(self.env, port, self.work / f"host-{slot}.log", self.options.message_lease_s)
-        self.hosts.append(host)
-        host.start(timeout=90)
-        self.live[slot] = host
-        return host
-
-    def kill_and_restart(self, slot: int) -> None:
-        """kill -9 one host (its messages come back to the other after their lease), then start it again."""
-        host = self.live[slot]
-        host.kill()
-        self.start_host(slot, host.port)
-
-    def stop_hosts(self) -> None:
-        for host in self.hosts:
-            host.stop()
 
 
 def host_env(azurite: Azurite, odoo: SandboxServer, sql_url: str, options: OdooChaosOptions) -> dict[str, str]:
