@@ -12,7 +12,16 @@ from typing import Annotated, Any, Literal, get_args
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, WithJsonSchema, model_validator
 from pydantic_core import PydanticCustomError
 
-from shared.api.schemas import QUERY, WHOLE_NUMBER, ApiDate, ApiDatetime, HealthCheck, ReportBound, Text
+from shared.api.schemas import (
+    QUERY,
+    WHOLE_NUMBER,
+    ApiDate,
+    ApiDatetime,
+    HealthCheck,
+    QueryBool,
+    ReportBound,
+    Text,
+)
 from sync_core.miasalud.events import (
     MAX_CAMPAIGN_ID,
     MAX_NAME_CHARS,
@@ -53,6 +62,10 @@ __all__ = [
     "ManychatEvent",
     "ManychatEventList",
     "ManychatEventsQuery",
+    "OdooPartner",
+    "OdooPartnerIn",
+    "OdooPartnerList",
+    "OdooPartnersQuery",
     "OdooReconcileQuery",
     "OdooReport",
     "OdooReportList",
@@ -576,3 +589,58 @@ class OdooReport(OdooReportSummary):
 
 class OdooReportList(BaseModel):
     items: list[OdooReportSummary]
+
+
+# --- Odoo's partners, managed by staff ----------------------------------------------------------------------------
+
+MAX_PARTNER_OFFSET = 10_000
+
+
+class OdooPartnerIn(BaseModel):
+    """A `res.partner` as staff write it. PUT replaces these four fields (an omitted one is emptied in Odoo); the
+    partner's other fields stay as Odoo holds them. The phone is stored as E.164 (DEFAULT_PHONE_REGION when it has
+    no country code); a phone or email that is not valid is refused (422), never written as if valid."""
+
+    model_config = ConfigDict(
+        **STAFF,
+        json_schema_extra={
+            "examples": [
+                {"name": "Ana García", "phone": "+525512345678", "email": "ana@ejemplo.com", "x_manychat_id": "MC1"}
+            ]
+        },
+    )
+
+    name: Text = Field(min_length=1, max_length=MAX_NAME_CHARS)
+    phone: str | None = Field(None, max_length=40, description="E.164, or national (DEFAULT_PHONE_REGION)")
+    email: str | None = Field(None, max_length=254)
+    x_manychat_id: str | None = Field(
+        None, min_length=1, max_length=64, description="ManyChat's subscriber id; one partner per id (409 otherwise)"
+    )
+
+
+class OdooPartner(BaseModel):
+    id: int
+    name: str | None
+    phone: str | None
+    email: str | None
+    x_manychat_id: str | None
+    active: bool = Field(description="False: archived (DELETE archives, it never deletes)")
+
+
+class OdooPartnerList(BaseModel):
+    count: int = Field(description="Partners matching the filters, over every page")
+    limit: int
+    offset: int
+    results: list[OdooPartner]
+
+
+class OdooPartnersQuery(BaseModel):
+    model_config = QUERY
+
+    limit: int = Field(20, ge=1, le=100)
+    offset: int = Field(0, ge=0, le=MAX_PARTNER_OFFSET)
+    q: str | None = Field(
+        None, min_length=1, max_length=MAX_NAME_CHARS, description="In the name or phone, or exactly the x_manychat_id"
+    )
+    x_manychat_id: str | None = Field(None, min_length=1, max_length=64, description="Exactly this x_manychat_id")
+    include_archived: QueryBool = Field(False, description="Also list archived partners")
