@@ -483,14 +483,24 @@ class QueueLevel(BaseModel):
 
 
 class OdooState(BaseModel):
-    status: Literal["not_configured"]
+    status: Literal["not_configured", "ok", "unreachable", "paused"] = Field(
+        description="paused: Odoo refused the credentials and pushes wait; unreachable: the check call failed"
+    )
     detail: str
+    configured: bool = Field(description="ODOO_URL is set")
+    reachable: bool | None = Field(None, description="An authenticated call answered in time; None: not tried")
+    paused: bool = Field(False, description="Pushes paused since Odoo refused the credentials")
+    paused_reason: str | None = None
+    pending: int | None = Field(None, description="Contacts and campaign contacts waiting for Odoo")
+    errors: int | None = Field(None, description="Contacts and campaign contacts Odoo did not take")
+    last_reconciliation: OdooReportSummary | None = Field(None, description="The newest SQL ⇄ Odoo reconciliation")
 
 
 class LeadsHealth(BaseModel):
-    """200 when SQL and the queues answer, 503 otherwise; the same shape either way."""
+    """200 when SQL and the queues answer (degraded: Odoo is configured but unreachable or paused), 503 otherwise;
+    the same shape either way."""
 
-    status: Literal["ok", "unavailable"]
+    status: Literal["ok", "degraded", "unavailable"]
     checks: dict[str, HealthCheck]
     queues: dict[str, QueueLevel]
     held_events: int | None = Field(description="Events storage could not queue, kept in SQL for the sweep")
