@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from shared import telemetry
+from shared.calls import CallRecord
 from shared.odoo import budget_key, rate_limits
 from shared.odoo.errors import OdooConflict, OdooError, OdooOutcomeUnknown, OdooRateLimited, OdooUnavailable
 from shared.odoo.transports import Call, Json2Transport, JsonRpcTransport, Transport
@@ -67,6 +68,7 @@ class OdooClient:
         attempts: int = ATTEMPTS,
         conflict_attempts: int = CONFLICT_ATTEMPTS,
         http_transport: httpx.BaseTransport | None = None,
+        on_call: Callable[[CallRecord], None] | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -77,6 +79,7 @@ class OdooClient:
         self._max_wait_s = max_wait_s
         self._attempts = max(1, attempts)
         self._conflict_attempts = max(1, conflict_attempts)
+        self._on_call = on_call
         self._sleep = sleep
         self._clock = clock
         self._probing = threading.local()  # this thread's probe: a short timeout, no retries
@@ -200,8 +203,11 @@ class OdooClient:
         return self._retrying(call, lambda: self._transport.execute(self._exchange, call))
 
     def _retrying(self, call: Call | None, attempt: Callable[[], Any], *, retry: bool = True) -> Any:
+        def recorded() -> Any:
+            return self._recorded(call, attempt)
+
         try:
-            return self._retried(attempt) if retry else attempt()
+            return self._retried(recorded) if retry else recorded()
         except OdooError as error:
             log.warning(
                 "odoo %s failed: %s (%s)",
@@ -278,6 +284,37 @@ class OdooClient:
             raise OdooUnavailable(text, retry=kind, **where) from exc
         log.debug("odoo %s -> %s in %.0f ms", label, response.status_code, (time.perf_counter() - started) * 1000)
         return response
+
+    def _recorded(self, call: Call | None, attempt: Callable[[], Any]) -> Any:
+        """One attempt, recorded for the metrics (`odoo.<model>.<method>`, its outcome and latency) like GHL's."""
+        started = time.perf_counter()
+        try:
+            result = attempt()
+        except OdooError as error:
+            if not (isinstance(error, OdooRateLimited) and error.status is None):  # our own budget: nothing sent
+                self._record(call, started, error)
+            raise
+        self._record(call, started, None)
+        return result
+
+    def _record(self, call: Call | None, started: float, error: OdooError | None) -> None:
+        if self._on_call is None:
+            return
+        record = CallRecord(
+            operation=f"odoo.{call.model}.{call.method}" if call else "odoo.version",
+            location_id=self._key,
+            method="POST",
+            path_template=f"{call.model}.{call.method}" if call else "version",
+            status_code=error.status if error else 200,
+            duration_ms=(time.perf_counter() - started) * 1000,
+            success=error is None,
+            error_code=error.code if error else None,
+            trace_id=None,
+        )
+        try:
+            self._on_call(record)
+        except Exception:  # metrics must never break a call to Odoo
+            log.exception("recording an Odoo call failed")
 
     def _take_slot(self, max_wait_s: float) -> None:
         slot = self._budget.reserve(self._key, max_wait_s)
