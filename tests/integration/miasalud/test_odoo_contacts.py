@@ -144,6 +144,7 @@ def test_a_create_whose_answer_was_lost_is_not_repeated_and_answers_504(odoo: Sa
         ("odoo_contacts_create", "POST"),
         ("odoo_contacts_update", "PUT"),
         ("odoo_contacts_archive", "DELETE"),
+        ("odoo_reconcile_run", "POST"),
     ],
 )
 def test_without_odoo_configured_the_routes_say_so(leads: Leads, name: str, method: str) -> None:
