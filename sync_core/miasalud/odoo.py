@@ -127,14 +127,19 @@ def campaign_key(assignment: Assignment) -> int:
     return assignment.campaign_number if assignment.campaign_number is not None else -assignment.campaign_id
 
 
+# Archived records too: Odoo's searches skip them unless the domain names `active`, and a partner staff archived or a
+# lead marked lost is still the one record of its contact (creating another would double it).
+ARCHIVED_TOO = ("active", "in", [True, False])
+
+
 def partner_domain(manychat_id: str) -> list[Any]:
     """How the partner of a contact is found before any create: nothing in Odoo makes `x_manychat_id` unique."""
-    return [("x_manychat_id", "=", manychat_id)]
+    return [("x_manychat_id", "=", manychat_id), ARCHIVED_TOO]
 
 
 def lead_domain(manychat_id: str, x_campaign_id: int) -> list[Any]:
     """How the lead of a campaign contact is found before any create (one lead per contact and campaign)."""
-    return [("x_manychat_id", "=", manychat_id), ("x_campaign_id", "=", x_campaign_id)]
+    return [("x_manychat_id", "=", manychat_id), ("x_campaign_id", "=", x_campaign_id), ARCHIVED_TOO]
 
 
 # A partner as staff read and write it through the API (`/api/v1/odoo/contacts`).
@@ -175,7 +180,7 @@ def staff_partner_values(
 def partner_search_domain(q: str | None, manychat_id: str | None, *, include_archived: bool) -> list[Any]:
     """The partners a staff search lists: `q` in the name or phone or exactly the x_manychat_id; archived ones
     only when asked (said in the domain, so every Odoo and the sandbox read it alike)."""
-    domain: list[Any] = [("active", "in", [True, False])] if include_archived else [("active", "=", True)]
+    domain: list[Any] = [ARCHIVED_TOO] if include_archived else [("active", "=", True)]
     if manychat_id:
         domain.append(("x_manychat_id", "=", manychat_id))
     if q:

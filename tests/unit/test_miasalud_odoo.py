@@ -65,6 +65,7 @@ def test_stage_mapping_ignores_case_accents_and_spacing_and_unknown_states_map_t
     assert stage_name(None, DEFAULT_STAGES) is None
 
 
-def test_records_are_found_by_their_manychat_ids() -> None:
-    assert partner_domain("MC1") == [("x_manychat_id", "=", "MC1")]
-    assert lead_domain("MC1", 85) == [("x_manychat_id", "=", "MC1"), ("x_campaign_id", "=", 85)]
+def test_records_are_found_by_their_manychat_ids_archived_ones_too() -> None:
+    archived_too = ("active", "in", [True, False])
+    assert partner_domain("MC1") == [("x_manychat_id", "=", "MC1"), archived_too]
+    assert lead_domain("MC1", 85) == [("x_manychat_id", "=", "MC1"), ("x_campaign_id", "=", 85), archived_too]

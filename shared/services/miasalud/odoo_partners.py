@@ -17,7 +17,14 @@ from shared.http import ApiError
 from shared.odoo.errors import OdooError
 from shared.services.miasalud.odoo_errors import api_error_from_odoo, require_odoo
 from shared.work import Work
-from sync_core.miasalud.odoo import PARTNER, PARTNER_FIELDS, partner_search_domain, staff_partner_values
+from sync_core.miasalud.odoo import (
+    ARCHIVED_TOO,
+    PARTNER,
+    PARTNER_FIELDS,
+    partner_domain,
+    partner_search_domain,
+    staff_partner_values,
+)
 
 if TYPE_CHECKING:
     from shared.odoo.client import OdooClient
@@ -87,9 +94,7 @@ def _values(work: Work, body: OdooPartnerIn) -> dict[str, Any]:
 
 def _read(odoo: OdooClient, partner_id: int) -> dict[str, Any]:
     """The partner, archived or not; 404 when Odoo has none with that id."""
-    found = odoo.search_read(
-        PARTNER, [("id", "=", partner_id), ("active", "in", [True, False])], PARTNER_FIELDS, limit=1
-    )
+    found = odoo.search_read(PARTNER, [("id", "=", partner_id), ARCHIVED_TOO], PARTNER_FIELDS, limit=1)
     if not found:
         raise ApiError(404, "odoo_record_not_found", NOT_FOUND)
     return dict(found[0])
@@ -99,7 +104,7 @@ def _refuse_taken(odoo: OdooClient, manychat_id: str | bool, partner_id: int | N
     """409 when another partner (archived ones too) holds this x_manychat_id."""
     if not manychat_id:
         return
-    domain: list[Any] = [("x_manychat_id", "=", manychat_id), ("active", "in", [True, False])]
+    domain = partner_domain(str(manychat_id))
     if partner_id is not None:
         domain.append(("id", "!=", partner_id))
     holders = odoo.search_read(PARTNER, domain, ["id"], limit=5, order="id asc")

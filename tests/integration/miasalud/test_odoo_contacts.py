@@ -9,7 +9,10 @@ from typing import Any
 import pytest
 
 from blueprints import miasalud_odoo as api
-from tests.integration.miasalud.conftest import Leads
+from shared.services.miasalud import odoo_reconcile
+from shared.store.miasalud_schema import miasalud_contacts
+from shared.work import Work
+from tests.integration.miasalud.conftest import SEED_CONTACT, Leads
 from tools.odoo_sandbox import DEMO_API_LOGIN, SandboxServer
 
 ANA = {"name": "Ana García", "phone": "55 1234 5678", "email": "Ana@Ejemplo.com", "x_manychat_id": "MC1"}
@@ -60,6 +63,22 @@ def test_a_partner_is_created_read_replaced_listed_and_archived(odoo: SandboxSer
     assert [(p["id"], p["active"]) for p in archived["results"]] == [(partner_id, False)]
     assert leads.staff(api.odoo_contacts_get, id=partner_id).body["active"] is False
     assert leads.staff(api.odoo_contacts_archive, "DELETE", id=partner_id).status == 204  # again: no change
+
+
+def test_a_partner_staff_archived_stays_the_one_partner_of_its_contact(odoo: SandboxServer, leads: Leads) -> None:
+    """Odoo's searches skip archived records: the push still finds the archived partner and never makes a second."""
+    created = leads.staff(api.odoo_contacts_create, "POST", body={**ANA, "x_manychat_id": "MC99999"}).body
+    assert leads.staff(api.odoo_contacts_archive, "DELETE", id=created["id"]).status == 204
+    leads.post_contact(SEED_CONTACT)  # ManyChat's MC99999, whose partner staff made and archived
+    while leads.drain():
+        pass
+    assert len(_creates(odoo)) == 1
+    partner = _partner(odoo, created["id"])
+    assert (partner["name"], partner["active"]) == ("Ana García", False)
+    [contact] = leads.rows(miasalud_contacts)
+    assert (contact.odoo_sync_status, contact.odoo_partner_id) == ("success", created["id"])
+    report = odoo_reconcile.run(Work.current(), trigger="api", heal=False)
+    assert report["differences"] == []  # the archived partner is there, not missing
 
 
 def test_the_list_is_paged_newest_first_within_bounds(odoo: SandboxServer, leads: Leads) -> None:
