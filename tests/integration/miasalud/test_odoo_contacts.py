@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from blueprints import miasalud_odoo as api
+from shared.api.routing import OPERATIONS
 from shared.services.miasalud import odoo_reconcile
 from shared.store.miasalud_schema import miasalud_contacts
 from shared.work import Work
@@ -169,3 +170,13 @@ def test_a_create_whose_answer_was_lost_is_not_repeated_and_answers_504(odoo: Sa
 def test_without_odoo_configured_the_routes_say_so(leads: Leads, name: str, method: str) -> None:
     answer = leads.staff(getattr(api, name), method, body=ANA, id=1)
     assert _error(answer) == (409, "odoo_not_configured")
+
+
+@pytest.mark.parametrize("name", [op.name for op in OPERATIONS if op.name.startswith("odoo_contacts_")])
+def test_every_partner_route_takes_the_staff_key(odoo: SandboxServer, leads: Leads, name: str) -> None:
+    [operation] = [op for op in OPERATIONS if op.name == name]
+    assert operation.api_key
+    for headers in ({}, {"X-API-KEY": "not-the-key-at-all"}):
+        answer = leads.staff(getattr(api, name), operation.methods[0], body=ANA, id=1, headers=headers)
+        assert _error(answer) == (401, "invalid_api_key")
+    assert odoo.admin.calls() == []  # refused before Odoo is called
