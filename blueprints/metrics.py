@@ -44,7 +44,7 @@ def metrics_webhooks(req: func.HttpRequest) -> func.HttpResponse:
     bp,
     "ghl/metrics",
     methods=["GET"],
-    summary="System metrics: GHL calls and webhooks per operation, health, queue and poison depths, sync states",
+    summary="System metrics: GHL and Odoo calls, webhooks per operation, health, queue and poison depths, sync states",
     tag=TAG,
     query="MetricsQuery",
     responses={200: "SystemMetrics"},
@@ -68,3 +68,18 @@ def metrics_ghl(req: func.HttpRequest) -> func.HttpResponse:
     from shared.services import metrics
 
     return _metrics(req, metrics.ghl_metrics)
+
+
+@api_route(
+    bp,
+    "ghl/metrics/odoo",
+    methods=["GET"],
+    summary="Odoo calls per model and method (counts, success rate, mean and p95 duration) and their responses",
+    tag=TAG,
+    query="MetricsQuery",
+    responses={200: "OdooMetrics"},
+)
+def metrics_odoo(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.services import metrics
+
+    return _metrics(req, metrics.odoo_metrics)

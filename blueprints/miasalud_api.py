@@ -362,7 +362,8 @@ def reports_summary(req: func.HttpRequest) -> func.HttpResponse:
     bp,
     "v1/reports/health",
     methods=["GET"],
-    summary="Readiness of SQL and the ManyChat queues (their depths), events held in SQL, Odoo's state",
+    summary="Readiness of SQL and the ManyChat queues (their depths), events held in SQL, Odoo's state (degraded"
+    " when configured and unreachable or paused)",
     tag=REPORTS_TAG,
     responses={200: "LeadsHealth", 503: "LeadsHealth"},
     api_key=True,
@@ -372,7 +373,8 @@ def reports_health(req: func.HttpRequest) -> func.HttpResponse:
     from shared.work import Work
 
     found = reports.health(Work.current())
-    return json_response(found.model_dump(mode="json"), status=200 if found.status == "ok" else 503)
+    # Degraded (Odoo unreachable or paused) is still 200: events are taken and kept until Odoo is back.
+    return json_response(found.model_dump(mode="json"), status=503 if found.status == "unavailable" else 200)
 
 
 # --- the four tables' CRUD, one way ----------------------------------------------------------------------------

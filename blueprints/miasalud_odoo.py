@@ -160,3 +160,112 @@ def odoo_reconcile_report(req: func.HttpRequest) -> func.HttpResponse:
     from shared.work import Work
 
     return json_response(odoo_reconcile.report(Work.current(), route_id(req)))
+
+
+# --- Odoo's partners, managed by staff -------------------------------------------------------------------------
+
+# What a route that calls Odoo answers when Odoo does not serve it (shared.services.miasalud.odoo_errors).
+ODOO_FAILURES: dict[int, str | None] = {
+    404: "ErrorResponse",
+    409: "ErrorResponse",
+    502: "ErrorResponse",
+    503: "ErrorResponse",
+    504: "ErrorResponse",
+}
+
+
+@api_route(
+    bp,
+    "v1/odoo/contacts",
+    methods=["GET"],
+    summary="List Odoo's partners, newest first (limit/offset; q in name or phone or exact x_manychat_id)",
+    tag=TAG,
+    query="OdooPartnersQuery",
+    responses={**ODOO_FAILURES, 200: "OdooPartnerList"},
+    api_key=True,
+)
+def odoo_contacts_list(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.api.miasalud_schemas import OdooPartnersQuery
+    from shared.api.requests import parse_query
+    from shared.services.miasalud import odoo_partners
+    from shared.work import Work
+
+    found = odoo_partners.list_partners(Work.current(), parse_query(req, OdooPartnersQuery))
+    return json_response(found.model_dump(mode="json"))
+
+
+@api_route(
+    bp,
+    "v1/odoo/contacts",
+    methods=["POST"],
+    summary="Create a partner in Odoo (409 when another partner holds its x_manychat_id; never retried blindly)",
+    tag=TAG,
+    body="OdooPartnerIn",
+    responses={**ODOO_FAILURES, 201: "OdooPartner", 422: "ErrorResponse"},
+    api_key=True,
+)
+def odoo_contacts_create(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.api.miasalud_schemas import OdooPartnerIn
+    from shared.api.requests import parse_body
+    from shared.services.miasalud import odoo_partners
+    from shared.work import Work
+
+    created = odoo_partners.create_partner(Work.current(), parse_body(req, OdooPartnerIn))
+    return json_response(created.model_dump(mode="json"), status=201)
+
+
+@api_route(
+    bp,
+    "v1/odoo/contacts/{id:int}",
+    methods=["GET"],
+    summary="One Odoo partner, archived or not",
+    tag=TAG,
+    responses={**ODOO_FAILURES, 200: "OdooPartner"},
+    api_key=True,
+)
+def odoo_contacts_get(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.api.requests import route_id
+    from shared.services.miasalud import odoo_partners
+    from shared.work import Work
+
+    found = odoo_partners.get_partner(Work.current(), route_id(req))
+    return json_response(found.model_dump(mode="json"))
+
+
+@api_route(
+    bp,
+    "v1/odoo/contacts/{id:int}",
+    methods=["PUT"],
+    summary="Replace a partner's name, phone, email and x_manychat_id in Odoo (its other fields stay)",
+    tag=TAG,
+    body="OdooPartnerIn",
+    responses={**ODOO_FAILURES, 200: "OdooPartner", 422: "ErrorResponse"},
+    api_key=True,
+)
+def odoo_contacts_update(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.api.miasalud_schemas import OdooPartnerIn
+    from shared.api.requests import parse_body, route_id
+    from shared.services.miasalud import odoo_partners
+    from shared.work import Work
+
+    partner_id = route_id(req)
+    updated = odoo_partners.update_partner(Work.current(), partner_id, parse_body(req, OdooPartnerIn))
+    return json_response(updated.model_dump(mode="json"))
+
+
+@api_route(
+    bp,
+    "v1/odoo/contacts/{id:int}",
+    methods=["DELETE"],
+    summary="Archive a partner in Odoo (active false; never unlinked, so its leads keep it)",
+    tag=TAG,
+    responses={**ODOO_FAILURES, 204: None},
+    api_key=True,
+)
+def odoo_contacts_archive(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.api.requests import route_id
+    from shared.services.miasalud import odoo_partners
+    from shared.work import Work
+
+    odoo_partners.archive_partner(Work.current(), route_id(req))
+    return func.HttpResponse(status_code=204)

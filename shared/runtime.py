@@ -55,21 +55,29 @@ def queues() -> Queues:
 
 
 def ghl() -> GhlClient:
-    global _ghl, _call_log  # noqa: PLW0603 - one HTTP connection pool and token cache per worker process
+    global _ghl  # noqa: PLW0603 - one HTTP connection pool and token cache per worker process
     with _lock:
         if _ghl is None:
             from shared.ghl import build_client
-            from shared.services.attempts import CallLog
 
-            # The database is reached when the calls are written, not here: this lock is not reentrant.
-            _call_log = CallLog(database)
-            atexit.register(_call_log.flush)
-            _ghl = build_client(get_settings(), on_call=_call_log.record)
+            _ghl = build_client(get_settings(), on_call=_calls().record)
         return _ghl
 
 
+def _calls() -> CallLog:
+    """The call log the GHL and Odoo clients record into (taken under `_lock`)."""
+    global _call_log  # noqa: PLW0603 - one batch writer per worker process
+    if _call_log is None:
+        from shared.services.attempts import CallLog
+
+        # The database is reached when the calls are written, not here: this lock is not reentrant.
+        _call_log = CallLog(database)
+        atexit.register(_call_log.flush)
+    return _call_log
+
+
 def call_log() -> CallLog | None:
-    """The GHL calls recorded by this process and not written yet (None until the GHL client is built)."""
+    """The GHL and Odoo calls recorded by this process and not written yet (None until either client is built)."""
     return _call_log
 
 
@@ -95,7 +103,7 @@ def odoo() -> OdooClient:
         if _odoo is None:
             from shared.odoo.client import OdooClient
 
-            _odoo = OdooClient.from_settings(get_settings())
+            _odoo = OdooClient.from_settings(get_settings(), on_call=_calls().record)
         return _odoo
 
 

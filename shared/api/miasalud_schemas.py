@@ -12,7 +12,16 @@ from typing import Annotated, Any, Literal, get_args
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, WithJsonSchema, model_validator
 from pydantic_core import PydanticCustomError
 
-from shared.api.schemas import QUERY, WHOLE_NUMBER, ApiDate, ApiDatetime, HealthCheck, ReportBound, Text
+from shared.api.schemas import (
+    QUERY,
+    WHOLE_NUMBER,
+    ApiDate,
+    ApiDatetime,
+    HealthCheck,
+    QueryBool,
+    ReportBound,
+    Text,
+)
 from sync_core.miasalud.events import (
     MAX_CAMPAIGN_ID,
     MAX_NAME_CHARS,
@@ -53,6 +62,10 @@ __all__ = [
     "ManychatEvent",
     "ManychatEventList",
     "ManychatEventsQuery",
+    "OdooPartner",
+    "OdooPartnerIn",
+    "OdooPartnerList",
+    "OdooPartnersQuery",
     "OdooReconcileQuery",
     "OdooReport",
     "OdooReportList",
@@ -470,14 +483,24 @@ class QueueLevel(BaseModel):
 
 
 class OdooState(BaseModel):
-    status: Literal["not_configured"]
+    status: Literal["not_configured", "ok", "unreachable", "paused"] = Field(
+        description="paused: Odoo refused the credentials and pushes wait; unreachable: the check call failed"
+    )
     detail: str
+    configured: bool = Field(description="ODOO_URL is set")
+    reachable: bool | None = Field(None, description="An authenticated call answered in time; None: not tried")
+    paused: bool = Field(False, description="Pushes paused since Odoo refused the credentials")
+    paused_reason: str | None = None
+    pending: int | None = Field(None, description="Contacts and campaign contacts waiting for Odoo")
+    errors: int | None = Field(None, description="Contacts and campaign contacts Odoo did not take")
+    last_reconciliation: OdooReportSummary | None = Field(None, description="The newest SQL ⇄ Odoo reconciliation")
 
 
 class LeadsHealth(BaseModel):
-    """200 when SQL and the queues answer, 503 otherwise; the same shape either way."""
+    """200 when SQL and the queues answer (degraded: Odoo is configured but unreachable or paused), 503 otherwise;
+    the same shape either way."""
 
-    status: Literal["ok", "unavailable"]
+    status: Literal["ok", "degraded", "unavailable"]
     checks: dict[str, HealthCheck]
     queues: dict[str, QueueLevel]
     held_events: int | None = Field(description="Events storage could not queue, kept in SQL for the sweep")
@@ -576,3 +599,58 @@ class OdooReport(OdooReportSummary):
 
 class OdooReportList(BaseModel):
     items: list[OdooReportSummary]
+
+
+# --- Odoo's partners, managed by staff ----------------------------------------------------------------------------
+
+MAX_PARTNER_OFFSET = 10_000
+
+
+class OdooPartnerIn(BaseModel):
+    """A `res.partner` as staff write it. PUT replaces these four fields (an omitted one is emptied in Odoo); the
+    partner's other fields stay as Odoo holds them. The phone is stored as E.164 (DEFAULT_PHONE_REGION when it has
+    no country code); a phone or email that is not valid is refused (422), never written as if valid."""
+
+    model_config = ConfigDict(
+        **STAFF,
+        json_schema_extra={
+            "examples": [
+                {"name": "Ana García", "phone": "+525512345678", "email": "ana@ejemplo.com", "x_manychat_id": "MC1"}
+            ]
+        },
+    )
+
+    name: Text = Field(min_length=1, max_length=MAX_NAME_CHARS)
+    phone: str | None = Field(None, max_length=40, description="E.164, or national (DEFAULT_PHONE_REGION)")
+    email: str | None = Field(None, max_length=254)
+    x_manychat_id: str | None = Field(
+        None, min_length=1, max_length=64, description="ManyChat's subscriber id; one partner per id (409 otherwise)"
+    )
+
+
+class OdooPartner(BaseModel):
+    id: int
+    name: str | None
+    phone: str | None
+    email: str | None
+    x_manychat_id: str | None
+    active: bool = Field(description="False: archived (DELETE archives, it never deletes)")
+
+
+class OdooPartnerList(BaseModel):
+    count: int = Field(description="Partners matching the filters, over every page")
+    limit: int
+    offset: int
+    results: list[OdooPartner]
+
+
+class OdooPartnersQuery(BaseModel):
+    model_config = QUERY
+
+    limit: int = Field(20, ge=1, le=100)
+    offset: int = Field(0, ge=0, le=MAX_PARTNER_OFFSET)
+    q: str | None = Field(
+        None, min_length=1, max_length=MAX_NAME_CHARS, description="In the name or phone, or exactly the x_manychat_id"
+    )
+    x_manychat_id: str | None = Field(None, min_length=1, max_length=64, description="Exactly this x_manychat_id")
+    include_archived: QueryBool = Field(False, description="Also list archived partners")

@@ -470,6 +470,17 @@ class GhlMetrics(BaseModel):
     rate_budget: dict[str, RateBudgetOut]
 
 
+class OdooMetrics(BaseModel):
+    """Calls to Odoo (MiaSalud's CRM) over the window, per model and method (`odoo.res.partner.create`), by
+    response; every attempt the client made, retries included."""
+
+    window: MetricsWindow
+    odoo_operations: dict[str, OperationStats]
+    totals: OperationStats
+    responses: dict[str, int] = Field(description="Count per HTTP status, or error code when Odoo answered none")
+    odoo_health_percentage: float
+
+
 class QueueDepth(BaseModel):
     depth: int
     poison: int
@@ -485,6 +496,7 @@ class SystemMetrics(BaseModel):
     window: MetricsWindow
     reconciliation: ReconciliationMetrics
     ghl_operations: dict[str, OperationStats]
+    odoo_operations: dict[str, OperationStats] = Field(description="Odoo calls per model and method")
     webhooks: dict[str, OperationStats]
     system_health: SystemHealth
     queues: dict[str, QueueDepth]

@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from shared.ghl.client import CallRecord, GhlClient, TokenProvider
+    from shared.calls import CallRecord
+    from shared.ghl.client import GhlClient, TokenProvider
     from shared.settings import Settings
     from sync_core.rate_budget import BudgetLimits
 

@@ -15,6 +15,7 @@ import httpx
 from pydantic import BaseModel, ValidationError
 
 from shared import telemetry
+from shared.calls import CallRecord
 from shared.ghl.errors import (
     AuthExpired,
     Forbidden,
@@ -82,21 +83,6 @@ class TokenProvider(Protocol):
     def refresh(self, location_id: str, rejected_token: str) -> str:
         """GHL answered 401 to `rejected_token`: a new token, or AuthExpired when there is none."""
         ...
-
-
-@dataclass(frozen=True)
-class CallRecord:
-    """One HTTP attempt at GHL, for metrics (no body, no token)."""
-
-    operation: str
-    location_id: str
-    method: str
-    path_template: str
-    status_code: int | None
-    duration_ms: float
-    success: bool
-    error_code: str | None
-    trace_id: str | None
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import random
 import re
+import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from shared import telemetry
+from shared.calls import CallRecord
 from shared.odoo import budget_key, rate_limits
 from shared.odoo.errors import OdooConflict, OdooError, OdooOutcomeUnknown, OdooRateLimited, OdooUnavailable
 from shared.odoo.transports import Call, Json2Transport, JsonRpcTransport, Transport
@@ -33,6 +35,7 @@ logging.getLogger("httpx").setLevel(logging.WARNING)
 
 DEFAULT_TIMEOUT = httpx.Timeout(connect=5.0, read=20.0, write=10.0, pool=5.0)
 DEFAULT_MAX_WAIT_S = 10.0
+PROBE_TIMEOUT_S = 3.0
 ATTEMPTS = 3  # of a call that changed nothing when it failed (a read, a write not sent)
 CONFLICT_ATTEMPTS = 3  # of a call Odoo rolled back on a serialization failure
 RATE_LIMIT_RETRIES = 2
@@ -65,6 +68,7 @@ class OdooClient:
         attempts: int = ATTEMPTS,
         conflict_attempts: int = CONFLICT_ATTEMPTS,
         http_transport: httpx.BaseTransport | None = None,
+        on_call: Callable[[CallRecord], None] | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -75,8 +79,10 @@ class OdooClient:
         self._max_wait_s = max_wait_s
         self._attempts = max(1, attempts)
         self._conflict_attempts = max(1, conflict_attempts)
+        self._on_call = on_call
         self._sleep = sleep
         self._clock = clock
+        self._probing = threading.local()  # this thread's probe: a short timeout, no retries
         self._http = httpx.Client(
             base_url=base_url.rstrip("/"),
             transport=http_transport,
@@ -127,6 +133,16 @@ class OdooClient:
         """The server's version (`server_version`, `server_version_info`); needs no credentials."""
         result: dict[str, Any] = self._retrying(None, lambda: self._transport.version(self._exchange))
         return result
+
+    def probe(self, timeout_s: float = PROBE_TIMEOUT_S) -> None:
+        """One cheap authenticated call (counting no partner) within `timeout_s`, never retried: returns when Odoo
+        takes the credentials, raises the client's error otherwise (health: reachable or not, and why)."""
+        call = Call("res.partner", "search_count", {"domain": [("id", "=", 0)]})
+        self._probing.timeout = httpx.Timeout(timeout_s)
+        try:
+            self._retrying(call, lambda: self._transport.execute(self._exchange, call), retry=False)
+        finally:
+            self._probing.timeout = None
 
     def search_read(
         self,
@@ -186,9 +202,12 @@ class OdooClient:
     def _call(self, call: Call) -> Any:
         return self._retrying(call, lambda: self._transport.execute(self._exchange, call))
 
-    def _retrying(self, call: Call | None, attempt: Callable[[], Any]) -> Any:
+    def _retrying(self, call: Call | None, attempt: Callable[[], Any], *, retry: bool = True) -> Any:
+        def recorded() -> Any:
+            return self._recorded(call, attempt)
+
         try:
-            return self._retried(attempt)
+            return self._retried(recorded) if retry else recorded()
         except OdooError as error:
             log.warning(
                 "odoo %s failed: %s (%s)",
@@ -243,7 +262,9 @@ class OdooClient:
         may have reached Odoo."""
         where = call.where if call else {"method": path.rsplit("/", 1)[-1]}
         label = f"{call.model}.{call.method}" if call else path
-        self._take_slot()
+        probing: httpx.Timeout | None = getattr(self._probing, "timeout", None)
+        timeout = probing or self._timeout
+        self._take_slot(min(self._max_wait_s, probing.read or 0) if probing else self._max_wait_s)
         started = time.perf_counter()
         attributes = {
             "odoo.protocol": self.protocol,
@@ -252,7 +273,7 @@ class OdooClient:
         }
         try:
             with telemetry.span(f"Odoo {label}", kind="client", attributes=attributes):
-                response = self._http.request(method, path, json=body, headers=headers, timeout=self._timeout)
+                response = self._http.request(method, path, json=body, headers=headers, timeout=timeout)
         except NOT_SENT as exc:
             raise OdooUnavailable(f"{label}: Odoo unreachable ({type(exc).__name__})", **where) from exc
         except httpx.TransportError as exc:
@@ -264,10 +285,41 @@ class OdooClient:
         log.debug("odoo %s -> %s in %.0f ms", label, response.status_code, (time.perf_counter() - started) * 1000)
         return response
 
-    def _take_slot(self) -> None:
-        slot = self._budget.reserve(self._key, self._max_wait_s)
+    def _recorded(self, call: Call | None, attempt: Callable[[], Any]) -> Any:
+        """One attempt, recorded for the metrics (`odoo.<model>.<method>`, its outcome and latency) like GHL's."""
+        started = time.perf_counter()
+        try:
+            result = attempt()
+        except OdooError as error:
+            if not (isinstance(error, OdooRateLimited) and error.status is None):  # our own budget: nothing sent
+                self._record(call, started, error)
+            raise
+        self._record(call, started, None)
+        return result
+
+    def _record(self, call: Call | None, started: float, error: OdooError | None) -> None:
+        if self._on_call is None:
+            return
+        record = CallRecord(
+            operation=f"odoo.{call.model}.{call.method}" if call else "odoo.version",
+            location_id=self._key,
+            method="POST",
+            path_template=f"{call.model}.{call.method}" if call else "version",
+            status_code=error.status if error else 200,
+            duration_ms=(time.perf_counter() - started) * 1000,
+            success=error is None,
+            error_code=error.code if error else None,
+            trace_id=None,
+        )
+        try:
+            self._on_call(record)
+        except Exception:  # metrics must never break a call to Odoo
+            log.exception("recording an Odoo call failed")
+
+    def _take_slot(self, max_wait_s: float) -> None:
+        slot = self._budget.reserve(self._key, max_wait_s)
         if not slot.granted:
-            retry_after = retry_after_refusal(slot, self._clock(), self._max_wait_s, random.random())
+            retry_after = retry_after_refusal(slot, self._clock(), max_wait_s, random.random())
             raise OdooRateLimited(retry_after, f"rate budget {self._key} is spent for {slot.wait_s:.1f}s")
         delay = slot.start_at - self._clock()
         if delay > 0:

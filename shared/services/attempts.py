@@ -1,4 +1,4 @@
-"""Every call to GHL recorded in SQL (`sync_attempts`): the source of the GHL metrics endpoints and health."""
+"""Every call to GHL and Odoo recorded in SQL (`sync_attempts`): the source of the GHL metrics endpoints and health."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from shared import telemetry
 from shared.store.schema import sync_attempts
 
 if TYPE_CHECKING:
-    from shared.ghl.client import CallRecord
+    from shared.calls import CallRecord
     from shared.store.database import Database
 
 log = telemetry.get_logger("attempts")
@@ -23,10 +23,10 @@ MAX_BATCH = 200
 
 
 class CallLog:
-    """GHL calls written to SQL in batches: the calls of up to `flush_after_s` in one insert, not one transaction
-    per call (which was a third of a change's transactions). Readers `flush` first, so what they read is complete
-    for this process; another instance's calls show within `flush_after_s`. A database hiccup, or the process
-    being killed, loses the metrics of that batch, never a call's result."""
+    """GHL and Odoo calls written to SQL in batches: the calls of up to `flush_after_s` in one insert, not one
+    transaction per call (which was a third of a change's transactions). Readers `flush` first, so what they read
+    is complete for this process; another instance's calls show within `flush_after_s`. A database hiccup, or the
+    process being killed, loses the metrics of that batch, never a call's result."""
 
     def __init__(
         self,

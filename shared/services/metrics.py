@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from shared.api.schemas import (
     GhlMetrics,
     MetricsWindow,
+    OdooMetrics,
     OperationStats,
     QueueDepth,
     RateBudgetOut,
@@ -97,10 +98,16 @@ def _rate_budgets(work: Work) -> dict[str, RateBudgetOut]:
     return result
 
 
-def ghl_metrics(work: Work, hours: int = 24, now: datetime | None = None) -> GhlMetrics:
-    """GHL calls of the last `hours` (every attempt, as recorded by the client), per operation."""
-    span = window(hours, now or work.now())
+ODOO_CALLS = "odoo.%"  # the Odoo client's operations (`odoo.<model>.<method>`) beside GHL's in `sync_attempts`
+
+
+def _calls(
+    work: Work, since: datetime, *, odoo: bool
+) -> tuple[dict[str, OperationStats], OperationStats, dict[str, int]]:
+    """GHL's or Odoo's calls since `since` (every attempt, as recorded by the client): per operation, in all, and per
+    HTTP status (or error code when no status came)."""
     work.flush_call_log()
+    whose = sync_attempts.c.operation.like(ODOO_CALLS)
     with work.transaction() as conn:
         rows = conn.execute(
             sa.select(
@@ -109,7 +116,7 @@ def ghl_metrics(work: Work, hours: int = 24, now: datetime | None = None) -> Ghl
                 sync_attempts.c.duration_ms,
                 sync_attempts.c.status_code,
                 sync_attempts.c.error_code,
-            ).where(sync_attempts.c.attempted_at >= span.desde)
+            ).where(sync_attempts.c.attempted_at >= since, whose if odoo else ~whose)
         ).all()
     by_operation: dict[str, list[tuple[bool, float]]] = defaultdict(list)
     responses: Counter[str] = Counter()
@@ -117,13 +124,34 @@ def ghl_metrics(work: Work, hours: int = 24, now: datetime | None = None) -> Ghl
         by_operation[row.operation].append((bool(row.success), float(row.duration_ms)))
         responses[str(row.status_code) if row.status_code is not None else str(row.error_code)] += 1
     totals = operation_stats((bool(r.success), float(r.duration_ms)) for r in rows)
+    operations = {op: operation_stats(items) for op, items in sorted(by_operation.items())}
+    return operations, totals, dict(sorted(responses.items()))
+
+
+def ghl_metrics(work: Work, hours: int = 24, now: datetime | None = None) -> GhlMetrics:
+    """GHL calls of the last `hours` (every attempt, as recorded by the client), per operation."""
+    span = window(hours, now or work.now())
+    operations, totals, responses = _calls(work, span.desde, odoo=False)
     return GhlMetrics(
         window=span,
-        ghl_operations={op: operation_stats(items) for op, items in sorted(by_operation.items())},
+        ghl_operations=operations,
         totals=totals,
-        responses=dict(sorted(responses.items())),
+        responses=responses,
         ghl_health_percentage=totals.success_rate,
         rate_budget=_rate_budgets(work),
+    )
+
+
+def odoo_metrics(work: Work, hours: int = 24, now: datetime | None = None) -> OdooMetrics:
+    """Odoo calls of the last `hours` (every attempt, as recorded by the client), per model and method."""
+    span = window(hours, now or work.now())
+    operations, totals, responses = _calls(work, span.desde, odoo=True)
+    return OdooMetrics(
+        window=span,
+        odoo_operations=operations,
+        totals=totals,
+        responses=responses,
+        odoo_health_percentage=totals.success_rate,
     )
 
 
@@ -143,9 +171,10 @@ def _sync_states(work: Work) -> dict[str, int]:
 
 
 def system_metrics(work: Work, hours: int = 24, now: datetime | None = None) -> SystemMetrics:
-    """Everything an operator looks at first: GHL calls, webhooks, health, queues and poison, sync states."""
+    """Everything an operator looks at first: GHL and Odoo calls, webhooks, health, queues and poison, sync states."""
     moment = now or work.now()
     ghl = ghl_metrics(work, hours, moment)
+    odoo = odoo_metrics(work, hours, moment)
     hooks = webhook_metrics(work, hours, moment)
     health = SystemHealth(
         ghl_health_percentage=ghl.ghl_health_percentage,
@@ -158,6 +187,7 @@ def system_metrics(work: Work, hours: int = 24, now: datetime | None = None) -> 
         window=ghl.window,
         reconciliation=reports.metrics(work),
         ghl_operations=ghl.ghl_operations,
+        odoo_operations=odoo.odoo_operations,
         webhooks=hooks.webhooks,
         system_health=health,
         queues=_queue_depths(work),

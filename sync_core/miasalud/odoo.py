@@ -133,11 +133,62 @@ def campaign_key(assignment: Assignment) -> int:
     return assignment.campaign_number if assignment.campaign_number is not None else -assignment.campaign_id
 
 
+# Archived records too: Odoo's searches skip them unless the domain names `active`, and a partner staff archived or a
+# lead marked lost is still the one record of its contact (creating another would double it).
+ARCHIVED_TOO = ("active", "in", [True, False])
+
+
 def partner_domain(manychat_id: str) -> list[Any]:
     """How the partner of a contact is found before any create: nothing in Odoo makes `x_manychat_id` unique."""
-    return [("x_manychat_id", "=", manychat_id)]
+    return [("x_manychat_id", "=", manychat_id), ARCHIVED_TOO]
 
 
 def lead_domain(manychat_id: str, x_campaign_id: int) -> list[Any]:
     """How the lead of a campaign contact is found before any create (one lead per contact and campaign)."""
-    return [("x_manychat_id", "=", manychat_id), ("x_campaign_id", "=", x_campaign_id)]
+    return [("x_manychat_id", "=", manychat_id), ("x_campaign_id", "=", x_campaign_id), ARCHIVED_TOO]
+
+
+# A partner as staff read and write it through the API (`/api/v1/odoo/contacts`).
+PARTNER_FIELDS = ["name", "phone", "email", "x_manychat_id", "active"]
+
+
+@dataclass(frozen=True)
+class PartnerProblem:
+    field: str
+    code: str
+    message: str
+
+
+def staff_partner_values(
+    name: str, phone: str | None, email: str | None, manychat_id: str | None, *, phone_region: str
+) -> tuple[dict[str, Any], list[PartnerProblem]]:
+    """The `res.partner` values staff asked for (phone as E.164, email normalised, blanks emptied), or why not: a
+    phone or email that is not valid is refused, never written to Odoo as if it were."""
+    from sync_core.contacts import normalize_email
+    from sync_core.phones import read_phone
+
+    problems: list[PartnerProblem] = []
+    number = read_phone(phone, phone_region) if phone and phone.strip() else None
+    if number is not None and not number.valid:
+        problems.append(PartnerProblem("phone", "invalid_phone", "El teléfono no es un número válido."))
+    address = normalize_email(email) if email and email.strip() else None
+    if email and email.strip() and address is None:
+        problems.append(PartnerProblem("email", "invalid_email", "El correo electrónico no es válido."))
+    values = {
+        "name": name.strip()[:MAX_NAME_CHARS],
+        "phone": number.number if number is not None and number.valid else False,
+        "email": address or False,
+        "x_manychat_id": (manychat_id or "").strip() or False,
+    }
+    return values, problems
+
+
+def partner_search_domain(q: str | None, manychat_id: str | None, *, include_archived: bool) -> list[Any]:
+    """The partners a staff search lists: `q` in the name or phone or exactly the x_manychat_id; archived ones
+    only when asked (said in the domain, so every Odoo and the sandbox read it alike)."""
+    domain: list[Any] = [ARCHIVED_TOO] if include_archived else [("active", "=", True)]
+    if manychat_id:
+        domain.append(("x_manychat_id", "=", manychat_id))
+    if q:
+        domain += ["|", "|", ("name", "ilike", q), ("phone", "ilike", q), ("x_manychat_id", "=", q)]
+    return domain

@@ -11,8 +11,10 @@ from sync_core.miasalud.odoo import (
     lead_domain,
     lead_values,
     partner_domain,
+    partner_search_domain,
     partner_values,
     pushed,
+    staff_partner_values,
     stage_name,
 )
 
@@ -65,6 +67,28 @@ def test_stage_mapping_ignores_case_accents_and_spacing_and_unknown_states_map_t
     assert stage_name(None, DEFAULT_STAGES) is None
 
 
-def test_records_are_found_by_their_manychat_ids() -> None:
-    assert partner_domain("MC1") == [("x_manychat_id", "=", "MC1")]
-    assert lead_domain("MC1", 85) == [("x_manychat_id", "=", "MC1"), ("x_campaign_id", "=", 85)]
+def test_records_are_found_by_their_manychat_ids_archived_ones_too() -> None:
+    archived_too = ("active", "in", [True, False])
+    assert partner_domain("MC1") == [("x_manychat_id", "=", "MC1"), archived_too]
+    assert lead_domain("MC1", 85) == [("x_manychat_id", "=", "MC1"), ("x_campaign_id", "=", 85), archived_too]
+
+
+def test_staff_partner_values_are_clean_and_invalid_ones_are_refused_not_written() -> None:
+    values, problems = staff_partner_values(
+        "  Ana  ", "+5215512345678", " Ana@Ejemplo.COM ", " MC1 ", phone_region="MX"
+    )
+    assert problems == []
+    assert values == {"name": "Ana", "phone": "+525512345678", "email": "Ana@ejemplo.com", "x_manychat_id": "MC1"}
+    blank, _ = staff_partner_values("Ana", "", "  ", None, phone_region="MX")
+    assert (blank["phone"], blank["email"], blank["x_manychat_id"]) == (False, False, False)  # emptied in Odoo
+    _, refused = staff_partner_values("Ana", "123", "ana@", "MC1", phone_region="MX")
+    assert [(p.field, p.code) for p in refused] == [("phone", "invalid_phone"), ("email", "invalid_email")]
+
+
+def test_a_staff_search_lists_active_partners_unless_archived_ones_are_asked_for() -> None:
+    assert partner_search_domain(None, None, include_archived=False) == [("active", "=", True)]
+    assert partner_search_domain("55", "MC1", include_archived=True) == [
+        ("active", "in", [True, False]),
+        ("x_manychat_id", "=", "MC1"),
+        "|", "|", ("name", "ilike", "55"), ("phone", "ilike", "55"), ("x_manychat_id", "=", "55"),
+    ]  # fmt: skip

@@ -88,6 +88,8 @@ class Recordset:
         self._check_access("read")
         tree = parse(domain, self.model)
         found = [r for r in self._table.values() if matches(tree, r, self.model, self._db.display_name)]
+        if "active" in self.model.fields and not _names_active(domain):
+            found = [r for r in found if r.get("active", True)]  # Odoo's active_test: archived records hidden
         found = self._sorted(found, order)
         end = None if limit in (None, False) else offset + int(limit or 0)
         return [r["id"] for r in found[offset:end]]
@@ -343,6 +345,13 @@ class Recordset:
                             f"Constraint: {model.name.replace('.', '_')}_{field.name}_fkey\n"
                         )
                     other[field.name] = False
+
+
+def _names_active(domain: Any) -> bool:
+    """Whether a domain says anything about `active` (then Odoo lists archived records as it asks)."""
+    return isinstance(domain, list | tuple) and any(
+        isinstance(term, list | tuple) and len(term) == 3 and term[0] == "active" for term in domain
+    )
 
 
 def _sort_key(field: Field, record: dict[str, Any]) -> tuple[bool, Any]:

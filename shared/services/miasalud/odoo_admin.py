@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from shared.http import ApiError
 from shared.services.miasalud import odoo_push
+from shared.services.miasalud.odoo_errors import require_odoo
 from shared.store import miasalud as store
 from shared.store.miasalud_schema import miasalud_campaign_contacts, miasalud_odoo_state, miasalud_stage_map
 from shared.work import Work
@@ -68,8 +69,7 @@ def retry(work: Work, route_kind: str, row_id: int) -> dict[str, Any]:
     if kind is None:
         raise ApiError(404, "not_found", "El recurso no existe.")
     settings = work.settings
-    if not settings.odoo_url:
-        raise ApiError(409, "odoo_not_configured", "Odoo no está configurado (ODOO_URL): no hay a dónde reenviar.")
+    require_odoo(bool(settings.odoo_url))
     if not pushed(settings.odoo_sync, kind):
         raise ApiError(409, "not_pushed", f"Con ODOO_SYNC={settings.odoo_sync} este tipo de registro no va a Odoo.")
     table = odoo_push.TABLES[kind]

@@ -19,9 +19,10 @@ from shared import telemetry
 from shared.http import ApiError
 from shared.odoo.errors import OdooError
 from shared.services.miasalud import odoo_push
+from shared.services.miasalud.odoo_errors import require_odoo
 from shared.store.miasalud_schema import miasalud_campaign_contacts, miasalud_contacts, miasalud_odoo_reports
 from shared.work import Work
-from sync_core.miasalud.odoo import LEAD, PARTNER, RecordKind, partner_values, pushed
+from sync_core.miasalud.odoo import ARCHIVED_TOO, LEAD, PARTNER, RecordKind, partner_values, pushed
 from sync_core.miasalud.reconcile import Difference, compare
 
 log = telemetry.get_logger("odoo")
@@ -36,8 +37,7 @@ NOT_COMPARED = frozenset({"description"})
 def run(work: Work, *, trigger: str, heal: bool) -> dict[str, Any]:
     """One reconciliation, recorded as a report; raises ApiError 409 when Odoo is not configured."""
     settings = work.settings
-    if not settings.odoo_url:
-        raise ApiError(409, "odoo_not_configured", "Odoo no está configurado (ODOO_URL): no hay con qué conciliar.")
+    require_odoo(bool(settings.odoo_url))
     started = work.now()
     with work.transaction() as conn:
         report_id = int(
@@ -141,7 +141,12 @@ def _odoo_records(work: Work, model: str, fields: list[str]) -> list[dict[str, A
     records: list[dict[str, Any]] = []
     while True:
         page = work.odoo.search_read(
-            model, [("x_manychat_id", "!=", False)], fields, limit=PAGE, offset=len(records), order="id asc"
+            model,
+            [("x_manychat_id", "!=", False), ARCHIVED_TOO],
+            fields,
+            limit=PAGE,
+            offset=len(records),
+            order="id asc",
         )
         records += page
         if len(page) < PAGE:

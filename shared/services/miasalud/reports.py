@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar, get_args
 
+from shared import telemetry
 from shared.api.miasalud_schemas import (
     CampaignLeads,
     ChannelLeads,
@@ -27,7 +28,10 @@ from shared.api.miasalud_schemas import (
 from shared.api.schemas import HealthCheck
 from shared.health import run_check, sql_probe
 from shared.http import ApiError
+from shared.odoo.errors import OdooError
 from shared.queues import MANYCHAT_CAMPAIGN, MANYCHAT_CONTACT, POISON_SUFFIX
+from shared.services.miasalud import odoo_admin, odoo_reconcile
+from shared.settings import SettingsError
 from shared.store import miasalud as store
 from shared.store import miasalud_queries as queries
 from shared.store.miasalud_schema import miasalud_contacts, miasalud_events
@@ -35,15 +39,19 @@ from shared.work import Work
 from sync_core.errors import DomainError
 from sync_core.times import local_bound, local_day_bounds, zone
 
+log = telemetry.get_logger("miasalud")
+
 SUMMARY_DAYS = 30
 MAX_SUMMARY_DAYS = 366
 HOURS = 24
 QUEUES = (MANYCHAT_CONTACT, MANYCHAT_CAMPAIGN)
 R = TypeVar("R", ChannelLeads, CampaignLeads, StageLeads)
-ODOO_NOT_CONFIGURED = OdooState(
-    status="not_configured",
-    detail="Odoo aún no está conectado: los registros quedan en SQL con odoo_sync_status pending.",
-)
+ODOO_NOT_CONFIGURED = "Odoo aún no está conectado: los registros quedan en SQL con odoo_sync_status pending."
+ODOO_DETAILS = {
+    "ok": "Odoo responde y acepta las credenciales.",
+    "unreachable": "Odoo no respondió a una llamada de prueba",
+    "paused": "Envíos a Odoo en pausa: rechazó las credenciales.",
+}
 
 
 def window(
@@ -211,10 +219,56 @@ def health(work: Work) -> LeadsHealth:
         return "ok"
 
     checks = {name: run_check(name, probe) for name, probe in (("sql", sql), ("queues", queues))}
+    odoo = odoo_state(work)
+    status = "ok" if all(check.ok for check in checks.values()) else "unavailable"
+    if status == "ok" and odoo.status in ("unreachable", "paused"):
+        status = "degraded"  # ManyChat's events are still taken and kept; Odoo gets them once it is back
     return LeadsHealth(
-        status="ok" if all(check.ok for check in checks.values()) else "unavailable",
+        status=status,
         checks={name: HealthCheck(ok=check.ok, detail=check.detail) for name, check in checks.items()},
         queues={name: levels.get(name, QueueLevel(depth=None, poison=None)) for name in QUEUES},
         held_events=held[0] if held else None,
-        odoo=ODOO_NOT_CONFIGURED,
+        odoo=odoo,
     )
+
+
+def odoo_state(work: Work) -> OdooState:
+    """Odoo as the wing sees it: configured, answering a cheap authenticated call in time, pushes paused or not, the
+    rows waiting for it or in error, and the newest reconciliation (left out when SQL does not answer)."""
+    if not work.settings.odoo_url:
+        return OdooState(status="not_configured", detail=ODOO_NOT_CONFIGURED, configured=False)
+    sync: dict[str, Any] | None = None
+    last = None
+    try:
+        sync = odoo_admin.sync_status(work)
+        found = odoo_reconcile.reports(work, limit=1)["items"]
+        last = found[0] if found else None
+    except Exception as exc:  # noqa: BLE001 - SQL down: its own check says so, by kind
+        log.warning("health: the Odoo sync state could not be read: %s", type(exc).__name__)
+    why = ""
+    try:
+        work.odoo.probe()
+    except OdooError as failure:
+        why = failure.code
+    except SettingsError:
+        why = "configuration_error"
+    paused = bool(sync and sync["paused"])
+    status = "paused" if paused else "unreachable" if why else "ok"
+    return OdooState(
+        status=status,
+        detail=ODOO_DETAILS[status] + (f" ({why})." if status == "unreachable" else ""),
+        configured=True,
+        reachable=not why,
+        paused=paused,
+        paused_reason=sync["paused_reason"] if sync else None,
+        pending=_summed(sync, "pending"),
+        errors=_summed(sync, "error"),
+        last_reconciliation=last,
+    )
+
+
+def _summed(sync: dict[str, Any] | None, status: str) -> int | None:
+    """Contacts and campaign contacts in `status`; None when SQL could not tell."""
+    if sync is None:
+        return None
+    return int(sum(sync[kind]["counts"].get(status, 0) for kind in ("contacts", "campaign_contacts")))

@@ -10,7 +10,8 @@ import time
 from azure.data.tables import TableClient
 from pydantic import SecretStr
 
-from shared.ghl.client import CallRecord, GhlClient
+from shared.calls import CallRecord
+from shared.ghl.client import GhlClient
 from shared.ghl.rate_budget import TableRateBudget
 from shared.ghl.tokens import PrivateTokenProvider
 from tools.ghl_sandbox import DEMO_LOCATION_ID, DEMO_PRIVATE_TOKEN

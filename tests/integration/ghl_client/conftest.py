@@ -18,7 +18,8 @@ import pytest
 from azure.data.tables import TableClient, TableServiceClient
 from pydantic import SecretStr
 
-from shared.ghl.client import CallRecord, GhlClient, TokenProvider
+from shared.calls import CallRecord
+from shared.ghl.client import GhlClient, TokenProvider
 from shared.ghl.oauth import OAuthApp
 from shared.ghl.rate_budget import MemoryRateBudget, RateBudget
 from shared.ghl.tokens import PrivateTokenProvider

@@ -14,8 +14,13 @@ from blueprints import manychat as api
 from shared import runtime
 from shared.queues import MANYCHAT_CAMPAIGN, MANYCHAT_CONTACT, ODOO_PUSH, grouped_messages
 from shared.services.miasalud import odoo_push, records
+from shared.store.miasalud_schema import miasalud_stage_map
+from shared.work import Work
 from sync_core.miasalud.events import EXAMPLE_CAMPAIGN, EXAMPLE_CONTACT
+from sync_core.miasalud.odoo import DEFAULT_STAGES
+from sync_core.text import fold
 from tests.fixtures.app import MANYCHAT_HEADERS, App, Response
+from tools.odoo_sandbox import DEMO_API_KEY, DEMO_API_LOGIN, DEMO_DB, SandboxServer
 
 SEED_CONTACT = EXAMPLE_CONTACT  # the seed's body, verbatim
 SEED_CAMPAIGN = EXAMPLE_CAMPAIGN  # the seed's body, verbatim
@@ -99,3 +104,43 @@ def leads(app: App) -> Iterator[Leads]:
     wing.queued(MANYCHAT_CAMPAIGN)
     wing.queued(ODOO_PUSH)
     yield wing
+
+
+PROTOCOLS = ["jsonrpc", "json2"]
+
+
+@pytest.fixture(scope="module")
+def odoo_server() -> Iterator[SandboxServer]:
+    with SandboxServer() as server:
+        yield server
+
+
+@pytest.fixture(params=PROTOCOLS)
+def odoo(
+    request: pytest.FixtureRequest, odoo_server: SandboxServer, leads: Leads, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[SandboxServer]:
+    """The Odoo sandbox (demo database, reset) with the app pointed at it, ODOO_SYNC=both, the stage map seeded."""
+    odoo_server.admin.reset()
+    settings = {
+        "ODOO_URL": odoo_server.url,
+        "ODOO_DB": DEMO_DB,
+        "ODOO_USERNAME": DEMO_API_LOGIN,
+        "ODOO_API_KEY": DEMO_API_KEY,
+        "ODOO_PROTOCOL": request.param,
+        "ODOO_RATE_PER_S": "1000",
+    }
+    for key, value in settings.items():
+        monkeypatch.setenv(key, value)
+    runtime.reset()
+    now = Work.current().now()
+    with leads.app.db.transaction() as conn:
+        conn.execute(miasalud_stage_map.delete())  # the migration's defaults, whatever an earlier test left
+        conn.execute(
+            miasalud_stage_map.insert(),
+            [
+                {"state": state, "state_key": fold(state), "stage_name": stage, "created_at": now, "updated_at": now}
+                for state, stage in DEFAULT_STAGES.items()
+            ],
+        )
+    yield odoo_server
+    runtime.reset()

@@ -3,6 +3,7 @@ summary computed from known rows, and the wing's health."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -11,9 +12,12 @@ import pytest
 
 from blueprints import miasalud_api as api
 from shared import runtime
+from shared.services.miasalud import odoo_reconcile
 from shared.store import miasalud as store
 from shared.store.miasalud_schema import miasalud_campaign_contacts, miasalud_contacts, miasalud_events
+from shared.work import Work
 from tests.integration.miasalud.conftest import SEED_CAMPAIGN, SEED_CONTACT, Leads
+from tools.odoo_sandbox import DEMO_API_LOGIN, SandboxServer
 
 # MiaSalud's zone, America/Mexico_City, is UTC-6 all year since 2022.
 CDMX = -6
@@ -174,6 +178,54 @@ def test_health_shows_the_queues_held_events_and_odoo(leads: Leads) -> None:
     assert health["queues"]["manychat-campaign"] == {"depth": 0, "poison": 0}
     assert health["held_events"] == 1
     assert health["odoo"]["status"] == "not_configured"
+
+
+def test_health_shows_odoo_reachable_its_rows_waiting_and_last_reconciliation(
+    odoo: SandboxServer, leads: Leads
+) -> None:
+    for manychat_id in ("MC1", "MC2", "MC3"):
+        leads.post_contact({**SEED_CONTACT, "manychat_id": manychat_id})
+    while leads.drain():
+        pass
+    first, second, _ = leads.rows(miasalud_contacts)
+    leads.change(miasalud_contacts, first.id, odoo_sync_status="error", odoo_sync_error="Odoo rechazó los datos")
+    leads.change(miasalud_contacts, second.id, odoo_sync_status="pending")
+    report = odoo_reconcile.run(Work.current(), trigger="api", heal=False)
+    answer = leads.staff(api.reports_health)
+    assert answer.status == 200, answer.body
+    assert answer.body["status"] == "ok"
+    state = answer.body["odoo"]
+    assert (state["status"], state["configured"], state["reachable"], state["paused"]) == ("ok", True, True, False)
+    assert (state["pending"], state["errors"]) == (1, 1)
+    assert (state["last_reconciliation"]["id"], state["last_reconciliation"]["status"]) == (report["id"], "completed")
+
+
+def test_health_is_degraded_while_odoo_is_down_and_while_pushes_are_paused(odoo: SandboxServer, leads: Leads) -> None:
+    odoo.admin.start_outage(30)
+    try:
+        down = leads.staff(api.reports_health)
+    finally:
+        odoo.admin.end_outage()
+    assert down.status == 200  # ManyChat's events are still taken: degraded, not unavailable
+    assert (down.body["status"], down.body["odoo"]["status"], down.body["odoo"]["reachable"]) == (
+        "degraded", "unreachable", False,
+    )  # fmt: skip
+    assert "unavailable" in down.body["odoo"]["detail"] and odoo.url not in str(down.body)
+
+    odoo.admin.expire_keys(DEMO_API_LOGIN)
+    leads.post_contact(SEED_CONTACT)
+    leads.drain()  # the push meets the refused key: pushes pause
+    paused = leads.staff(api.reports_health).body
+    assert (paused["status"], paused["odoo"]["status"], paused["odoo"]["paused"]) == ("degraded", "paused", True)
+    assert "ODOO_API_KEY" in paused["odoo"]["paused_reason"] and paused["odoo"]["pending"] == 1
+
+
+def test_the_health_check_gives_up_on_a_slow_odoo_within_seconds(odoo: SandboxServer, leads: Leads) -> None:
+    odoo.admin.inject("slow", models=["res.partner"], methods=["search_count"], delay_ms=8000, count=1)
+    started = time.monotonic()
+    state = leads.staff(api.reports_health).body["odoo"]
+    assert time.monotonic() - started < 6
+    assert (state["status"], state["reachable"]) == ("unreachable", False)
 
 
 def test_health_is_503_with_the_same_shape_when_storage_is_down(leads: Leads, monkeypatch: pytest.MonkeyPatch) -> None:

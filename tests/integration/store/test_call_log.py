@@ -7,7 +7,7 @@ import time
 
 import sqlalchemy as sa
 
-from shared.ghl.client import CallRecord
+from shared.calls import CallRecord
 from shared.services.attempts import CallLog
 from shared.store.database import Database
 from shared.store.schema import sync_attempts
