@@ -77,6 +77,7 @@ __all__ = [
 
 MAX_ROW_ID = 2**63 - 1
 RowId = Annotated[int, Field(ge=1, le=MAX_ROW_ID), WHOLE_NUMBER]
+MAX_ODOO_ID = 2**31 - 1  # Odoo's ids are PostgreSQL integers
 # skipped: the push to Odoo set the row aside (odoo_sync_error says why).
 OdooSyncStatus = Literal["pending", "success", "error", "skipped"]
 EventStatus = Literal["applied", "unchanged", "rejected", "held", "queued"]
@@ -180,6 +181,12 @@ class AdvisorIn(BaseModel):
     email: str | None = Field(None, max_length=254)
     phone: str | None = Field(None, max_length=40)
     external_id: ExternalId = Field(None, description="comercial_id / medico_id in ManyChat's events")
+    odoo_user_id: int | None = Field(
+        None,
+        ge=1,
+        le=MAX_ODOO_ID,
+        description="The Odoo user (res.users id) the leads of this advisor get as salesperson; null: nobody",
+    )
 
 
 def _row_reference(value: Any, info: ValidationInfo) -> Any:
@@ -309,6 +316,7 @@ class Advisor(BaseModel):
     name: str | None
     email: str | None
     phone: str | None
+    odoo_user_id: int | None
     from_event: bool
     created_at: datetime
     updated_at: datetime

@@ -352,6 +352,7 @@ def _advisor_values(work: Work, body: AdvisorIn) -> dict[str, Any]:
         "email": (body.email or "").strip() or None,
         "phone": phone.number if phone else None,
         "external_id": body.external_id,
+        "odoo_user_id": body.odoo_user_id,
     }
 
 

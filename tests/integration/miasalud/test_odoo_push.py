@@ -118,6 +118,38 @@ def test_a_mapped_advisor_becomes_the_salesperson(odoo: SandboxServer, leads: Le
     assert _id(lead["user_id"]) == salesperson
 
 
+def test_staff_setting_an_advisors_odoo_user_makes_it_the_salesperson_of_its_leads(
+    odoo: SandboxServer, leads: Leads
+) -> None:
+    """PUT /advisors/{id} with `odoo_user_id` sends that advisor's leads back to Odoo with the new salesperson;
+    null clears it again (nobody, not the API user)."""
+    salesperson = next(u["id"] for u in odoo.admin.records("res.users") if u["login"] not in (DEMO_API_LOGIN, "admin"))
+    leads.post_contact(SEED_CONTACT)
+    leads.post_campaign(SEED_CAMPAIGN)
+    while leads.drain():
+        pass
+    [advisor] = leads.staff(api.advisors_list, params={"q": "101"}).body["results"]
+    body = {"name": "Dra. Laura", "external_id": advisor["external_id"]}  # created by the event, without a name
+    for user in (salesperson, None):
+        answer = leads.staff(api.advisors_update, "PUT", body={**body, "odoo_user_id": user}, id=advisor["id"])
+        assert answer.status == 200, answer.body
+        assert answer.body["odoo_user_id"] == user
+        while leads.drain():
+            pass
+        [lead] = records(odoo, "crm.lead")
+        assert _id(lead["user_id"]) == user
+    assert len(creates(odoo, "crm.lead")) == 1
+    assert [link.odoo_sync_status for link in leads.rows(miasalud_campaign_contacts)] == ["success"]
+
+
+def test_an_advisors_odoo_user_must_be_a_positive_id(leads: Leads) -> None:
+    for wrong in (0, -3, "7", 2**31):
+        answer = leads.staff(api.advisors_create, "POST", body={"name": "Dra. Laura", "odoo_user_id": wrong})
+        assert answer.status == 400, wrong
+        assert answer.body["error"]["code"] == "validation_error"
+        assert [d["field"] for d in answer.body["error"]["details"]] == ["odoo_user_id"]
+
+
 @pytest.mark.parametrize("case", [("contacts", 1, 0), ("leads", 0, 1)], ids=["contacts", "leads"])
 def test_odoo_sync_sends_only_what_its_mode_says(
     odoo: SandboxServer, leads: Leads, monkeypatch: pytest.MonkeyPatch, case: tuple[str, int, int]
