@@ -24,6 +24,7 @@ from sync_core.rv3_mapping import (
     plan_change,
     rv3_start,
     status_holds,
+    unwritable_status,
     writeback_target,
 )
 from sync_core.times import local_day_bounds, zone
@@ -291,14 +292,16 @@ def _missed_writeback(
         # and the capture has nothing new to send. Listed for a person.
         return Rv3Finding(kind=Kind.cancelled_one_side, reason="deleted_in_rv3", estado=estado, **ids)
     target = writeback_target(stored, context.rules.timezone, context.rules.statuses)
-    if holds(snapshot, target):
+    # A status RV3 has no row for is not held either, though no write can set it yet (the mapping can).
+    lacking = unwritable_status(snapshot, target, context.rules.statuses) is not None
+    if holds(snapshot, target) and not lacking:
         return Rv3Finding(kind=Kind.matched, reason="same", **ids)
     campos: FieldDiffs = {}
     if (snapshot.day, snapshot.hour) != (target.day, target.hour):
         start = rv3_start(snapshot, context.rules.timezone)
         rv3_side = stored.model_copy(update={"start": start}).model_dump(mode="json")["start"] if start else None
         campos["start"] = {"rv3": rv3_side, "ghl": stored.model_dump(mode="json")["start"]}
-    if not status_holds(snapshot, target):
+    if lacking or not status_holds(snapshot, target):
         campos["status"] = dict(estado)
     to_rv3 = Heal(direction=HealDirection.to_rv3, reason="changed_in_ghl")
     if rv3_cancelled != ghl_cancelled:
