@@ -19,7 +19,7 @@ from shared.api.schemas import (
     Rv3TherapistList,
 )
 from shared.http import ApiError
-from shared.rv3.port import Rv3Source, Rv3Unavailable
+from shared.rv3.port import Rv3Refused, Rv3Source, Rv3Unavailable
 from shared.services import locations, rv3_capture, rv3_source, rv3_writeback
 from shared.store import appointments as repo
 from shared.store import contacts as contact_repo
@@ -125,11 +125,20 @@ def delete_therapist(work: Work, therapist_id: int) -> None:
 log = telemetry.get_logger("rv3_api")
 
 
+RV3_REFUSED = ApiError(
+    503,
+    "rv3_refused",
+    "Reflexo V3 no permite leer sus estados de cita: revise los permisos (GRANT) del usuario de la sincronización.",
+)
+
+
 def _status_map(work: Work, where: location_repo.LocationRecord) -> Rv3StatusMap:
     try:
         rows = _source(work).statuses()
     except Rv3Unavailable as exc:
         raise RV3_DOWN from exc
+    except Rv3Refused as exc:
+        raise RV3_REFUSED from exc
     with work.transaction() as conn:
         return rv3_source.status_map(conn, where, rows)
 
@@ -247,7 +256,7 @@ def _status_problems(work: Work, where: location_repo.LocationRecord) -> list[st
     """What is wrong with RV3's statuses; nothing to say when RV3 cannot be read (`last_error` says that)."""
     try:
         rows = work.rv3.statuses()
-    except Rv3Unavailable:
+    except (Rv3Unavailable, Rv3Refused):
         return []
     with work.transaction() as conn:
         return rv3_source.status_map(conn, where, rows).problems()
