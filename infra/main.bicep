@@ -69,6 +69,10 @@ param rv3SqlUrl string = ''
 @description('ManyChat API key of the MiaSalud leads integration, or two comma-separated while rotating. Stored in Key Vault when given; empty = integration off.')
 param manychatApiKeys string = ''
 
+@secure()
+@description('Key (32+ characters) the operations console signs its anti-forgery tokens with. Stored in Key Vault; by default a new one on each provision (a console form open during it then needs a reload).')
+param consoleSigningKey string = newGuid()
+
 @description('Base URL of MiaSalud\'s Odoo (https://<company>.odoo.com). Empty: no Odoo push, leads stay in SQL with odoo_sync_status pending.')
 param odooUrl string = ''
 
@@ -165,6 +169,7 @@ var secretNames = {
   rv3SqlUrl: 'rv3-sql-url'
   manychatApiKeys: 'manychat-api-keys'
   odooApiKey: 'odoo-api-key'
+  consoleSigningKey: 'console-signing-key'
 }
 var deployerAsSqlAdminKind = principalType == 'ServicePrincipal' ? 'Application' : principalType
 var sqlAdminKind = !empty(sqlAdminPrincipalType) ? sqlAdminPrincipalType : deployerAsSqlAdminKind
@@ -284,7 +289,8 @@ module keyVault 'br/public:avm/res/key-vault/vault:0.14.0' = {
       empty(ghlPrivateToken) ? [] : [{ name: secretNames.ghlPrivateToken, value: ghlPrivateToken }],
       empty(rv3SqlUrl) ? [] : [{ name: secretNames.rv3SqlUrl, value: rv3SqlUrl }],
       empty(manychatApiKeys) ? [] : [{ name: secretNames.manychatApiKeys, value: manychatApiKeys }],
-      empty(odooApiKey) ? [] : [{ name: secretNames.odooApiKey, value: odooApiKey }]
+      empty(odooApiKey) ? [] : [{ name: secretNames.odooApiKey, value: odooApiKey }],
+      empty(consoleSigningKey) ? [] : [{ name: secretNames.consoleSigningKey, value: consoleSigningKey }]
     )
   }
 }
@@ -327,6 +333,7 @@ module api 'app/api.bicep' = {
     rv3SqlUrlReference: empty(rv3SqlUrl) ? '' : keyVaultReference(keyVault.outputs.uri, secretNames.rv3SqlUrl)
     manychatApiKeysReference: empty(manychatApiKeys) ? '' : keyVaultReference(keyVault.outputs.uri, secretNames.manychatApiKeys)
     odooApiKeyReference: empty(odooApiKey) ? '' : keyVaultReference(keyVault.outputs.uri, secretNames.odooApiKey)
+    consoleSigningKeyReference: keyVaultReference(keyVault.outputs.uri, secretNames.consoleSigningKey)
     ghlBaseUrl: ghlBaseUrl
     ghlMarketplaceUrl: ghlMarketplaceUrl
     ghlClientId: ghlClientId

@@ -24,7 +24,14 @@ REPO = Path(__file__).resolve().parents[2]
 INFRA = REPO / "infra"
 BICEP_FILES = sorted(INFRA.rglob("*.bicep"))
 
-SECRET_PARAMS = ("ghlClientSecret", "ghlPrivateToken", "rv3SqlUrl", "manychatApiKeys", "odooApiKey")
+SECRET_PARAMS = (
+    "ghlClientSecret",
+    "ghlPrivateToken",
+    "rv3SqlUrl",
+    "manychatApiKeys",
+    "odooApiKey",
+    "consoleSigningKey",
+)
 TOKEN_AND_RATE_TABLES = {"ghltokens", "ghlratebudget", "locks"}
 ALERT_KINDS = {
     "poison_message",
@@ -165,8 +172,11 @@ def test_secrets_reach_the_app_only_as_key_vault_references() -> None:
     assert settings["RV3_SQL_URL"] == "rv3SqlUrlReference"
     assert settings["MANYCHAT_API_KEYS"] == "manychatApiKeysReference"
     assert settings["ODOO_API_KEY"] == "odooApiKeyReference"
+    assert settings["CONSOLE_SIGNING_KEY"] == "consoleSigningKeyReference"
+    assert settings["CONSOLE_DEV_SIGNIN"] == "false"
     api_params = module_params(main["modules"]["api"])
     assert api_params["ghlClientSecretReference"]["function"]["type"] == "keyVaultReference"
+    assert api_params["consoleSigningKeyReference"]["function"]["type"] == "keyVaultReference"
     for optional in (
         "ghlPrivateTokenReference",
         "rv3SqlUrlReference",

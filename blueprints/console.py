@@ -1,0 +1,64 @@
+"""The operations console: Spanish pages for front desk and operations staff (shared.console), same services as
+the API. Signed-in staff only (App Service Authentication in Azure); operators act, viewers look."""
+
+import azure.functions as func
+
+from shared.console.routing import console_route
+
+bp = func.Blueprint()
+
+
+@console_route(bp, "console", methods=["GET"])
+def console_home(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.console import views
+
+    return views.home(req)
+
+
+@console_route(bp, "console/citas", methods=["GET"])
+def console_citas(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.console import views
+
+    return views.citas_page(req)
+
+
+@console_route(bp, "console/citas/{id:int}", methods=["GET"])
+def console_cita(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.console import views
+
+    return views.cita_page(req)
+
+
+@console_route(bp, "console/citas/{id:int}/reintentar", methods=["POST"])
+def console_cita_retry(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.console import views
+
+    return views.cita_retry(req)
+
+
+@console_route(bp, "console/entrar", methods=["GET"])
+def console_sign_in_page(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.console import views
+
+    return views.dev_sign_in_page(req)
+
+
+@console_route(bp, "console/entrar", methods=["POST"])
+def console_sign_in(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.console import views
+
+    return views.dev_sign_in(req)
+
+
+@console_route(bp, "console/salir", methods=["POST"])
+def console_sign_out(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.console import views
+
+    return views.dev_sign_out(req)
+
+
+@console_route(bp, "console/static/{name}", methods=["GET"])
+def console_static(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.console import views
+
+    return views.static(req)

@@ -1,0 +1,177 @@
+"""The console's pages and actions: each reads the request, calls the same service as the JSON API, renders."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import azure.functions as func
+from pydantic import BaseModel, ValidationError
+
+from shared.api.requests import correlation_id, route_id, validation_error
+from shared.console import auth, texts
+from shared.console.web import Session, logged_action, operator, page, read_form, redirect, viewer
+from shared.http import ApiError
+from shared.settings import running_in_azure
+from shared.work import Work
+from sync_core.times import zone
+
+CONSOLE = auth.CONSOLE_PATH
+PAGE_SIZE = 50
+
+
+def _model(model: type[BaseModel], values: dict[str, Any]) -> Any:
+    try:
+        return model.model_validate({k: v for k, v in values.items() if v not in (None, "")})
+    except ValidationError as exc:
+        raise validation_error(exc) from None
+
+
+def _page_number(req: func.HttpRequest) -> int:
+    text = req.params.get("pagina") or "1"
+    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= 100_000:
+        raise ApiError(400, "invalid_query", "Número de página inválido.")
+    return int(text)
+
+
+def _render(session: Session, template: str, section: str, **context: Any) -> func.HttpResponse:
+    return page(
+        template,
+        session=session,
+        section=section,
+        nav=texts.NAV,
+        labels=texts,
+        sign_out_url=auth.sign_out_url(),
+        **context,
+    )
+
+
+def _notice(req: func.HttpRequest) -> str | None:
+    return texts.NOTICES.get(req.params.get("aviso") or "")
+
+
+# --- citas ---
+
+VIEWS = ("hoy", "proximas", "todas")
+
+
+def citas_page(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.api.schemas import CitasQuery, UpcomingQuery
+    from shared.services import citas
+
+    work = Work.current()
+    session = viewer(req, work)
+    view = req.params.get("vista") or "hoy"
+    if view not in VIEWS:
+        raise ApiError(400, "invalid_query", "Vista desconocida; use hoy, proximas o todas.")
+    state = req.params.get("estado") or None
+    if state is not None and state not in texts.SYNC_STATES:
+        raise ApiError(400, "invalid_query", "Estado de sincronización desconocido.")
+    number = _page_number(req)
+    today = datetime.now(zone(work.settings.timezone)).date()
+    if view == "proximas":
+        found = citas.upcoming(work, _model(UpcomingQuery, {"limit": PAGE_SIZE}))
+        state = None
+    else:
+        day = today.isoformat() if view == "hoy" else None
+        query = {"desde": day, "hasta": day, "sync_state": state, "page": number, "page_size": PAGE_SIZE}
+        found = citas.list_citas(work, _model(CitasQuery, query))
+    return _render(
+        session,
+        "citas.html",
+        "citas",
+        citas=found,
+        view=view,
+        state=state,
+        today=today,
+        pages=max(1, -(-found.count // PAGE_SIZE)) if view != "proximas" else 1,
+        number=number if view != "proximas" else 1,
+        notice=_notice(req),
+    )
+
+
+def cita_page(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.services import citas
+
+    work = Work.current()
+    session = viewer(req, work)
+    cita_id = route_id(req)
+    cita = citas.get(work, cita_id)
+    history = citas.history(work, cita_id)
+    template = "cita_sync.html" if req.headers.get("hx-request") else "cita.html"
+    return _render(session, template, "citas", cita=cita, history=history, notice=_notice(req))
+
+
+def cita_retry(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.services import citas
+
+    work = Work.current()
+    session, _form = operator(req, work)
+    cita_id = route_id(req)
+    logged_action(
+        session,
+        "cita_retry",
+        lambda: citas.retry(work, cita_id, correlation_id=correlation_id(req)),
+        appointment_id=cita_id,
+    )
+    return redirect(f"{CONSOLE}/citas/{cita_id}?aviso=reintento")
+
+
+# --- signing in ---
+
+
+def home(req: func.HttpRequest) -> func.HttpResponse:
+    return redirect(f"{CONSOLE}/citas")
+
+
+def dev_sign_in_page(req: func.HttpRequest) -> func.HttpResponse:
+    work = Work.current()
+    _dev_only()
+    auth.signed_in(req, work.settings)  # 503 when the development sign-in is off
+    token = auth.issue_token(auth.signing_key(work.settings), "")
+    return page("entrar.html", session=None, token=token, next=auth.safe_next(req.params.get("next")))
+
+
+def dev_sign_in(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.console.web import check_form
+
+    work = Work.current()
+    _dev_only()
+    auth.signed_in(req, work.settings)
+    form = read_form(req)
+    check_form(req, work, "", form)
+    name = (form.get("nombre") or "").strip()
+    role = form.get("rol")
+    if not name or len(name) > 80:
+        raise ApiError(422, "name_required", "Escriba su nombre (hasta 80 caracteres).")
+    if role not in ("operator", "viewer"):
+        raise ApiError(422, "role_required", "Elija un rol: operador o lector.")
+    principal = auth.dev_principal(name, role)  # type: ignore[arg-type]
+    value = auth.dev_cookie_value(auth.signing_key(work.settings), principal)
+    cookie = f"{auth.DEV_COOKIE}={value}; Path={CONSOLE}; HttpOnly; SameSite=Strict; Max-Age=43200"
+    session = Session(principal, "")
+    logged_action(session, "sign_in", lambda: None)
+    return redirect(auth.safe_next(form.get("next")), headers={"Set-Cookie": cookie})
+
+
+def dev_sign_out(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.console.web import check_form
+
+    work = Work.current()
+    _dev_only()
+    principal = auth.signed_in(req, work.settings)
+    if principal is not None:
+        check_form(req, work, principal.user_id, read_form(req))
+    cookie = f"{auth.DEV_COOKIE}=; Path={CONSOLE}; HttpOnly; SameSite=Strict; Max-Age=0"
+    return redirect(f"{CONSOLE}/entrar", headers={"Set-Cookie": cookie})
+
+
+def _dev_only() -> None:
+    if running_in_azure():
+        raise ApiError(404, "not_found", "La ruta no existe.")
+
+
+def static(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.console.web import static_file
+
+    return static_file(req.route_params.get("name", ""))

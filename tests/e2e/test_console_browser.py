@@ -1,0 +1,185 @@
+"""The operations console in a real browser (headless Chromium) on the local stack: what front desk and operations
+staff see and do, signed in through the development sign-in as an operator or a viewer.
+
+One stack (host, Azurite, SQLite, GHL sandbox, RV3's database) and one browser serve the whole module; each test
+makes the data it looks at. Screenshots for the README are saved under docs/console/.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from tests.fixtures.app import CALENDAR, seed_location
+from tests.fixtures.rv3_schema import FrontDesk, create_rv3_database
+from tests.fixtures.stack import Stack, call_json, stack_of
+from tools.azurite import Azurite
+
+playwright = pytest.importorskip("playwright.sync_api")
+
+pytestmark = [pytest.mark.azurite]
+
+CHROMIUM = "/usr/bin/chromium"
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "console"
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 800}
+
+
+class Console:
+    """The module's stack, RV3's front desk beside it, and the browser that opens the console."""
+
+    def __init__(self, stack: Stack, desk: FrontDesk, browser: Any) -> None:
+        self.stack, self.desk, self.browser = stack, desk, browser
+        self.url = f"{stack.host.base_url}/api/console"
+
+    def sign_in(self, role: str, name: str, viewport: dict[str, int] = DESKTOP) -> Any:
+        """A new browser context signed in with `role`; returns its page, on the citas page."""
+        context = self.browser.new_context(viewport=viewport, locale="es-PE")
+        page = context.new_page()
+        page.goto(f"{self.url}/citas")
+        assert "/api/console/entrar" in page.url  # not signed in: sent to sign in first
+        page.fill("input[name=nombre]", name)
+        page.check(f"input[name=rol][value={role}]")
+        page.click("button:has-text('Entrar')")
+        page.wait_for_url(re.compile(r"/api/console/citas"))
+        return page
+
+    def cita(self, **overrides: Any) -> int:
+        body = {
+            "title": "Consulta Fisioterapia",
+            "ghl_calendar_id": CALENDAR,
+            "patient": {"name": "Rosa Huamán Quispe", "phone": "987000111"},
+            "start_time": "2030-03-12T10:00:00-05:00",
+            "end_time": "2030-03-12T11:00:00-05:00",
+            **overrides,
+        }
+        created = self.stack.api().post("/ghl/citas", json=body)
+        assert created.status_code == 201, created.text
+        return int(created.json()["id"])
+
+    def sync_state(self, cita_id: int, state: str) -> dict[str, Any] | None:
+        body = call_json(self.stack.api().get(f"/ghl/citas/{cita_id}"))
+        return body if body["sync_state"] == state else None
+
+    def screenshot(self, page: Any, name: str) -> None:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+@pytest.fixture(scope="module")
+def console(azurite: Azurite, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is missing (./scripts/bootstrap installs Debian's chromium)")
+    tmp = tmp_path_factory.mktemp("console")
+    rv3_url = f"sqlite:///{tmp / 'rv3.db'}"
+    rv3_engine = sa.create_engine(rv3_url)
+    desk = create_rv3_database(rv3_engine)
+    env = {
+        "CONSOLE_DEV_SIGNIN": "true",
+        "CONSOLE_SIGNING_KEY": "console-e2e-signing-key-0123456789abcdef",
+        "RV3_SQL_URL": rv3_url,
+        "RV3_POLL_SCHEDULE": "*/2 * * * * *",
+    }
+    with (
+        stack_of(azurite, tmp, {"env": env}, before_start=lambda s: seed_location(s.db)) as stack,
+        playwright.sync_playwright() as driver,
+    ):
+        browser = driver.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"]
+        )
+        try:
+            yield Console(stack, desk, browser)
+        finally:
+            browser.close()
+            rv3_engine.dispose()
+
+
+BOOKINGS = "POST /calendars/events/appointments"
+
+
+def test_a_cita_ghl_refuses_shows_failed_with_its_reason_and_a_retry_from_the_page_syncs_it(
+    console: Console,
+) -> None:
+    admin = console.stack.sandbox.admin
+    admin.configure("faults", {"endpoints": {BOOKINGS: {"rejected": 1.0}}})  # GHL refuses every booking
+    try:
+        cita_id = console.cita(start_time="2030-03-10T10:00:00-05:00", end_time="2030-03-10T11:00:00-05:00")
+        console.stack.wait_until(lambda: console.sync_state(cita_id, "error"), what="the cita refused by GHL")
+    finally:
+        admin.configure("faults", {})
+    page = console.sign_in("operator", "Carla Operadora")
+
+    page.click("a:has-text('Con error')")
+    row = page.locator(f"tr[data-cita='{cita_id}']")
+    assert row.locator(".badge").inner_text() == "Falló"
+    assert "GoHighLevel rechazó la cita" in row.locator(".reason").inner_text()
+    assert row.locator("td[data-label=Origen]").inner_text() == "Reflexo V3"
+    console.screenshot(page, "citas-con-error")
+
+    row.locator("a").click()
+    assert page.locator("[data-sync-state]").inner_text() == "Falló"
+    reason = page.locator("[data-reason]").inner_text()
+    assert reason.startswith("GoHighLevel rechazó la cita")
+    assert page.locator("#sync table").inner_text().count("Crear en GoHighLevel") == 1
+    console.screenshot(page, "cita-fallida")
+
+    # GHL takes bookings again (the cause fixed there); the operator retries from the page.
+    page.click("button:has-text('Reintentar sincronización')")
+    assert "Reintento enviado" in page.locator(".notice").inner_text()
+    page.locator("[data-sync-state=synced]").wait_for(timeout=30_000)  # the page follows the sync by itself
+    assert page.locator("[data-reason]").count() == 0
+    assert "Reintento pedido por el personal" in page.locator("#sync table").inner_text()
+    synced = console.sync_state(cita_id, "synced")
+    assert synced is not None
+    [event] = [e for e in console.stack.sandbox.admin.state()["appointments"] if e["id"] == synced["ghl_event_id"]]
+    assert event["startTime"].startswith("2030-03-10T10:00:00")
+    console.screenshot(page, "cita-reintentada")
+    page.context.close()
+
+
+def test_a_viewer_sees_a_failed_cita_but_cannot_retry_it(console: Console) -> None:
+    cita_id = console.cita(contact_id="contact_missing_in_ghl", patient=None, start_time="2030-03-13T09:00:00-05:00",
+                           end_time="2030-03-13T10:00:00-05:00")  # fmt: skip
+    console.stack.wait_until(lambda: console.sync_state(cita_id, "error"), what="the cita refused by GHL")
+    page = console.sign_in("viewer", "Víctor Lector", viewport=PHONE)
+    page.goto(f"{console.url}/citas/{cita_id}")
+    assert page.locator("[data-sync-state]").inner_text() == "Falló"
+    assert "GoHighLevel no encontró" in page.locator("[data-reason]").inner_text()
+    assert page.locator("button:has-text('Reintentar')").count() == 0
+    assert "Solo un operador puede reintentar" in page.inner_text("#sync")
+    console.screenshot(page, "cita-lector-movil")
+
+    # Even with the page's own anti-forgery token, the action is refused for a viewer.
+    token = page.locator(f"input[name={TOKEN}]").first.get_attribute("value")
+    refused = page.request.post(f"{console.url}/citas/{cita_id}/reintentar", form={TOKEN: token})
+    assert refused.status == 403
+    assert "Solo un operador" in refused.text() and "operator_role_required" in refused.text()
+    assert console.sync_state(cita_id, "error") is not None
+    page.context.close()
+
+
+def test_an_action_without_the_anti_forgery_token_or_from_another_site_is_refused(console: Console) -> None:
+    cita_id = console.cita(contact_id="contact_missing_too", patient=None, start_time="2030-03-14T09:00:00-05:00",
+                           end_time="2030-03-14T10:00:00-05:00")  # fmt: skip
+    console.stack.wait_until(lambda: console.sync_state(cita_id, "error"), what="the cita refused by GHL")
+    page = console.sign_in("operator", "Carla Operadora")
+    page.goto(f"{console.url}/citas/{cita_id}")
+    token = page.locator(f"input[name={TOKEN}]").first.get_attribute("value")
+    retry = f"{console.url}/citas/{cita_id}/reintentar"
+
+    missing = page.request.post(retry, form={})
+    assert missing.status == 403 and "csrf_token_invalid" in missing.text()
+    forged = page.request.post(retry, form={TOKEN: token[:-2] + "xx"})
+    assert forged.status == 403 and "csrf_token_invalid" in forged.text()
+    cross_site = page.request.post(retry, form={TOKEN: token}, headers={"Origin": "https://evil.example"})
+    assert cross_site.status == 403 and "cross_site_request" in cross_site.text()
+    assert console.sync_state(cita_id, "error") is not None  # nothing was retried
+    page.context.close()
+
+
+TOKEN = "csrf_token"
