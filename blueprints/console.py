@@ -62,3 +62,31 @@ def console_static(req: func.HttpRequest) -> func.HttpResponse:
     from shared.console import views
 
     return views.static(req)
+
+
+@console_route(bp, "console/revision", methods=["GET"])
+def console_review(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.console import views
+
+    return views.review_page(req)
+
+
+@console_route(bp, "console/revision/{id:int}/resolver", methods=["POST"])
+def console_review_resolve(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.console import views
+
+    return views.review_resolve(req)
+
+
+@console_route(bp, "console/mensajes", methods=["GET"])
+def console_poison(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.console import views
+
+    return views.poison_page(req)
+
+
+@console_route(bp, "console/mensajes/reenviar", methods=["POST"])
+def console_poison_replay(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.console import views
+
+    return views.poison_replay(req)

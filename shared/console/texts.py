@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from shared.poison import PoisonMessage
+
 NAV = (
     ("citas", "Citas", "/api/console/citas"),
     ("revision", "Por revisar", "/api/console/revision"),
@@ -45,4 +50,35 @@ NOTICES = {
     "resuelta": "Reserva asignada al paciente: la cita se crea en Reflexo V3.",
     "reenviados": "Mensajes devueltos a su cola: el sistema los procesa de nuevo.",
     "conciliacion": "Conciliación iniciada: el informe se completa en unos momentos.",
+    "reenvio_incompleto": "Algunos mensajes no se pudieron reenviar (ya no estaban en la cola); revise la lista.",
 }
+QUEUES = {
+    "rv3-to-ghl": "Cambios de citas hacia GoHighLevel",
+    "ghl-to-rv3": "Cambios que llegan de GoHighLevel (webhooks)",
+    "reconcile": "Conciliaciones diarias",
+    "manychat-contact": "Leads de ManyChat (MiaSalud)",
+    "manychat-campaign": "Asignaciones de campaña de ManyChat (MiaSalud)",
+    "odoo-push": "Envíos a Odoo (MiaSalud)",
+}
+
+
+def poison_message(message: PoisonMessage) -> dict[str, Any]:
+    """What a stuck message is about, by its ids only (never the personal data a body may carry)."""
+    body = message.body()
+    if not isinstance(body, dict):
+        about = "Mensaje dañado: no es JSON válido."
+    elif "appointment_id" in body:
+        operation = CHANGES.get(str(body.get("operation")), "Sincronizar con GoHighLevel")
+        about = f"Cita {body['appointment_id']}: {operation}"
+    elif "run_id" in body:
+        about = f"Conciliación de la sede {body.get('location_id', '?')}"
+    elif "type" in body:
+        about = f"Webhook de GoHighLevel {body['type']}"
+    else:
+        about = message.summary()
+    return {
+        "id": message.id,
+        "inserted_on": message.inserted_on,
+        "about": about,
+        "appointment_id": body.get("appointment_id") if isinstance(body, dict) else None,
+    }

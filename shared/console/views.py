@@ -175,3 +175,78 @@ def static(req: func.HttpRequest) -> func.HttpResponse:
     from shared.console.web import static_file
 
     return static_file(req.route_params.get("name", ""))
+
+
+# --- GHL bookings waiting for the front desk ---
+
+
+def review_page(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.services import rv3_api
+
+    work = Work.current()
+    session = viewer(req, work)
+    try:
+        reviews = rv3_api.list_reviews(work).results
+        unavailable = None
+    except ApiError as exc:
+        if exc.status not in (409, 503):
+            raise
+        reviews, unavailable = [], exc.message  # RV3 not configured or unreachable: said on the page
+    return _render(session, "revision.html", "revision", reviews=reviews, unavailable=unavailable, notice=_notice(req))
+
+
+def review_resolve(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.api.schemas import Rv3ResolveIn
+    from shared.services import rv3_api
+
+    work = Work.current()
+    session, form = operator(req, work)
+    review_id = route_id(req)
+    text = (form.get("rv3_patient_id") or "").strip()
+    if not text.isascii() or not text.isdigit() or len(text) > 18:
+        raise ApiError(422, "patient_id_required", "Escriba el número de paciente de Reflexo V3 (solo dígitos).")
+    body = _model(Rv3ResolveIn, {"rv3_patient_id": int(text)})
+    logged_action(session, "review_resolve", lambda: rv3_api.resolve_review(work, review_id, body), detail=review_id)
+    return redirect(f"{CONSOLE}/revision?aviso=resuelta")
+
+
+# --- poison messages ---
+
+
+def _poison_queue(work: Work, name: str) -> Any:
+    from shared.poison import PoisonQueue
+    from shared.queues import APP_QUEUES
+
+    if name not in APP_QUEUES:
+        raise ApiError(422, "unknown_queue", "La cola no existe.")
+    return PoisonQueue.from_settings(work.settings, name)
+
+
+def poison_page(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.queues import APP_QUEUES
+
+    work = Work.current()
+    session = viewer(req, work)
+    queues = []
+    for name in APP_QUEUES:
+        messages = [texts.poison_message(m) for m in _poison_queue(work, name).messages()]
+        queues.append({"name": name, "label": texts.QUEUES[name], "messages": messages})
+    return _render(session, "mensajes.html", "mensajes", queues=queues, notice=_notice(req))
+
+
+def poison_replay(req: func.HttpRequest) -> func.HttpResponse:
+    work = Work.current()
+    session, form = operator(req, work)
+    queue = _poison_queue(work, form.get("cola") or "")
+    message_id = form.get("id") or None
+    if message_id is not None and (len(message_id) > 64 or not message_id.isascii()):
+        raise ApiError(422, "invalid_message_id", "Identificador de mensaje inválido.")
+    results = logged_action(
+        session,
+        "poison_replay",
+        lambda: queue.replay({message_id} if message_id else None),
+        queue=queue.queue.queue_name,
+        detail=message_id or "all",
+    )
+    replayed = all(outcome.startswith("replayed") for outcome in results.values())
+    return redirect(f"{CONSOLE}/mensajes?aviso={'reenviados' if replayed else 'reenvio_incompleto'}")

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from tests.fixtures.app import CALENDAR, seed_location
+from tests.fixtures.app import CALENDAR, LOCATION, seed_location
 from tests.fixtures.rv3_schema import FrontDesk, create_rv3_database
 from tests.fixtures.stack import Stack, call_json, stack_of
 from tools.azurite import Azurite
@@ -179,6 +179,103 @@ def test_an_action_without_the_anti_forgery_token_or_from_another_site_is_refuse
     cross_site = page.request.post(retry, form={TOKEN: token}, headers={"Origin": "https://evil.example"})
     assert cross_site.status == 403 and "cross_site_request" in cross_site.text()
     assert console.sync_state(cita_id, "error") is not None  # nothing was retried
+    page.context.close()
+
+
+def test_a_ghl_booking_of_an_unknown_contact_is_resolved_from_the_review_page(console: Console) -> None:
+    admin = console.stack.sandbox.admin
+    lucia = admin.simulate_contact_create(
+        locationId=LOCATION, firstName="Lucía", lastName="Ramos", phone="+51955000111"
+    )
+    admin.simulate_booking(
+        locationId=LOCATION,
+        calendarId=CALENDAR,
+        contactId=lucia["id"],
+        startTime="2030-04-06T11:00:00-05:00",
+        endTime="2030-04-06T12:00:00-05:00",
+        title="Reserva web",
+    )
+    api = console.stack.api()
+    [review] = console.stack.wait_until(lambda: call_json(api.get("/rv3/review"))["results"], what="the review")
+    patient = console.desk.add_patient(name="Lucía", last_name_paternal="Ramos", phone1="955000111")
+
+    page = console.sign_in("operator", "Carla Operadora")
+    page.click("nav a:has-text('Por revisar')")
+    row = page.locator(f"tr[data-review='{review['id']}']")
+    assert "Reserva web" in row.inner_text() and "Lucía Ramos" in row.inner_text()
+    console.screenshot(page, "por-revisar")
+    row.locator("input[name=rv3_patient_id]").fill(str(patient))
+    row.locator("button:has-text('Asignar')").click()
+
+    assert "Reserva asignada al paciente" in page.locator(".notice").inner_text()
+    assert page.locator(f"tr[data-review='{review['id']}']").count() == 0
+    assert call_json(api.get("/rv3/review"))["results"] == []
+    [booked] = [r for r in console.desk.rows("appointments") if r.patient_id == patient]
+    assert booked.appointment_date.date().isoformat() == "2030-04-06"
+    page.context.close()
+
+
+def _stuck_change(console: Console) -> int:
+    """A cita whose change to GHL failed five deliveries and sits in `rv3-to-ghl-poison`, as the host leaves it:
+    made by the citas service itself, its queue message moved aside instead of delivered."""
+    from shared.api.schemas import CitaIn
+    from shared.queues import QueueUnavailable
+    from shared.services import citas
+    from shared.settings import load_settings
+    from shared.store import outbox
+    from shared.work import Work
+
+    class StorageDown:
+        def send(self, queue: str, message: dict[str, Any], *, delay_s: float = 0) -> None:
+            raise QueueUnavailable(queue)
+
+    env = {k: v for k, v in console.stack.env.items() if v}
+    settings = load_settings(**env)
+    work = Work(
+        _settings=lambda: settings,
+        _database=lambda: console.stack.db,
+        _queues=StorageDown,  # type: ignore[arg-type]
+        _ghl=lambda: pytest.fail("no GHL call expected"),
+        _rv3=lambda: pytest.fail("no RV3 call expected"),
+    )
+    body = CitaIn.model_validate(
+        {
+            "title": "Control mensual",
+            "ghl_calendar_id": CALENDAR,
+            "patient": {"name": "Elena Paucar Ríos", "phone": "987000222"},
+            "start_time": "2030-03-15T16:00:00-05:00",
+            "end_time": "2030-03-15T17:00:00-05:00",
+        }
+    )
+    _status, created = citas.create(work, body, idempotency_key=None, correlation_id=None)
+    with console.stack.db.transaction() as conn:
+        [row] = outbox.of_appointment(conn, created["id"])
+        entry = outbox.get(conn, row.op_id)
+        assert entry is not None
+        outbox.mark_dispatched(conn, entry.op_id, work.now())
+    from shared.queues import Queues
+
+    Queues.from_settings(settings).send("rv3-to-ghl-poison", entry.message())
+    return int(created["id"])
+
+
+def test_a_poison_message_is_shown_with_what_it_is_about_and_replayed_from_the_page(console: Console) -> None:
+    cita_id = _stuck_change(console)
+    assert console.sync_state(cita_id, "pending") is not None
+
+    page = console.sign_in("operator", "Carla Operadora")
+    page.click("nav a:has-text('Mensajes atascados')")
+    queue = page.locator("[data-queue=rv3-to-ghl]")
+    row = queue.locator("tr[data-message]")
+    assert row.count() == 1
+    assert f"Cita {cita_id}: Crear en GoHighLevel" in row.inner_text()
+    console.screenshot(page, "mensajes-atascados")
+    row.locator("button:has-text('Reenviar')").click()
+
+    assert "Mensajes devueltos a su cola" in page.locator(".notice").inner_text()
+    assert page.locator("[data-queue=rv3-to-ghl] tr[data-message]").count() == 0
+    synced = console.stack.wait_until(lambda: console.sync_state(cita_id, "synced"), what="the replayed change")
+    assert any(e["id"] == synced["ghl_event_id"] for e in console.stack.sandbox.admin.state()["appointments"])
     page.context.close()
 
 
