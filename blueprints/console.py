@@ -90,3 +90,31 @@ def console_poison_replay(req: func.HttpRequest) -> func.HttpResponse:
     from shared.console import views
 
     return views.poison_replay(req)
+
+
+@console_route(bp, "console/conciliacion", methods=["GET"])
+def console_reconciliation(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.console import views
+
+    return views.reconciliation_page(req)
+
+
+@console_route(bp, "console/conciliacion/ejecutar", methods=["POST"])
+def console_reconciliation_run(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.console import views
+
+    return views.reconciliation_run(req)
+
+
+@console_route(bp, "console/conciliacion/{id:int}", methods=["GET"])
+def console_report(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.console import views
+
+    return views.report_page(req)
+
+
+@console_route(bp, "console/conciliacion/{id:int}/corregir", methods=["POST"])
+def console_report_heal(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.console import views
+
+    return views.report_heal(req)

@@ -82,3 +82,23 @@ def poison_message(message: PoisonMessage) -> dict[str, Any]:
         "about": about,
         "appointment_id": body.get("appointment_id") if isinstance(body, dict) else None,
     }
+
+
+RUN_STATUSES = {"queued": "En cola", "running": "En curso", "completed": "Terminada", "failed": "Falló"}
+FIELDS = {
+    "title": "Título",
+    "start": "Inicio",
+    "end": "Fin",
+    "status": "Estado",
+    "calendar_id": "Calendario",
+    "contact_id": "Contacto",
+    "assigned_user_id": "Asignada a",
+    "notes": "Notas",
+}
+HEALS = {"conciliar": "Corregido con lo que dice GoHighLevel", "enviar_a_ghl": "Enviado a GoHighLevel"}
+FINDINGS = {
+    "faltantes_local": "Solo en GoHighLevel",
+    "faltantes_ghl": "Solo en Reflexo V3 (no llegó a GoHighLevel)",
+    "canceladas_no_actualizadas": "Cancelada en un solo lado",
+    "desincronizadas": "Datos distintos",
+}

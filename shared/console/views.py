@@ -250,3 +250,78 @@ def poison_replay(req: func.HttpRequest) -> func.HttpResponse:
     )
     replayed = all(outcome.startswith("replayed") for outcome in results.values())
     return redirect(f"{CONSOLE}/mensajes?aviso={'reenviados' if replayed else 'reenvio_incompleto'}")
+
+
+# --- reconciliation ---
+
+
+def reconciliation_page(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.api.schemas import ReportsQuery
+    from shared.services.reconcile import reports
+
+    work = Work.current()
+    session = viewer(req, work)
+    location = req.params.get("sede") or None
+    query = _model(ReportsQuery, {"location_id": location, "page": _page_number(req), "page_size": PAGE_SIZE})
+    found = reports.list_reports(work, query)
+    return _render(
+        session,
+        "conciliacion.html",
+        "conciliacion",
+        reports=found,
+        locations=reports.location_states(work),
+        location=location,
+        today=datetime.now(zone(work.settings.timezone)).date(),
+        notice=_notice(req),
+    )
+
+
+def report_page(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.services.reconcile import reports
+
+    work = Work.current()
+    session = viewer(req, work)
+    report = reports.get_report(work, route_id(req))
+    template = "informe_cuerpo.html" if req.headers.get("hx-request") else "informe.html"
+    return _render(session, template, "conciliacion", report=report, notice=_notice(req))
+
+
+def _start(work: Work, session: Session, values: dict[str, Any]) -> int:
+    from shared.api.schemas import ReconciliationRunIn
+    from shared.services.reconcile import runs
+
+    request = _model(ReconciliationRunIn, values)
+    run = logged_action(
+        session,
+        "reconciliation_run",
+        lambda: runs.start_run(work, request),
+        location_id=request.location_id,
+        heal=bool(request.heal),
+    )
+    return int(run.reports[0].id)
+
+
+def reconciliation_run(req: func.HttpRequest) -> func.HttpResponse:
+    work = Work.current()
+    session, form = operator(req, work)
+    day = form.get("dia") or None
+    values = {"location_id": form.get("sede"), "desde": day, "hasta": day, "heal": form.get("corregir") == "si"}
+    report_id = _start(work, session, values)
+    return redirect(f"{CONSOLE}/conciliacion/{report_id}?aviso=conciliacion")
+
+
+def report_heal(req: func.HttpRequest) -> func.HttpResponse:
+    """Fix what a report found: the same location and window reconciled again, healing through the sync."""
+    from shared.services.reconcile import reports
+
+    work = Work.current()
+    session, _form = operator(req, work)
+    report = reports.get_report(work, route_id(req))
+    values = {
+        "location_id": report.location_id,
+        "desde": report.window.desde.isoformat(),
+        "hasta": report.window.hasta.isoformat(),
+        "heal": True,
+    }
+    report_id = _start(work, session, values)
+    return redirect(f"{CONSOLE}/conciliacion/{report_id}?aviso=conciliacion")

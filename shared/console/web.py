@@ -6,6 +6,7 @@ import hashlib
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -140,8 +141,27 @@ def _environment() -> Environment:
         lstrip_blocks=True,
     )
     env.globals["static"] = static_url
+    env.filters["local_time"] = local_time
     env.globals["TOKEN_FIELD"] = auth.TOKEN_FIELD
     return env
+
+
+def local_time(value: Any) -> Any:
+    """A date and time (or its ISO text, as reports store it) in the app's time zone, as staff read it."""
+    from shared.settings import get_settings
+    from sync_core.times import zone
+
+    moment = value
+    if isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    if not isinstance(moment, datetime):
+        return value
+    if moment.tzinfo is None:
+        return moment.strftime("%d/%m/%Y %H:%M")
+    return moment.astimezone(zone(get_settings().timezone)).strftime("%d/%m/%Y %H:%M")
 
 
 @cache

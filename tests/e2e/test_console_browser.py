@@ -279,4 +279,42 @@ def test_a_poison_message_is_shown_with_what_it_is_about_and_replayed_from_the_p
     page.context.close()
 
 
+def test_a_reconciliation_with_drift_shows_both_sides_and_is_healed_from_the_page(console: Console) -> None:
+    day = "2030-05-06"
+    cita_id = console.cita(title="Terapia de espalda", start_time=f"{day}T15:00:00-05:00",
+                           end_time=f"{day}T16:00:00-05:00")  # fmt: skip
+    synced = console.stack.wait_until(lambda: console.sync_state(cita_id, "synced"), what="the cita in GHL")
+    admin = console.stack.sandbox.admin
+    admin.pause_webhooks()  # renamed inside GHL, its webhook lost on the way
+    try:
+        admin.simulate_appointment_edit(synced["ghl_event_id"], title="Terapia de hombro")
+        page = console.sign_in("operator", "Carla Operadora")
+        page.click("nav a:has-text('Conciliación')")
+        page.fill("input[name=dia]", day)
+        page.click("button:has-text('Conciliar ahora')")
+        assert "Conciliación iniciada" in page.locator(".notice").inner_text()
+        page.locator("#informe[data-status=completed]").wait_for(timeout=30_000)
+
+        differs = page.locator(f"table[data-differs='{cita_id}']")
+        title = differs.locator("tr[data-field=title]")
+        assert title.locator("[data-side=rv3]").inner_text() == "Terapia de espalda"
+        assert title.locator("[data-side=ghl]").inner_text() == "Terapia de hombro"
+        console.screenshot(page, "conciliacion-diferencias")
+
+        page.click("button:has-text('Corregir estas diferencias')")
+        page.locator("#informe[data-status=completed]").wait_for(timeout=30_000)
+        assert "Corregido con lo que dice GoHighLevel" in page.inner_text("#informe")
+        healed = console.stack.wait_until(
+            lambda: (
+                (c := call_json(console.stack.api().get(f"/ghl/citas/{cita_id}")))["title"] == "Terapia de hombro" and c
+            ),
+            what="the heal applied",
+        )
+        assert healed["sync_state"] == "synced"
+        console.screenshot(page, "conciliacion-corregida")
+    finally:
+        admin.resume_webhooks()
+    page.context.close()
+
+
 TOKEN = "csrf_token"
