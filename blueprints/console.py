@@ -118,3 +118,10 @@ def console_report_heal(req: func.HttpRequest) -> func.HttpResponse:
     from shared.console import views
 
     return views.report_heal(req)
+
+
+@console_route(bp, "console/salud", methods=["GET"])
+def console_health(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.console import views
+
+    return views.health_page(req)

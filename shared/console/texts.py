@@ -102,3 +102,16 @@ FINDINGS = {
     "canceladas_no_actualizadas": "Cancelada en un solo lado",
     "desincronizadas": "Datos distintos",
 }
+CHECKS = {
+    "settings": "Configuración",
+    "sql": "Base de datos",
+    "storage": "Colas y tablas (Azure Storage)",
+    "reconciliation": "Conciliación diaria",
+}
+
+
+def check_label(name: str) -> str:
+    """A readiness check's name for staff (`ghl:<location>` is the GHL token of that location)."""
+    if name.startswith("ghl:"):
+        return f"Acceso a GoHighLevel · sede {name.removeprefix('ghl:')}"
+    return CHECKS.get(name, name)

@@ -325,3 +325,17 @@ def report_heal(req: func.HttpRequest) -> func.HttpResponse:
     }
     report_id = _start(work, session, values)
     return redirect(f"{CONSOLE}/conciliacion/{report_id}?aviso=conciliacion")
+
+
+# --- health and metrics ---
+
+
+def health_page(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.health import readiness
+    from shared.services import metrics
+
+    work = Work.current()
+    session = viewer(req, work)
+    report = readiness(ghl=True)
+    system = metrics.system_metrics(work)
+    return _render(session, "salud.html", "salud", health=report, metrics=system)

@@ -317,4 +317,24 @@ def test_a_reconciliation_with_drift_shows_both_sides_and_is_healed_from_the_pag
     page.context.close()
 
 
+def test_health_and_the_citas_of_the_day_read_well_on_a_phone(console: Console) -> None:
+    page = console.sign_in("viewer", "Víctor Lector", viewport=PHONE)
+    page.click("nav a:has-text('Salud')")
+    assert page.locator("[data-health]").get_attribute("data-health") == "ok"
+    for check in ("sql", "storage", f"ghl:{LOCATION}"):
+        assert "Bien" in page.locator(f"tr[data-check='{check}']").inner_text(), check
+    assert page.locator("tr[data-queue=rv3-to-ghl]").count() == 1
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= PHONE["width"], f"the page scrolls sideways on a phone ({width}px)"
+    console.screenshot(page, "salud-movil")
+
+    page.click("nav a:has-text('Citas')")
+    page.click("a:has-text('Todas')")
+    assert page.locator("tr[data-cita]").count() >= 1
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= PHONE["width"], f"the citas page scrolls sideways on a phone ({width}px)"
+    console.screenshot(page, "citas-movil")
+    page.context.close()
+
+
 TOKEN = "csrf_token"
