@@ -73,6 +73,9 @@ param manychatApiKeys string = ''
 @description('Key (32+ characters) the operations console signs its anti-forgery tokens with. Stored in Key Vault; by default a new one on each provision (a console form open during it then needs a reload).')
 param consoleSigningKey string = newGuid()
 
+@description('Client id of the operations console\'s Entra app registration (infra/scripts/console-app-registration.sh). Empty: App Service Authentication is not configured and the console refuses to serve pages.')
+param consoleAuthClientId string = ''
+
 @description('Base URL of MiaSalud\'s Odoo (https://<company>.odoo.com). Empty: no Odoo push, leads stay in SQL with odoo_sync_status pending.')
 param odooUrl string = ''
 
@@ -379,6 +382,15 @@ module rbac 'app/rbac.bicep' = {
   }
 }
 
+module consoleAuth 'app/console-auth.bicep' = if (!empty(consoleAuthClientId)) {
+  name: 'consoleAuth'
+  scope: rg
+  params: {
+    functionAppName: api.outputs.name
+    clientId: consoleAuthClientId
+  }
+}
+
 module alerts 'app/alerts.bicep' = {
   name: 'alerts'
   scope: rg
@@ -395,6 +407,7 @@ output AZURE_TENANT_ID string = tenant().tenantId
 output AZURE_RESOURCE_GROUP string = rg.name
 output SERVICE_API_NAME string = api.outputs.name
 output SERVICE_API_URI string = api.outputs.uri
+output CONSOLE_URL string = '${api.outputs.uri}/api/console/'
 output GHL_WEBHOOK_URL string = '${api.outputs.uri}/api/webhooks/ghl'
 output GHL_REDIRECT_URI string = api.outputs.ghlRedirectUri
 output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
     from shared.settings import Settings
 
-# The app roles of the console's Entra app registration (infra/app/console-auth.bicep declares them).
+# The app roles of the console's Entra app registration (infra/scripts/console-app-registration.sh declares them).
 OPERATOR_ROLE = "Console.Operator"
 VIEWER_ROLE = "Console.Viewer"
 Role = Literal["operator", "viewer"]
