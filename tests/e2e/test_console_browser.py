@@ -2,11 +2,13 @@
 staff see and do, signed in through the development sign-in as an operator or a viewer.
 
 One stack (host, Azurite, SQLite, GHL sandbox, RV3's database) and one browser serve the whole module; each test
-makes the data it looks at. Screenshots for the README are saved under docs/console/.
+makes the data it looks at. Screenshots are saved in the module's temporary folder, or with
+`CONSOLE_SCREENSHOTS=docs/console` where the README shows them.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,7 +27,7 @@ playwright = pytest.importorskip("playwright.sync_api")
 pytestmark = [pytest.mark.azurite]
 
 CHROMIUM = "/usr/bin/chromium"
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "console"
+REPO = Path(__file__).resolve().parents[2]
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 800}
 
@@ -36,6 +38,8 @@ class Console:
     def __init__(self, stack: Stack, desk: FrontDesk, browser: Any) -> None:
         self.stack, self.desk, self.browser = stack, desk, browser
         self.url = f"{stack.host.base_url}/api/console"
+        wanted = os.environ.get("CONSOLE_SCREENSHOTS")
+        self.screenshots = REPO / wanted if wanted else stack.tmp / "screenshots"
 
     def sign_in(self, role: str, name: str, viewport: dict[str, int] = DESKTOP) -> Any:
         """A new browser context signed in with `role`; returns its page, on the citas page."""
@@ -67,8 +71,8 @@ class Console:
         return body if body["sync_state"] == state else None
 
     def screenshot(self, page: Any, name: str) -> None:
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+        self.screenshots.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(self.screenshots / f"{name}.png"), full_page=True)
 
 
 @pytest.fixture(scope="module")
