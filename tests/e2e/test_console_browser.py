@@ -45,7 +45,10 @@ class Console:
         """A new browser context signed in with `role`; returns its page, on the citas page."""
         context = self.browser.new_context(viewport=viewport, locale="es-PE")
         page = context.new_page()
-        page.goto(f"{self.url}/citas")
+        page.errors = []  # what the browser reports: a blocked script or style (CSP), a script error
+        page.on("console", lambda message: message.type == "error" and page.errors.append(message.text))
+        page.on("pageerror", lambda error: page.errors.append(str(error)))
+        page.goto(f"{self.url}/")  # the one address staff are given
         assert "/api/console/entrar" in page.url  # not signed in: sent to sign in first
         page.fill("input[name=nombre]", name)
         page.check(f"input[name=rol][value={role}]")
@@ -143,6 +146,7 @@ def test_a_cita_ghl_refuses_shows_failed_with_its_reason_and_a_retry_from_the_pa
     [event] = [e for e in console.stack.sandbox.admin.state()["appointments"] if e["id"] == synced["ghl_event_id"]]
     assert event["startTime"].startswith("2030-03-10T10:00:00")
     console.screenshot(page, "cita-reintentada")
+    assert page.errors == []
     page.context.close()
 
 
@@ -164,6 +168,15 @@ def test_a_viewer_sees_a_failed_cita_but_cannot_retry_it(console: Console) -> No
     assert refused.status == 403
     assert "Solo un operador" in refused.text() and "operator_role_required" in refused.text()
     assert console.sync_state(cita_id, "error") is not None
+    for action, form in [
+        ("revision/1/resolver", {"rv3_patient_id": "1"}),
+        ("mensajes/reenviar", {"cola": "rv3-to-ghl"}),
+        ("conciliacion/ejecutar", {"sede": LOCATION, "dia": "2030-03-13", "corregir": "si"}),
+        ("conciliacion/1/corregir", {}),
+    ]:
+        answer = page.request.post(f"{console.url}/{action}", form={TOKEN: token, **form})
+        assert answer.status == 403 and "operator_role_required" in answer.text(), action
+    assert page.errors == []
     page.context.close()
 
 
