@@ -125,3 +125,17 @@ def console_health(req: func.HttpRequest) -> func.HttpResponse:
     from shared.console import views
 
     return views.health_page(req)
+
+
+@console_route(bp, "console/miasalud", methods=["GET"])
+def console_leads(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.console import views
+
+    return views.leads_page(req)
+
+
+@console_route(bp, "console/miasalud/{id:int}/reintentar", methods=["POST"])
+def console_lead_retry(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.console import views
+
+    return views.lead_retry(req)

@@ -12,6 +12,7 @@ NAV = (
     ("revision", "Por revisar", "/api/console/revision"),
     ("conciliacion", "Conciliación", "/api/console/conciliacion"),
     ("mensajes", "Mensajes atascados", "/api/console/mensajes"),
+    ("miasalud", "MiaSalud", "/api/console/miasalud"),
     ("salud", "Salud", "/api/console/salud"),
 )
 
@@ -50,6 +51,7 @@ NOTICES = {
     "resuelta": "Reserva asignada al paciente: la cita se crea en Reflexo V3.",
     "reenviados": "Mensajes devueltos a su cola: el sistema los procesa de nuevo.",
     "conciliacion": "Conciliación iniciada: el informe se completa en unos momentos.",
+    "odoo": "El lead vuelve a enviarse a Odoo.",
     "reenvio_incompleto": "Algunos mensajes no se pudieron reenviar (ya no estaban en la cola); revise la lista.",
 }
 QUEUES = {
@@ -115,3 +117,6 @@ def check_label(name: str) -> str:
     if name.startswith("ghl:"):
         return f"Acceso a GoHighLevel · sede {name.removeprefix('ghl:')}"
     return CHECKS.get(name, name)
+
+
+ODOO_STATES = {"pending": "Pendiente", "success": "En Odoo", "error": "Falló", "skipped": "No se envía"}

@@ -339,3 +339,47 @@ def health_page(req: func.HttpRequest) -> func.HttpResponse:
     report = readiness(ghl=True)
     system = metrics.system_metrics(work)
     return _render(session, "salud.html", "salud", health=report, metrics=system)
+
+
+# --- MiaSalud leads ---
+
+ODOO_STATES = ("pending", "success", "error", "skipped")
+
+
+def leads_page(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.api.miasalud_schemas import ContactsQuery
+    from shared.services.miasalud import admin, odoo_admin
+
+    work = Work.current()
+    session = viewer(req, work)
+    if not work.settings.manychat_keys:
+        return _render(session, "miasalud.html", "miasalud", off=True, leads=None, odoo=None, state=None, q="")
+    state = req.params.get("odoo") or None
+    if state is not None and state not in ODOO_STATES:
+        raise ApiError(400, "invalid_query", "Estado de Odoo desconocido.")
+    q = (req.params.get("q") or "").strip()
+    query = _model(
+        ContactsQuery, {"odoo_sync_status": state, "q": q, "page": _page_number(req), "page_size": PAGE_SIZE}
+    )
+    leads = admin.list_rows(work, admin.RESOURCES["contacts"], query)
+    return _render(
+        session,
+        "miasalud.html",
+        "miasalud",
+        off=False,
+        leads=leads,
+        odoo=odoo_admin.sync_status(work),
+        state=state,
+        q=q,
+        notice=_notice(req),
+    )
+
+
+def lead_retry(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.services.miasalud import odoo_admin
+
+    work = Work.current()
+    session, _form = operator(req, work)
+    lead_id = route_id(req)
+    logged_action(session, "lead_retry", lambda: odoo_admin.retry(work, "contacts", lead_id), detail=lead_id)
+    return redirect(f"{CONSOLE}/miasalud?aviso=odoo")

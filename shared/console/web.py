@@ -174,10 +174,10 @@ def static_url(name: str) -> str:
     return f"{auth.CONSOLE_PATH}/static/{name}?v={_fingerprint(name)}"
 
 
-def page(template: str, status: int = 200, **context: Any) -> func.HttpResponse:
+def page(template: str, status_code: int = 200, **context: Any) -> func.HttpResponse:
     html = _environment().get_template(template).render({"session": None, "notice": None, **context})
     return func.HttpResponse(
-        html, status_code=status, headers=dict(PAGE_HEADERS), mimetype="text/html", charset="utf-8"
+        html, status_code=status_code, headers=dict(PAGE_HEADERS), mimetype="text/html", charset="utf-8"
     )
 
 
@@ -185,7 +185,7 @@ def error_page(error: ApiError) -> func.HttpResponse:
     """An error as the console shows it: its Spanish message and its code, with the status it carries."""
     if error.status in (301, 302, 303):
         return func.HttpResponse(status_code=error.status, headers={**PAGE_HEADERS, **error.headers})
-    response = page("error.html", status=error.status, error=error, session=None)
+    response = page("error.html", status_code=error.status, error=error, session=None)
     response.headers.update(error.headers)
     return response
 

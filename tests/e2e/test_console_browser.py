@@ -14,12 +14,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import sqlalchemy as sa
 
 from tests.fixtures.app import CALENDAR, LOCATION, seed_location
 from tests.fixtures.rv3_schema import FrontDesk, create_rv3_database
-from tests.fixtures.stack import Stack, call_json, stack_of
+from tests.fixtures.stack import MANYCHAT_KEY, Stack, call_json, stack_of
 from tools.azurite import Azurite
 
 playwright = pytest.importorskip("playwright.sync_api")
@@ -336,7 +337,7 @@ def test_a_reconciliation_with_drift_shows_both_sides_and_is_healed_from_the_pag
 
 def test_health_and_the_citas_of_the_day_read_well_on_a_phone(console: Console) -> None:
     page = console.sign_in("viewer", "Víctor Lector", viewport=PHONE)
-    page.click("nav a:has-text('Salud')")
+    page.locator("nav").get_by_role("link", name="Salud", exact=True).click()
     assert page.locator("[data-health]").get_attribute("data-health") == "ok"
     for check in ("sql", "storage", f"ghl:{LOCATION}"):
         assert "Bien" in page.locator(f"tr[data-check='{check}']").inner_text(), check
@@ -351,6 +352,34 @@ def test_health_and_the_citas_of_the_day_read_well_on_a_phone(console: Console) 
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= PHONE["width"], f"the citas page scrolls sideways on a phone ({width}px)"
     console.screenshot(page, "citas-movil")
+    page.context.close()
+
+
+def test_miasalud_leads_are_listed_with_where_they_stand_in_odoo(console: Console) -> None:
+    event = {
+        "manychat_id": "MC70001", "nombre_lead": "Inés", "apellido_lead": "Valdivia", "whatsapp": "+5215512345678",
+        "datetime_suscripcion": "2026-06-10T10:00:00Z", "datetime_actual": "2026-06-10T10:05:00Z",
+        "ultimo_estado": "Nuevo Lead", "canal_entrada": "Facebook", "estado_inicial": "Nuevo",
+    }  # fmt: skip
+    sent = httpx.post(
+        f"{console.stack.host.base_url}/api/v1/manychat/webhook/contact",
+        json=event,
+        headers={"X-API-KEY": MANYCHAT_KEY},
+    )
+    assert sent.status_code == 202, sent.text
+    leads = f"{console.stack.host.base_url}/api/v1/contacts"
+    console.stack.wait_until(
+        lambda: httpx.get(leads, headers={"X-API-KEY": MANYCHAT_KEY}).json()["count"], what="the lead in SQL"
+    )
+    page = console.sign_in("viewer", "Víctor Lector")
+    page.click("nav a:has-text('MiaSalud')")
+    row = page.locator("tr[data-lead=MC70001]")
+    assert "Inés Valdivia" in row.inner_text() and "Nuevo Lead" in row.inner_text()
+    assert row.locator("[data-odoo]").inner_text() == "Pendiente"  # no Odoo configured here: the lead waits in SQL
+    assert "Odoo: no configurado" in page.inner_text("main")
+    console.screenshot(page, "miasalud")
+    page.click("a:has-text('En Odoo')")
+    assert page.locator("tr[data-lead]").count() == 0
     page.context.close()
 
 
