@@ -172,3 +172,8 @@ def test_the_static_files_are_served_for_long_and_nothing_else_is(console: App) 
     assert js.status == 200 and "immutable" in js.headers["Cache-Control"]
     for name in ("../settings.py", "htmx.LICENSE", "README.md"):
         assert console.call(pages.console_static, "GET", f"console/static/{name}", route={"name": name}).status == 404
+
+
+def test_retrying_a_lead_without_an_odoo_to_send_it_to_says_so(console: App) -> None:
+    answer = _post(console, pages.console_lead_retry, "console/miasalud/1/reintentar", {}, route={"id": "1"})
+    assert answer.status == 409 and "Odoo no está configurado" in answer.body
