@@ -132,3 +132,37 @@ def rv3_status(req: func.HttpRequest) -> func.HttpResponse:
     from shared.work import Work
 
     return json_response(rv3_api.status(Work.current()).model_dump(mode="json"))
+
+
+@api_route(
+    bp,
+    "rv3/statuses",
+    methods=["GET"],
+    summary="RV3's appointment statuses, what each means to the sync, and which ones RV3 lacks",
+    tag=TAG,
+    responses={200: "Rv3StatusList", 409: "ErrorResponse", 503: "ErrorResponse"},
+)
+def rv3_statuses_get(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.services import rv3_api
+    from shared.work import Work
+
+    return json_response(rv3_api.list_statuses(Work.current()).model_dump(mode="json"))
+
+
+@api_route(
+    bp,
+    "rv3/statuses",
+    methods=["PUT"],
+    summary="Say what each RV3 status means (checked against RV3's statuses); rows whose meaning changed are synced",
+    tag=TAG,
+    body="Rv3StatusMapIn",
+    responses={200: "Rv3StatusList", 409: "ErrorResponse", 422: "ErrorResponse", 503: "ErrorResponse"},
+)
+def rv3_statuses_put(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.api.requests import parse_body
+    from shared.api.schemas import Rv3StatusMapIn
+    from shared.services import rv3_api
+    from shared.work import Work
+
+    statuses = rv3_api.put_statuses(Work.current(), parse_body(req, Rv3StatusMapIn))
+    return json_response(statuses.model_dump(mode="json"))

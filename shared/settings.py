@@ -105,6 +105,8 @@ class Settings(BaseSettings):
     reconcile_autoheal: bool = Field(False, alias="RECONCILE_AUTOHEAL")
     rv3_sql_url: SecretStr | None = Field(None, alias="RV3_SQL_URL")
     rv3_poll_schedule: str = Field(setting_defaults.RV3_POLL_SCHEDULE, alias="RV3_POLL_SCHEDULE")
+    # How often RV3's linked rows are read again for what no `updated_at` shows (hard deletes, patient edits).
+    rv3_sweep_seconds: int = Field(300, ge=1, le=24 * 3600, alias="RV3_SWEEP_SECONDS")
     default_duration_min: int = Field(60, ge=5, le=24 * 60, alias="DEFAULT_DURATION_MIN")
     # MiaSalud leads (ManyChat → SQL → Odoo): on when MANYCHAT_API_KEYS is set. One key, or two while rotating.
     manychat_api_keys: SecretStr | None = Field(None, alias="MANYCHAT_API_KEYS")

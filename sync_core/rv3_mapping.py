@@ -12,14 +12,12 @@ from sync_core.contacts import ContactDraft, Patient, build_contact, normalize_e
 from sync_core.errors import DomainError
 from sync_core.hashing import payload_hash
 from sync_core.models import AppointmentStatus, UtcDatetime
-from sync_core.status import from_rv3_name, to_rv3_name
+from sync_core.rv3_statuses import LABELS, Rv3StatusMap, needs_row
 from sync_core.text import collapse_spaces, fold
 from sync_core.times import combine_local, zone
 
 DEFAULT_TITLE = "Cita"
 PLACEHOLDER_NAME = "Paciente"
-# Clinics that track no-shows add a status of their own; RV3 ships none (its names: Pendiente, Completado, ...).
-_NO_SHOW_NAMES = {"no asistio", "inasistencia", "no show", "noshow", "falto"}  # compared folded: no accents
 _PERU = "+51"
 
 
@@ -132,17 +130,6 @@ class Rv3Therapist(_Row):
         return " ".join(part for part in (_text(p) for p in parts) if part) or f"Terapeuta {self.id}"
 
 
-class Rv3Status(_Row):
-    """A row of RV3's `appointment_statuses`."""
-
-    id: int
-    name: str
-
-    @property
-    def status(self) -> AppointmentStatus | None:
-        return rv3_status(self.name)
-
-
 class Cursor(BaseModel):
     """A position in RV3's change order: (`updated_at`, `id`), so rows sharing one second are not skipped."""
 
@@ -150,14 +137,6 @@ class Cursor(BaseModel):
 
     updated_at: datetime
     id: int
-
-
-def rv3_status(name: str | None) -> AppointmentStatus | None:
-    """The sync status of an RV3 status name ("Pendiente", "CANCELADO", a clinic's "No asistió"); None if unknown."""
-    known = from_rv3_name(name).status
-    if known is None and name is not None and fold(name) in _NO_SHOW_NAMES:
-        return AppointmentStatus.no_show
-    return known
 
 
 # --- RV3 → sync ---------------------------------------------------------------------------------------------
@@ -214,6 +193,7 @@ class MappingRules(BaseModel):
     default_calendar_id: str | None = None
     not_before: date | None = None  # appointments before this day are history: not brought to GHL
     therapists: Mapping[int, TherapistLink] = Field(default_factory=dict)
+    statuses: Rv3StatusMap = Field(default_factory=Rv3StatusMap)  # RV3's statuses and the location's mapping
 
 
 class SyncedAppointment(BaseModel):
@@ -265,8 +245,8 @@ def rv3_start(snapshot: Rv3Snapshot, timezone: str) -> datetime | None:
         return None
 
 
-def _status(name: str | None, fallback: AppointmentStatus) -> tuple[AppointmentStatus, list[str]]:
-    status = rv3_status(name)
+def _status(name: str | None, fallback: AppointmentStatus, rules: MappingRules) -> tuple[AppointmentStatus, list[str]]:
+    status = rules.statuses.status_of(name)
     if status is None:
         return fallback, [f"unknown_rv3_status:{(name or '')[:40]}"]
     return status, []
@@ -298,7 +278,7 @@ def plan_change(
             values = values.model_copy(update={"start": start, "end": start + (stored.end - stored.start)})
     if previous is None or (current.status, current.deleted) != (previous.status, previous.deleted):
         status, unknown = (
-            (AppointmentStatus.cancelled, []) if current.deleted else _status(current.status, stored.status)
+            (AppointmentStatus.cancelled, []) if current.deleted else _status(current.status, stored.status, rules)
         )
         values, flags = values.model_copy(update={"status": status}), flags + unknown
     if previous is None or current.therapist_id != previous.therapist_id:
@@ -336,7 +316,7 @@ def _plan_new(current: Rv3Snapshot, rules: MappingRules) -> Rv3Plan:
     calendar_id = (link.ghl_calendar_id if link else None) or rules.default_calendar_id
     if calendar_id is None:
         return Rv3Plan(kind=PlanKind.skip, reason="no_calendar")
-    status, flags = _status(current.status, AppointmentStatus.scheduled)
+    status, flags = _status(current.status, AppointmentStatus.scheduled, rules)
     if status is AppointmentStatus.cancelled:
         # Never reached GHL and never will: there is nothing to cancel there.
         return Rv3Plan(kind=PlanKind.skip, reason="cancelled_before_sync")
@@ -373,7 +353,9 @@ def advance_cursor(current: Cursor | None, seen: Iterable[Cursor], *, not_after:
 
 
 class Rv3Write(BaseModel):
-    """The RV3 columns a GHL change sets: date and hour in Lima, and the status row (None keeps RV3's status)."""
+    """The RV3 columns a GHL change sets: date and hour in Lima, and the status row (None keeps RV3's status).
+
+    `missing_status`: the sync status RV3 has no status row for (a no-show never is: RV3 needs none)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -381,30 +363,53 @@ class Rv3Write(BaseModel):
     hour: time
     status_id: int | None = None
     status_name: str | None = None
+    missing_status: AppointmentStatus | None = None
 
 
-def status_row(status: AppointmentStatus, statuses: Sequence[Rv3Status]) -> Rv3Status | None:
-    """RV3's status row for a sync status, looked up by name: the canonical name first, then any synonym."""
-    canonical = to_rv3_name(status)
-    if canonical is not None:
-        for row in statuses:
-            if fold(row.name) == fold(canonical):
-                return row
-    wanted = AppointmentStatus.scheduled if status is AppointmentStatus.confirmed else status
-    candidates = sorted((row for row in statuses if row.status is wanted), key=lambda row: row.id)
-    return candidates[0] if candidates else None
-
-
-def writeback_target(values: SyncedAppointment, timezone: str, statuses: Sequence[Rv3Status]) -> Rv3Write:
+def writeback_target(values: SyncedAppointment, timezone: str, statuses: Rv3StatusMap) -> Rv3Write:
     """The RV3 columns for the appointment as the sync now holds it (after a GHL change)."""
     local = values.start.astimezone(zone(timezone))
-    row = status_row(values.status, statuses)
+    row = statuses.row_for(values.status)
     return Rv3Write(
         day=local.date(),
         hour=local.time().replace(microsecond=0, tzinfo=None),
         status_id=row.id if row else None,
         status_name=row.name if row else None,
+        missing_status=values.status if row is None and needs_row(values.status) else None,
     )
+
+
+def unwritable_status(current: Rv3Snapshot, target: Rv3Write, statuses: Rv3StatusMap) -> AppointmentStatus | None:
+    """The status a GHL change set that RV3 cannot take (it has no status row for it), unless RV3's row already
+    means it: the write-back of the date and hour goes on, and this is reported as a refused write."""
+    wanted = target.missing_status
+    if wanted is None:
+        return None
+    held = statuses.status_of(current.status)
+    same = {held, wanted} <= {AppointmentStatus.scheduled, AppointmentStatus.confirmed} or held is wanted
+    return None if same else wanted
+
+
+# Why a write-back failed for good, as stored in the link's `last_error` ("code: detail", at most 200 characters).
+REFUSED = "rv3_refused"  # RV3 refused the write: detail is RV3's own message
+STATUS_MISSING = "rv3_status_missing"  # RV3 has no status row for the GHL status: detail is the sync status
+
+
+def refusal(code: str, detail: str) -> str:
+    return f"{code}: {detail}"
+
+
+def describe_refusal(last_error: str | None) -> str:
+    """A failed write-back's reason, as the front desk reads it (status, reconciliation)."""
+    code, _, detail = (last_error or "").partition(": ")
+    if code == STATUS_MISSING and detail in AppointmentStatus.__members__:
+        return (
+            f"Reflexo V3 no tiene un estado para «{LABELS[AppointmentStatus(detail)]}»: se escribieron la fecha y "
+            "la hora, el estado no. Cree el estado en Reflexo V3 y asígnelo en PUT /api/rv3/statuses; la "
+            "conciliación con «heal» lo escribe después."
+        )
+    detail = detail if code == REFUSED else (last_error or "")
+    return f"Reflexo V3 rechazó el cambio y no se reintentará: {detail or 'motivo desconocido'}."
 
 
 class WritebackKind(StrEnum):
@@ -477,28 +482,20 @@ class NewRv3Appointment(BaseModel):
 
 
 def new_rv3_appointment(
-    values: SyncedAppointment,
-    *,
-    patient_id: int,
-    timezone: str,
-    statuses: Sequence[Rv3Status],
-    therapists: Mapping[int, TherapistLink],
+    values: SyncedAppointment, *, patient_id: int, timezone: str, statuses: Rv3StatusMap
 ) -> NewRv3Appointment:
+    """The RV3 row of a GHL booking. It has no therapist: in RV3 a therapist is given to an appointment when the
+    patient is attended (RV3 then shows it as Completado), so a booking's GHL assignee is not written as one; the
+    front desk's assignment later reaches GHL as the appointment's user."""
     target = writeback_target(values, timezone, statuses)
     return NewRv3Appointment(
         patient_id=patient_id,
-        therapist_id=therapist_for_user(values.assigned_user_id, therapists),
+        therapist_id=None,
         day=target.day,
         hour=target.hour,
         status_id=target.status_id,
         status_name=target.status_name,
     )
-
-
-def therapist_for_user(ghl_user_id: str | None, therapists: Mapping[int, TherapistLink]) -> int | None:
-    """The RV3 therapist mapped to a GHL user, when exactly one is."""
-    matches = [tid for tid, link in therapists.items() if ghl_user_id and link.ghl_user_id == ghl_user_id]
-    return matches[0] if len(matches) == 1 else None
 
 
 class GhlPerson(BaseModel):

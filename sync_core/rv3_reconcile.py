@@ -18,13 +18,13 @@ from sync_core.rv3_mapping import (
     Rv3Appointment,
     Rv3Plan,
     Rv3Snapshot,
-    Rv3Status,
     SyncedAppointment,
+    describe_refusal,
     holds,
     plan_change,
     rv3_start,
-    rv3_status,
     status_holds,
+    unwritable_status,
     writeback_target,
 )
 from sync_core.times import local_day_bounds, zone
@@ -46,15 +46,16 @@ class LinkedAppointment(BaseModel):
     snapshot: Rv3Snapshot | None  # RV3's values as the sync last read or wrote them
     pending: bool = False  # an outbox entry is open, or a write to RV3 is waiting
     in_review: bool = False  # a GHL booking the front desk has to give a patient
+    refused: str | None = None  # RV3 refused its write-back for good: why (`code: RV3's reason`)
 
 
 class Rv3Context(BaseModel):
-    """What comparing RV3's rows needs besides them: the capture's rules, RV3's statuses, the capture's cursor."""
+    """What comparing RV3's rows needs besides them: the capture's rules (with RV3's statuses), the capture's
+    cursor."""
 
     model_config = ConfigDict(frozen=True)
 
     rules: MappingRules
-    statuses: list[Rv3Status] = Field(default_factory=list)
     next_scan: Cursor  # where the next capture run starts reading
 
 
@@ -76,6 +77,7 @@ class Rv3Finding(BaseModel):
     estado: dict[str, str] | None = None  # of a cancelled_one_side: each side's status
     heal: Heal | None = None
     recapture: Rv3Snapshot | None = None
+    refused: str | None = None  # the write-back RV3 refused, when that is why RV3 differs
 
     @property
     def drift(self) -> bool:
@@ -102,6 +104,8 @@ class Rv3Finding(BaseModel):
             cancelled_in = "rv3" if self.estado["rv3"] in (AppointmentStatus.cancelled.value, GONE) else "ghl"
             entry.update(cancelada_en=cancelled_in, motivo=self.reason, estado=self.estado)
         entry["campos"] = self.campos
+        if self.refused is not None:
+            entry["rechazo_rv3"] = describe_refusal(self.refused)
         return entry
 
     def action(self, reference: str) -> dict[str, Any]:
@@ -187,7 +191,8 @@ def classify_rv3(row: Rv3Appointment | None, linked: LinkedAppointment | None, c
         return _not_captured(row, context, ids)
     if row is None:
         return _gone_from_rv3(linked, ids)
-    return _compare_rv3(Rv3Snapshot.of(row), linked, context, ids)
+    found = _compare_rv3(Rv3Snapshot.of(row), linked, context, ids)
+    return found.model_copy(update={"refused": linked.refused}) if found.drift and linked.refused else found
 
 
 def _news_for_capture(row: Rv3Appointment, linked: LinkedAppointment | None) -> bool:
@@ -231,10 +236,10 @@ def _gone_from_rv3(linked: LinkedAppointment, ids: dict[str, Any]) -> Rv3Finding
     )
 
 
-def _rv3_status_value(snapshot: Rv3Snapshot) -> str:
+def _rv3_status_value(snapshot: Rv3Snapshot, context: Rv3Context) -> str:
     if snapshot.deleted:
         return GONE
-    status = rv3_status(snapshot.status)
+    status = context.rules.statuses.status_of(snapshot.status)
     return status.value if status is not None else f"unknown:{snapshot.status}"
 
 
@@ -249,7 +254,7 @@ def _compare_rv3(
     """An RV3 change the capture did not take (RV3's row is not what the sync last saw) goes to GHL, as the
     capture would send it; otherwise RV3 lacks the sync's date, hour or status: a lost write-back."""
     plan = plan_change(linked.snapshot, snapshot, linked.values, context.rules)
-    estado = {"rv3": _rv3_status_value(snapshot), "ghl": linked.values.status.value}
+    estado = {"rv3": _rv3_status_value(snapshot, context), "ghl": linked.values.status.value}
     if plan.kind in (PlanKind.update, PlanKind.cancel, PlanKind.rebook):
         return _missed_rv3_change(plan, snapshot, linked, estado, ids)
     return _missed_writeback(snapshot, linked.values, context, estado, ids)
@@ -286,15 +291,17 @@ def _missed_writeback(
         # Deleted in RV3 as the sync last saw it, yet live in the sync: no write can bring a deleted row back,
         # and the capture has nothing new to send. Listed for a person.
         return Rv3Finding(kind=Kind.cancelled_one_side, reason="deleted_in_rv3", estado=estado, **ids)
-    target = writeback_target(stored, context.rules.timezone, context.statuses)
-    if holds(snapshot, target):
+    target = writeback_target(stored, context.rules.timezone, context.rules.statuses)
+    # A status RV3 has no row for is not held either, though no write can set it yet (the mapping can).
+    lacking = unwritable_status(snapshot, target, context.rules.statuses) is not None
+    if holds(snapshot, target) and not lacking:
         return Rv3Finding(kind=Kind.matched, reason="same", **ids)
     campos: FieldDiffs = {}
     if (snapshot.day, snapshot.hour) != (target.day, target.hour):
         start = rv3_start(snapshot, context.rules.timezone)
         rv3_side = stored.model_copy(update={"start": start}).model_dump(mode="json")["start"] if start else None
         campos["start"] = {"rv3": rv3_side, "ghl": stored.model_dump(mode="json")["start"]}
-    if not status_holds(snapshot, target):
+    if lacking or not status_holds(snapshot, target):
         campos["status"] = dict(estado)
     to_rv3 = Heal(direction=HealDirection.to_rv3, reason="changed_in_ghl")
     if rv3_cancelled != ghl_cancelled:

@@ -119,6 +119,7 @@ var appSettings = {
   RECONCILE_WINDOW_HOURS: reconcileWindowHours
   RECONCILE_AUTOHEAL: reconcileAutoheal
   RV3_POLL_SCHEDULE: rv3PollSchedule
+  RV3_SWEEP_SECONDS: '300'  // how often linked RV3 rows are read again (hard deletes, update_fields edits)
   MANYCHAT_API_KEYS: manychatApiKeysReference
   MANYCHAT_TIMEZONE: manychatTimezone
   DEFAULT_PHONE_REGION: defaultPhoneRegion

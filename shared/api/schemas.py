@@ -552,6 +552,48 @@ class Rv3TherapistList(BaseModel):
     results: list[Rv3Therapist]
 
 
+class Rv3StatusChoiceIn(BaseModel):
+    """What one of RV3's statuses means to the sync."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    rv3_status_id: int = Field(ge=1, le=2**62, description="The status's id in RV3's `appointment_statuses`")
+    status: AppointmentStatus = Field(
+        strict=False, description="What it means: " + ", ".join(AppointmentStatus.__members__)
+    )
+    write: bool = Field(
+        False, description="Write this one when a GHL change sets that status (only when several mean the same)"
+    )
+
+
+class Rv3StatusMapIn(BaseModel):
+    """The location's whole mapping of RV3 statuses (replaces the previous one; an empty list forgets it, and
+    every status is read by its name again)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    statuses: list[Rv3StatusChoiceIn] = Field(max_length=200)
+
+
+class Rv3StatusOut(BaseModel):
+    id: int = Field(description="The status's id in RV3")
+    name: str
+    status: AppointmentStatus | None = Field(description="What it means to the sync; null: nothing (not synced)")
+    source: Literal["mapping", "name"] | None = Field(
+        description="`mapping`: set through this API; `name`: read by its name; null: not understood"
+    )
+    write: bool = Field(description="Written into RV3 when a GHL change sets `status`")
+
+
+class Rv3StatusList(BaseModel):
+    count: int
+    results: list[Rv3StatusOut]
+    missing: list[AppointmentStatus] = Field(
+        description="Statuses a GHL change may need to write that RV3 has no status for"
+    )
+    problems: list[str] = Field(description="What to fix, in Spanish (empty when every status is understood)")
+
+
 class Rv3ReviewContact(BaseModel):
     ghl_contact_id: str | None = None
     name: str | None = None
@@ -628,6 +670,10 @@ class Rv3SyncStatus(BaseModel):
     )
     rejected_rows: list[Rv3RejectedRow] = Field(
         default_factory=list, description="RV3 rows skipped until they are fixed in RV3 (newest first, up to 100)"
+    )
+    status_problems: list[str] = Field(
+        default_factory=list,
+        description="RV3 statuses the sync does not understand, statuses RV3 lacks (see GET /api/rv3/statuses)",
     )
 
 

@@ -27,11 +27,11 @@ from sync_core.rv3_mapping import (
     NewRv3Patient,
     Rv3Appointment,
     Rv3Patient,
-    Rv3Status,
     Rv3Therapist,
     Rv3Unreadable,
     Rv3Write,
 )
+from sync_core.rv3_statuses import Rv3Status
 
 RV3_TABLES = ("appointments", "patients", "therapists", "appointment_statuses")
 _REQUIRED = {

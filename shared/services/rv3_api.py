@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from shared import telemetry
 from shared.api.schemas import (
     Rv3FailedWrite,
     Rv3RejectedRow,
@@ -9,20 +10,24 @@ from shared.api.schemas import (
     Rv3Review,
     Rv3ReviewContact,
     Rv3ReviewList,
+    Rv3StatusList,
+    Rv3StatusMapIn,
+    Rv3StatusOut,
     Rv3SyncStatus,
     Rv3Therapist,
     Rv3TherapistIn,
     Rv3TherapistList,
 )
 from shared.http import ApiError
-from shared.rv3.port import Rv3Source, Rv3Unavailable
+from shared.rv3.port import Rv3Refused, Rv3Source, Rv3Unavailable
 from shared.services import locations, rv3_capture, rv3_source, rv3_writeback
 from shared.store import appointments as repo
 from shared.store import contacts as contact_repo
 from shared.store import locations as location_repo
 from shared.store import rv3 as store
 from shared.work import Work
-from sync_core.rv3_mapping import TherapistLink
+from sync_core.rv3_mapping import TherapistLink, describe_refusal
+from sync_core.rv3_statuses import MappingRefused, Rv3StatusMap, StatusChoice, checked_choices
 from sync_core.times import zone
 
 NOT_CONFIGURED = ApiError(
@@ -115,6 +120,69 @@ def delete_therapist(work: Work, therapist_id: int) -> None:
     rv3_capture.remap_therapist(work, therapist_id)
 
 
+# --- statuses ---
+
+log = telemetry.get_logger("rv3_api")
+
+
+RV3_REFUSED = ApiError(
+    503,
+    "rv3_refused",
+    "Reflexo V3 no permite leer sus estados de cita: revise los permisos (GRANT) del usuario de la sincronización.",
+)
+
+
+def _status_map(work: Work, where: location_repo.LocationRecord) -> Rv3StatusMap:
+    try:
+        rows = _source(work).statuses()
+    except Rv3Unavailable as exc:
+        raise RV3_DOWN from exc
+    except Rv3Refused as exc:
+        raise RV3_REFUSED from exc
+    with work.transaction() as conn:
+        return rv3_source.status_map(conn, where, rows)
+
+
+def _status_list(statuses: Rv3StatusMap) -> Rv3StatusList:
+    results = [Rv3StatusOut.model_validate(entry.model_dump()) for entry in statuses.entries()]
+    return Rv3StatusList(count=len(results), results=results, missing=statuses.missing(), problems=statuses.problems())
+
+
+def list_statuses(work: Work) -> Rv3StatusList:
+    """RV3's statuses, what each means to the sync (by the location's mapping or by its name), what is missing."""
+    return _status_list(_status_map(work, _where(work)))
+
+
+def put_statuses(work: Work, body: Rv3StatusMapIn) -> Rv3StatusList:
+    """Replace the location's mapping, checked against the statuses RV3 has. Linked appointments whose status
+    now means something else reach GHL; write-backs refused for want of a status RV3 now has are written again."""
+    where = _where(work)
+    before = _status_map(work, where)
+    wanted = [StatusChoice.model_validate(choice.model_dump()) for choice in body.statuses]
+    try:
+        choices = checked_choices(before.rows, wanted)
+    except MappingRefused as exc:
+        raise ApiError(
+            422,
+            "invalid_status_mapping",
+            "El mapeo de estados no se puede aplicar a los estados de Reflexo V3.",
+            details=[{"field": "statuses", "message": reason} for reason in exc.reasons],
+        ) from exc
+    after = Rv3StatusMap.of(before.rows, choices)
+    with work.transaction() as conn:
+        store.put_status_choices(conn, where.id, choices, work.now())
+    sent = rv3_capture.remap_statuses(work, before, after)
+    retried = rv3_writeback.retry_missing_statuses(work, where, after)
+    log.info(
+        "rv3 status mapping saved: %d statuses, %d changes sent to GHL, %d write-backs again",
+        len(choices),
+        sent,
+        retried,
+        extra={"operation": "rv3_statuses", "location_id": where.ghl_location_id},
+    )
+    return _status_list(after)
+
+
 # --- bookings waiting for a patient ---
 
 
@@ -184,9 +252,14 @@ def resolve_review(work: Work, review_id: int, body: Rv3ResolveIn) -> Rv3Review:
 # --- status ---
 
 
-def _refusal(last_error: str | None) -> str:
-    detail = (last_error or "").removeprefix(f"{rv3_writeback.REFUSED}: ")
-    return f"Reflexo V3 rechazó el cambio y no se reintentará: {detail or 'motivo desconocido'}."
+def _status_problems(work: Work, where: location_repo.LocationRecord) -> list[str]:
+    """What is wrong with RV3's statuses; nothing to say when RV3 cannot be read (`last_error` says that)."""
+    try:
+        rows = work.rv3.statuses()
+    except (Rv3Unavailable, Rv3Refused):
+        return []
+    with work.transaction() as conn:
+        return rv3_source.status_map(conn, where, rows).problems()
 
 
 def status(work: Work) -> Rv3SyncStatus:
@@ -202,6 +275,7 @@ def status(work: Work) -> Rv3SyncStatus:
         rejected = store.rejected_rows(conn, where.id)
         failed = store.failed_writes(conn, where.id)
     return Rv3SyncStatus(
+        status_problems=_status_problems(work, where),
         configured=True,
         location_id=where.ghl_location_id,
         last_run_at=appointments.last_run_at,
@@ -214,7 +288,7 @@ def status(work: Work) -> Rv3SyncStatus:
                 cita_id=write.appointment_id,
                 rv3_appointment_id=int(write.rv3_appointment_id) if write.rv3_appointment_id else None,
                 operation="create" if write.create else "update",
-                reason=_refusal(write.last_error),
+                reason=describe_refusal(write.last_error),
                 failed_at=write.failed_at,
             )
             for write in failed

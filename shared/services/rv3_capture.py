@@ -12,6 +12,7 @@ loses none. Hard deletes are found by a periodic sweep of the linked appointment
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -26,7 +27,6 @@ from shared.ghl.errors import GhlError, RateLimited
 from shared.http import ApiError
 from shared.rv3.port import Rv3Refused, Rv3Unavailable
 from shared.services import dispatch, locations, rv3_source, rv3_writeback
-from shared.settings import Settings
 from shared.store import appointments as repo
 from shared.store import contacts as contact_repo
 from shared.store import locations as location_repo
@@ -53,15 +53,16 @@ from sync_core.rv3_mapping import (
     plan_change,
     rv3_wall_clock,
 )
+from sync_core.rv3_statuses import Rv3StatusMap, changed_meanings, status_key
 
 log = telemetry.get_logger("rv3_capture")
 
 OVERLAP = timedelta(minutes=5)
 PAGE_SIZE = 200
 RUN_BUDGET_S = 40.0  # of a one-minute timer: the next run continues from the saved cursor
-SWEEP_EVERY = timedelta(minutes=5)
 PUSHES_PER_RUN = 50
 START = datetime(1970, 1, 1)
+UNKNOWN_STATUS = "unknown_rv3_status:"  # the plan's flag for an RV3 status the location's mapping does not know
 
 
 class _Contention(Exception):
@@ -89,6 +90,10 @@ class _Page:
     awaiting: list[store.Link] = field(default_factory=list)  # GHL bookings being created in RV3
     entries: list[outbox.OutboxEntry] = field(default_factory=list)
     outcomes: Counter[str] = field(default_factory=Counter)
+    unmapped: Counter[str] = field(default_factory=Counter)  # RV3 status names met that mean nothing to the sync
+
+    def note(self, flags: list[str]) -> None:
+        self.unmapped.update(flag.removeprefix(UNKNOWN_STATUS) for flag in flags if flag.startswith(UNKNOWN_STATUS))
 
 
 def run(work: Work, now: datetime | None = None) -> CaptureReport:
@@ -204,10 +209,12 @@ def _apply_page(
     good = [row for row in rows if isinstance(row, Rv3Appointment)]
     bad = [row for row in rows if isinstance(row, Rv3Unreadable)]
     patients = new_patients(work, where, [row.patient_id for row in good])
+    statuses = work.rv3.statuses()
     for attempt in (1, 2):
         try:
             with work.transaction() as conn:
-                page = _Page(conn, where, rv3_source.mapping_rules(work.settings, conn, where, now), now, patients)
+                rules = rv3_source.mapping_rules(work.settings, conn, where, now, statuses=statuses)
+                page = _Page(conn, where, rules, now, patients)
                 page.awaiting = store.links_awaiting_create(conn, where.id)
                 linked = store.linked_by_rv3_id(conn, where.id, [str(row.id) for row in good])
                 read: list[Cursor] = [row.cursor for row in bad if row.cursor is not None]
@@ -224,9 +231,23 @@ def _apply_page(
             if attempt == 2:
                 raise
     report.outcomes.update(page.outcomes)
+    _alert_unmapped(page)
     for entry in page.entries:
         dispatch.send(work, entry)
     return mark
+
+
+def _alert_unmapped(page: _Page) -> None:
+    """Say loudly that RV3 rows carry a status the sync cannot read: their status does not reach GHL."""
+    if page.unmapped:
+        names = sorted(page.unmapped)
+        telemetry.alert(
+            "rv3_status_unmapped",
+            f"{sum(page.unmapped.values())} citas de Reflexo V3 tienen un estado sin asignar ({', '.join(names)}): "
+            "su estado no llega a GoHighLevel. Asígnelo en PUT /api/rv3/statuses.",
+            location_id=page.where.ghl_location_id,
+            statuses=names,
+        )
 
 
 def _report_unreadable(page: _Page, bad: list[Rv3Unreadable], good: list[Rv3Appointment]) -> None:
@@ -297,6 +318,7 @@ def _create(page: _Page, rv3_id: int, snapshot: Rv3Snapshot) -> str:
     plan = plan_change(None, snapshot, None, page.rules)
     if plan.kind is PlanKind.skip:
         return f"skipped:{plan.reason}"
+    page.note(plan.flags)
     values = plan.values
     assert values is not None
     link = _patient_link(page, snapshot.patient_id)
@@ -346,6 +368,7 @@ def _change(page: _Page, rv3_id: int, appointment_id: int, link: store.Link | No
         store.delete_link(page.conn, appointment_id)
         _record(page, appointment_id, "cancel", record.version + 1, rv3_id)
         return f"rebooked:{_create(page, rv3_id, snapshot)}"
+    page.note(plan.flags)
     if plan.values is not None and plan.kind in (PlanKind.update, PlanKind.cancel):
         _store_values(page, record, plan.values, plan.flags, {})
         _record(page, appointment_id, plan.kind.value, record.version + 1, rv3_id)
@@ -396,18 +419,18 @@ def _record(page: _Page, appointment_id: int, operation: str, version: int, rv3_
 
 
 def recapture(
-    settings: Settings,
     conn: Connection,
     where: location_repo.LocationRecord,
     rv3_id: int,
     snapshot: Rv3Snapshot,
     *,
+    rules: MappingRules,
     patients: dict[int, Rv3Patient],
     now: datetime,
 ) -> tuple[str, list[outbox.OutboxEntry]]:
     """Apply RV3's row as if this run had just read it (the reconciliation found the capture missed it), in the
     caller's transaction: (outcome, outbox entries to send once it commits). `patients`: see `new_patients`."""
-    page = _Page(conn, where, rv3_source.mapping_rules(settings, conn, where, now), now, patients)
+    page = _Page(conn, where, rules, now, patients)
     page.awaiting = store.links_awaiting_create(conn, where.id)
     linked = store.linked_by_rv3_id(conn, where.id, [str(rv3_id)]).get(str(rv3_id))
     if linked is None:
@@ -417,14 +440,19 @@ def recapture(
     return outcome, page.entries
 
 
+def _sweep_every(work: Work) -> timedelta:
+    return timedelta(seconds=work.settings.rv3_sweep_seconds)
+
+
 def _sweep(work: Work, where: location_repo.LocationRecord, now: datetime, report: CaptureReport) -> None:
     """Find linked appointments deleted in RV3 without a new stamp (hard deletes, some soft ones): cancel them."""
     with work.transaction() as conn:
         swept_at = store.cursor_state(conn, where.id, store.APPOINTMENTS).swept_at
-        if swept_at is not None and now - swept_at < SWEEP_EVERY:
+        if swept_at is not None and now - swept_at < _sweep_every(work):
             return
         live = store.live_links(conn, where.id, now - rv3_source.HORIZON)
     found = {row.id: row for row in work.rv3.appointments([int(rv3_id) for _, rv3_id, _ in live])}
+    statuses = work.rv3.statuses() if live else []
     gone: list[tuple[int, int, store.Link, Rv3Snapshot]] = []
     for appointment_id, rv3_id, link in live:
         row = found.get(int(rv3_id))
@@ -435,7 +463,7 @@ def _sweep(work: Work, where: location_repo.LocationRecord, now: datetime, repor
         elif row is not None and row.deleted and link.snapshot != Rv3Snapshot.of(row):
             gone.append((appointment_id, int(rv3_id), link, Rv3Snapshot.of(row)))
     with work.transaction() as conn:
-        page = _Page(conn, where, rv3_source.mapping_rules(work.settings, conn, where, now), now, {})
+        page = _Page(conn, where, rv3_source.mapping_rules(work.settings, conn, where, now, statuses=statuses), now, {})
         for appointment_id, row_id, link, snapshot in gone:
             page.outcomes[f"swept:{_change(page, row_id, appointment_id, link, snapshot)}"] += 1
         store.save_cursor(conn, where.id, store.APPOINTMENTS, {"swept_at": now}, now)
@@ -451,7 +479,9 @@ def remap_therapist(work: Work, therapist_id: int, now: datetime | None = None) 
         where = rv3_source.location(work.settings, conn)
         if where is None:
             return 0
-        page = _Page(conn, where, rv3_source.mapping_rules(work.settings, conn, where, moment), moment, {})
+        # Only the assignee changes: RV3's statuses are not needed (nor read).
+        rules = rv3_source.mapping_rules(work.settings, conn, where, moment, statuses=())
+        page = _Page(conn, where, rules, moment, {})
         for appointment_id, rv3_id, link in store.live_links(conn, where.id, moment):
             if link.snapshot is None or link.snapshot.therapist_id != therapist_id:
                 continue
@@ -462,6 +492,31 @@ def remap_therapist(work: Work, therapist_id: int, now: datetime | None = None) 
             if values != current:
                 _store_values(page, record, values, [], {})
                 _record(page, appointment_id, "update", record.version + 1, int(rv3_id))
+    for entry in page.entries:
+        dispatch.send(work, entry)
+    return len(page.entries)
+
+
+def remap_statuses(work: Work, before: Rv3StatusMap, after: Rv3StatusMap, now: datetime | None = None) -> int:
+    """After the location's status mapping changed: linked appointments whose RV3 status now means something else
+    are read again as if RV3 had just set it, so a cancellation RV3 showed under a status the sync did not know
+    ("Cancelada") reaches GHL now. Returns how many changes were sent."""
+    changed = changed_meanings(before, after)
+    moment = now or work.now()
+    with work.transaction() as conn:
+        where = rv3_source.location(work.settings, conn)
+        if where is None or not changed:
+            return 0
+        page = _Page(
+            conn, where, rv3_source.mapping_rules(work.settings, conn, where, moment, statuses=after.rows), moment, {}
+        )
+        for appointment_id, rv3_id, link in store.live_links(conn, where.id, moment - rv3_source.HORIZON):
+            seen = link.snapshot
+            if seen is None or seen.status is None or status_key(seen.status) not in changed:
+                continue
+            unseen = dataclasses.replace(link, snapshot=seen.model_copy(update={"status": None}))
+            page.outcomes[f"remapped:{_change(page, int(rv3_id), appointment_id, unseen, seen)}"] += 1
+    log.info("rv3 statuses remapped: %s", dict(page.outcomes), extra={"operation": "rv3_statuses"})
     for entry in page.entries:
         dispatch.send(work, entry)
     return len(page.entries)
@@ -507,10 +562,10 @@ def _capture_patients(
 
 def _sweep_patients(work: Work, where: location_repo.LocationRecord, now: datetime, report: CaptureReport) -> None:
     """RV3 saves some patient edits with `update_fields`, which leaves `updated_at` as it was: no cursor sees them.
-    Every SWEEP_EVERY the linked patients' contact content is compared with what the sync last took."""
+    Every RV3_SWEEP_SECONDS (5 minutes) the linked patients' contact content is compared with what the sync took."""
     with work.transaction() as conn:
         swept_at = store.cursor_state(conn, where.id, store.PATIENTS).swept_at
-        if swept_at is not None and now - swept_at < SWEEP_EVERY:
+        if swept_at is not None and now - swept_at < _sweep_every(work):
             return
         known = store.patient_hashes(conn, where.id)
     rows = work.rv3.patients([int(rv3_id) for rv3_id in known if rv3_id.isdigit()])

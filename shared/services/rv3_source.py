@@ -6,6 +6,7 @@ RV3 has no branch column, so all of RV3's appointments belong to ONE location: `
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy.engine import Connection
@@ -25,6 +26,7 @@ from sync_core.rv3_mapping import (
     contact_for,
     contact_from_link,
 )
+from sync_core.rv3_statuses import Rv3Status, Rv3StatusMap
 from sync_core.times import zone
 
 HORIZON = timedelta(days=7)  # appointments further in the past are history: not brought to GHL, nor swept
@@ -46,15 +48,27 @@ def location(settings: Settings, conn: Connection) -> location_repo.LocationReco
 
 
 def mapping_rules(
-    settings: Settings, conn: Connection, where: location_repo.LocationRecord, now: datetime
+    settings: Settings,
+    conn: Connection,
+    where: location_repo.LocationRecord,
+    now: datetime,
+    *,
+    statuses: Sequence[Rv3Status],
 ) -> MappingRules:
+    """The location's rules for RV3's rows; `statuses`: RV3's `appointment_statuses`, read from RV3 by the caller."""
     return MappingRules(
         timezone=where.timezone,
         not_before=(now - HORIZON).astimezone(zone(where.timezone)).date(),
         duration_min=where.default_duration_min or settings.default_duration_min,
         default_calendar_id=where.default_calendar_id,
         therapists=store.therapist_links(conn, where.id),
+        statuses=status_map(conn, where, statuses),
     )
+
+
+def status_map(conn: Connection, where: location_repo.LocationRecord, statuses: Sequence[Rv3Status]) -> Rv3StatusMap:
+    """RV3's statuses as the location reads them: its mapping, else their names."""
+    return Rv3StatusMap.of(statuses, store.status_choices(conn, where.id))
 
 
 def synced_values(record: repo.AppointmentRecord) -> SyncedAppointment:

@@ -30,6 +30,8 @@ from shared.store import rv3 as store
 from shared.work import Work
 from sync_core.models import AppointmentStatus
 from sync_core.rv3_mapping import (
+    REFUSED,
+    STATUS_MISSING,
     GhlPerson,
     Rv3Appointment,
     Rv3Patient,
@@ -41,9 +43,12 @@ from sync_core.rv3_mapping import (
     match_patient,
     new_rv3_appointment,
     new_rv3_patient,
+    refusal,
     rv3_wall_clock,
+    unwritable_status,
     writeback_target,
 )
+from sync_core.rv3_statuses import LABELS, Rv3StatusMap
 
 log = telemetry.get_logger("rv3_writeback")
 
@@ -51,8 +56,7 @@ LEASE = timedelta(seconds=60)
 FLUSH_LIMIT = 100
 CONFLICT_POLICY = "rv3_row_changed"  # recorded in `conflicts.policy`: the front desk's edit stands
 UNREACHABLE = "rv3_unreachable"
-UNAVAILABLE = "rv3_unavailable"  # `last_error` prefixes: RV3 is down (retried), or refused the write (not retried)
-REFUSED = "rv3_refused"
+UNAVAILABLE = "rv3_unavailable"  # `last_error` prefix: RV3 is down (retried); refusals: `sync_core.rv3_mapping`
 UNKNOWN_CONTACT = "unknown_contact"
 PATIENT_NOT_CREATED = "patient_not_created"
 
@@ -93,6 +97,20 @@ def request_writeback(conn: Connection, appointment_id: int, now: datetime) -> N
         return
     pending = store.WRITE_UPDATE if record.rv3_appointment_id is not None else store.WRITE_CREATE
     store.update_link(conn, appointment_id, {"writeback": pending, "attempts": 0, "last_error": None}, now)
+
+
+def retry_missing_statuses(work: Work, where: location_repo.LocationRecord, statuses: Rv3StatusMap) -> int:
+    """Write-backs that failed for want of an RV3 status RV3 now has (the clinic created and mapped it) are written
+    again by the next capture run. Returns how many."""
+    retried = 0
+    with work.transaction() as conn:
+        for write in store.failed_writes(conn, where.id, limit=store.MAX_FAILED_LISTED):
+            code, _, detail = (write.last_error or "").partition(": ")
+            known = code == STATUS_MISSING and detail in AppointmentStatus.__members__
+            if known and statuses.row_for(AppointmentStatus(detail)) is not None:
+                request_writeback(conn, write.appointment_id, work.now())
+                retried += 1
+    return retried
 
 
 # --- in the capture run --------------------------------------------------------------------------------------
@@ -160,7 +178,7 @@ def _failed(work: Work, appointment_id: int, code: str, detail: str, *, permanen
         with work.transaction() as conn:
             link = store.get_link(conn, appointment_id)
             if link is not None:
-                values: dict[str, object] = {"attempts": link.attempts + 1, "last_error": f"{code}: {detail}"}
+                values: dict[str, object] = {"attempts": link.attempts + 1, "last_error": refusal(code, detail)}
                 if permanent:
                     values["writeback"] = store.WRITE_FAILED
                 store.update_link(conn, appointment_id, values, work.now())
@@ -205,7 +223,8 @@ def _update(work: Work, job: _Job) -> Written:
     if record.rv3_appointment_id is None:
         return _finish(work, job, {"writeback": None})
     source = work.rv3
-    target = writeback_target(rv3_source.synced_values(record), job.where.timezone, source.statuses())
+    statuses = _statuses(work, job)
+    target = writeback_target(rv3_source.synced_values(record), job.where.timezone, statuses)
     decided: list[WritebackKind] = []
 
     def decide(row: Rv3Appointment | None) -> Rv3Write | None:
@@ -225,16 +244,40 @@ def _update(work: Work, job: _Job) -> Written:
     values: dict[str, object] = {"snapshot": after_write(base, target), "writeback": None}
     if kind is WritebackKind.write and after is not None:
         values["written_stamp"] = store.stamp_text(after.updated_at)
+    lacking = unwritable_status(Rv3Snapshot.of(before), target, statuses)
+    if lacking is not None:
+        # The date and hour are written; the status cannot be: RV3 has no status for it. Reported as a refused
+        # write (status, reconciliation) until the clinic creates and maps one (`PUT /api/rv3/statuses`).
+        _alert_status_missing(job, lacking)
+        values.update(writeback=store.WRITE_FAILED, last_error=refusal(STATUS_MISSING, lacking.value))
+        return _finish(work, job, values, Written("failed", before.id))
     return _finish(work, job, values, Written(kind.value, before.id))
+
+
+def _statuses(work: Work, job: _Job) -> Rv3StatusMap:
+    rows = work.rv3.statuses()
+    with work.transaction() as conn:
+        return rv3_source.status_map(conn, job.where, rows)
+
+
+def _alert_status_missing(job: _Job, status: AppointmentStatus) -> None:
+    telemetry.alert(
+        "rv3_status_missing",
+        f"Reflexo V3 no tiene un estado para «{LABELS[status]}»: un cambio de GoHighLevel no se pudo escribir.",
+        location_id=job.where.ghl_location_id,
+        appointment_id=job.record.id,
+        status=status.value,
+    )
 
 
 def _finish(work: Work, job: _Job, values: Mapping[str, object], written: Written | None = None) -> Written:
     """Store the link's new state; a GHL change that arrived meanwhile is written next."""
     with work.transaction() as conn:
         current = repo.get(conn, job.record.id)
-        if current is not None and current.version != job.record.version and values.get("writeback") is None:
+        settled = values.get("writeback") in (None, store.WRITE_FAILED)
+        if current is not None and current.version != job.record.version and settled:
             values = {**values, "writeback": store.WRITE_UPDATE}
-        store.update_link(conn, job.record.id, {**values, "attempts": 0, "last_error": None}, work.now())
+        store.update_link(conn, job.record.id, {"attempts": 0, "last_error": None, **values}, work.now())
     return written or Written("skipped")
 
 
@@ -275,8 +318,9 @@ def _create(work: Work, job: _Job) -> Written:
         with work.transaction() as conn:
             store.open_review(conn, job.where.id, record.id, patient, work.now())
         return _finish(work, job, {"writeback": store.WRITE_REVIEW}, Written("review"))
+    statuses = source.statuses()
     with work.transaction() as conn:
-        rules = rv3_source.mapping_rules(work.settings, conn, job.where, work.now())
+        rules = rv3_source.mapping_rules(work.settings, conn, job.where, work.now(), statuses=statuses)
         link = rv3_source.link_patient(conn, job.where, patient, work.now())
         if link.ghl_contact_id is None and record.contact_id is not None:
             # The booking's contact becomes the patient's: it is brought up to RV3's data once.
@@ -287,8 +331,7 @@ def _create(work: Work, job: _Job) -> Written:
         rv3_source.synced_values(record),
         patient_id=patient.id,
         timezone=job.where.timezone,
-        statuses=source.statuses(),
-        therapists=rules.therapists,
+        statuses=rules.statuses,
     )
     marker = {"patient_id": patient.id, "day": new.day.isoformat(), "hour": new.hour.isoformat()}
     with work.transaction() as conn:

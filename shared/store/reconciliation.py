@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection
 
 from shared.store.database import Database
 from shared.store.outbox import DISPATCHED, PENDING
-from shared.store.rv3 import PENDING_WRITES, WRITE_REVIEW
+from shared.store.rv3 import PENDING_WRITES, WRITE_FAILED, WRITE_REVIEW
 from shared.store.schema import appointments, outbox, rv3_appointments
 from sync_core.models import AppointmentStatus
 from sync_core.rv3_mapping import Rv3Snapshot, SyncedAppointment
@@ -168,6 +168,7 @@ _RV3_COLUMNS = [
     appointments.c.status,
     rv3_appointments.c.snapshot,
     rv3_appointments.c.writeback,
+    rv3_appointments.c.last_error,
     _open_outbox,
 ]
 
@@ -188,6 +189,7 @@ def _linked(row: sa.Row[Any]) -> LinkedAppointment:
         snapshot=Rv3Snapshot.model_validate(row.snapshot) if row.snapshot else None,
         pending=bool(row.in_flight) or row.writeback in PENDING_WRITES,
         in_review=row.writeback == WRITE_REVIEW,
+        refused=row.last_error if row.writeback == WRITE_FAILED else None,
     )
 
 

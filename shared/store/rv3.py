@@ -18,9 +18,12 @@ from shared.store.schema import (
     rv3_patients,
     rv3_rejected_rows,
     rv3_reviews,
+    rv3_status_map,
     rv3_therapists,
 )
+from sync_core.models import AppointmentStatus
 from sync_core.rv3_mapping import Cursor, Rv3Snapshot, TherapistLink
+from sync_core.rv3_statuses import StatusChoice
 
 APPOINTMENTS = "appointments"
 PATIENTS = "patients"
@@ -345,6 +348,41 @@ def delete_therapist(conn: Connection, location_id: int, therapist_id: int) -> b
     return result.rowcount == 1
 
 
+# --- statuses ---
+
+
+def status_choices(conn: Connection, location_id: int) -> list[StatusChoice]:
+    """The location's mapping of RV3 statuses (ids RV3 may since have deleted are ignored by the map)."""
+    rows = conn.execute(
+        sa.select(rv3_status_map).where(rv3_status_map.c.location_id == location_id).order_by(rv3_status_map.c.id)
+    )
+    return [
+        StatusChoice(rv3_status_id=int(row.rv3_status_id), status=AppointmentStatus(row.status), write=row.preferred)
+        for row in rows
+        if row.rv3_status_id.isdigit() and row.status in AppointmentStatus.__members__
+    ]
+
+
+def put_status_choices(conn: Connection, location_id: int, choices: Sequence[StatusChoice], now: datetime) -> None:
+    """Replace the location's mapping."""
+    conn.execute(rv3_status_map.delete().where(rv3_status_map.c.location_id == location_id))
+    if choices:
+        conn.execute(
+            rv3_status_map.insert(),
+            [
+                {
+                    "location_id": location_id,
+                    "rv3_status_id": str(choice.rv3_status_id),
+                    "status": choice.status.value,
+                    "preferred": choice.write,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for choice in choices
+            ],
+        )
+
+
 # --- reviews ---
 
 
@@ -437,6 +475,9 @@ class FailedWrite:
     create: bool
     last_error: str | None
     failed_at: datetime
+
+
+MAX_FAILED_LISTED = 1000
 
 
 def failed_writes(conn: Connection, location_id: int, limit: int = 100) -> list[FailedWrite]:

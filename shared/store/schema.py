@@ -279,6 +279,20 @@ rv3_therapists = sa.Table(
     sa.UniqueConstraint("location_id", "rv3_therapist_id"),
 )
 
+# What each RV3 status means to the sync, per location (RV3 seeds none: each clinic names its own); managed
+# through `PUT /api/rv3/statuses`. `preferred`: the one written when several RV3 statuses mean the same.
+rv3_status_map = sa.Table(
+    "rv3_status_map",
+    metadata,
+    pk(),
+    sa.Column("location_id", Id, sa.ForeignKey("locations.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("rv3_status_id", sa.Unicode(64), nullable=False),
+    sa.Column("status", sa.Unicode(16), nullable=False),
+    sa.Column("preferred", sa.Boolean(), nullable=False, server_default=sa.false()),
+    *stamps(),
+    sa.UniqueConstraint("location_id", "rv3_status_id"),
+)
+
 # RV3 rows RV3 accepted but the sync cannot map (an appointment without `appointment_date`): reported in
 # `GET /api/rv3/status` and skipped, so the rest of RV3 goes on; the row's next good read clears it.
 rv3_rejected_rows = sa.Table(

@@ -9,27 +9,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
 from shared.store.database import Database
 from sync_core import protocol
 from tests.fixtures.stack import assert_logs_clean
 from tools.azurite import Azurite
-from tools.bench.chaos import POSTGRES_ADMIN_URL, ChaosOptions, ChaosStack, report_text, run
+from tools.bench.chaos import ChaosOptions, ChaosStack, report_text, run
 
 pytestmark = [pytest.mark.azurite, pytest.mark.postgres]
-
-
-@pytest.fixture(scope="module")
-def postgres_reachable() -> None:
-    engine = sa.create_engine(POSTGRES_ADMIN_URL, connect_args={"connect_timeout": 3})
-    try:
-        with engine.connect():
-            pass
-    except sa.exc.OperationalError as exc:
-        pytest.skip(f"the chaos run needs PostgreSQL at {POSTGRES_ADMIN_URL.split('@')[-1]}: {type(exc).__name__}")
-    finally:
-        engine.dispose()
 
 
 def _logs_clean(stack: ChaosStack) -> None:

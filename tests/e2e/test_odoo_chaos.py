@@ -8,26 +8,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
 from shared.services.miasalud import odoo_push
 from tools.azurite import Azurite
-from tools.bench.chaos import POSTGRES_ADMIN_URL
 from tools.bench.odoo_chaos import OdooChaosOptions, report_text, run
 
 pytestmark = [pytest.mark.azurite, pytest.mark.postgres]
-
-
-@pytest.fixture(scope="module")
-def postgres_reachable() -> None:
-    engine = sa.create_engine(POSTGRES_ADMIN_URL, connect_args={"connect_timeout": 3})
-    try:
-        with engine.connect():
-            pass
-    except sa.exc.OperationalError as exc:
-        pytest.skip(f"the chaos run needs PostgreSQL at {POSTGRES_ADMIN_URL.split('@')[-1]}: {type(exc).__name__}")
-    finally:
-        engine.dispose()
 
 
 def test_manychat_events_reach_odoo_once_through_every_fault(

@@ -17,7 +17,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from shared.store.database import Database
 from tests.fixtures.app import CALENDAR, LOCATION, seed_location
-from tests.fixtures.rv3_schema import CANCELADO, CLINICAL, FrontDesk, create_rv3_database
+from tests.fixtures.rv3_schema import CLINICAL, FrontDesk, create_rv3_database, throwaway_mariadb
 from tests.fixtures.stack import HostProcess, Stack, assert_logs_clean, call_json, clear_queues, free_port, stack_env
 from tools.azurite import Azurite
 from tools.ghl_sandbox import DEMO_SEED, SandboxConfig, SandboxServer
@@ -94,22 +94,37 @@ class Rv3Stack:
         return row
 
 
+@pytest.fixture(params=["sqlite", "mariadb"])
+def rv3_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """RV3's database on the engine a clinic runs (MariaDB, for MySQL) and on SQLite."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'rv3.db'}"
+        return
+    with throwaway_mariadb() as url:
+        yield url
+
+
 @pytest.fixture
-def rv3_stack(azurite: Azurite, tmp_path: Path) -> Iterator[Rv3Stack]:
-    """The E2E stack (tests/fixtures/stack.py) with RV3's own database (SQLite) and a capture run every second."""
+def rv3_stack(azurite: Azurite, tmp_path: Path, rv3_url: str) -> Iterator[Rv3Stack]:
+    """The E2E stack (tests/fixtures/stack.py) with RV3's own database built like RV3's real one (no statuses
+    seeded, no `deleted_at` on appointments: see tests/fixtures/rv3_schema.py) and a capture run every second."""
     clear_queues(azurite)
     port = free_port()
     config = SandboxConfig(seed=DEMO_SEED, key_dir=tmp_path / "keys", rsa_key_bits=2048)
     config.webhooks.url = f"http://127.0.0.1:{port}/api/webhooks/ghl"
     config.webhooks.time_scale = 0.0002
-    rv3_url = f"sqlite:///{tmp_path / 'rv3.db'}"
     rv3_engine = sa.create_engine(rv3_url)
-    desk = create_rv3_database(rv3_engine)
+    desk = create_rv3_database(rv3_engine, soft_delete=False, seed_statuses=False)
     with SandboxServer(config) as sandbox:
         requests = RequestLog()
         requests.install(sandbox)
         sql_url = f"sqlite:///{tmp_path / 'sync.db'}"
-        env = {**stack_env(azurite, sandbox, sql_url), "RV3_SQL_URL": rv3_url, "RV3_POLL_SCHEDULE": "* * * * * *"}
+        env = {
+            **stack_env(azurite, sandbox, sql_url),
+            "RV3_SQL_URL": rv3_url,
+            "RV3_POLL_SCHEDULE": "* * * * * *",
+            "RV3_SWEEP_SECONDS": "2",
+        }
         stack = Stack(sandbox=sandbox, azurite=azurite, db=Database.connect_url(sql_url), env=env, tmp=tmp_path)
         seed_location(stack.db)  # loc_demo, default calendar cal_demo_terapia
         try:
@@ -141,6 +156,13 @@ def _after_two_runs(rv3_stack: Rv3Stack, api: httpx.Client) -> None:
 
 def test_front_desk_work_in_rv3_and_changes_in_ghl_stay_in_step_across_a_restart(rv3_stack: Rv3Stack) -> None:
     desk, api = rv3_stack.desk, rv3_stack.stack.api()
+    # RV3 ships no statuses: the clinic creates its own, and says which one it cancels with.
+    pendiente, completado, baja = (desk.add_status(name) for name in ("Pendiente", "Completado", "Baja"))
+    assert call_json(api.get("/rv3/statuses"))["missing"] == ["cancelled"]
+    mapped = api.put("/rv3/statuses", json={"statuses": [{"rv3_status_id": baja, "status": "cancelled"}]})
+    assert mapped.status_code == 200, mapped.text
+    assert (mapped.json()["missing"], mapped.json()["problems"]) == ([], [])
+
     maria = desk.add_patient(
         name="María",
         last_name_paternal="Quispe",
@@ -150,11 +172,11 @@ def test_front_desk_work_in_rv3_and_changes_in_ghl_stay_in_step_across_a_restart
         document_number=DNI,
     )
     ana = desk.add_therapist(first_name="Ana", last_name_paternal="Torres")
-    mapped = api.put(f"/rv3/therapists/{ana}", json={"ghl_user_id": "usr_demo_luis"})
-    assert mapped.status_code == 200, mapped.text
+    therapist = api.put(f"/rv3/therapists/{ana}", json={"ghl_user_id": "usr_demo_luis"})
+    assert therapist.status_code == 200, therapist.text
 
     # The front desk books: GHL gets the appointment at its Lima time, for the patient, assigned to the therapist.
-    first = desk.book(maria, date(2030, 4, 2), time(10, 0), therapist_id=ana)
+    first = desk.book(maria, date(2030, 4, 2), time(10, 0), therapist_id=ana, status_id=pendiente)
     event = rv3_stack.wait(lambda: rv3_stack.event_at("2030-04-02T10:00:00"), "the booking in GHL")
     assert (event["calendarId"], event["assignedUserId"], event["title"]) == (
         CALENDAR,
@@ -181,20 +203,36 @@ def test_front_desk_work_in_rv3_and_changes_in_ghl_stay_in_step_across_a_restart
     _after_two_runs(rv3_stack, api)
     assert rv3_stack.event(event["id"])["dateUpdated"] == updated
 
-    # GHL cancels it: RV3's status row "CANCELADO".
-    rv3_stack.admin.simulate_appointment_edit(event["id"], appointmentStatus="cancelled")
-    rv3_stack.wait(lambda: rv3_stack.rv3_row(first).appointment_status_id == CANCELADO, "the cancellation in RV3")
+    # GHL marks it attended: RV3's "Completado".
+    rv3_stack.admin.simulate_appointment_edit(event["id"], appointmentStatus="showed")
+    rv3_stack.wait(lambda: rv3_stack.rv3_row(first).appointment_status_id == completado, "the attendance in RV3")
 
-    # A second booking, then soft-deleted at the front desk: cancelled in GHL.
-    second = desk.book(maria, date(2030, 4, 5), time(9, 0))
-    booked = rv3_stack.wait(lambda: rv3_stack.event_at("2030-04-05T09:00:00"), "the second booking in GHL")
-    desk.soft_delete(second)
-    rv3_stack.wait(
-        lambda: rv3_stack.event(booked["id"])["appointmentStatus"] == "cancelled", "the deletion reaching GHL"
-    )
+    # GHL cancels a second one: RV3 gets the clinic's own cancel status.
+    second = desk.book(maria, date(2030, 4, 4), time(9, 0), status_id=pendiente)
+    other = rv3_stack.wait(lambda: rv3_stack.event_at("2030-04-04T09:00:00"), "the second booking in GHL")
+    rv3_stack.admin.simulate_appointment_edit(other["id"], appointmentStatus="cancelled")
+    rv3_stack.wait(lambda: rv3_stack.rv3_row(second).appointment_status_id == baja, "the cancellation in RV3")
 
-    # The patient's new phone reaches their GHL contact.
-    desk.edit_patient(maria, phone1="912 345 678")
+    # The front desk cancels a third one with that status, and deletes a fourth (RV3 deletes rows): both cancel
+    # in GHL.
+    third = desk.book(maria, date(2030, 4, 5), time(9, 0), status_id=pendiente)
+    fourth = desk.book(maria, date(2030, 4, 5), time(15, 0), status_id=pendiente)
+    booked = rv3_stack.wait(lambda: rv3_stack.event_at("2030-04-05T09:00:00"), "the third booking in GHL")
+    deleted = rv3_stack.wait(lambda: rv3_stack.event_at("2030-04-05T15:00:00"), "the fourth booking in GHL")
+    desk.set_status(third, baja)
+    desk.hard_delete(fourth)
+    for cancelled, what in ((booked, "the front desk's cancellation"), (deleted, "the deletion")):
+        rv3_stack.wait(lambda e=cancelled: rv3_stack.event(e["id"])["appointmentStatus"] == "cancelled", what)
+
+    # RV3 takes an appointment without a date: it is reported, and what the front desk does next still syncs.
+    dateless = desk.book(maria, date(2030, 4, 7), time(9, 0), status_id=pendiente, appointment_date=None)
+    later = desk.book(maria, date(2030, 4, 7), time(11, 0), status_id=pendiente)
+    rv3_stack.wait(lambda: rv3_stack.event_at("2030-04-07T11:00:00"), "the booking after a dateless one")
+    rejected = call_json(api.get("/rv3/status"))["rejected_rows"]
+    assert [(r["rv3_id"], r["table"]) for r in rejected] == [(dateless, "appointments")] and later
+
+    # The patient's new phone, saved as RV3 saves patient edits (`update_fields`, `updated_at` untouched).
+    desk.edit_patient_fields(maria, phone1="912 345 678")
     rv3_stack.wait(lambda: rv3_stack.admin.state()["contacts"][0]["phone"] == "+51912345678", "the new phone in GHL")
 
     # Someone books online as a contact RV3 does not know: it waits for the front desk, who names the patient.
@@ -205,6 +243,7 @@ def test_front_desk_work_in_rv3_and_changes_in_ghl_stay_in_step_across_a_restart
         locationId=LOCATION,
         calendarId=CALENDAR,
         contactId=lucia["id"],
+        assignedUserId="usr_demo_luis",
         startTime="2030-04-06T11:00:00-05:00",
         endTime="2030-04-06T12:00:00-05:00",
         title="Reserva web",
@@ -215,19 +254,28 @@ def test_front_desk_work_in_rv3_and_changes_in_ghl_stay_in_step_across_a_restart
     resolved = api.post(f"/rv3/review/{review[0]['id']}/resolve", json={"rv3_patient_id": patient})
     assert resolved.status_code == 200, resolved.text
     [web] = [r for r in desk.rows("appointments") if r.patient_id == patient]
-    assert (web.appointment_date.date(), web.hour) == (date(2030, 4, 6), time(11, 0))
+    # Pending, and without a therapist: in RV3 a therapist is given when the patient is attended.
+    assert (web.appointment_date.date(), web.hour, web.appointment_status_id, web.therapist_id) == (
+        date(2030, 4, 6),
+        time(11, 0),
+        pendiente,
+        None,
+    )
+    assert web.social_benefit is not None and not web.social_benefit  # NOT NULL in RV3, no DB default
 
     # The app restarts; what the front desk does meanwhile arrives once, and nothing is sent twice.
     host = rv3_stack.stack.host
     host.stop()
-    third = desk.book(maria, date(2030, 4, 8), time(8, 0))
+    fifth = desk.book(maria, date(2030, 4, 8), time(8, 0), status_id=pendiente)
     restarted = HostProcess(host.env, host.port, rv3_stack.stack.tmp / "host-restarted.log", host.message_lease_s)
     rv3_stack.stack.hosts.append(restarted)
     restarted.start()
     rv3_stack.wait(lambda: rv3_stack.event_at("2030-04-08T08:00:00"), "the booking made while the app was down")
     _after_two_runs(rv3_stack, api)
-    assert len(rv3_stack.events()) == 4  # first, second, the web booking, third: none twice
-    assert len(desk.rows("appointments")) == 4 and third
+    assert len(rv3_stack.events()) == 7  # first to fourth, the one after the dateless row, the web booking, fifth
+    assert len(desk.rows("appointments")) == 7 and fifth  # the fourth is deleted; the dateless one stays in RV3
+    status = call_json(api.get("/rv3/status"))
+    assert (status["failed_writes"], status["status_problems"], status["last_error"]) == ([], [], None)
 
     # Not one clinical or billing value, nor the DNI, left for GHL.
     sent = rv3_stack.requests.text()

@@ -16,7 +16,6 @@ from sync_core.rv3_mapping import (
     Rv3Appointment,
     Rv3Patient,
     Rv3Snapshot,
-    Rv3Status,
     SyncedAppointment,
     TherapistLink,
     WritebackKind,
@@ -31,13 +30,13 @@ from sync_core.rv3_mapping import (
     new_rv3_appointment,
     new_rv3_patient,
     plan_change,
-    rv3_status,
     rv3_wall_clock,
-    status_row,
     writeback_target,
 )
+from sync_core.rv3_statuses import Rv3Status, Rv3StatusMap, status_by_name
 
-STATUSES = [Rv3Status(id=1, name="Pendiente"), Rv3Status(id=2, name="Completado"), Rv3Status(id=3, name="CANCELADO")]
+ROWS = [Rv3Status(id=1, name="Pendiente"), Rv3Status(id=2, name="Completado"), Rv3Status(id=3, name="CANCELADO")]
+STATUSES = Rv3StatusMap.of(ROWS)
 RULES = MappingRules(
     timezone="America/Lima",
     duration_min=60,
@@ -111,7 +110,7 @@ def test_title_is_the_type_and_room_never_clinical_text() -> None:
 )
 def test_rv3_status_names_map_to_sync_statuses(name: str, status: AppointmentStatus) -> None:
     assert created(status_name=name).status is status
-    assert rv3_status(name) is status
+    assert status_by_name(name) is status
 
 
 def test_an_unknown_rv3_status_is_kept_as_a_flag_not_guessed() -> None:
@@ -237,21 +236,21 @@ def test_a_ghl_reschedule_becomes_rv3_date_and_hour_in_lima() -> None:
     ],
 )
 def test_ghl_statuses_find_rv3_status_rows_by_name(status: AppointmentStatus, name: str) -> None:
-    found = status_row(status, STATUSES)
+    found = STATUSES.row_for(status)
     assert found is not None and found.name == name
 
 
 def test_a_no_show_keeps_rv3_status_unless_the_clinic_has_one() -> None:
-    assert status_row(AppointmentStatus.no_show, STATUSES) is None
-    clinic = [*STATUSES, Rv3Status(id=9, name="No asistió")]
-    found = status_row(AppointmentStatus.no_show, clinic)
+    assert STATUSES.row_for(AppointmentStatus.no_show) is None
+    clinic = Rv3StatusMap.of([*ROWS, Rv3Status(id=9, name="No asistió")])
+    found = clinic.row_for(AppointmentStatus.no_show)
     assert found is not None and found.id == 9
 
 
 def test_an_older_rv3_with_its_enum_names_still_gets_a_status() -> None:
-    older = [Rv3Status(id=1, name="ACTIVO"), Rv3Status(id=2, name="COMPLETADO")]
-    scheduled = status_row(AppointmentStatus.scheduled, older)
-    attended = status_row(AppointmentStatus.attended, older)
+    older = Rv3StatusMap.of([Rv3Status(id=1, name="ACTIVO"), Rv3Status(id=2, name="COMPLETADO")])
+    scheduled = older.row_for(AppointmentStatus.scheduled)
+    attended = older.row_for(AppointmentStatus.attended)
     assert (scheduled and scheduled.id, attended and attended.id) == (1, 2)
 
 
@@ -293,12 +292,17 @@ def test_the_sync_recognises_its_own_write_back_when_reading_rv3_again() -> None
     assert plan_change(remembered, reread, moved, RULES).kind is PlanKind.unchanged
 
 
-def test_a_ghl_booking_becomes_an_rv3_appointment_of_the_mapped_therapist() -> None:
+def test_a_ghl_booking_becomes_a_pending_rv3_appointment_without_a_therapist() -> None:
+    # In RV3 a therapist is given when the patient is attended: the booking's GHL user is not written as one.
     values = synced(datetime(2030, 3, 12, 14, tzinfo=UTC)).model_copy(update={"assigned_user_id": "usr_luis"})
-    new = new_rv3_appointment(
-        values, patient_id=5, timezone="America/Lima", statuses=STATUSES, therapists=RULES.therapists
+    new = new_rv3_appointment(values, patient_id=5, timezone="America/Lima", statuses=STATUSES)
+    assert (new.patient_id, new.therapist_id, new.day, new.hour, new.status_id) == (
+        5,
+        None,
+        date(2030, 3, 12),
+        time(9),
+        1,
     )
-    assert (new.patient_id, new.therapist_id, new.day, new.hour, new.status_id) == (5, 8, date(2030, 3, 12), time(9), 1)
 
 
 # --- patients and contacts ---

@@ -15,16 +15,17 @@ from sync_core.rv3_mapping import (
     MappingRules,
     Rv3Appointment,
     Rv3Snapshot,
-    Rv3Status,
     SyncedAppointment,
 )
 from sync_core.rv3_reconcile import LinkedAppointment, Rv3Context, classify_rv3, rv3_days, starts_between
+from sync_core.rv3_statuses import Rv3Status, Rv3StatusMap
 
-STATUSES = [Rv3Status(id=1, name="Pendiente"), Rv3Status(id=2, name="Completado"), Rv3Status(id=3, name="CANCELADO")]
+STATUSES = Rv3StatusMap.of(
+    [Rv3Status(id=1, name="Pendiente"), Rv3Status(id=2, name="Completado"), Rv3Status(id=3, name="CANCELADO")]
+)
 STAMP = datetime(2030, 3, 1, 9, 0)  # RV3's stamp of the rows: behind the capture's cursor
 CONTEXT = Rv3Context(
-    rules=MappingRules(timezone="America/Lima", duration_min=60, default_calendar_id="cal_main"),
-    statuses=STATUSES,
+    rules=MappingRules(timezone="America/Lima", duration_min=60, default_calendar_id="cal_main", statuses=STATUSES),
     next_scan=Cursor(updated_at=datetime(2030, 3, 2), id=0),
 )
 TEN_LIMA = datetime(2030, 3, 12, 15, tzinfo=UTC)

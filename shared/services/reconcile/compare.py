@@ -120,9 +120,11 @@ def rv3_context(work: Work, location: location_repo.LocationRecord) -> Rv3Contex
         where = rv3_source.location(settings, conn)
         if where is None or where.id != location.id:
             return None
-        rules = rv3_source.mapping_rules(settings, conn, where, work.now())
         scan = rv3_capture.next_scan(conn, where, work.now())
-    return Rv3Context(rules=rules, statuses=work.rv3.statuses(), next_scan=scan)
+    statuses = work.rv3.statuses()
+    with work.transaction() as conn:
+        rules = rv3_source.mapping_rules(settings, conn, where, work.now(), statuses=statuses)
+    return Rv3Context(rules=rules, next_scan=scan)
 
 
 def reconcile_rv3_day(run: Run, context: Rv3Context, day: Rv3Day) -> None:
@@ -172,9 +174,9 @@ def heal_rv3(
         assert finding.appointment_id is not None
         rv3_writeback.request_writeback(conn, finding.appointment_id, now)
         return f"rv3-writeback:{finding.appointment_id}", []
-    assert finding.rv3_id is not None and finding.recapture is not None
+    assert finding.rv3_id is not None and finding.recapture is not None and run.rv3 is not None
     outcome, entries = rv3_capture.recapture(
-        run.work.settings, conn, run.location, finding.rv3_id, finding.recapture, patients=patients, now=now
+        conn, run.location, finding.rv3_id, finding.recapture, rules=run.rv3.rules, patients=patients, now=now
     )
     return ",".join(entry.op_id for entry in entries) or f"rv3-capture:{outcome}", entries
 

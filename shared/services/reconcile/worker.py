@@ -34,7 +34,7 @@ from sync_core.ghl_appointments import parse_ghl_appointment
 from sync_core.models import ConflictPolicy
 from sync_core.reconcile import Finding, GhlRecord, Heal, Kind, ReconciliationReport, SlicePlan
 from sync_core.retry import ErrorKind
-from sync_core.rv3_reconcile import Rv3Finding, rv3_days
+from sync_core.rv3_reconcile import Rv3Context, Rv3Finding, rv3_days
 
 log = telemetry.get_logger("reconcile")
 
@@ -87,6 +87,7 @@ class Run:
     to_ghl: list[tuple[Finding, Heal]] = field(default_factory=list)
     to_rv3: list[tuple[Finding, Heal]] = field(default_factory=list)
     rv3_fixes: list[Rv3Finding] = field(default_factory=list)
+    rv3: Rv3Context | None = None  # RV3's rules for this run, when RV3's own tables are synced here
 
     @property
     def window(self) -> tuple[datetime, datetime]:
@@ -230,7 +231,7 @@ def _walk(
             if time.monotonic() > deadline and not (done and index + 1 == len(calendars)):
                 return Result(Outcome.continued, "time budget used; a new message continues the run")
         index, position = index + 1, message.desde
-    context = compare.rv3_context(work, location)
+    context = run.rv3 = compare.rv3_context(work, location)
     if context is not None:
         for day in rv3_days(position, message.hasta, location.timezone):
             compare.reconcile_rv3_day(run, context, day)

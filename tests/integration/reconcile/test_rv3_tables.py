@@ -231,3 +231,27 @@ def test_an_unreachable_rv3_database_resumes_the_run_later_instead_of_failing_it
     drain(RECONCILE, lambda body, **kw: outcomes.append(worker.process(body, **kw).result))
     assert outcomes and set(outcomes) == {"requeued"}  # back later (jittered), from its checkpoint
     assert rv3.sides.report(started.reports[0].id)["status"] == "running"
+
+
+@ON_SQLITE
+def test_a_write_back_rv3_could_not_take_is_drift_with_its_reason_not_in_progress(rv3: Rv3Sides) -> None:
+    desk = rv3.desk
+    desk.remove_status(CANCELADO)  # the clinic has no cancel status yet
+    patient = desk.add_patient(name="Rosa", phone1="912345678")
+    rv3_id = desk.book(patient, RV3_DAY, time(9))
+    rv3.sync()
+    event_id = rv3.sync_row(rv3_id).ghl_event_id
+    event = rv3.sides.sandbox.sandbox.state.appointments[event_id]
+    event.status, event.date_updated = "cancelled", rv3.sides.sandbox.sandbox.state.stamp()
+    rv3.ghl_webhook("AppointmentUpdate", event_id)
+    rv3.sync()  # the write-back fails for good: RV3 has no status for it
+
+    report = rv3.sides.report(rv3.sides.run())
+    (entry,) = from_rv3(report, "canceladas_no_actualizadas")
+    assert (entry["rv3_id"], entry["cancelada_en"], entry["estado"]) == (
+        rv3_id,
+        "ghl",
+        {"rv3": "scheduled", "ghl": "cancelled"},
+    )
+    assert "«cancelada»" in entry["rechazo_rv3"]
+    assert report["totales"]["en_curso"] == 0
