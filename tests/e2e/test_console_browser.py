@@ -233,7 +233,7 @@ def test_a_ghl_booking_of_an_unknown_contact_is_resolved_from_the_review_page(co
     page.context.close()
 
 
-def _stuck_change(console: Console) -> int:
+def _stuck_change(console: Console, hour: int) -> int:
     """A cita whose change to GHL failed five deliveries and sits in `rv3-to-ghl-poison`, as the host leaves it:
     made by the citas service itself, its queue message moved aside instead of delivered."""
     from shared.api.schemas import CitaIn
@@ -261,8 +261,8 @@ def _stuck_change(console: Console) -> int:
             "title": "Control mensual",
             "ghl_calendar_id": CALENDAR,
             "patient": {"name": "Elena Paucar Ríos", "phone": "987000222"},
-            "start_time": "2030-03-15T16:00:00-05:00",
-            "end_time": "2030-03-15T17:00:00-05:00",
+            "start_time": f"2030-03-15T{hour:02d}:00:00-05:00",
+            "end_time": f"2030-03-15T{hour + 1:02d}:00:00-05:00",
         }
     )
     _status, created = citas.create(work, body, idempotency_key=None, correlation_id=None)
@@ -277,22 +277,26 @@ def _stuck_change(console: Console) -> int:
     return int(created["id"])
 
 
-def test_a_poison_message_is_shown_with_what_it_is_about_and_replayed_from_the_page(console: Console) -> None:
-    cita_id = _stuck_change(console)
-    assert console.sync_state(cita_id, "pending") is not None
+def test_poison_messages_are_shown_with_what_they_are_about_and_replayed_from_the_page(console: Console) -> None:
+    first, second = _stuck_change(console, 16), _stuck_change(console, 18)
+    assert console.sync_state(first, "pending") and console.sync_state(second, "pending")
 
     page = console.sign_in("operator", "Carla Operadora")
     page.click("nav a:has-text('Mensajes atascados')")
-    queue = page.locator("[data-queue=rv3-to-ghl]")
-    row = queue.locator("tr[data-message]")
-    assert row.count() == 1
-    assert f"Cita {cita_id}: Crear en GoHighLevel" in row.inner_text()
+    rows = page.locator("[data-queue=rv3-to-ghl] tr[data-message]")
+    assert rows.count() == 2
+    assert f"Cita {first}: Crear en GoHighLevel" in rows.first.inner_text()
     console.screenshot(page, "mensajes-atascados")
-    row.locator("button:has-text('Reenviar')").click()
 
+    rows.filter(has_text=f"Cita {first}:").locator("button:has-text('Reenviar')").click()
     assert "Mensajes devueltos a su cola" in page.locator(".notice").inner_text()
-    assert page.locator("[data-queue=rv3-to-ghl] tr[data-message]").count() == 0
-    synced = console.stack.wait_until(lambda: console.sync_state(cita_id, "synced"), what="the replayed change")
+    assert rows.count() == 1 and f"Cita {second}:" in rows.first.inner_text()
+    console.stack.wait_until(lambda: console.sync_state(first, "synced"), what="the replayed change")
+    assert console.sync_state(second, "pending") is not None  # only the one asked for
+
+    page.click("[data-queue=rv3-to-ghl] button:has-text('Reenviar todos')")
+    assert rows.count() == 0
+    synced = console.stack.wait_until(lambda: console.sync_state(second, "synced"), what="the change replayed with all")
     assert any(e["id"] == synced["ghl_event_id"] for e in console.stack.sandbox.admin.state()["appointments"])
     page.context.close()
 
