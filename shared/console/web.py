@@ -1,4 +1,4 @@
-"""The console's HTTP side: its routes, who may see or act, forms read safely, pages rendered from templates."""
+"""The console's HTTP side: who may see or act, forms read safely, actions logged, pages rendered from templates."""
 
 from __future__ import annotations
 
