@@ -21,6 +21,8 @@ from sync_core.rate_budget import (
     after_rate_limited,
     after_response,
     reserve_several,
+    retry_after_refusal,
+    too_late,
 )
 
 if TYPE_CHECKING:
@@ -40,6 +42,36 @@ ROW_KEY = "budget"
 MAX_CONFLICTS = 25
 CONFLICT_BACKOFF_S = 0.004
 MAX_SLOTS_PER_WRITE = 8  # slots one write may take for the threads of a process waiting on the same key
+
+
+LATE_SLOTS = 3  # slots a starved process may miss in a row before it sends anyway
+
+
+def wait_for_slot(
+    budget: RateBudget,
+    key: str,
+    max_wait_s: float,
+    *,
+    clock: Callable[[], float],
+    sleep: Callable[[float], None],
+    refused: Callable[[float, str], Exception],
+) -> None:
+    """Wait for the next call's slot; `refused(retry_after_s, message)` is raised when it is too far away.
+
+    A slot missed by more than the pacing's slack (the process was not scheduled in time) is given up for a new
+    one, up to LATE_SLOTS times, so late wake-ups do not pile up in the API's window; then the call goes (the
+    client handles a 429 like any other)."""
+    for _ in range(LATE_SLOTS + 1):
+        slot = budget.reserve(key, max_wait_s)
+        if not slot.granted:
+            retry_after = retry_after_refusal(slot, clock(), max_wait_s, random.random())
+            raise refused(retry_after, f"rate budget {key} is spent for {slot.wait_s:.1f}s")
+        delay = slot.start_at - clock()
+        if delay > 0:
+            sleep(delay)
+        if not too_late(slot, clock(), budget.limits):
+            return
+    log.info("call sent after %d missed slots in a row", LATE_SLOTS + 1, extra={"detail": key})
 
 
 class BudgetContended(Exception):

@@ -9,6 +9,7 @@ OUTBOX_SWEEP_SCHEDULE = "30 */1 * * * *"
 OUTBOX_SWEEP_AFTER_S = 60.0
 ODOO_SWEEP_SCHEDULE = "45 */1 * * * *"  # MiaSalud rows waiting for Odoo that no push is on; resumes a pause
 ODOO_SWEEP_AFTER_S = 60.0  # a row changed more recently than this is left to its own push message
+ODOO_PUSH_LEASE_S = 120.0  # a row's push lease (the fast Odoo chaos test shortens it, never below 30 s)
 MANYCHAT_HELD_SWEEP_SCHEDULE = "15 */1 * * * *"  # ManyChat events SQL held while storage was down
 
 

@@ -41,6 +41,11 @@ class BudgetLimits:
         return self.interval_s / (self.max_requests * self.utilization)
 
     @property
+    def slack_s(self) -> float:
+        """The part of each window the pacing leaves free: how late a request may leave after its slot."""
+        return self.interval_s * (1 - self.utilization)
+
+    @property
     def expected_headroom(self) -> int:
         """`X-RateLimit-Remaining` below this means GHL counted requests our pacing did not send."""
         return max(0, self.max_requests - math.ceil(self.max_requests * self.utilization) - 1)
@@ -121,6 +126,13 @@ def reserve(state: BudgetState, limits: BudgetLimits, now: float, max_wait_s: fl
         used_today=used + 1,
     )
     return Reservation(granted=True, start_at=start, wait_s=wait, state=reserved)
+
+
+def too_late(slot: Reservation, now: float, limits: BudgetLimits) -> bool:
+    """Whether a slot's moment passed by more than the slack (a starved process woke up late): sent now, its
+    request would land among the next slots' and could pass the API's window (GHL's), so a new slot is taken
+    instead. A pacing without slack (Odoo's steady rate: no window the server counts) never gives one up."""
+    return limits.utilization < 1 and now - slot.start_at > limits.slack_s
 
 
 def reserve_several(

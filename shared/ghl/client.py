@@ -28,7 +28,8 @@ from shared.ghl.errors import (
 )
 from shared.ghl.models import Calendar, Contact, Event, Location
 from shared.ghl.rate_budget import RateBudget
-from sync_core.rate_budget import RateLimitHeaders, parse_retry_after, retry_after_refusal
+from shared.rate_budget import wait_for_slot
+from sync_core.rate_budget import RateLimitHeaders, parse_retry_after
 
 # Retries happen only where they cannot duplicate a change: reads, and writes that provably never reached
 # GHL. Errors are by meaning (shared.ghl.errors), not raw status codes.
@@ -119,6 +120,7 @@ class GhlClient:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        telemetry.warm()  # not inside the first call, after its slot
         self._tokens = tokens
         self._budget = budget
         self._on_call = on_call
@@ -405,13 +407,9 @@ class GhlClient:
         return _json_object(call, response, trace_id)
 
     def _take_slot(self, location_id: str) -> None:
-        slot = self._budget.reserve(location_id, self._max_wait_s)
-        if not slot.granted:
-            retry_after = retry_after_refusal(slot, self._clock(), self._max_wait_s, random.random())
-            raise RateLimited(retry_after, f"rate budget of location {location_id} is spent for {slot.wait_s:.1f}s")
-        delay = slot.start_at - self._clock()
-        if delay > 0:
-            self._sleep(delay)
+        wait_for_slot(
+            self._budget, location_id, self._max_wait_s, clock=self._clock, sleep=self._sleep, refused=RateLimited
+        )
 
     def _observe(self, location_id: str, response: httpx.Response) -> None:
         limits = RateLimitHeaders.parse(response.headers)

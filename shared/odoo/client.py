@@ -23,8 +23,7 @@ from shared.calls import CallRecord
 from shared.odoo import budget_key, rate_limits
 from shared.odoo.errors import OdooConflict, OdooError, OdooOutcomeUnknown, OdooRateLimited, OdooUnavailable
 from shared.odoo.transports import Call, Json2Transport, JsonRpcTransport, Transport
-from shared.rate_budget import RateBudget
-from sync_core.rate_budget import retry_after_refusal
+from shared.rate_budget import RateBudget, wait_for_slot
 from sync_core.retry import ErrorKind
 
 if TYPE_CHECKING:
@@ -72,6 +71,7 @@ class OdooClient:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        telemetry.warm()  # not inside the first call, after its slot
         self._transport = transport
         self._budget = budget
         self._key = budget_key
@@ -317,13 +317,9 @@ class OdooClient:
             log.exception("recording an Odoo call failed")
 
     def _take_slot(self, max_wait_s: float) -> None:
-        slot = self._budget.reserve(self._key, max_wait_s)
-        if not slot.granted:
-            retry_after = retry_after_refusal(slot, self._clock(), max_wait_s, random.random())
-            raise OdooRateLimited(retry_after, f"rate budget {self._key} is spent for {slot.wait_s:.1f}s")
-        delay = slot.start_at - self._clock()
-        if delay > 0:
-            self._sleep(delay)
+        wait_for_slot(
+            self._budget, self._key, max_wait_s, clock=self._clock, sleep=self._sleep, refused=OdooRateLimited
+        )
 
     def _backoff(self, failures: int) -> None:
         """Full jitter: spreads the retries of many workers instead of synchronising them."""

@@ -500,26 +500,40 @@ def remap_therapist(work: Work, therapist_id: int, now: datetime | None = None) 
 def remap_statuses(work: Work, before: Rv3StatusMap, after: Rv3StatusMap, now: datetime | None = None) -> int:
     """After the location's status mapping changed: linked appointments whose RV3 status now means something else
     are read again as if RV3 had just set it, so a cancellation RV3 showed under a status the sync did not know
-    ("Cancelada") reaches GHL now. Returns how many changes were sent."""
+    ("Cancelada") reaches GHL now. Returns how many changes were sent (a GHL change racing it: read again once;
+    if that races too, the daily reconciliation finds what is left)."""
     changed = changed_meanings(before, after)
     moment = now or work.now()
+    for attempt in (1, 2):
+        try:
+            page = _remap_page(work, changed, after, moment)
+            break
+        except _Contention:
+            if attempt == 2:
+                log.warning("rv3 statuses remapped in part: appointments changed meanwhile")
+                return 0
+    if page is None:
+        return 0
+    log.info("rv3 statuses remapped: %s", dict(page.outcomes), extra={"operation": "rv3_statuses"})
+    for entry in page.entries:
+        dispatch.send(work, entry)
+    return len(page.entries)
+
+
+def _remap_page(work: Work, changed: set[str], after: Rv3StatusMap, moment: datetime) -> _Page | None:
     with work.transaction() as conn:
         where = rv3_source.location(work.settings, conn)
         if where is None or not changed:
-            return 0
-        page = _Page(
-            conn, where, rv3_source.mapping_rules(work.settings, conn, where, moment, statuses=after.rows), moment, {}
-        )
+            return None
+        rules = rv3_source.mapping_rules(work.settings, conn, where, moment, statuses=after.rows)
+        page = _Page(conn, where, rules, moment, {})
         for appointment_id, rv3_id, link in store.live_links(conn, where.id, moment - rv3_source.HORIZON):
             seen = link.snapshot
             if seen is None or seen.status is None or status_key(seen.status) not in changed:
                 continue
             unseen = dataclasses.replace(link, snapshot=seen.model_copy(update={"status": None}))
             page.outcomes[f"remapped:{_change(page, int(rv3_id), appointment_id, unseen, seen)}"] += 1
-    log.info("rv3 statuses remapped: %s", dict(page.outcomes), extra={"operation": "rv3_statuses"})
-    for entry in page.entries:
-        dispatch.send(work, entry)
-    return len(page.entries)
+    return page
 
 
 # --- patients -----------------------------------------------------------------------------------------------

@@ -21,12 +21,14 @@ def test_manychat_events_reach_odoo_once_through_every_fault(
 ) -> None:
     """On JSON-2 (the full runs alternate the protocols; the E2E and integration tests cover both)."""
     lines: list[str] = []
-    # The drain is bounded by what a killed host leaves: its rows stay leased for `odoo_push.LEASE_S` (120 s), then
-    # the sweep (every 5 s here) pushes them; a retry's own delay comes on top.
+    # The drain is bounded by what a killed host leaves: its rows stay leased for the push lease (120 s in
+    # production; the shortest allowed here, a push against the local sandbox takes seconds), then the sweep (every
+    # 5 s here) pushes them; a retry's own delay comes on top.
+    lease = odoo_push.MIN_LEASE_S
     options = OdooChaosOptions(
         events=200, contacts=40, gap_s=3, odoo_outage_s=5, storage_down_s=2, kills=1, message_lease_s=10,
-        drain_timeout_s=odoo_push.LEASE_S + 90, protocol="json2", seed=5, azurite=azurite, work_dir=tmp_path,
-        log=lines.append,
+        push_lease_s=lease, drain_timeout_s=lease + 90, protocol="json2", seed=5, azurite=azurite,
+        work_dir=tmp_path, log=lines.append,
     )  # fmt: skip
     figures = run(options)
     text = "\n".join(lines) + report_text(figures)

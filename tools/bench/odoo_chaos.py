@@ -86,6 +86,7 @@ class OdooChaosOptions:
     sync: str = "both"
     rate_per_s: float = 50.0  # ODOO_RATE_PER_S
     message_lease_s: float = 20.0  # a killed host's messages come back after this (10 min on Azure)
+    push_lease_s: float | None = None  # ODOO_PUSH_LEASE_S: a killed host's rows are pushed again after it (120 s)
     drain_timeout_s: float = 900.0
     client_workers: int = 6
     seed: int = field(default_factory=lambda: random.randrange(1_000_000))
@@ -135,6 +136,7 @@ def host_env(azurite: Azurite, odoo: SandboxServer, sql_url: str, options: OdooC
             "ODOO_SWEEP_SCHEDULE": "*/5 * * * * *",
             "ODOO_SWEEP_AFTER_S": "10",
             "MANYCHAT_HELD_SWEEP_SCHEDULE": "*/5 * * * * *",
+            "ODOO_PUSH_LEASE_S": str(options.push_lease_s) if options.push_lease_s else "",
         }
     )
 

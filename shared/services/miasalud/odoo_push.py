@@ -26,7 +26,7 @@ from sqlalchemy.engine import Connection
 from shared import telemetry
 from shared.odoo.errors import OdooAuthFailed, OdooError, OdooMissingRecord
 from shared.queues import ODOO_PUSH, POISON_SUFFIX, QueueMessage, QueueUnavailable
-from shared.setting_defaults import ODOO_SWEEP_AFTER_S, seconds
+from shared.setting_defaults import ODOO_PUSH_LEASE_S, ODOO_SWEEP_AFTER_S, seconds
 from shared.store import miasalud as store
 from shared.store.miasalud_schema import (
     ODOO_SYNC_PENDING,
@@ -59,7 +59,9 @@ if TYPE_CHECKING:
 log = telemetry.get_logger("odoo")
 
 # Longer than a push can take (a few calls, each with Odoo's read timeout): a lease outlives its worker's calls.
-LEASE_S = 120.0
+# A killed worker's rows wait for it to run out; the fast chaos test shortens it against its quick sandbox.
+MIN_LEASE_S = 30.0
+LEASE_S = max(MIN_LEASE_S, seconds("ODOO_PUSH_LEASE_S", ODOO_PUSH_LEASE_S))
 SWEEP_QUIET_S = seconds("ODOO_SWEEP_AFTER_S", ODOO_SWEEP_AFTER_S)  # the chaos run and benchmark shorten it
 SWEEP_BATCH = 500
 STAGES_TTL_S = 300.0
