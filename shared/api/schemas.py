@@ -557,7 +557,9 @@ class Rv3StatusChoiceIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    rv3_status_id: int = Field(ge=1, le=2**62, description="The status's id in RV3's `appointment_statuses`")
+    rv3_status_id: Annotated[int, Field(ge=1, le=2**62), WHOLE_NUMBER] = Field(
+        description="The status's id in RV3's `appointment_statuses`"
+    )
     status: AppointmentStatus = Field(
         strict=False, description="What it means: " + ", ".join(AppointmentStatus.__members__)
     )
