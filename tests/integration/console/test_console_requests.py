@@ -177,3 +177,10 @@ def test_the_static_files_are_served_for_long_and_nothing_else_is(console: App) 
 def test_retrying_a_lead_without_an_odoo_to_send_it_to_says_so(console: App) -> None:
     answer = _post(console, pages.console_lead_retry, "console/miasalud/1/reintentar", {}, route={"id": "1"})
     assert answer.status == 409 and "Odoo no está configurado" in answer.body
+
+
+def test_a_signed_in_user_without_a_console_role_sees_nothing(console: App) -> None:
+    nobody = auth.Principal("dev-sin-rol", "Sin Rol", frozenset())
+    cookie = f"{auth.DEV_COOKIE}={auth.dev_cookie_value(SIGNING_KEY.encode(), nobody)}"
+    answer = console.call(pages.console_citas, "GET", "console/citas", headers={"cookie": cookie})
+    assert answer.status == 403 and "no tiene acceso a la consola" in answer.body
