@@ -4,6 +4,7 @@ import azure.functions as func
 
 from blueprints import (
     citas,
+    console,
     docs,
     fallback,
     health,
@@ -34,5 +35,7 @@ app.register_functions(reconcile.bp)
 app.register_functions(manychat.bp)
 app.register_functions(miasalud_api.bp)
 app.register_functions(miasalud_odoo.bp)
+# The operations console: Spanish pages for staff, signed in with Entra ID (App Service Authentication).
+app.register_functions(console.bp)
 # Last: the route every path no other route serves falls through to.
 app.register_functions(fallback.bp)

@@ -147,3 +147,37 @@ def citas_cancel(req: func.HttpRequest) -> func.HttpResponse:
     correlation = correlation_id(req)
     cita = citas.cancel(Work.current(), route_id(req), if_match=if_match_version(req), correlation_id=correlation)
     return _cita_response(cita, correlation=correlation)
+
+
+@api_route(
+    bp,
+    "ghl/citas/{id:int}/retry",
+    methods=["POST"],
+    summary="Send an appointment whose sync failed (sync_state error) to GHL again, as it is now",
+    tag=TAG,
+    responses={202: "Cita", 409: "ErrorResponse"},
+)
+def citas_retry(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.api.requests import correlation_id, route_id
+    from shared.services import citas
+    from shared.work import Work
+
+    correlation = correlation_id(req)
+    cita = citas.retry(Work.current(), route_id(req), correlation_id=correlation)
+    return _cita_response(cita, status=202, correlation=correlation)
+
+
+@api_route(
+    bp,
+    "ghl/citas/{id:int}/history",
+    methods=["GET"],
+    summary="An appointment's changes on their way to GHL (newest first), and where its sync stands",
+    tag=TAG,
+    responses={200: "CitaHistory"},
+)
+def citas_history(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.api.requests import route_id
+    from shared.services import citas
+    from shared.work import Work
+
+    return json_response(citas.history(Work.current(), route_id(req)).model_dump(mode="json"))

@@ -69,6 +69,13 @@ param rv3SqlUrl string = ''
 @description('ManyChat API key of the MiaSalud leads integration, or two comma-separated while rotating. Stored in Key Vault when given; empty = integration off.')
 param manychatApiKeys string = ''
 
+@secure()
+@description('Key (32+ characters) the operations console signs its anti-forgery tokens with. Stored in Key Vault; by default a new one on each provision (a console form open during it then needs a reload).')
+param consoleSigningKey string = newGuid()
+
+@description('Client id of the operations console\'s Entra app registration (infra/scripts/console-app-registration.sh). Empty: App Service Authentication is not configured and the console refuses to serve pages.')
+param consoleAuthClientId string = ''
+
 @description('Base URL of MiaSalud\'s Odoo (https://<company>.odoo.com). Empty: no Odoo push, leads stay in SQL with odoo_sync_status pending.')
 param odooUrl string = ''
 
@@ -165,6 +172,7 @@ var secretNames = {
   rv3SqlUrl: 'rv3-sql-url'
   manychatApiKeys: 'manychat-api-keys'
   odooApiKey: 'odoo-api-key'
+  consoleSigningKey: 'console-signing-key'
 }
 var deployerAsSqlAdminKind = principalType == 'ServicePrincipal' ? 'Application' : principalType
 var sqlAdminKind = !empty(sqlAdminPrincipalType) ? sqlAdminPrincipalType : deployerAsSqlAdminKind
@@ -284,7 +292,8 @@ module keyVault 'br/public:avm/res/key-vault/vault:0.14.0' = {
       empty(ghlPrivateToken) ? [] : [{ name: secretNames.ghlPrivateToken, value: ghlPrivateToken }],
       empty(rv3SqlUrl) ? [] : [{ name: secretNames.rv3SqlUrl, value: rv3SqlUrl }],
       empty(manychatApiKeys) ? [] : [{ name: secretNames.manychatApiKeys, value: manychatApiKeys }],
-      empty(odooApiKey) ? [] : [{ name: secretNames.odooApiKey, value: odooApiKey }]
+      empty(odooApiKey) ? [] : [{ name: secretNames.odooApiKey, value: odooApiKey }],
+      empty(consoleSigningKey) ? [] : [{ name: secretNames.consoleSigningKey, value: consoleSigningKey }]
     )
   }
 }
@@ -327,6 +336,7 @@ module api 'app/api.bicep' = {
     rv3SqlUrlReference: empty(rv3SqlUrl) ? '' : keyVaultReference(keyVault.outputs.uri, secretNames.rv3SqlUrl)
     manychatApiKeysReference: empty(manychatApiKeys) ? '' : keyVaultReference(keyVault.outputs.uri, secretNames.manychatApiKeys)
     odooApiKeyReference: empty(odooApiKey) ? '' : keyVaultReference(keyVault.outputs.uri, secretNames.odooApiKey)
+    consoleSigningKeyReference: keyVaultReference(keyVault.outputs.uri, secretNames.consoleSigningKey)
     ghlBaseUrl: ghlBaseUrl
     ghlMarketplaceUrl: ghlMarketplaceUrl
     ghlClientId: ghlClientId
@@ -372,6 +382,15 @@ module rbac 'app/rbac.bicep' = {
   }
 }
 
+module consoleAuth 'app/console-auth.bicep' = if (!empty(consoleAuthClientId)) {
+  name: 'consoleAuth'
+  scope: rg
+  params: {
+    functionAppName: api.outputs.name
+    clientId: consoleAuthClientId
+  }
+}
+
 module alerts 'app/alerts.bicep' = {
   name: 'alerts'
   scope: rg
@@ -388,6 +407,7 @@ output AZURE_TENANT_ID string = tenant().tenantId
 output AZURE_RESOURCE_GROUP string = rg.name
 output SERVICE_API_NAME string = api.outputs.name
 output SERVICE_API_URI string = api.outputs.uri
+output CONSOLE_URL string = '${api.outputs.uri}/api/console/'
 output GHL_WEBHOOK_URL string = '${api.outputs.uri}/api/webhooks/ghl'
 output GHL_REDIRECT_URI string = api.outputs.ghlRedirectUri
 output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name

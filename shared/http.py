@@ -60,10 +60,16 @@ def error_response(error: ApiError) -> func.HttpResponse:
     return json_response(body, status=error.status, headers=error.headers)
 
 
-def http_endpoint(handler: Callable[[func.HttpRequest], Any]) -> Callable[[func.HttpRequest], Any]:
+Render = Callable[[ApiError], func.HttpResponse]
+
+
+def http_endpoint(
+    handler: Callable[[func.HttpRequest], Any], *, render: Render = error_response
+) -> Callable[[func.HttpRequest], Any]:
     """Wrap an HTTP function (sync, or async for one that waits on I/O without holding a function thread): a span
     and one structured log line per request, the correlation id echoed back; ApiError → its response; bad
-    settings → 503; anything else → 500 without details."""
+    settings → 503; anything else → 500 without details. `render` shapes an error's response (the API's JSON by
+    default; the console's pages render HTML)."""
     if inspect.iscoroutinefunction(handler):
 
         @functools.wraps(handler)
@@ -73,7 +79,7 @@ def http_endpoint(handler: Callable[[func.HttpRequest], Any]) -> Callable[[func.
                 try:
                     response = await handler(req)
                 except Exception as exc:  # noqa: BLE001 - mapped to its response below
-                    response = _failure_response(handler, exc)
+                    response = _failure_response(handler, exc, render)
                 return _finish(handler, span, response, started)
 
         return async_wrapper
@@ -85,7 +91,7 @@ def http_endpoint(handler: Callable[[func.HttpRequest], Any]) -> Callable[[func.
             try:
                 response = handler(req)
             except Exception as exc:  # noqa: BLE001 - mapped to its response below
-                response = _failure_response(handler, exc)
+                response = _failure_response(handler, exc, render)
             return _finish(handler, span, response, started)
 
     return wrapper
@@ -117,24 +123,24 @@ def _finish(handler: Callable[..., Any], span: Any, response: func.HttpResponse,
     return response
 
 
-def _failure_response(handler: Callable[..., Any], exc: Exception) -> func.HttpResponse:
+def _failure_response(
+    handler: Callable[..., Any], exc: Exception, render: Render = error_response
+) -> func.HttpResponse:
     """The one place an error of an HTTP function becomes its response (a 500 hides the details)."""
     from shared.settings import SettingsError
 
     if isinstance(exc, ApiError):
         if exc.status in VALIDATION_STATUSES:
             telemetry.validation_rejected("api", exc.code, operation=f"http.{handler.__name__}")
-        return error_response(exc)
+        return render(exc)
     if isinstance(exc, SettingsError):
         log.error("configuration error: %s", exc)
         keys = [key for key, _ in exc.problems]
-        return error_response(
-            ApiError(503, "configuration_error", "La configuración del servicio es inválida.", details=keys)
-        )
+        return render(ApiError(503, "configuration_error", "La configuración del servicio es inválida.", details=keys))
     if _database_unavailable(exc):
         # A failover or an outage, not a bug: nothing was saved, and the caller may simply try again.
         log.warning("database unavailable in %s", handler.__name__, extra={"error_code": type(exc).__name__})
-        return error_response(
+        return render(
             ApiError(
                 503,
                 "database_unavailable",
@@ -154,9 +160,7 @@ def _failure_response(handler: Callable[..., Any], exc: Exception) -> func.HttpR
         frames,
         extra={"error_code": type(exc).__name__, "detail": incident},
     )
-    return error_response(
-        ApiError(500, "internal_error", f"Error interno del servicio. Código de incidente: {incident}.")
-    )
+    return render(ApiError(500, "internal_error", f"Error interno del servicio. Código de incidente: {incident}."))
 
 
 DATABASE_RETRY_AFTER_S = 5

@@ -122,6 +122,10 @@ class Settings(BaseSettings):
     odoo_rate_per_s: float = Field(5.0, gt=0, le=1000, alias="ODOO_RATE_PER_S")
     odoo_lead_type: Literal["lead", "opportunity"] = Field("opportunity", alias="ODOO_LEAD_TYPE")
     odoo_reconcile_schedule: str = Field(setting_defaults.ODOO_RECONCILE_SCHEDULE, alias="ODOO_RECONCILE_SCHEDULE")
+    # The operations console (/api/console): signed by CONSOLE_SIGNING_KEY (anti-forgery tokens, the development
+    # sign-in); locally, without it, a key made at start-up. The development sign-in is refused in Azure.
+    console_signing_key: SecretStr | None = Field(None, alias="CONSOLE_SIGNING_KEY")
+    console_dev_signin: bool = Field(False, alias="CONSOLE_DEV_SIGNIN")
     applicationinsights_connection_string: SecretStr | None = Field(None, alias="APPLICATIONINSIGHTS_CONNECTION_STRING")
     azure_client_id: str | None = Field(None, alias="AZURE_CLIENT_ID")
 
@@ -211,6 +215,10 @@ class Settings(BaseSettings):
             problems += [(key, "set with ODOO_URL") for key, value in needed.items() if not value]
         if in_azure and DEV_MANYCHAT_KEY in self.manychat_keys:
             problems.append(("MANYCHAT_API_KEYS", "a key of your own in Azure (the development key is public)"))
+        if in_azure and self.console_dev_signin:
+            problems.append(("CONSOLE_DEV_SIGNIN", "false in Azure (staff sign in with Entra ID there)"))
+        if self.console_signing_key is not None and len(self.console_signing_key.get_secret_value()) < 32:
+            problems.append(("CONSOLE_SIGNING_KEY", "at least 32 characters"))
         if problems:
             raise SettingsError(problems)
         return self

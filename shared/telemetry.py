@@ -57,6 +57,8 @@ LOG_FIELDS = (
     "attempt",
     "heal",
     "counts",
+    "actor",
+    "role",
 )
 
 

@@ -279,6 +279,8 @@ def main(argv: list[str] | None = None) -> int:
         if not (os.environ.get("MANYCHAT_API_KEYS") or values.get("MANYCHAT_API_KEYS")):
             env["MANYCHAT_API_KEYS"] = DEV_MANYCHAT_KEY
             print(f"MiaSalud (ManyChat): MANYCHAT_API_KEYS is not set; the development key {DEV_MANYCHAT_KEY} is used")
+        if not (os.environ.get("CONSOLE_DEV_SIGNIN") or values.get("CONSOLE_DEV_SIGNIN")):
+            env["CONSOLE_DEV_SIGNIN"] = "true"  # locally only: the settings refuse it in Azure
         return run_host(args.port, env, values)
 
 
@@ -319,6 +321,7 @@ def run_host(port: int, env: dict[str, str], values: dict[str, str]) -> int:
         print(f"Function key for the API: x-functions-key: {key}")
         print(f"Try: curl -H 'x-functions-key: {key}' http://127.0.0.1:{port}/api/ghl/calendars")
         print(f"     curl -H 'X-API-KEY: <MANYCHAT_API_KEYS>' http://127.0.0.1:{port}/api/v1/reports/health")
+        print(f"Operations console (development sign-in): http://127.0.0.1:{port}/api/console/")
         print("Ctrl-C to stop.\n")
     else:
         print(f"The app did not become healthy at {health}; see the host output above.", file=sys.stderr)

@@ -31,6 +31,9 @@ param manychatApiKeysReference string = ''
 @description('Key Vault reference of the Odoo API key; empty while there is no Odoo to push to.')
 param odooApiKeyReference string = ''
 
+@description('Key Vault reference of the key the operations console signs its anti-forgery tokens with.')
+param consoleSigningKeyReference string
+
 param ghlBaseUrl string
 param ghlMarketplaceUrl string
 param ghlClientId string
@@ -129,6 +132,10 @@ var appSettings = {
   ODOO_RATE_PER_S: odooRatePerS
   ODOO_LEAD_TYPE: odooLeadType
   ODOO_RECONCILE_SCHEDULE: odooReconcileSchedule
+  // The operations console: staff sign in with Entra ID (App Service Authentication, console-auth.bicep); the
+  // development sign-in is refused in Azure.
+  CONSOLE_SIGNING_KEY: consoleSigningKeyReference
+  CONSOLE_DEV_SIGNIN: 'false'
 }
 
 module functionApp 'br/public:avm/res/web/site:0.24.0' = {

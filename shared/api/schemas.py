@@ -325,6 +325,27 @@ class Cita(BaseModel):
     updated_at: datetime
 
 
+class CitaChange(BaseModel):
+    """One change of an appointment on its way to GHL (its outbox entry): what, when, and how it ended."""
+
+    operation: str = Field(examples=["create", "update", "cancel", "retry"])
+    status: Literal["pending", "dispatched", "done", "failed"] = Field(
+        description="pending: not yet queued; dispatched: queued for the worker; done: handled; failed: see last_error"
+    )
+    version: int = Field(description="The appointment's version the change carries")
+    attempts: int
+    last_error: str | None = None
+    created_at: datetime
+    done_at: datetime | None = None
+
+
+class CitaHistory(BaseModel):
+    id: int
+    sync_state: Literal["pending", "synced", "error", "local_only"]
+    last_error: str | None = None
+    changes: list[CitaChange] = Field(description="Newest first (at most 50)")
+
+
 class CitaList(BaseModel):
     count: int
     page: int

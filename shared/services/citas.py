@@ -14,6 +14,8 @@ from sqlalchemy.engine import Connection
 from shared import telemetry
 from shared.api.schemas import (
     Cita,
+    CitaChange,
+    CitaHistory,
     CitaIn,
     CitaList,
     CitasQuery,
@@ -27,6 +29,7 @@ from shared.services import dispatch, locations
 from shared.store import appointments as repo
 from shared.store import contacts as contact_repo
 from shared.store import locations as location_repo
+from shared.store import outbox
 from shared.store.appointments import Contention, to_domain
 from shared.store.outbox import OutboxEntry
 from shared.store.schema import idempotency_keys
@@ -40,6 +43,7 @@ from sync_core.models import (
     AppointmentStatus,
     LocationRules,
     Source,
+    SyncState,
     ValidationMode,
     WorkingHours,
 )
@@ -441,6 +445,56 @@ def cancel(work: Work, appointment_id: int, *, if_match: int | None, correlation
     if entry is not None:
         dispatch.send(work, entry)
     return result
+
+
+def retry(work: Work, appointment_id: int, *, correlation_id: str | None) -> Cita:
+    """Send an appointment whose sync failed (GHL refused it, or retrying was used up) to GHL again, as it is now:
+    staff fixed the cause (in GHL, or waited out an outage). Refused when its sync has not failed."""
+
+    def edit(conn: Connection, now: datetime) -> tuple[OutboxEntry, Cita]:
+        current = _load(conn, appointment_id)
+        if current.sync_state != SyncState.error.value:
+            raise ApiError(
+                409,
+                "appointment_not_failed",
+                "La sincronización de la cita no ha fallado; no hay nada que reintentar.",
+                details=[{"sync_state": current.sync_state}],
+            )
+        repo.save_sync(conn, current, protocol.retry(repo.sync_record(current)))
+        entry = dispatch.record_change(
+            conn,
+            appointment_id=current.id,
+            operation="retry",
+            version=current.version,
+            now=now,
+            correlation_id=correlation_id,
+        )
+        return entry, _cita(conn, _load(conn, current.id))
+
+    entry, result = _editing(work, edit)
+    log.info("sync retry requested", extra={"operation": "citas.retry", "appointment_id": appointment_id})
+    dispatch.send(work, entry)
+    return result
+
+
+def history(work: Work, appointment_id: int) -> CitaHistory:
+    """The appointment's changes on their way to GHL, newest first, and where its sync stands."""
+    with work.transaction() as conn:
+        record = _load(conn, appointment_id)
+        rows = outbox.of_appointment(conn, appointment_id)
+    changes = [
+        CitaChange(
+            operation=row.operation,
+            status=row.status,
+            version=row.appointment_version,
+            attempts=row.attempts,
+            last_error=row.last_error,
+            created_at=row.created_at,
+            done_at=row.done_at,
+        )
+        for row in rows
+    ]
+    return CitaHistory(id=record.id, sync_state=record.sync_state, last_error=record.last_error, changes=changes)
 
 
 def _location_filter(work: Work, ghl_location_id: str | None) -> location_repo.LocationRecord | None:

@@ -336,11 +336,17 @@ def _exhausted(work: Work, message: OutboundMessage, note: str) -> Result:
     return Result(Outcome.failed, text)
 
 
+# GHL's refusals staff meet most, said in Spanish; any other is shown as GHL wrote it.
+GHL_REFUSALS = {
+    "The slot you have selected is no longer available.": "el horario ya no está disponible en su calendario",
+}
+
+
 def _rejection_text(exc: GhlError) -> str:
     if isinstance(exc, NotFound):
         return "GoHighLevel no encontró el calendario, el contacto o el evento de la cita."
-    details = "; ".join(getattr(exc, "details", []) or [])
-    return f"GoHighLevel rechazó la cita: {details}" if details else "GoHighLevel rechazó la cita."
+    details = "; ".join(GHL_REFUSALS.get(detail, detail) for detail in getattr(exc, "details", []) or []).rstrip(".")
+    return f"GoHighLevel rechazó la cita: {details}." if details else "GoHighLevel rechazó la cita."
 
 
 def _policy(work: Work) -> ConflictPolicy:

@@ -117,3 +117,14 @@ def open_for_appointment(conn: Connection, appointment_id: int) -> bool:
         .limit(1)
     )
     return conn.execute(query).first() is not None
+
+
+def of_appointment(conn: Connection, appointment_id: int, limit: int = 50) -> list[sa.Row[Any]]:
+    """The appointment's outbox entries, newest first: its changes and how each ended."""
+    query = (
+        sa.select(outbox)
+        .where(outbox.c.appointment_id == appointment_id)
+        .order_by(outbox.c.created_at.desc(), outbox.c.id.desc())
+        .limit(limit)
+    )
+    return list(conn.execute(query))

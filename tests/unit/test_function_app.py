@@ -37,14 +37,17 @@ def test_importing_the_app_loads_no_heavy_sdk() -> None:
     assert out.stdout.strip() == ""
 
 
-def test_only_the_webhook_oauth_callback_and_liveness_are_anonymous() -> None:
-    """MiaSalud's routes are anonymous for the host because the app checks their X-API-KEY itself."""
+def test_only_the_webhook_oauth_callback_liveness_and_the_console_are_anonymous() -> None:
+    """MiaSalud's routes are anonymous for the host because the app checks their X-API-KEY itself; the console's
+    because it checks the signed-in principal itself (no function key may reach a browser)."""
     from shared.api.routing import OPERATIONS
+    from shared.console.routing import CONSOLE_ROUTES
 
     keyed = {op.route for op in OPERATIONS if op.api_key}
     assert keyed and all(route.startswith("v1/") for route in keyed)
+    assert CONSOLE_ROUTES and all(route.split("/")[0] == "console" for route in CONSOLE_ROUTES)
     for binding in _http_bindings():
-        expected = "anonymous" if binding["route"] in ANONYMOUS_ROUTES | keyed else "function"
+        expected = "anonymous" if binding["route"] in ANONYMOUS_ROUTES | keyed | set(CONSOLE_ROUTES) else "function"
         level = binding["authLevel"]
         assert getattr(level, "value", level) == expected, binding["route"]
 

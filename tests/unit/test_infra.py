@@ -24,7 +24,14 @@ REPO = Path(__file__).resolve().parents[2]
 INFRA = REPO / "infra"
 BICEP_FILES = sorted(INFRA.rglob("*.bicep"))
 
-SECRET_PARAMS = ("ghlClientSecret", "ghlPrivateToken", "rv3SqlUrl", "manychatApiKeys", "odooApiKey")
+SECRET_PARAMS = (
+    "ghlClientSecret",
+    "ghlPrivateToken",
+    "rv3SqlUrl",
+    "manychatApiKeys",
+    "odooApiKey",
+    "consoleSigningKey",
+)
 TOKEN_AND_RATE_TABLES = {"ghltokens", "ghlratebudget", "locks"}
 ALERT_KINDS = {
     "poison_message",
@@ -165,8 +172,11 @@ def test_secrets_reach_the_app_only_as_key_vault_references() -> None:
     assert settings["RV3_SQL_URL"] == "rv3SqlUrlReference"
     assert settings["MANYCHAT_API_KEYS"] == "manychatApiKeysReference"
     assert settings["ODOO_API_KEY"] == "odooApiKeyReference"
+    assert settings["CONSOLE_SIGNING_KEY"] == "consoleSigningKeyReference"
+    assert settings["CONSOLE_DEV_SIGNIN"] == "false"
     api_params = module_params(main["modules"]["api"])
     assert api_params["ghlClientSecretReference"]["function"]["type"] == "keyVaultReference"
+    assert api_params["consoleSigningKeyReference"]["function"]["type"] == "keyVaultReference"
     for optional in (
         "ghlPrivateTokenReference",
         "rv3SqlUrlReference",
@@ -288,3 +298,22 @@ def test_postprovision_hook_script_exists_and_is_executable() -> None:
 def test_the_host_refuses_bodies_far_larger_than_any_the_app_takes() -> None:
     limit = int(deployed_app_settings()["FUNCTIONS_REQUEST_BODY_SIZE_LIMIT"])
     assert 64 * 1024 < limit <= 1024 * 1024
+
+
+def test_the_console_sits_behind_app_service_authentication_that_lets_the_api_and_webhooks_through() -> None:
+    main = bicep("main.bicep")
+    (module,) = [m for m in main["modules"].values() if m["detail"]["path"] == "app/console-auth.bicep"]
+    assert module_params(module)["clientId"] == "consoleAuthClientId"
+    auth = (INFRA / "app/console-auth.bicep").read_text()
+    # Nothing but the console needs an Entra sign-in: the API has its function keys, GHL and ManyChat their own.
+    assert "requireAuthentication: false" in auth and "unauthenticatedClientAction: 'AllowAnonymous'" in auth
+    assert "name: 'authsettingsV2'" in auth and "azureActiveDirectory" in auth
+    assert "requireHttps: true" in auth
+    registration = (INFRA / "scripts/console-app-registration.sh").read_text()
+    assert os.access(INFRA / "scripts/console-app-registration.sh", os.X_OK)
+    from shared.console.auth import OPERATOR_ROLE, VIEWER_ROLE
+
+    for role in (OPERATOR_ROLE, VIEWER_ROLE):
+        assert f'"value": "{role}"' in registration
+    assert "appRoleAssignmentRequired=true" in registration
+    assert "/.auth/login/aad/callback" in registration

@@ -87,12 +87,16 @@ class FaultRule(_Section):
     # The write is applied to state, then the client gets `applied_then_failed_outcome` instead of the answer.
     applied_then_failed: float = Field(0.0, ge=0, le=1)
     applied_then_failed_outcome: Literal["500", "502", "503", "reset", "timeout"] = "500"
+    # GHL refuses the request as invalid (400 with `FaultConfig.rejected_message`), as it does a booking it will
+    # not take: what a client must show to staff rather than retry.
+    rejected: float = Field(0.0, ge=0, le=1)
 
 
 class FaultConfig(_Section):
     seed: int = 0
     # How long a "timeout" fault holds the request when the client does not give up first.
     hang_seconds: float = Field(30.0, gt=0)
+    rejected_message: str = "The slot you have selected is no longer available."
     all_endpoints: FaultRule = Field(default_factory=FaultRule)
     # Keyed by "METHOD /spec/path", e.g. "POST /calendars/events/appointments"; replaces `all_endpoints`.
     endpoints: dict[str, FaultRule] = Field(default_factory=dict)

@@ -8,7 +8,7 @@ from typing import Literal
 
 from .config import FaultConfig
 
-Failure = Literal["rate_limit", "500", "502", "503", "timeout", "reset"]
+Failure = Literal["rate_limit", "500", "502", "503", "timeout", "reset", "rejected"]
 
 
 _SERVER_ERRORS: dict[int, Failure] = {500: "500", 502: "502", 503: "503"}
@@ -37,7 +37,10 @@ class FaultInjector:
         status = rng.choice(rule.server_error_statuses) if rule.server_error_statuses else 500
         latency = (rule.latency_ms + rng.uniform(0, rule.latency_jitter_ms)) / 1000
         before: Failure | None = None
-        if draws["reset"] < rule.reset:
+        # Drawn only when configured, so the seeds of configurations without it replay as they always did.
+        if rule.rejected and rng.random() < rule.rejected:
+            before = "rejected"
+        elif draws["reset"] < rule.reset:
             before = "reset"
         elif draws["timeout"] < rule.timeout:
             before = "timeout"

@@ -146,6 +146,9 @@ class Gateway:
             # A gateway in front of GHL answers 502 with an HTML page, not GHL's JSON.
             page = HTMLResponse("<html><head><title>502 Bad Gateway</title></head></html>", status_code=502)
             await page(scope, receive, call.wrap(send))
+        elif failure == "rejected":
+            refusal = bad_request(self.sandbox.config.faults.rejected_message)
+            await error_response(refusal, call.trace_id)(scope, receive, call.wrap(send))
         elif failure == "rate_limit":
             interval_ms = self.sandbox.config.rate_limit.interval_ms
             call.headers["Retry-After"] = str(max(1, -(-interval_ms // 1000)))

@@ -1,4 +1,4 @@
-"""Fault injection: seeded 429/5xx, latency, hung requests, resets, applied-then-failed writes, outages."""
+"""Fault injection: seeded 429/5xx, latency, hung requests, resets, applied-then-failed writes, refusals, outages."""
 
 from __future__ import annotations
 
@@ -128,6 +128,21 @@ def test_applied_then_failed_does_not_hide_a_refused_write(
     response = _book(ghl, contact_id, calendarId="nope")
 
     assert (response.status_code, response.json()["message"]) == (400, "Calendar not found")
+
+
+def test_a_rejected_booking_is_refused_with_ghl_s_400_and_nothing_is_booked(
+    sandbox: SandboxServer, ghl: httpx.Client, contact_id: str
+) -> None:
+    _faults(sandbox, {"rejected": 1.0}, endpoint=BOOK)
+
+    refused = _book(ghl, contact_id)
+    assert refused.status_code == 400
+    assert refused.json()["message"] == "The slot you have selected is no longer available."
+    assert _booked(sandbox) == []
+    assert _list(ghl).status_code == 200  # the rule is for bookings only
+
+    sandbox.admin.configure("faults", {})
+    assert _book(ghl, contact_id).status_code == 200
 
 
 def test_reads_are_never_applied_then_failed(sandbox: SandboxServer, ghl: httpx.Client) -> None:
