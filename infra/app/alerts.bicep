@@ -71,6 +71,18 @@ var eventAlerts = [
     condition: ''
   }
   {
+    kind: 'rv3_status_unmapped'
+    severity: 2
+    description: 'Citas de Reflexo V3 tienen un estado que la sincronización no conoce: su estado no llega a GHL. Asignarlo en PUT /api/rv3/statuses.'
+    condition: ''
+  }
+  {
+    kind: 'rv3_status_missing'
+    severity: 2
+    description: 'Reflexo V3 no tiene un estado para un cambio de GHL (p. ej. cancelada): el cambio no se escribió. Crear el estado y asignarlo en PUT /api/rv3/statuses.'
+    condition: ''
+  }
+  {
     kind: 'odoo_auth_failed'
     severity: 1
     description: 'Odoo rechazó las credenciales de la app: API key vencida o incorrecta (las de Odoo duran como máximo 3 meses). Los envíos a Odoo están en pausa hasta corregirla.'

@@ -43,6 +43,8 @@ ALERT_KINDS = {
     "manychat_event_lost",
     "odoo_sync_failed",
     "odoo_auth_failed",
+    "rv3_status_unmapped",
+    "rv3_status_missing",
 }
 
 
@@ -256,6 +258,15 @@ def test_every_alert_kind_has_a_rule_validation_spikes_and_missed_runs_too() -> 
     assert (criterion["operator"], criterion["threshold"]) == ("LessThan", 1)
 
 
+def test_every_alert_the_app_raises_is_one_of_the_kinds_with_a_rule() -> None:
+    raised = {
+        kind
+        for path in (REPO / "shared").rglob("*.py")
+        for kind in re.findall(r'telemetry\.alert\(\s*"([a-z_]+)"', path.read_text(encoding="utf-8"))
+    }
+    assert raised and raised <= ALERT_KINDS, raised - ALERT_KINDS
+
+
 @pytest.mark.parametrize("relative", ["main.bicep", "app/api.bicep", "app/alerts.bicep", "app/sql.bicep"])
 def test_local_module_calls_pass_declared_parameters_and_use_declared_outputs(relative: str) -> None:
     caller = bicep(relative)
@@ -317,3 +328,19 @@ def test_the_console_sits_behind_app_service_authentication_that_lets_the_api_an
         assert f'"value": "{role}"' in registration
     assert "appRoleAssignmentRequired=true" in registration
     assert "/.auth/login/aad/callback" in registration
+
+
+def test_the_workbook_shows_calls_alerts_drift_poison_and_failures_over_the_app_s_own_events() -> None:
+    workbook = bicep("app/workbook.bicep")
+    resource = workbook["resources"]["workbook"]
+    assert resource["type"] == "Microsoft.Insights/workbooks"
+    assert resource["config"]["kind"] == "shared" and resource["config"]["properties"]["category"] == "workbook"
+    queries = " ".join(item["content"]["query"] for item in workbook["variables"]["eventItems"]["value"])
+    text = (INFRA / "app/workbook.bicep").read_text()
+    # The events the app logs (shared/telemetry, the reconciliation worker, the queue triggers), read as the alerts do.
+    for event in ('"reconciliation.completed"', '"alert.poison_message"', '"alert.rate_headroom_low"', '"alert."'):
+        assert event in queries, event
+    assert "dependencies | where name startswith" in text and "'GHL '" in text and "'Odoo '" in text
+    assert bicep("app/alerts.bicep")["variables"]["appEvents"] == workbook["variables"]["appEvents"]
+    wired = module_params(bicep("main.bicep")["modules"]["workbook"])
+    assert "monitoring" in json.dumps(wired["applicationInsightsId"])
