@@ -339,11 +339,38 @@ class CitaChange(BaseModel):
     done_at: datetime | None = None
 
 
+class CitaGhlChange(BaseModel):
+    """One GHL webhook about the appointment's event, and what the sync made of it."""
+
+    event_type: str = Field(examples=["AppointmentUpdate"])
+    received_at: datetime
+    outcome: str | None = Field(
+        None,
+        description="echo (our own write coming back), ghl_won (taken), local_won (the clinic's newer change was "
+        "sent back), stale, same, known, deleted, created, duplicate; failed; null while not applied",
+    )
+    success: bool | None = None
+
+
+class CitaConflict(BaseModel):
+    """Both sides changed the appointment without seeing each other's change: who won, under which policy."""
+
+    detected_at: datetime
+    policy: str = Field(examples=["latest_wins", "rv3_row_changed"])
+    winner: str = Field(examples=["rv3", "ghl"])
+    rv3_values: dict[str, Any]
+    ghl_values: dict[str, Any]
+
+
 class CitaHistory(BaseModel):
     id: int
     sync_state: Literal["pending", "synced", "error", "local_only"]
     last_error: str | None = None
-    changes: list[CitaChange] = Field(description="Newest first (at most 50)")
+    changes: list[CitaChange] = Field(description="Changes sent to GHL, newest first (at most 50)")
+    ghl_changes: list[CitaGhlChange] = Field(
+        default_factory=list, description="GHL's webhooks about its event, newest first (at most 50)"
+    )
+    conflicts: list[CitaConflict] = Field(default_factory=list, description="Newest first (at most 50)")
 
 
 class CitaList(BaseModel):

@@ -44,6 +44,21 @@ CHANGES = {
     "sync": "Sincronizar con GoHighLevel",
 }
 CHANGE_STATUSES = {"pending": "Por enviar", "dispatched": "En cola", "done": "Hecho", "failed": "Falló"}
+# What the sync made of a GHL webhook about the cita's event (sync_core.protocol.Decision, and the intake's own).
+GHL_OUTCOMES = {
+    "echo": "Eco de un cambio nuestro (no es un cambio nuevo)",
+    "ghl_won": "Cambio hecho en GoHighLevel: aplicado",
+    "local_won": "Cambio en GoHighLevel más antiguo que el de la clínica: se le reenvió el de la clínica",
+    "stale": "Cambio antiguo de GoHighLevel: ignorado",
+    "same": "Sin diferencias con la clínica",
+    "known": "Ya conocido (reenvío de GoHighLevel)",
+    "deleted": "Eliminada en GoHighLevel: cancelada",
+    "already_deleted": "Eliminada en GoHighLevel (ya estaba cancelada)",
+    "created": "Creada en GoHighLevel",
+    "duplicate": "Evento duplicado en GoHighLevel: eliminado",
+    "failed": "No se pudo aplicar",
+}
+WINNERS = {"rv3": "la clínica (Reflexo V3)", "ghl": "GoHighLevel", "local": "la clínica", "sync": "la clínica"}
 ROLES = {"operator": "Operador", "viewer": "Lector"}
 
 NOTICES = {

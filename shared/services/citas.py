@@ -15,6 +15,8 @@ from shared import telemetry
 from shared.api.schemas import (
     Cita,
     CitaChange,
+    CitaConflict,
+    CitaGhlChange,
     CitaHistory,
     CitaIn,
     CitaList,
@@ -27,9 +29,10 @@ from shared.api.schemas import (
 from shared.http import ApiError
 from shared.services import dispatch, locations
 from shared.store import appointments as repo
+from shared.store import conflicts as conflict_repo
 from shared.store import contacts as contact_repo
+from shared.store import inbox, outbox
 from shared.store import locations as location_repo
-from shared.store import outbox
 from shared.store.appointments import Contention, to_domain
 from shared.store.outbox import OutboxEntry
 from shared.store.schema import idempotency_keys
@@ -478,10 +481,18 @@ def retry(work: Work, appointment_id: int, *, correlation_id: str | None) -> Cit
 
 
 def history(work: Work, appointment_id: int) -> CitaHistory:
-    """The appointment's changes on their way to GHL, newest first, and where its sync stands."""
+    """Where the appointment's sync stands and its history, newest first: the changes sent to GHL, GHL's webhooks
+    about its event (changes made in GHL, echoes of ours), the conflicts and who won them."""
     with work.transaction() as conn:
         record = _load(conn, appointment_id)
         rows = outbox.of_appointment(conn, appointment_id)
+        location = location_repo.get_location(conn, record.location_id)
+        seen = (
+            inbox.of_event(conn, location.ghl_location_id, record.ghl_event_id)
+            if location is not None and record.ghl_event_id
+            else []
+        )
+        settled = conflict_repo.of_appointment(conn, appointment_id)
     changes = [
         CitaChange(
             operation=row.operation,
@@ -494,7 +505,14 @@ def history(work: Work, appointment_id: int) -> CitaHistory:
         )
         for row in rows
     ]
-    return CitaHistory(id=record.id, sync_state=record.sync_state, last_error=record.last_error, changes=changes)
+    return CitaHistory(
+        id=record.id,
+        sync_state=record.sync_state,
+        last_error=record.last_error,
+        changes=changes,
+        ghl_changes=[CitaGhlChange(**vars(delivery)) for delivery in seen],
+        conflicts=[CitaConflict(**vars(conflict)) for conflict in settled],
+    )
 
 
 def _location_filter(work: Work, ghl_location_id: str | None) -> location_repo.LocationRecord | None:

@@ -129,3 +129,26 @@ def _result(result: Result) -> dict[str, object]:
         "duration_ms": result.duration_ms,
         "processed_at": result.processed_at,
     }
+
+
+@dataclass(frozen=True)
+class Seen:
+    """One GHL delivery about an event, as an appointment's history shows it."""
+
+    event_type: str
+    received_at: datetime
+    outcome: str | None
+    success: bool | None
+
+
+def of_event(conn: Connection, location_id: str, ghl_event_id: str, limit: int = 50) -> list[Seen]:
+    """GHL's deliveries about one of its events, newest first."""
+    query = (
+        sa.select(
+            webhook_inbox.c.event_type, webhook_inbox.c.received_at, webhook_inbox.c.outcome, webhook_inbox.c.success
+        )
+        .where(webhook_inbox.c.location_id == location_id, webhook_inbox.c.ghl_event_id == ghl_event_id)
+        .order_by(webhook_inbox.c.received_at.desc(), webhook_inbox.c.id.desc())
+        .limit(limit)
+    )
+    return [Seen(r.event_type, r.received_at, r.outcome, r.success) for r in conn.execute(query)]

@@ -136,6 +136,7 @@ webhook_inbox = sa.Table(
     sa.Column("error", sa.UnicodeText()),
     sa.Column("duration_ms", sa.Float()),
     sa.Index("ix_webhook_inbox_received", "received_at"),
+    sa.Index("ix_webhook_inbox_event", "location_id", "ghl_event_id"),  # an appointment's history
 )
 
 # One row per call to GHL (and per queue-message outcome), the source of the metrics endpoints.

@@ -4,6 +4,7 @@ not apply (a clear 4xx page in Spanish, never a 5xx), the headers every page car
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -14,8 +15,9 @@ from blueprints import console as pages
 from shared import runtime
 from shared.console import auth
 from shared.settings import get_settings
-from shared.store.schema import appointments, outbox
-from tests.fixtures.app import App, Response
+from shared.store import conflicts as conflict_repo
+from shared.store.schema import appointments, outbox, webhook_inbox
+from tests.fixtures.app import LOCATION, App, Response
 
 SIGNING_KEY = "console-integration-key-0123456789abcdef"
 
@@ -184,3 +186,40 @@ def test_a_signed_in_user_without_a_console_role_sees_nothing(console: App) -> N
     cookie = f"{auth.DEV_COOKIE}={auth.dev_cookie_value(SIGNING_KEY.encode(), nobody)}"
     answer = console.call(pages.console_citas, "GET", "console/citas", headers={"cookie": cookie})
     assert answer.status == 403 and "no tiene acceso a la consola" in answer.body
+
+
+def test_a_cita_s_history_shows_what_ghl_said_about_it_and_its_conflicts(console: App) -> None:
+    cita_id = _failed_cita(console)
+    now = datetime.now(UTC)
+    with console.db.transaction() as conn:
+        conn.execute(appointments.update().where(appointments.c.id == cita_id).values(ghl_event_id="evt_hist"))
+        for minutes, outcome in ((1, "echo"), (2, "ghl_won")):
+            conn.execute(
+                webhook_inbox.insert().values(
+                    dedupe_key=f"hist-{minutes}", payload_hash="x", event_type="AppointmentUpdate",
+                    location_id=LOCATION, ghl_event_id="evt_hist", received_at=now + timedelta(minutes=minutes),
+                    processed_at=now + timedelta(minutes=minutes), success=True, outcome=outcome,
+                )
+            )  # fmt: skip
+        conn.execute(
+            webhook_inbox.insert().values(
+                dedupe_key="other", payload_hash="x", event_type="AppointmentUpdate", location_id=LOCATION,
+                ghl_event_id="evt_other", received_at=now, success=True, outcome="ghl_won",
+            )
+        )  # fmt: skip
+    with console.db.transaction() as conn:
+        conflict_repo.record(
+            conn, appointment_id=cita_id, policy="latest_wins", winner="ghl",
+            rv3_values={"title": "Consulta"}, ghl_values={"title": "Consulta de control"}, now=now,
+        )  # fmt: skip
+    history = console.call(api.citas_history, "GET", f"ghl/citas/{cita_id}/history", route={"id": str(cita_id)})
+    assert [(seen["outcome"], seen["event_type"]) for seen in history.body["ghl_changes"]] == [
+        ("ghl_won", "AppointmentUpdate"),
+        ("echo", "AppointmentUpdate"),
+    ]  # newest first, and only this cita's event
+    [conflict] = history.body["conflicts"]
+    assert (conflict["winner"], conflict["ghl_values"]) == ("ghl", {"title": "Consulta de control"})
+    page = _get(console, pages.console_cita, f"console/citas/{cita_id}", route={"id": str(cita_id)})
+    assert page.status == 200
+    assert "Eco de un cambio nuestro" in page.body and "Cambio hecho en GoHighLevel: aplicado" in page.body
+    assert "Consulta de control" in page.body
