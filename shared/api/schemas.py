@@ -468,6 +468,16 @@ class OperationStats(BaseModel):
     p95_duration_ms: float
 
 
+class CallsInHour(BaseModel):
+    """The calls of one hour of the window (every attempt), for charts of success and latency over time."""
+
+    start: datetime
+    total_count: int
+    failed_count: int
+    success_rate: float = Field(description="Percentage of successes, 0-100 (100 when nothing ran)")
+    p95_duration_ms: float
+
+
 class MetricsWindow(BaseModel):
     hours: int
     desde: datetime
@@ -516,6 +526,7 @@ class GhlMetrics(BaseModel):
     responses: dict[str, int] = Field(description="Count per HTTP status, or error code when GHL did not answer")
     ghl_health_percentage: float
     rate_budget: dict[str, RateBudgetOut]
+    timeline: list[CallsInHour] = Field(default_factory=list, description="The window hour by hour, oldest first")
 
 
 class OdooMetrics(BaseModel):
@@ -550,6 +561,9 @@ class SystemMetrics(BaseModel):
     queues: dict[str, QueueDepth]
     sync_states: dict[str, int] = Field(description="Appointments per sync_state")
     rate_budget: dict[str, RateBudgetOut]
+    ghl_timeline: list[CallsInHour] = Field(
+        default_factory=list, description="GHL calls hour by hour over the window, oldest first"
+    )
 
 
 # --- RV3's own tables: therapist mapping, GHL bookings waiting for a patient, sync status ---

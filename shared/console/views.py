@@ -338,7 +338,40 @@ def health_page(req: func.HttpRequest) -> func.HttpResponse:
     session = viewer(req, work)
     report = readiness(ghl=True)
     system = metrics.system_metrics(work)
-    return _render(session, "salud.html", "salud", health=report, metrics=system)
+    charts = hour_bars(system.ghl_timeline, work.settings.timezone)
+    return _render(session, "salud.html", "salud", health=report, metrics=system, charts=charts)
+
+
+CHART_HEIGHT = 60.0
+
+
+def hour_bars(timeline: list[Any], timezone: str) -> dict[str, Any]:
+    """GHL calls hour by hour as the health page draws them (inline SVG, no script): one bar per hour, the
+    failed part on top of the correct one, and the hour's p95 latency; each bar says its figures on hover."""
+    tz = zone(timezone)
+    most_calls = max((hour.total_count for hour in timeline), default=0) or 1
+    slowest = max((hour.p95_duration_ms for hour in timeline), default=0.0) or 1.0
+    bars = []
+    for index, hour in enumerate(timeline):
+        ok = hour.total_count - hour.failed_count
+        ok_height = CHART_HEIGHT * ok / most_calls
+        failed_height = CHART_HEIGHT * hour.failed_count / most_calls
+        p95_height = CHART_HEIGHT * hour.p95_duration_ms / slowest
+        bars.append(
+            {
+                "x": index * 10 + 1,
+                "ok_y": CHART_HEIGHT - ok_height,
+                "ok_height": ok_height,
+                "failed_y": CHART_HEIGHT - ok_height - failed_height,
+                "failed_height": failed_height,
+                "p95_y": CHART_HEIGHT - p95_height,
+                "p95_height": p95_height,
+                "label": hour.start.astimezone(tz).strftime("%H:%M"),
+                "hour": hour,
+            }
+        )
+    return {"bars": bars, "width": len(timeline) * 10, "height": CHART_HEIGHT, "most_calls": most_calls,
+            "slowest": slowest}  # fmt: skip
 
 
 # --- MiaSalud leads ---

@@ -5,11 +5,13 @@ from __future__ import annotations
 import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
 from shared.api.schemas import (
+    CallsInHour,
     GhlMetrics,
     MetricsWindow,
     OdooMetrics,
@@ -101,11 +103,17 @@ def _rate_budgets(work: Work) -> dict[str, RateBudgetOut]:
 ODOO_CALLS = "odoo.%"  # the Odoo client's operations (`odoo.<model>.<method>`) beside GHL's in `sync_attempts`
 
 
-def _calls(
-    work: Work, since: datetime, *, odoo: bool
-) -> tuple[dict[str, OperationStats], OperationStats, dict[str, int]]:
-    """GHL's or Odoo's calls since `since` (every attempt, as recorded by the client): per operation, in all, and per
-    HTTP status (or error code when no status came)."""
+@dataclass(frozen=True)
+class _Calls:
+    operations: dict[str, OperationStats]
+    totals: OperationStats
+    responses: dict[str, int]
+    timeline: list[CallsInHour]
+
+
+def _calls(work: Work, since: datetime, hours: int, *, odoo: bool) -> _Calls:
+    """GHL's or Odoo's calls since `since` (every attempt, as recorded by the client): per operation, in all, per
+    HTTP status (or error code when no status came), and hour by hour over the `hours` of the window."""
     work.flush_call_log()
     whose = sync_attempts.c.operation.like(ODOO_CALLS)
     with work.transaction() as conn:
@@ -116,42 +124,60 @@ def _calls(
                 sync_attempts.c.duration_ms,
                 sync_attempts.c.status_code,
                 sync_attempts.c.error_code,
+                sync_attempts.c.attempted_at,
             ).where(sync_attempts.c.attempted_at >= since, whose if odoo else ~whose)
         ).all()
     by_operation: dict[str, list[tuple[bool, float]]] = defaultdict(list)
+    by_hour: list[list[tuple[bool, float]]] = [[] for _ in range(hours)]
     responses: Counter[str] = Counter()
     for row in rows:
-        by_operation[row.operation].append((bool(row.success), float(row.duration_ms)))
+        outcome = (bool(row.success), float(row.duration_ms))
+        by_operation[row.operation].append(outcome)
+        hour = int((row.attempted_at - since).total_seconds() // 3600)
+        by_hour[min(max(hour, 0), hours - 1)].append(outcome)
         responses[str(row.status_code) if row.status_code is not None else str(row.error_code)] += 1
     totals = operation_stats((bool(r.success), float(r.duration_ms)) for r in rows)
     operations = {op: operation_stats(items) for op, items in sorted(by_operation.items())}
-    return operations, totals, dict(sorted(responses.items()))
+    timeline = []
+    for index, outcomes in enumerate(by_hour):
+        stats = operation_stats(outcomes)
+        timeline.append(
+            CallsInHour(
+                start=since + timedelta(hours=index),
+                total_count=stats.total_count,
+                failed_count=stats.failed_count,
+                success_rate=stats.success_rate,
+                p95_duration_ms=stats.p95_duration_ms,
+            )
+        )
+    return _Calls(operations, totals, dict(sorted(responses.items())), timeline)
 
 
 def ghl_metrics(work: Work, hours: int = 24, now: datetime | None = None) -> GhlMetrics:
     """GHL calls of the last `hours` (every attempt, as recorded by the client), per operation."""
     span = window(hours, now or work.now())
-    operations, totals, responses = _calls(work, span.desde, odoo=False)
+    calls = _calls(work, span.desde, hours, odoo=False)
     return GhlMetrics(
         window=span,
-        ghl_operations=operations,
-        totals=totals,
-        responses=responses,
-        ghl_health_percentage=totals.success_rate,
+        ghl_operations=calls.operations,
+        totals=calls.totals,
+        responses=calls.responses,
+        ghl_health_percentage=calls.totals.success_rate,
         rate_budget=_rate_budgets(work),
+        timeline=calls.timeline,
     )
 
 
 def odoo_metrics(work: Work, hours: int = 24, now: datetime | None = None) -> OdooMetrics:
     """Odoo calls of the last `hours` (every attempt, as recorded by the client), per model and method."""
     span = window(hours, now or work.now())
-    operations, totals, responses = _calls(work, span.desde, odoo=True)
+    calls = _calls(work, span.desde, hours, odoo=True)
     return OdooMetrics(
         window=span,
-        odoo_operations=operations,
-        totals=totals,
-        responses=responses,
-        odoo_health_percentage=totals.success_rate,
+        odoo_operations=calls.operations,
+        totals=calls.totals,
+        responses=calls.responses,
+        odoo_health_percentage=calls.totals.success_rate,
     )
 
 
@@ -193,4 +219,5 @@ def system_metrics(work: Work, hours: int = 24, now: datetime | None = None) -> 
         queues=_queue_depths(work),
         sync_states=_sync_states(work),
         rate_budget=ghl.rate_budget,
+        ghl_timeline=ghl.timeline,
     )

@@ -346,6 +346,15 @@ def test_health_and_the_citas_of_the_day_read_well_on_a_phone(console: Console) 
     for check in ("sql", "storage", f"ghl:{LOCATION}"):
         assert "Bien" in page.locator(f"tr[data-check='{check}']").inner_text(), check
     assert page.locator("tr[data-queue=rv3-to-ghl]").count() == 1
+    # GHL's calls hour by hour: 24 bars, and the hours with calls (the earlier tests') are drawn.
+    calls = page.locator("svg[data-chart=calls] g")
+    assert calls.count() == 24 and page.locator("svg[data-chart=latency] g").count() == 24
+    titles = page.locator("svg[data-chart=calls] title").all_text_contents()
+    assert len(titles) == 24 and all("llamadas" in title for title in titles)
+    drawn = page.locator("svg[data-chart=calls] rect").evaluate_all(
+        "rs => rs.filter(r => +r.getAttribute('height') > 0).length"
+    )
+    assert drawn >= 1
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= PHONE["width"], f"the page scrolls sideways on a phone ({width}px)"
     console.screenshot(page, "salud-movil")
