@@ -270,6 +270,7 @@ def reconciliation_page(req: func.HttpRequest) -> func.HttpResponse:
         "conciliacion",
         reports=found,
         locations=reports.location_states(work),
+        calendar=reports.drift_calendar(work),
         location=location,
         today=datetime.now(zone(work.settings.timezone)).date(),
         notice=_notice(req),

@@ -208,3 +208,28 @@ def latest(conn: Connection, location_id: str, *, status: str | None = None) -> 
     order = runs.c.finished_at.desc() if status == COMPLETED else runs.c.created_at.desc()
     row = conn.execute(query.order_by(order, runs.c.id.desc()).limit(1)).first()
     return _run(row) if row else None
+
+
+@dataclass(frozen=True)
+class RunDay:
+    """A run as the drift calendar shows it (no report body)."""
+
+    id: int
+    location_id: str
+    window_start: datetime
+    status: str
+    drift_count: int
+    created_at: datetime
+
+
+def created_since(conn: Connection, start: datetime, limit: int = 5000) -> list[RunDay]:
+    """Runs created since `start`, oldest first (at most `limit`)."""
+    query = (
+        sa.select(
+            runs.c.id, runs.c.location_id, runs.c.window_start, runs.c.status, runs.c.drift_count, runs.c.created_at
+        )
+        .where(runs.c.created_at >= start)
+        .order_by(runs.c.created_at, runs.c.id)
+        .limit(limit)
+    )
+    return [RunDay(**row._mapping) for row in conn.execute(query)]

@@ -334,6 +334,17 @@ def test_a_reconciliation_with_drift_shows_both_sides_and_is_healed_from_the_pag
         )
         assert healed["sync_state"] == "synced"
         console.screenshot(page, "conciliacion-corregida")
+
+        # Today's comparison, run from the page with its default day: the calendar shows it, without drift.
+        page.click("nav a:has-text('Conciliación')")
+        page.click("button:has-text('Conciliar ahora')")
+        page.locator("#informe[data-status=completed]").wait_for(timeout=30_000)
+        page.click("nav a:has-text('Conciliación')")
+        days = page.locator(f"[data-calendar={LOCATION}] li[data-day]")
+        assert days.count() == 14
+        today = days.nth(13)
+        assert (today.get_attribute("data-drift"), today.locator("a.day.ok").count()) == ("0", 1)
+        console.screenshot(page, "conciliacion-calendario")
     finally:
         admin.resume_webhooks()
     page.context.close()

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from shared.api.schemas import (
@@ -20,6 +21,7 @@ from shared.store import locations as location_repo
 from shared.store import reports
 from shared.work import Work
 from sync_core.reconcile import ReconciliationReport
+from sync_core.times import zone
 
 STALE_AFTER = timedelta(hours=26)  # daily schedule plus two hours of grace, as the heartbeat alert
 
@@ -113,3 +115,42 @@ def metrics(work: Work, now: datetime | None = None) -> ReconciliationMetrics:
         healthy=not any(state.stale for state in states),
         locations=states,
     )
+
+
+@dataclass(frozen=True)
+class DayCell:
+    """One day compared for one location: its latest run (None: no run compared that day)."""
+
+    day: date
+    report_id: int | None = None
+    status: str | None = None
+    drift: int | None = None
+
+
+@dataclass(frozen=True)
+class LocationDays:
+    location_id: str
+    days: list[DayCell]
+
+
+def drift_calendar(work: Work, days: int = 14, now: datetime | None = None) -> list[LocationDays]:
+    """Per active location, the last `days` days it compares (each run's window start, in the location's zone),
+    each with its latest run: drift at a glance, and the days no run compared."""
+    moment = now or work.now()
+    runs: dict[str, list[reports.RunDay]] = {}
+    with work.transaction() as conn:
+        active = location_repo.list_locations(conn, active_only=True)
+        for run in reports.created_since(conn, moment - timedelta(days=days + 2)):
+            runs.setdefault(run.location_id, []).append(run)
+    calendar = []
+    for location in active:
+        tz = zone(location.timezone)
+        first = moment.astimezone(tz).date() - timedelta(days=days - 1)
+        latest = {run.window_start.astimezone(tz).date(): run for run in runs.get(location.ghl_location_id, [])}
+        cells = []
+        for offset in range(days):
+            day = first + timedelta(days=offset)
+            found = latest.get(day)  # oldest first: the latest run of the day wins
+            cells.append(DayCell(day, found.id, found.status, found.drift_count) if found else DayCell(day))
+        calendar.append(LocationDays(location.ghl_location_id, cells))
+    return calendar
