@@ -380,9 +380,12 @@ def hour_bars(timeline: list[Any], timezone: str) -> dict[str, Any]:
 ODOO_STATES = ("pending", "success", "error", "skipped")
 
 
+REJECTED_SHOWN = 20
+
+
 def leads_page(req: func.HttpRequest) -> func.HttpResponse:
-    from shared.api.miasalud_schemas import ContactsQuery
-    from shared.services.miasalud import admin, odoo_admin
+    from shared.api.miasalud_schemas import ContactsQuery, ManychatEventsQuery
+    from shared.services.miasalud import admin, odoo_admin, reports
 
     work = Work.current()
     session = viewer(req, work)
@@ -396,6 +399,7 @@ def leads_page(req: func.HttpRequest) -> func.HttpResponse:
         ContactsQuery, {"odoo_sync_status": state, "q": q, "page": _page_number(req), "page_size": PAGE_SIZE}
     )
     leads = admin.list_rows(work, admin.RESOURCES["contacts"], query)
+    rejected = reports.list_events(work, ManychatEventsQuery(status="rejected", page=1, page_size=REJECTED_SHOWN))
     return _render(
         session,
         "miasalud.html",
@@ -403,6 +407,7 @@ def leads_page(req: func.HttpRequest) -> func.HttpResponse:
         off=False,
         leads=leads,
         odoo=odoo_admin.sync_status(work),
+        rejected=rejected,
         state=state,
         q=q,
         notice=_notice(req),

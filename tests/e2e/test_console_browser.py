@@ -391,6 +391,12 @@ def test_miasalud_leads_are_listed_with_where_they_stand_in_odoo(console: Consol
         headers={"X-API-KEY": MANYCHAT_KEY},
     )
     assert sent.status_code == 202, sent.text
+    refused = httpx.post(
+        f"{console.stack.host.base_url}/api/v1/manychat/webhook/contact",
+        json={**event, "manychat_id": "MC70002", "datetime_actual": "ayer"},
+        headers={"X-API-KEY": MANYCHAT_KEY},
+    )
+    assert refused.status_code in (400, 422), refused.text
     leads = f"{console.stack.host.base_url}/api/v1/contacts"
     console.stack.wait_until(
         lambda: httpx.get(leads, headers={"X-API-KEY": MANYCHAT_KEY}).json()["count"], what="the lead in SQL"
@@ -401,6 +407,10 @@ def test_miasalud_leads_are_listed_with_where_they_stand_in_odoo(console: Consol
     assert "Inés Valdivia" in row.inner_text() and "Nuevo Lead" in row.inner_text()
     assert row.locator("[data-odoo]").inner_text() == "Pendiente"  # no Odoo configured here: the lead waits in SQL
     assert "Odoo: no configurado" in page.inner_text("main")
+    # What ManyChat sent and was refused is there for review, with its reason in Spanish.
+    refused_row = page.locator("table[data-rejected] tr[data-event]")
+    assert refused_row.count() == 1 and "MC70002" in refused_row.inner_text()
+    assert "datetime_actual" in refused_row.inner_text()
     console.screenshot(page, "miasalud")
     page.click("a:has-text('En Odoo')")
     assert page.locator("tr[data-lead]").count() == 0
