@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from tools.azurite import Azurite
+from tools.bench.ghl_webhooks import insert_demo_location
 from tools.bench.stack import Host, app_env, machine_load, percentile, stop_cleanly_on_sigterm
 from tools.ghl_sandbox import DEMO_SEED, SandboxConfig, SandboxServer
 from tools.ghl_sandbox.config import DEMO_LOCATION_ID, DEMO_PRIVATE_TOKEN
@@ -39,7 +40,6 @@ def seed(sql_url: str, size: int) -> int:
     """`size` appointments of one location, each with a patient and an outbox entry; returns a failed one's id."""
     import sqlalchemy as sa
 
-    from shared.store import locations as location_repo
     from shared.store.database import Database
     from shared.store.schema import appointments, contacts, outbox
 
@@ -47,20 +47,7 @@ def seed(sql_url: str, size: int) -> int:
     now = datetime.now(UTC)
     today = datetime.now(LIMA).replace(hour=8, minute=0, second=0, microsecond=0)
     with db.transaction() as conn:
-        location = location_repo.insert_location(
-            conn,
-            {
-                "ghl_location_id": DEMO_LOCATION_ID,
-                "name": "Reflexo Perú - Sede Principal",
-                "timezone": "America/Lima",
-                "is_active": True,
-                "default_calendar_id": CALENDAR,
-            },
-            now,
-        )
-        location_repo.replace_calendars(
-            conn, location.id, [location_repo.CalendarSnapshot(CALENDAR, "Terapia", None, "America/Lima", True)], now
-        )
+        location = insert_demo_location(conn, now)
         people = [
             {
                 "location_id": location.id,

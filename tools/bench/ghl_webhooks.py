@@ -9,6 +9,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
@@ -16,6 +17,9 @@ from tools.bench.stack import Answers, Request
 from tools.ghl_sandbox import DEMO_PRIVATE_TOKEN, DEMO_SEED, SandboxConfig
 from tools.ghl_sandbox.config import DEMO_LOCATION_ID, ContactSeed
 from tools.ghl_sandbox.keys import SigningKeys
+
+if TYPE_CHECKING:
+    from shared.store.locations import LocationRecord
 
 CALENDAR = "cal_demo_terapia"
 CONTACT = "ct_bench_intake"
@@ -83,28 +87,35 @@ def ghl_settings(sandbox_url: str, keys: SigningKeys) -> dict[str, str]:
     }
 
 
-def seed_location(sql_url: str) -> None:
-    """The sandbox's location and its calendar in the sync database, as the marketplace install leaves them."""
+def insert_demo_location(conn: sa.Connection, now: datetime) -> LocationRecord:
+    """The sandbox's location and its calendar, as the marketplace install leaves them (in the caller's
+    transaction); its `LocationRecord`."""
     from shared.store import locations as location_repo
+
+    location = location_repo.insert_location(
+        conn,
+        {
+            "ghl_location_id": DEMO_LOCATION_ID,
+            "name": "Sede Principal",
+            "timezone": "America/Lima",
+            "is_active": True,
+            "default_calendar_id": CALENDAR,
+        },
+        now,
+    )
+    location_repo.replace_calendars(
+        conn, location.id, [location_repo.CalendarSnapshot(CALENDAR, "Terapia", None, "America/Lima", True)], now
+    )
+    return location
+
+
+def seed_location(sql_url: str) -> None:
+    """The sandbox's location and its calendar in the sync database."""
     from shared.store.database import Database
 
     db = Database.connect_url(sql_url)
-    now = datetime.now(UTC)
     with db.transaction() as conn:
-        location = location_repo.insert_location(
-            conn,
-            {
-                "ghl_location_id": DEMO_LOCATION_ID,
-                "name": "Sede Principal",
-                "timezone": "America/Lima",
-                "is_active": True,
-                "default_calendar_id": CALENDAR,
-            },
-            now,
-        )
-        location_repo.replace_calendars(
-            conn, location.id, [location_repo.CalendarSnapshot(CALENDAR, "Terapia", None, "America/Lima", True)], now
-        )
+        insert_demo_location(conn, datetime.now(UTC))
     db.dispose()
 
 
