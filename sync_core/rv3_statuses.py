@@ -129,12 +129,13 @@ class Rv3StatusMap(BaseModel):
         """RV3's status row to write for a sync status; None when RV3 has none (the status is then left)."""
         wanted = [status, AppointmentStatus.scheduled] if status is AppointmentStatus.confirmed else [status]
         mapped = self._mapped()
+        taken = self._by_key()  # an unmapped row named like a mapped one reads as that one: never written for another
         for target in wanted:
             chosen = [row for row in self.rows if row.id in mapped and mapped[row.id].status is target]
             marked = [row for row in chosen if mapped[row.id].write]
             if marked or chosen:
                 return (marked or chosen)[0]
-            free = [row for row in self.rows if row.id not in mapped]
+            free = [row for row in self.rows if row.id not in mapped and row.key not in taken]
             canonical = to_rv3_name(target)
             for row in free:
                 if canonical is not None and row.key == fold(canonical):

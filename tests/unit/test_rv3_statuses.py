@@ -98,6 +98,16 @@ def test_a_mapping_overrides_a_name_and_the_name_is_not_written_for_another_stat
     assert statuses.missing() == [S.attended]
 
 
+def test_an_unmapped_twin_of_a_mapped_name_is_never_written_for_another_status() -> None:
+    # Two RV3 statuses named "Pendiente": the clinic maps one as cancelled. Rows are read by name, so the other
+    # reads back as cancelled too: it must not be written for a pending appointment.
+    twins = [Rv3Status(id=1, name="Pendiente"), Rv3Status(id=2, name="Pendiente"), Rv3Status(id=3, name="Programada")]
+    statuses = Rv3StatusMap.of(twins, [choice(1, S.cancelled)])
+    written = statuses.row_for(S.scheduled)
+    assert written is not None and written.id == 3
+    assert statuses.status_of(written.name) is S.scheduled
+
+
 def test_what_cannot_be_read_or_written_is_said_in_spanish() -> None:
     statuses = Rv3StatusMap.of([Rv3Status(id=1, name="Pendiente"), Rv3Status(id=2, name="En espera")])
     assert statuses.missing() == [S.cancelled, S.attended]
