@@ -133,7 +133,7 @@ def test_a_cita_ghl_refuses_shows_failed_with_its_reason_and_a_retry_from_the_pa
     assert page.locator("[data-sync-state]").inner_text() == "Falló"
     reason = page.locator("[data-reason]").inner_text()
     assert reason.startswith("GoHighLevel rechazó la cita")
-    assert page.locator("#sync table").inner_text().count("Crear en GoHighLevel") == 1
+    assert page.locator("#sync table[data-changes]").inner_text().count("Crear en GoHighLevel") == 1
     console.screenshot(page, "cita-fallida")
 
     # GHL takes bookings again (the cause fixed there); the operator retries from the page.
@@ -141,7 +141,7 @@ def test_a_cita_ghl_refuses_shows_failed_with_its_reason_and_a_retry_from_the_pa
     assert "Reintento enviado" in page.locator(".notice").inner_text()
     page.locator("[data-sync-state=synced]").wait_for(timeout=30_000)  # the page follows the sync by itself
     assert page.locator("[data-reason]").count() == 0
-    assert "Reintento pedido por el personal" in page.locator("#sync table").inner_text()
+    assert "Reintento pedido por el personal" in page.locator("#sync table[data-changes]").inner_text()
     synced = console.sync_state(cita_id, "synced")
     assert synced is not None
     [event] = [e for e in console.stack.sandbox.admin.state()["appointments"] if e["id"] == synced["ghl_event_id"]]
