@@ -55,6 +55,34 @@ _COLUMNS = [
 ]
 _FROM = appointments.join(locations, appointments.c.location_id == locations.c.id)
 
+# The statements of every queue message, built once: building one (and its cache key) took longer than
+# running it. Bound parameters are prefixed `b_`, apart from the columns an UPDATE sets.
+_GET = sa.select(*_COLUMNS).select_from(_FROM).where(appointments.c.id == sa.bindparam("b_id"))
+_BY_GHL_EVENT = (
+    sa.select(*_COLUMNS)
+    .select_from(_FROM)
+    .where(
+        appointments.c.location_id == sa.bindparam("b_location"), appointments.c.ghl_event_id == sa.bindparam("b_event")
+    )
+)
+_SAVE = appointments.update().where(
+    appointments.c.id == sa.bindparam("b_id"),
+    appointments.c.version == sa.bindparam("b_version"),
+    appointments.c.sync_seq == sa.bindparam("b_seq"),
+)
+_SET = appointments.update().where(appointments.c.id == sa.bindparam("b_id"))
+_CLAIM = (
+    appointments.update()
+    .where(
+        appointments.c.id == sa.bindparam("b_id"),
+        sa.or_(appointments.c.sync_lease_until.is_(None), appointments.c.sync_lease_until < sa.bindparam("b_now")),
+    )
+    .values(sync_lease_until=sa.bindparam("b_until"))
+)
+_LEASE = appointments.update().where(
+    appointments.c.id == sa.bindparam("b_id"), appointments.c.sync_lease_until == sa.bindparam("b_held")
+)
+
 
 def _record(row: sa.Row[Any]) -> AppointmentRecord:
     data = dict(row._mapping)
@@ -63,16 +91,12 @@ def _record(row: sa.Row[Any]) -> AppointmentRecord:
 
 
 def get(conn: Connection, appointment_id: int) -> AppointmentRecord | None:
-    row = conn.execute(sa.select(*_COLUMNS).select_from(_FROM).where(appointments.c.id == appointment_id)).first()
+    row = conn.execute(_GET, {"b_id": appointment_id}).first()
     return _record(row) if row else None
 
 
 def find_by_ghl_event(conn: Connection, location_id: int, ghl_event_id: str) -> AppointmentRecord | None:
-    row = conn.execute(
-        sa.select(*_COLUMNS)
-        .select_from(_FROM)
-        .where(appointments.c.location_id == location_id, appointments.c.ghl_event_id == ghl_event_id)
-    ).first()
+    row = conn.execute(_BY_GHL_EVENT, {"b_location": location_id, "b_event": ghl_event_id}).first()
     return _record(row) if row else None
 
 
@@ -174,54 +198,31 @@ def save_sync(
         values.update(content, version=row.version + 1)
         if now is not None:
             values["updated_at"] = now
-    result = conn.execute(
-        appointments.update()
-        .where(
-            appointments.c.id == row.id,
-            appointments.c.version == row.version,
-            appointments.c.sync_seq == row.sync_seq,
-        )
-        .values(**values)
-    )
+    result = conn.execute(_SAVE, {**values, "b_id": row.id, "b_version": row.version, "b_seq": row.sync_seq})
     if result.rowcount != 1:
         raise Contention(f"appointment {row.id} changed since it was read")
 
 
 def set_sync_result(conn: Connection, appointment_id: int, values: Mapping[str, Any]) -> None:
     """Record what the sync did (GHL ids, hashes, state); never bumps the version: it is not a user edit."""
-    conn.execute(appointments.update().where(appointments.c.id == appointment_id).values(**values))
+    conn.execute(_SET, {**values, "b_id": appointment_id})
 
 
 def claim_sync(conn: Connection, appointment_id: int, now: datetime, until: datetime) -> bool:
     """Take the appointment's sync lease; False while another worker holds an unexpired one."""
-    result = conn.execute(
-        appointments.update()
-        .where(
-            appointments.c.id == appointment_id,
-            sa.or_(appointments.c.sync_lease_until.is_(None), appointments.c.sync_lease_until < now),
-        )
-        .values(sync_lease_until=until)
-    )
+    result = conn.execute(_CLAIM, {"b_id": appointment_id, "b_now": now, "b_until": until})
     return result.rowcount == 1
 
 
 def renew_sync(conn: Connection, appointment_id: int, held_until: datetime, until: datetime) -> bool:
     """Extend our lease (identified by its current expiry); False if it expired and someone else took it."""
-    result = conn.execute(
-        appointments.update()
-        .where(appointments.c.id == appointment_id, appointments.c.sync_lease_until == held_until)
-        .values(sync_lease_until=until)
-    )
+    result = conn.execute(_LEASE, {"sync_lease_until": until, "b_id": appointment_id, "b_held": held_until})
     return result.rowcount == 1
 
 
 def release_sync(conn: Connection, appointment_id: int, held_until: datetime) -> None:
     """Give our lease back; a lease that expired and was taken by another worker is left alone."""
-    conn.execute(
-        appointments.update()
-        .where(appointments.c.id == appointment_id, appointments.c.sync_lease_until == held_until)
-        .values(sync_lease_until=None)
-    )
+    conn.execute(_LEASE, {"sync_lease_until": None, "b_id": appointment_id, "b_held": held_until})
 
 
 def lock_calendar(conn: Connection, location_id: int, calendar_id: str) -> None:

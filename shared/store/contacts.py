@@ -12,6 +12,19 @@ from sqlalchemy.engine import Connection
 
 from shared.store.schema import contacts
 
+# Built once (see `appointments`): read by every push of a new patient's appointment.
+_GET = sa.select(contacts).where(contacts.c.id == sa.bindparam("b_id"))
+_CLAIM = (
+    contacts.update()
+    .where(
+        contacts.c.id == sa.bindparam("b_id"),
+        contacts.c.ghl_contact_id.is_(None),
+        sa.or_(contacts.c.resolving_until.is_(None), contacts.c.resolving_until < sa.bindparam("b_now")),
+    )
+    .values(resolving_until=sa.bindparam("b_until"))
+)
+_BY_ID = contacts.update().where(contacts.c.id == sa.bindparam("b_id"))
+
 
 @dataclass(frozen=True)
 class ContactLink:
@@ -33,7 +46,7 @@ def _link(row: sa.Row[Any]) -> ContactLink:
 
 
 def get(conn: Connection, contact_link_id: int) -> ContactLink | None:
-    row = conn.execute(sa.select(contacts).where(contacts.c.id == contact_link_id)).first()
+    row = conn.execute(_GET, {"b_id": contact_link_id}).first()
     return _link(row) if row else None
 
 
@@ -73,28 +86,17 @@ def upsert_patient(
 
 def claim_resolution(conn: Connection, contact_link_id: int, now: datetime, until: datetime) -> bool:
     """Take the short lease to create/look up this patient's GHL contact; False if another worker holds it."""
-    result = conn.execute(
-        contacts.update()
-        .where(
-            contacts.c.id == contact_link_id,
-            contacts.c.ghl_contact_id.is_(None),
-            sa.or_(contacts.c.resolving_until.is_(None), contacts.c.resolving_until < now),
-        )
-        .values(resolving_until=until)
-    )
+    result = conn.execute(_CLAIM, {"b_id": contact_link_id, "b_now": now, "b_until": until})
     return result.rowcount == 1
 
 
 def release_resolution(conn: Connection, contact_link_id: int) -> None:
     """Give the lease back after a failed attempt, so the next attempt need not wait for it to expire."""
-    conn.execute(contacts.update().where(contacts.c.id == contact_link_id).values(resolving_until=None))
+    conn.execute(_BY_ID, {"resolving_until": None, "b_id": contact_link_id})
 
 
 def set_ghl_contact(
     conn: Connection, contact_link_id: int, ghl_contact_id: str, flags: list[str], now: datetime
 ) -> None:
-    conn.execute(
-        contacts.update()
-        .where(contacts.c.id == contact_link_id)
-        .values(ghl_contact_id=ghl_contact_id, flags=flags, resolving_until=None, updated_at=now)
-    )
+    values = {"ghl_contact_id": ghl_contact_id, "flags": flags, "resolving_until": None, "updated_at": now}
+    conn.execute(_BY_ID, {**values, "b_id": contact_link_id})

@@ -10,6 +10,13 @@ from sqlalchemy.engine import Connection
 
 from shared.store.schema import webhook_inbox
 
+# Built once (see `appointments`): every webhook claims and finishes its delivery.
+_CLAIMED = sa.select(webhook_inbox.c.id, webhook_inbox.c.success).where(
+    webhook_inbox.c.dedupe_key == sa.bindparam("b_key")
+)
+_INSERT = webhook_inbox.insert()
+_BY_KEY = webhook_inbox.update().where(webhook_inbox.c.dedupe_key == sa.bindparam("b_key"))
+
 
 @dataclass(frozen=True)
 class Delivery:
@@ -54,11 +61,9 @@ def claim(conn: Connection, delivery: Delivery) -> bool:
     The row (or a failed attempt's row, taken over) is the lock: a concurrent claim of the same key waits for
     this transaction and then fails on the unique key or finds the delivery applied.
     """
-    existing = conn.execute(
-        sa.select(webhook_inbox.c.id, webhook_inbox.c.success).where(webhook_inbox.c.dedupe_key == delivery.dedupe_key)
-    ).first()
+    existing = conn.execute(_CLAIMED, {"b_key": delivery.dedupe_key}).first()
     if existing is None:
-        conn.execute(webhook_inbox.insert().values(**_identity(delivery)))
+        conn.execute(_INSERT, _identity(delivery))
         return True
     if existing.success:
         return False
@@ -75,7 +80,7 @@ def finish(conn: Connection, dedupe_key: str, result: Result, *, ghl_event_id: s
     values = _result(result)
     if ghl_event_id is not None:
         values["ghl_event_id"] = ghl_event_id
-    conn.execute(webhook_inbox.update().where(webhook_inbox.c.dedupe_key == dedupe_key).values(**values))
+    conn.execute(_BY_KEY, {**values, "b_key": dedupe_key})
 
 
 def record_failure(conn: Connection, delivery: Delivery, result: Result) -> None:

@@ -56,6 +56,9 @@ class CalendarRecord:
     synced_at: datetime
 
 
+_BY_GHL_ID = sa.select(locations).where(locations.c.ghl_location_id == sa.bindparam("b_ghl_id"))  # every webhook
+
+
 def _location(row: sa.Row[Any]) -> LocationRecord:
     return LocationRecord(**{k: row._mapping[k] for k in LocationRecord.__dataclass_fields__})
 
@@ -77,7 +80,7 @@ def get_location(conn: Connection, location_id: int) -> LocationRecord | None:
 
 
 def find_location(conn: Connection, ghl_location_id: str) -> LocationRecord | None:
-    row = conn.execute(sa.select(locations).where(locations.c.ghl_location_id == ghl_location_id)).first()
+    row = conn.execute(_BY_GHL_ID, {"b_ghl_id": ghl_location_id}).first()
     return _location(row) if row else None
 
 

@@ -17,6 +17,10 @@ DISPATCHED = "dispatched"  # a queue message exists for it
 DONE = "done"
 FAILED = "failed"
 
+# Built once (see `appointments`): every queue message reads and closes its entry.
+_GET = sa.select(outbox).where(outbox.c.op_id == sa.bindparam("b_op"))
+_BY_OP = outbox.update().where(outbox.c.op_id == sa.bindparam("b_op"))
+
 
 @dataclass(frozen=True)
 class OutboxEntry:
@@ -72,7 +76,7 @@ def add(
 
 
 def get(conn: Connection, op_id: str) -> OutboxEntry | None:
-    row = conn.execute(sa.select(outbox).where(outbox.c.op_id == op_id)).first()
+    row = conn.execute(_GET, {"b_op": op_id}).first()
     return _entry(row) if row else None
 
 
@@ -91,11 +95,7 @@ def record_attempt(conn: Connection, op_id: str, error: str | None) -> None:
 
 
 def finish(conn: Connection, op_id: str, now: datetime, *, failed: bool = False, error: str | None = None) -> None:
-    conn.execute(
-        outbox.update()
-        .where(outbox.c.op_id == op_id)
-        .values(status=FAILED if failed else DONE, done_at=now, last_error=error)
-    )
+    conn.execute(_BY_OP, {"status": FAILED if failed else DONE, "done_at": now, "last_error": error, "b_op": op_id})
 
 
 def undispatched(conn: Connection, older_than: datetime, limit: int = 200) -> list[OutboxEntry]:
