@@ -9,7 +9,7 @@ order, and a crash between the two leaves a write of unknown outcome, never a lo
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -56,10 +56,6 @@ def process(raw: dict[str, Any], work: Work | None = None) -> Result:
     return run(JOB, raw, work or Work.current())
 
 
-class LeaseLost(RuntimeError):
-    """Our sync lease expired and another worker may be pushing the appointment: stop before writing to GHL."""
-
-
 @dataclass
 class _Lease:
     work: Work
@@ -94,7 +90,7 @@ def _handle(work: Work, message: OutboundMessage) -> Result:
             assert due is not None
             first = _with_contact(work, message, record, lease, due)
         return _push(work, message, lease, first)
-    except LeaseLost:
+    except repo.LeaseLost:
         raise Later(ErrorKind.rate_limited, "sync lease lost", retry_after=HELD_RETRY_S) from None
     finally:
         if lease.held:
@@ -136,19 +132,24 @@ def _push(work: Work, message: OutboundMessage, lease: _Lease, planned: _Planned
 def _plan(
     work: Work, conn: Connection, row: repo.AppointmentRecord, message: OutboundMessage, lease: _Lease
 ) -> _Planned:
-    """Decide and store in one transaction: a write is recorded (and the lease renewed) before it is sent; a
-    skip closes the outbox entry and gives the lease back."""
+    """Decide and store in one transaction: a write is recorded (the lease renewed in the same statement) before
+    it is sent; a skip closes the outbox entry and gives the lease back."""
     now = work.now()
     plan = protocol.plan_push(repo.sync_record(row), now=now)
     until = lease.until
+    change = None
     if plan.write is not None:
         until = now + SYNC_LEASE
-        if not repo.renew_sync(conn, row.id, lease.until, until):
-            lease.held = False
-            raise LeaseLost(f"appointment {row.id}")
-    repo.save_sync(conn, row, plan.record)
+        change = repo.LeaseChange(lease.until, until)
+    elif plan.kind is protocol.PushKind.skip:
+        change = repo.LeaseChange(lease.until)
+    try:
+        repo.save_sync(conn, row, plan.record, lease=change)
+    except repo.LeaseLost:
+        lease.held = False
+        raise
     if plan.kind is protocol.PushKind.skip:
-        _close(work, conn, message, row.id, until)
+        outbox.finish(conn, message.op_id, now)
     return _Planned(plan, until, row)
 
 
@@ -188,9 +189,10 @@ def _send(
             repo.sync_record(row), write.id, protocol.Answer.accepted, now=work.now(), event_id=event.id,
             ghl_at=parse_ghl_time(event.dateUpdated, record.timezone) if event.dateUpdated else None,
         )  # fmt: skip
-        repo.save_sync(conn, row, answered)
-        if not answered.needs_push:
-            _close(work, conn, message, row.id, lease.until)
+        done = not answered.needs_push
+        repo.save_sync(conn, row, answered, lease=repo.LeaseChange(lease.until) if done else None)
+        if done:
+            outbox.finish(conn, message.op_id, work.now())
         return answered
 
     answered = transition(work, record.id, accepted)
@@ -236,8 +238,8 @@ def _after_ghl_error(
             answered = protocol.push_answered(
                 repo.sync_record(row), write.id, protocol.Answer.refused, now=work.now(), reason=text
             )
-            repo.save_sync(conn, row, answered)
-            _close(work, conn, message, row.id, lease.until, failed=text)
+            repo.save_sync(conn, row, answered, lease=repo.LeaseChange(lease.until))
+            outbox.finish(conn, message.op_id, work.now(), failed=True, error=text)
 
         transition(work, record.id, refused)
         lease.held = False
@@ -395,10 +397,8 @@ def _with_contact(
     def linked(conn: Connection, row: repo.AppointmentRecord) -> _Planned:
         if link.ghl_contact_id is None:
             contact_repo.set_ghl_contact(conn, link.id, ghl_contact_id, link.flags, work.now())
-        repo.set_sync_result(conn, row.id, {"contact_id": ghl_contact_id})
-        fresh = repo.get(conn, row.id)
-        assert fresh is not None
-        return _plan(work, conn, fresh, message, lease)
+        repo.set_sync_result(conn, row.id, {"contact_id": ghl_contact_id})  # neither a version nor a sync step
+        return _plan(work, conn, replace(row, contact_id=ghl_contact_id), message, lease)
 
     return transition(work, record.id, linked)
 

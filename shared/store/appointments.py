@@ -70,6 +70,11 @@ _SAVE = appointments.update().where(
     appointments.c.version == sa.bindparam("b_version"),
     appointments.c.sync_seq == sa.bindparam("b_seq"),
 )
+_HELD = appointments.c.sync_lease_until == sa.bindparam("b_held")
+# A save that renews the worker's sync lease, or gives it back (left alone when another worker holds it now).
+_SAVE_RENEWING = _SAVE.where(_HELD).values(sync_lease_until=sa.bindparam("b_until"))
+_SAVE_RELEASING = _SAVE.values(sync_lease_until=sa.case((_HELD, None), else_=appointments.c.sync_lease_until))
+_HOLDS = sa.select(appointments.c.id).where(appointments.c.id == sa.bindparam("b_id"), _HELD)
 _SET = appointments.update().where(appointments.c.id == sa.bindparam("b_id"))
 _CLAIM = (
     appointments.update()
@@ -79,9 +84,7 @@ _CLAIM = (
     )
     .values(sync_lease_until=sa.bindparam("b_until"))
 )
-_LEASE = appointments.update().where(
-    appointments.c.id == sa.bindparam("b_id"), appointments.c.sync_lease_until == sa.bindparam("b_held")
-)
+_RELEASE = appointments.update().where(appointments.c.id == sa.bindparam("b_id"), _HELD).values(sync_lease_until=None)
 
 
 def _record(row: sa.Row[Any]) -> AppointmentRecord:
@@ -183,6 +186,19 @@ class Contention(Exception):
     """The appointment changed since it was read (another worker's transition): read it again and redo."""
 
 
+class LeaseLost(Exception):
+    """The worker's sync lease expired and another worker may hold it now: nothing may be sent to GHL."""
+
+
+@dataclass(frozen=True)
+class LeaseChange:
+    """What a save does to the worker's sync lease (known by its expiry `held`): renewed to `until`, or given
+    back when `until` is None."""
+
+    held: datetime
+    until: datetime | None = None
+
+
 def save_sync(
     conn: Connection,
     row: AppointmentRecord,
@@ -190,17 +206,32 @@ def save_sync(
     *,
     content: Mapping[str, Any] | None = None,
     now: datetime | None = None,
+    lease: LeaseChange | None = None,
 ) -> None:
     """Store a protocol transition of the appointment read as `row`, and with `content` its new content (a new
-    version). Raises `Contention` when anyone changed the appointment since `row` was read."""
+    version), renewing or giving back the worker's sync `lease` in the same statement. Raises `Contention` when
+    anyone changed the appointment since `row` was read, `LeaseLost` when a lease to renew is no longer ours."""
     values: dict[str, Any] = {**sync_values(record), "sync_seq": row.sync_seq + 1}
     if content is not None:
         values.update(content, version=row.version + 1)
         if now is not None:
             values["updated_at"] = now
-    result = conn.execute(_SAVE, {**values, "b_id": row.id, "b_version": row.version, "b_seq": row.sync_seq})
-    if result.rowcount != 1:
-        raise Contention(f"appointment {row.id} changed since it was read")
+    values.update(b_id=row.id, b_version=row.version, b_seq=row.sync_seq)
+    statement = _SAVE
+    if lease is not None:
+        values["b_held"] = lease.held
+        if lease.until is None:
+            statement = _SAVE_RELEASING
+        else:
+            statement, values["b_until"] = _SAVE_RENEWING, lease.until
+    if conn.execute(statement, values).rowcount == 1:
+        return
+    if (
+        statement is _SAVE_RENEWING
+        and conn.execute(_HOLDS, {"b_id": row.id, "b_held": values["b_held"]}).first() is None
+    ):
+        raise LeaseLost(f"appointment {row.id}")
+    raise Contention(f"appointment {row.id} changed since it was read")
 
 
 def set_sync_result(conn: Connection, appointment_id: int, values: Mapping[str, Any]) -> None:
@@ -214,15 +245,9 @@ def claim_sync(conn: Connection, appointment_id: int, now: datetime, until: date
     return result.rowcount == 1
 
 
-def renew_sync(conn: Connection, appointment_id: int, held_until: datetime, until: datetime) -> bool:
-    """Extend our lease (identified by its current expiry); False if it expired and someone else took it."""
-    result = conn.execute(_LEASE, {"sync_lease_until": until, "b_id": appointment_id, "b_held": held_until})
-    return result.rowcount == 1
-
-
 def release_sync(conn: Connection, appointment_id: int, held_until: datetime) -> None:
     """Give our lease back; a lease that expired and was taken by another worker is left alone."""
-    conn.execute(_LEASE, {"sync_lease_until": None, "b_id": appointment_id, "b_held": held_until})
+    conn.execute(_RELEASE, {"b_id": appointment_id, "b_held": held_until})
 
 
 def lock_calendar(conn: Connection, location_id: int, calendar_id: str) -> None:
