@@ -97,13 +97,14 @@ def _apply(work: Work, message: WebhookMessage, started: float, do: Callable[[Co
     """Claim the delivery, do the work, and record the outcome, all in one transaction."""
     try:
         with work.transaction() as conn:
-            if not inbox.claim(conn, _delivery(message)):
+            claim = inbox.claim(conn, _delivery(message))
+            if claim is None:
                 return Result(Outcome.duplicate, "already applied")
             applied = do(conn)
             result = inbox.Result(
                 success=True, outcome=applied.outcome, duration_ms=_elapsed_ms(started), processed_at=work.now()
             )
-            inbox.finish(conn, message.dedupe_key, result)
+            inbox.finish(conn, claim, result)
     except (sa.exc.IntegrityError, Contention):
         with work.transaction() as conn:
             if inbox.is_processed(conn, message.dedupe_key):

@@ -55,32 +55,40 @@ def is_processed(conn: Connection, dedupe_key: str) -> bool:
     return conn.execute(query).scalar_one_or_none() is True
 
 
-def claim(conn: Connection, delivery: Delivery) -> bool:
-    """Take the delivery for processing inside the caller's transaction; False when it was already applied.
+@dataclass(frozen=True)
+class Claim:
+    """A delivery taken for processing in the caller's transaction, to `finish` in the same transaction."""
 
-    The row (or a failed attempt's row, taken over) is the lock: a concurrent claim of the same key waits for
-    this transaction and then fails on the unique key or finds the delivery applied.
+    delivery: Delivery
+    first: bool  # no attempt of it was recorded before: its row is written by `finish`
+
+
+def claim(conn: Connection, delivery: Delivery) -> Claim | None:
+    """Take the delivery for processing inside the caller's transaction; None when it was already applied.
+
+    A first delivery's row is written with its outcome, by `finish`: a concurrent first delivery of the same key
+    then fails there on the unique key, and its transaction rolls back. A failed attempt's row is taken over at
+    once, which locks it: a concurrent claim waits for this transaction and then finds the delivery applied.
     """
     existing = conn.execute(_CLAIMED, {"b_key": delivery.dedupe_key}).first()
     if existing is None:
-        conn.execute(_INSERT, _identity(delivery))
-        return True
+        return Claim(delivery, first=True)
     if existing.success:
-        return False
+        return None
     taken = conn.execute(
         webhook_inbox.update()
         .where(webhook_inbox.c.id == existing.id, _not_applied())
         .values(success=None, outcome=None, error=None)
     )
-    return taken.rowcount == 1
+    return Claim(delivery, first=False) if taken.rowcount == 1 else None
 
 
-def finish(conn: Connection, dedupe_key: str, result: Result, *, ghl_event_id: str | None = None) -> None:
+def finish(conn: Connection, claim: Claim, result: Result) -> None:
     """Record how a claimed delivery ended (committed with its change)."""
-    values = _result(result)
-    if ghl_event_id is not None:
-        values["ghl_event_id"] = ghl_event_id
-    conn.execute(_BY_KEY, {**values, "b_key": dedupe_key})
+    if claim.first:
+        conn.execute(_INSERT, {**_identity(claim.delivery), **_result(result)})
+    else:
+        conn.execute(_BY_KEY, {**_result(result), "b_key": claim.delivery.dedupe_key})
 
 
 def record_failure(conn: Connection, delivery: Delivery, result: Result) -> None:

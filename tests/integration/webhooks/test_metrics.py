@@ -17,8 +17,9 @@ def processed(app: App, event_type: str, durations: list[float], *, success: boo
             delivery = inbox.Delivery(key, key, "0" * 64, event_type, "loc_demo", None, received)
             result = inbox.Result(success, "create" if success else "failed", duration, received)
             if success:
-                assert inbox.claim(conn, delivery)
-                inbox.finish(conn, key, result)
+                claim = inbox.claim(conn, delivery)
+                assert claim is not None
+                inbox.finish(conn, claim, result)
             else:
                 inbox.record_failure(conn, delivery, result)
 
