@@ -120,7 +120,9 @@ class _Lease:
         self.message_id = str(message.id)
         self.pop_receipt = str(message.pop_receipt)
         self.dequeue_count = int(message.dequeue_count or 1)
-        self.done = asyncio.Event()
+        self.timer: asyncio.TimerHandle | None = None  # the next renewal, while the function runs
+        self.renewing: asyncio.Task[None] | None = None  # a renewal in flight
+        self.done = False
 
 
 class QueueListener:
@@ -221,7 +223,7 @@ class QueueListener:
                 # Delivered more often than allowed without ever completing (e.g. its host was killed).
                 await self._move_to_poison(message, lease)
                 return
-            renewal = asyncio.create_task(self._keep_invisible(lease))
+            self._renew_later(lease)
             try:
                 outcome = await self._invoker.invoke(
                     self.function,
@@ -233,8 +235,7 @@ class QueueListener:
                     ),
                 )
             finally:
-                lease.done.set()
-                await renewal
+                await self._stop_renewing(lease)
             if outcome.succeeded:
                 await asyncio.to_thread(self._queue.delete_message, lease.message_id, lease.pop_receipt)
             elif lease.dequeue_count >= self._options.max_dequeue_count:
@@ -266,31 +267,42 @@ class QueueListener:
             pop_receipt=lease.pop_receipt,
         )
 
-    async def _keep_invisible(self, lease: _Lease) -> None:
-        """Renew the message's invisibility at half its lease while the function runs. Stops on `lease.done`
-        between renewals only, so the latest pop receipt is always known to whoever completes the message."""
+    def _renew_later(self, lease: _Lease) -> None:
+        """Renew the message's invisibility at half its lease while the function runs (a timer, not a task per
+        message: most functions end long before the first renewal)."""
+        half = max(1, round(self._message_lease.total_seconds())) / 2
+
+        def due() -> None:
+            lease.renewing = asyncio.create_task(self._renew(lease))
+
+        lease.timer = asyncio.get_running_loop().call_later(half, due)
+
+    async def _renew(self, lease: _Lease) -> None:
         lease_seconds = max(1, round(self._message_lease.total_seconds()))
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(lease.done.wait(), lease_seconds / 2)
-            if lease.done.is_set():
-                return
-            try:
-                receipt = await asyncio.to_thread(
-                    self._queue.update_message,
-                    lease.message_id,
-                    lease.pop_receipt,
-                    visibility_timeout=lease_seconds,
-                )
-            except AzureError as error:
-                logger.warning(
-                    "Could not renew message '%s' on queue '%s': %s",
-                    lease.message_id,
-                    self.queue_name,
-                    type(error).__name__,
-                )
-                return
-            lease.pop_receipt = str(receipt.pop_receipt)
+        try:
+            receipt = await asyncio.to_thread(
+                self._queue.update_message, lease.message_id, lease.pop_receipt, visibility_timeout=lease_seconds
+            )
+        except AzureError as error:
+            logger.warning(
+                "Could not renew message '%s' on queue '%s': %s",
+                lease.message_id,
+                self.queue_name,
+                type(error).__name__,
+            )
+            return
+        lease.pop_receipt = str(receipt.pop_receipt)
+        if not lease.done:
+            self._renew_later(lease)
+
+    async def _stop_renewing(self, lease: _Lease) -> None:
+        """No renewal after this; one in flight is waited for, so whoever completes the message has the latest
+        pop receipt."""
+        lease.done = True
+        if lease.timer is not None:
+            lease.timer.cancel()
+        if lease.renewing is not None:
+            await lease.renewing
 
     async def _move_to_poison(self, message: StoredMessage, lease: _Lease) -> None:
         logger.warning(
