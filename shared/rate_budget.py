@@ -22,7 +22,6 @@ from sync_core.rate_budget import (
     after_response,
     reserve_several,
     retry_after_refusal,
-    slots_to_take,
     too_late,
 )
 
@@ -42,7 +41,7 @@ Decision = Callable[[BudgetState, float], tuple[BudgetState, T]]
 ROW_KEY = "budget"
 MAX_CONFLICTS = 25
 CONFLICT_BACKOFF_S = 0.004
-MAX_SLOTS_PER_WRITE = 8  # slots one write may take for the callers of a process (`slots_to_take`)
+MAX_SLOTS_PER_WRITE = 8  # slots one write may take for the threads of a process waiting on the same key
 
 
 LATE_SLOTS = 3  # slots a starved process may miss in a row before it sends anyway
@@ -125,7 +124,7 @@ class MemoryRateBudget:
             return result
 
     def reserve(self, key: str, max_wait_s: float) -> Reservation:
-        return self._apply(key, _reserving(self.limits, max_wait_s))[0]
+        return self._apply(key, _reserving(self.limits, max_wait_s, 1))[0]
 
     def observe(self, key: str, headers: RateLimitHeaders) -> None:
         self._apply(key, _observing(self.limits, headers))
@@ -144,14 +143,7 @@ class _Lane:
 
     lock: threading.Lock = field(default_factory=threading.Lock)
     waiting: int = 0  # threads wanting a slot (holding or waiting for `lock`), under the budget's guard
-    handed: deque[Reservation] = field(default_factory=deque)  # taken by the last writer for those to come
-    asked: deque[float] = field(default_factory=lambda: deque(maxlen=MAX_SLOTS_PER_WRITE + 1))  # recent asks
-
-    def arrivals_per_s(self) -> float:
-        """How often this process asked for a slot lately (0.0 until it has asked a few times)."""
-        if len(self.asked) < 3 or self.asked[-1] <= self.asked[0]:
-            return 0.0
-        return (len(self.asked) - 1) / (self.asked[-1] - self.asked[0])
+    handed: deque[Reservation] = field(default_factory=deque)  # taken by the last writer for those waiting
 
 
 class TableRateBudget:
@@ -159,9 +151,8 @@ class TableRateBudget:
 
     Threads of one process take turns per key (so they do not fight over the ETag), and the last entity seen
     is kept, so an uncontended reservation costs one conditional write. The thread whose turn it is takes a
-    slot for each thread of the process waiting behind it, and for the callers its recent rate says will come
-    before those slots pass (`slots_to_take`), in the same write: under a backlog one Table request serves
-    several API calls instead of one.
+    slot for each thread of the process waiting behind it, in the same write: under a backlog one Table
+    request serves several API calls instead of one.
     """
 
     def __init__(
@@ -184,17 +175,14 @@ class TableRateBudget:
         lane = self._lane(key)
         with self._guard:
             lane.waiting += 1
-            lane.asked.append(self._clock())
         try:
             with lane.lock:
                 handed = self._handed(lane)
                 if handed is not None:
                     return handed
                 with self._guard:
-                    waiting, arrivals_per_s = lane.waiting, lane.arrivals_per_s()
-                first, *others = self._transact_locked(
-                    key, _reserving(self.limits, max_wait_s, waiting=waiting, arrivals_per_s=arrivals_per_s)
-                )
+                    wanted = min(lane.waiting, MAX_SLOTS_PER_WRITE)
+                first, *others = self._transact_locked(key, _reserving(self.limits, max_wait_s, wanted))
                 lane.handed.extend(others)
                 return first
         finally:
@@ -307,13 +295,8 @@ class TableRateBudget:
             self._table_ready = True
 
 
-def _reserving(
-    limits: BudgetLimits, max_wait_s: float, *, waiting: int = 1, arrivals_per_s: float = 0.0
-) -> Decision[list[Reservation]]:
+def _reserving(limits: BudgetLimits, max_wait_s: float, count: int) -> Decision[list[Reservation]]:
     def decide(state: BudgetState, now: float) -> tuple[BudgetState, list[Reservation]]:
-        count = slots_to_take(
-            state, limits, now, waiting=waiting, arrivals_per_s=arrivals_per_s, most=MAX_SLOTS_PER_WRITE
-        )
         return reserve_several(state, limits, now, max_wait_s, count)
 
     return decide

@@ -152,26 +152,6 @@ def reserve_several(
     return current, taken
 
 
-def slots_to_take(
-    state: BudgetState, limits: BudgetLimits, now: float, *, waiting: int, arrivals_per_s: float, most: int
-) -> int:
-    """How many consecutive slots one change of the shared state takes for one process: one per caller of it
-    waiting now, and, under a backlog, slots ahead for the callers still to come.
-
-    A backlog is a budget booked at least `most` slots ahead (callers of every process are waiting for theirs).
-    A slot is then taken ahead for the n-th caller to come only if, arriving at half the process's recent rate
-    (`arrivals_per_s`), it would come before the slot's moment has passed (its start + one spacing): one write
-    serves up to `most` calls, and a process whose callers come seldom takes a slot for each alone. When the
-    backlog ends, at most `most - 1` slots taken ahead go unused (and are counted in the day's total)."""
-    count = max(1, min(waiting, most))
-    start = max(now, state.next_slot_at, state.hold_until)
-    if arrivals_per_s <= 0 or start - now < most * limits.spacing_s:
-        return count
-    while count < most and now + 2 * count / arrivals_per_s <= start + (count + 1) * limits.spacing_s:
-        count += 1
-    return count
-
-
 def retry_after_refusal(refused: Reservation, now: float, max_wait_s: float, spread: float) -> float:
     """Seconds until a refused reservation is worth asking again: when the hold (a 429) is over and the slot
     would come within `max_wait_s`. Asking only when the slot itself is due (`wait_s`) leaves it unused:

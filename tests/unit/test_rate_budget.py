@@ -20,7 +20,6 @@ from sync_core.rate_budget import (
     reserve,
     reserve_several,
     retry_after_refusal,
-    slots_to_take,
 )
 
 GHL = BudgetLimits()  # 100 per 10 s, 200,000 per day
@@ -197,35 +196,3 @@ def test_several_slots_refused_as_one_when_the_first_does_not_come_in_time() -> 
     held = BudgetState(hold_until=110.0)
     state, [refused] = reserve_several(held, BudgetLimits(), 100.0, 5.0, 8)
     assert not refused.granted and state == held
-
-
-def test_a_lone_caller_of_a_quiet_process_takes_one_slot() -> None:
-    assert slots_to_take(BudgetState(), GHL, T0, waiting=1, arrivals_per_s=0.0, most=8) == 1
-    assert slots_to_take(BudgetState(), GHL, T0, waiting=1, arrivals_per_s=0.2, most=8) == 1
-
-
-def test_callers_in_quick_succession_take_nothing_ahead_while_there_is_no_backlog() -> None:
-    # Each waits for its own slot; the budget is never booked ahead, so none may be the last of a burst.
-    paced = BudgetState(next_slot_at=T0 + GHL.spacing_s)
-    assert slots_to_take(paced, GHL, T0, waiting=1, arrivals_per_s=1 / GHL.spacing_s, most=8) == 1
-
-
-def test_every_caller_waiting_gets_a_slot_in_the_same_write() -> None:
-    assert slots_to_take(BudgetState(), GHL, T0, waiting=5, arrivals_per_s=0.0, most=8) == 5
-    assert slots_to_take(BudgetState(), GHL, T0, waiting=20, arrivals_per_s=0.0, most=8) == 8
-
-
-def test_under_a_backlog_a_busy_process_takes_slots_ahead_for_the_callers_to_come() -> None:
-    booked = BudgetState(next_slot_at=T0 + 3.0)  # the location's slots are taken 3 s ahead
-    assert slots_to_take(booked, GHL, T0, waiting=1, arrivals_per_s=1 / GHL.spacing_s, most=8) == 8
-
-
-def test_a_process_whose_callers_come_slowly_takes_only_the_slots_they_will_reach_in_time() -> None:
-    booked = BudgetState(next_slot_at=T0 + 3.0)
-    arrivals = 1.0  # one caller a second, expected (at half that rate) every 2 s
-    count = slots_to_take(booked, GHL, T0, waiting=1, arrivals_per_s=arrivals, most=8)
-    assert count == 2
-    assert slots_to_take(booked, GHL, T0, waiting=1, arrivals_per_s=0.1, most=8) == 1
-    slots = reserve_several(booked, GHL, T0, 60.0, count)[1]
-    for n, slot in enumerate(slots):  # the n-th caller to come still finds its slot not passed
-        assert T0 + 2 * n / arrivals <= slot.start_at + GHL.spacing_s
