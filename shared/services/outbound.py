@@ -153,10 +153,10 @@ def _plan(
     return _Planned(plan, until, row)
 
 
-def _close(work: Work, conn: Connection, message: OutboundMessage, appointment_id: int, lease_until: datetime, *,
-           failed: str | None = None) -> None:  # fmt: skip
-    """Close the outbox entry and give the sync lease back (the caller marks the lease released on commit)."""
-    outbox.finish(conn, message.op_id, work.now(), failed=failed is not None, error=failed)
+def _close(work: Work, conn: Connection, message: OutboundMessage, appointment_id: int, lease_until: datetime) -> None:
+    """Close the outbox entry and give the sync lease back, after a step stored without `save_sync`'s lease
+    change (the caller marks the lease released on commit)."""
+    outbox.finish(conn, message.op_id, work.now())
     repo.release_sync(conn, appointment_id, lease_until)
 
 
