@@ -152,6 +152,11 @@ class QueueListener:
         self._min_delay = min(MIN_POLLING_INTERVAL, options.max_polling_interval).total_seconds()
 
     @property
+    def _lease_seconds(self) -> int:
+        """How long a received message stays invisible (whole seconds, as storage takes it)."""
+        return max(1, round(self._message_lease.total_seconds()))
+
+    @property
     def _queue(self) -> QueueClient:
         return self._clients.get(self._connection_string, self.queue_name)
 
@@ -201,7 +206,7 @@ class QueueListener:
 
     async def _receive(self) -> list[StoredMessage]:
         queue = self._queue
-        lease_seconds = max(1, round(self._message_lease.total_seconds()))
+        lease_seconds = self._lease_seconds
 
         def receive() -> list[StoredMessage]:
             return list(
@@ -270,7 +275,7 @@ class QueueListener:
     def _renew_later(self, lease: _Lease) -> None:
         """Renew the message's invisibility at half its lease while the function runs (a timer, not a task per
         message: most functions end long before the first renewal)."""
-        half = max(1, round(self._message_lease.total_seconds())) / 2
+        half = self._lease_seconds / 2
 
         def due() -> None:
             lease.renewing = asyncio.create_task(self._renew(lease))
@@ -278,10 +283,9 @@ class QueueListener:
         lease.timer = asyncio.get_running_loop().call_later(half, due)
 
     async def _renew(self, lease: _Lease) -> None:
-        lease_seconds = max(1, round(self._message_lease.total_seconds()))
         try:
             receipt = await asyncio.to_thread(
-                self._queue.update_message, lease.message_id, lease.pop_receipt, visibility_timeout=lease_seconds
+                self._queue.update_message, lease.message_id, lease.pop_receipt, visibility_timeout=self._lease_seconds
             )
         except AzureError as error:
             logger.warning(
