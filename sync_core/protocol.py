@@ -234,13 +234,24 @@ def merge_ghl(current: GhlState | None, seen: GhlState) -> GhlState:
         return current
     if seen.after(current):
         return seen
-    same = current.fields is not None and seen.fields is not None and holds(current.fields, seen.fields)
     return GhlState(
-        fields=seen.fields if same else None,
+        fields=_same_state(current.fields, seen.fields),
         ghl=seen.ghl.union(current.ghl) if seen.ghl is not None else current.ghl,
         app=seen.app.union(current.app) if seen.app is not None else current.app,
         ours=current.ours and seen.ours,
     )
+
+
+def _same_state(current: SyncedFields | None, seen: SyncedFields | None) -> SyncedFields | None:
+    """What GHL holds, known two ways at overlapping times (None: two different states, so not known). `holds`
+    is one-sided (a write of ours without an assignee is held by GHL's event with the member GHL assigned), so
+    either may hold the other; the fuller one is kept. Whichever came first, a write's answer and its echo
+    then agree."""
+    if current is None or seen is None:
+        return None
+    if holds(seen, current):
+        return current
+    return seen if holds(current, seen) else None
 
 
 def _landed(facts: SyncFacts, *, made_at: datetime, held_at: datetime) -> SyncFacts:

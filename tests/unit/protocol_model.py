@@ -49,6 +49,18 @@ HOURS = (9, 10, 11, 12)  # few slots, so that a state comes back (A -> B -> A) o
 CALENDAR, CONTACT = "cal_1", "con_1"
 MAX_OFFSET_MS = 1500  # GHL's clock against ours (within the protocol's SKEW)
 MAX_OFFSET = timedelta(milliseconds=MAX_OFFSET_MS)
+MEMBER = "usr_member"  # the calendar member GHL assigns to a booking sent without one
+
+
+def _as_ghl_takes(fields: SyncedFields) -> SyncedFields:
+    """What GHL holds after a write of `fields`: the app sends no assignee, GHL assigns the calendar's member."""
+    return fields if fields.assigned_user_id else fields.model_copy(update={"assigned_user_id": MEMBER})
+
+
+def _same_edit(a: SyncedFields, b: SyncedFields) -> bool:
+    """The same state as far as anyone edits it (nobody in the model edits the assignee GHL fills in)."""
+    a, b = (f.model_copy(update={"assigned_user_id": None}) for f in (a, b))
+    return holds(a, b) and holds(b, a)
 
 
 def _fields(hour: int, status: AppointmentStatus = AppointmentStatus.scheduled) -> SyncedFields:
@@ -88,6 +100,7 @@ class Event:
             contact_id=self.fields.contact_id,
             title=self.fields.title,
             appointment_status=to_ghl(AppointmentStatus(self.fields.status)),
+            assigned_user_id=self.fields.assigned_user_id,
             start=self.fields.start,
             end=self.fields.end,
             date_added=self.date_added,
@@ -262,7 +275,7 @@ class ProtocolMachine(RuleBasedStateMachine):
             self._emit(event)
             return
         status = AppointmentStatus.cancelled if change == "cancel" else AppointmentStatus.scheduled
-        fields = _fields(hour, status)
+        fields = _fields(hour, status).model_copy(update={"assigned_user_id": event.fields.assigned_user_id})
         if fields == event.fields:
             return
         event.fields, event.made_by = fields, made_by
@@ -372,7 +385,7 @@ class ProtocolMachine(RuleBasedStateMachine):
         write = request.write
         if write.kind == "create":
             event_id = self._new_event_id()
-            event = Event(event_id, write.fields, self.w.ghl_now(), f"app:{write.id}")
+            event = Event(event_id, _as_ghl_takes(write.fields), self.w.ghl_now(), f"app:{write.id}")
             self.w.events[event_id] = event
             request.result, request.event_made = "applied", event_id
             self._emit(event)
@@ -381,10 +394,10 @@ class ProtocolMachine(RuleBasedStateMachine):
         event = self.w.events[request.event_id]
         if event.deleted:
             request.result = "not_found"
-        elif event.fields == write.fields:
+        elif event.fields == _as_ghl_takes(write.fields):
             request.result = "unchanged"
         else:
-            event.fields, event.made_by = write.fields, f"app:{write.id}"
+            event.fields, event.made_by = _as_ghl_takes(write.fields), f"app:{write.id}"
             event.date_updated = self.w.ghl_now(event.date_updated)
             request.result = "applied"
             self._emit(event)
@@ -563,7 +576,7 @@ class ProtocolMachine(RuleBasedStateMachine):
             return
         newest = max(known, key=lambda e: e.seq)
         assert newest.fields is not None
-        assert holds(record.fields, newest.fields) and holds(newest.fields, record.fields), (
+        assert _same_edit(record.fields, newest.fields), (
             f"the newest edit ({newest.side} at {newest.at}) did not win: {record.fields}"
         )
 

@@ -200,6 +200,29 @@ def test_the_echo_of_our_write_is_ours_before_and_after_the_worker_records_it(sy
     assert p.observe(answered, echo, policy=LATEST).decision in (p.Decision.known, p.Decision.echo)
 
 
+def test_an_echo_with_the_member_ghl_assigned_before_the_answer_leaves_nothing_to_send(
+    make_appointment: AppointmentFactory,
+) -> None:
+    # Sent without an assignee, GHL assigns a calendar member; the echo says so, and came before the answer
+    # (the intake applies it at once): the answer must not make GHL's state unknown and send the write again.
+    synced = _synced(make_appointment(assigned_user_id=None))
+    edited = _edited(synced, 1, at=T0 + timedelta(minutes=1))
+    plan = p.plan_push(edited, now=T0 + timedelta(minutes=2))
+    assert plan.write is not None and plan.write.fields.assigned_user_id is None
+    sent_at = T0 + timedelta(minutes=2, seconds=1)
+    echo = _seen(_event(plan.record.appointment, at=sent_at, assigned_user_id="usr_member"))
+    early = p.observe(plan.record, echo, policy=LATEST)
+    assert early.decision is p.Decision.echo
+    for ghl_at in (None, sent_at):  # GHL's answer with or without the event's dateUpdated
+        answered = p.push_answered(
+            early.record, plan.write.id, p.Answer.accepted, now=sent_at + timedelta(seconds=1), ghl_at=ghl_at
+        )
+        assert answered.facts.ghl is not None and answered.facts.ghl.fields is not None
+        assert answered.facts.ghl.fields.assigned_user_id == "usr_member"  # the fuller of the two is kept
+        assert not answered.needs_push
+        assert answered.appointment.sync_state is SyncState.synced
+
+
 def test_the_echo_of_an_update_does_not_undo_a_newer_front_desk_edit(synced: p.SyncRecord) -> None:
     # The front desk moves the appointment again while our update is on its way; GHL's echo of that update
     # comes after the newer edit (and before the worker records its write): it is ours, not a GHL change.
