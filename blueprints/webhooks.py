@@ -29,10 +29,12 @@ bp = func.Blueprint()
     anonymous=True,
 )
 async def ghl_webhook(req: func.HttpRequest) -> func.HttpResponse:
-    from shared.services import webhook_intake
+    from shared.services import inbound, webhook_intake
     from shared.work import Work
 
-    receipt = await webhook_intake.receive(Work.current(), req.get_body() or b"", req.headers)
+    receipt = await webhook_intake.receive(
+        Work.current(), req.get_body() or b"", req.headers, apply_at_once=inbound.apply_if_echo
+    )
     return json_response({"status": receipt.status, "event_type": receipt.event_type})
 
 

@@ -27,8 +27,9 @@ def message_json(msg: func.QueueMessage) -> dict[str, Any]:
 
 
 def run_queue_message(queue: str, msg: func.QueueMessage, handle: Callable[[dict[str, Any]], object]) -> None:
-    """Run `handle` on the message inside a span continuing the producer's trace; a failure on the last
-    delivery raises the `poison_message` alert before the host moves the message to `<queue>-poison`."""
+    """Run `handle` on the message inside a span continuing the producer's trace. A failure is logged
+    (`queue.<queue>`, with the delivery count), and on the last delivery raises the `poison_message` alert before
+    the host moves the message to `<queue>-poison`."""
     started = time.perf_counter()
     deliveries = int(msg.dequeue_count or 1)
     try:
@@ -56,7 +57,7 @@ def run_queue_message(queue: str, msg: func.QueueMessage, handle: Callable[[dict
         except Exception as exc:
             _failed(queue, msg, deliveries, started, type(exc).__name__)
             raise
-        telemetry.log_operation(log, f"queue.{queue}", success=True, started=started, queue=queue, attempt=deliveries)
+        # A message handled says so once: the worker kernel's line (`worker.<queue>`, with its outcome).
 
 
 def _run_group(

@@ -48,6 +48,36 @@ def process(raw: dict[str, Any], work: Work | None = None) -> Result:
     return run(JOB, raw, work or Work.current())
 
 
+# What the intake may apply before it answers GHL: nothing to change locally, nothing to ask GHL.
+AT_ONCE = frozenset({protocol.Decision.echo, protocol.Decision.known})
+
+
+def apply_if_echo(work: Work, message: WebhookMessage) -> bool:
+    """Apply a verified delivery right away, in one transaction, when the protocol finds it is GHL's echo of a
+    write of ours (or a state it already knows): the intake then needs no queue message for it. Anything else
+    is rolled back untouched and False is returned, for the queue and this worker to apply as always. Errors
+    (SQL unreachable...) are raised; the intake queues the delivery then too."""
+    if not isinstance(message.event, GhlAppointmentEvent):
+        return False
+    started = time.perf_counter()
+    try:
+        result = _apply(work, message, started, lambda conn: _apply_appointment(work, conn, message, _UNREAD,
+                                                                                 at_once=True))  # fmt: skip
+    except (_NotAtOnce, _ContactNeeded, Later):
+        return False
+    log.info(
+        "webhook applied at intake: %s",
+        result.detail,
+        extra={"operation": "webhook_at_intake", "success": True, "outcome": result.result,
+               "duration_ms": _elapsed_ms(started)},
+    )  # fmt: skip
+    return True
+
+
+class _NotAtOnce(Exception):
+    """The delivery needs more than the intake does before it answers: rolled back, and queued."""
+
+
 class _ContactNeeded(Exception):
     """The appointment's GHL contact is new to the sync: it is read from GHL, then the webhook applied again."""
 
@@ -134,12 +164,21 @@ def _delivery(message: WebhookMessage) -> inbox.Delivery:
 
 
 def _apply_appointment(
-    work: Work, conn: Connection, message: WebhookMessage, contact: GhlContact | _Unread | None
+    work: Work,
+    conn: Connection,
+    message: WebhookMessage,
+    contact: GhlContact | _Unread | None,
+    *,
+    at_once: bool = False,
 ) -> _Applied:
+    """What a GHL appointment event does; `at_once` (the intake): only what `AT_ONCE` allows, else `_NotAtOnce`
+    before anything is stored or logged as decided."""
     event = message.event
     assert isinstance(event, GhlAppointmentEvent)
     location = _active_location(conn, event.location_id)
     if isinstance(location, str):
+        if at_once:
+            raise _NotAtOnce(location)
         return _Applied(location)
     ghl = event.appointment
     seen = protocol.observation_of(
@@ -150,11 +189,16 @@ def _apply_appointment(
     if row is None:
         ours = _our_create_of(conn, location, seen)
         if ours is None:
+            if at_once:
+                raise _NotAtOnce("new event")
             return _insert(work, conn, location, message, seen=seen, contact=contact)
         observed = protocol.link_our_create(repo.sync_record(ours), seen, policy=policy)
         row = ours
     else:
         observed = protocol.observe(repo.sync_record(row), seen, policy=policy)
+    if at_once and (observed.decision not in AT_ONCE or observed.changes is not None or observed.push
+                    or observed.remove_event):  # fmt: skip
+        raise _NotAtOnce(observed.decision.value)
     extra: dict[str, Any] = {}
     if observed.changes is not None:
         if event.action != "delete":

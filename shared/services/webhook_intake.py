@@ -1,12 +1,19 @@
-"""GHL webhook intake: check the signature over the raw body, read the event once, enqueue it (no SQL, no GHL).
+"""GHL webhook intake: check the signature over the raw body, read the event once, and enqueue it — or, when it
+is GHL's echo of a write of ours, apply it at once (one transaction, no GHL call), which spares the queue a
+message, a receive and a delete for the most common webhook of all.
 
 GHL redelivers a webhook only when the answer is 429, so everything that may work later (storage down,
 settings being fixed) answers 429, and only what can never work (bad signature, malformed body) is refused.
+Applying at once never decides the answer: whatever it cannot do (not an echo, SQL unreachable, too many at
+the same moment) is queued exactly as before.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+import threading
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -41,6 +48,17 @@ REPLAY_MAX_AHEAD = timedelta(minutes=5)
 MAX_WEBHOOK_ID_CHARS = 128
 # What GHL waits anyway before redelivering a 429; the header is for any other caller.
 RETRY_AFTER_S = 600
+# Deliveries the intake applies itself at the same moment; more are queued at once, so a burst of GHL
+# deliveries is answered as fast as before. Once one is turned away, none is applied for AT_ONCE_BUSY_S: under
+# a burst the queue's group commit is the cheaper path, and a burst of webhooks that are not echoes (bookings
+# made in GHL) costs no attempt for each.
+AT_ONCE_MAX = 4
+AT_ONCE_BUSY_S = 1.0
+# How long a delivery waits for it before it is queued instead (a database that hangs, a lock held long).
+AT_ONCE_DEADLINE_S = 2.0
+# After an error applying one (SQL unreachable, timing out), every delivery is queued for this long: a slow
+# database never holds GHL's answers back more than once.
+AT_ONCE_PAUSE_S = 30.0
 
 
 class WebhookMessage(QueueMessage):
@@ -62,8 +80,52 @@ class Receipt:
     event_type: str
 
 
-async def receive(work: Work, raw: bytes, headers: Mapping[str, str], *, now: datetime | None = None) -> Receipt:
+ApplyAtOnce = Callable[[Work, WebhookMessage], bool]
+
+
+class _AtOnceGate:
+    """How many deliveries the intake is applying itself, and until when it applies none (after an error)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running = 0
+        self._paused_until = 0.0
+
+    def enter(self, now: float) -> bool:
+        with self._lock:
+            if now < self._paused_until:
+                return False
+            if self._running >= AT_ONCE_MAX:
+                self._paused_until = now + AT_ONCE_BUSY_S
+                return False
+            self._running += 1
+            return True
+
+    def left(self, applying: asyncio.Future[bool]) -> None:
+        """An application ended (also one the intake stopped waiting for); its error, if any, was logged."""
+        with self._lock:
+            self._running -= 1
+        if not applying.cancelled():
+            applying.exception()  # retrieved, so asyncio does not report it as never retrieved
+
+    def pause(self, now: float) -> None:
+        with self._lock:
+            self._paused_until = max(self._paused_until, now + AT_ONCE_PAUSE_S)
+
+
+_GATE = _AtOnceGate()
+
+
+async def receive(
+    work: Work,
+    raw: bytes,
+    headers: Mapping[str, str],
+    *,
+    now: datetime | None = None,
+    apply_at_once: ApplyAtOnce | None = None,
+) -> Receipt:
     """Verify, read and enqueue one delivery. Raises `ApiError` (400, 401, 413 or 429) when it is not taken.
+    `apply_at_once` (`inbound.apply_if_echo`) may apply it instead and say so; when it does not, it is queued.
 
     Async, so a delivery waiting for storage holds no function thread: GHL's acknowledgements do not depend
     on how busy the queue workers of the same instance are."""
@@ -85,8 +147,31 @@ async def receive(work: Work, raw: bytes, headers: Mapping[str, str], *, now: da
         raise _refused(401, "stale_webhook", "El webhook está fuera de la ventana de tiempo aceptada.", "timestamp")
     if not _is_synced(event):
         return Receipt(status="ignored", event_type=event.type)
-    await _enqueue(work, to_message(raw, event, moment))
+    message = to_message(raw, event, moment)
+    if apply_at_once is None or not await _applied_at_once(work, message, apply_at_once):
+        await _enqueue(work, message)
     return Receipt(status="accepted", event_type=event.type)
+
+
+async def _applied_at_once(work: Work, message: WebhookMessage, apply: ApplyAtOnce) -> bool:
+    """Whether `apply` took the delivery within AT_ONCE_DEADLINE_S (in a worker thread, so the event loop keeps
+    answering other requests). Past the deadline the delivery is queued anyway: should the late transaction
+    commit after all, the queued copy finds it applied (the inbox)."""
+    if not _GATE.enter(time.monotonic()):
+        return False
+    applying = asyncio.ensure_future(asyncio.to_thread(apply, work, message))
+    applying.add_done_callback(_GATE.left)
+    try:
+        return await asyncio.wait_for(asyncio.shield(applying), AT_ONCE_DEADLINE_S)
+    except Exception as exc:  # noqa: BLE001 - queued instead: applying at once is a saving, never a condition
+        _GATE.pause(time.monotonic())
+        log.warning(
+            "webhooks are queued for %.0f s: applying one at intake failed (%s)",
+            AT_ONCE_PAUSE_S,
+            type(exc).__name__,
+            extra={"operation": "webhook_at_intake", "success": False},
+        )
+        return False
 
 
 def to_message(raw: bytes, event: WebhookEvent, received_at: datetime) -> WebhookMessage:

@@ -218,7 +218,7 @@ class Phase:
     failed: int
     api_ms: list[float] = field(default_factory=list)  # the front desk's list requests during the drain
     by_endpoint: dict[str, int] = field(default_factory=dict)  # GHL calls of the phase per endpoint
-    outcomes: dict[str, int] = field(default_factory=dict)  # the hosts' `outbound` log lines by result/detail
+    outcomes: dict[str, int] = field(default_factory=dict)  # the `rv3-to-ghl` workers' log lines by outcome: detail
 
     @property
     def calls_per_change(self) -> float:
@@ -417,17 +417,17 @@ class World:
 
 
 def outbound_outcomes(logs: list[Path]) -> dict[str, int]:
-    """What the `rv3-to-ghl` workers did with each message, from the hosts' JSON log lines."""
+    """What the `rv3-to-ghl` workers did with each message (outcome: detail), from the hosts' JSON log lines."""
     found: Counter[str] = Counter()
     for path in logs:
         for line in path.read_text(errors="replace").splitlines():
-            start = line.find('{"message": "outbound ')
+            start = line.find('{"message": "worker.rv3-to-ghl ')
             if start < 0:
                 continue
-            with contextlib.suppress(ValueError):
+            with contextlib.suppress(ValueError, KeyError):
                 entry = json.loads(line[start:])
                 detail = str(entry.get("detail", "")).split(";")[0]
-                found[f"{entry['message'].removeprefix('outbound ')}: {detail}"] += 1
+                found[f"{entry['outcome']}: {detail}"] += 1
     return dict(found)
 
 

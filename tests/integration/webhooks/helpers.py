@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import azure.functions as func
 import sqlalchemy as sa
 
+from blueprints import webhooks
 from shared import runtime
 from shared.queues import GHL_TO_RV3, grouped_messages
 from shared.services import inbound
@@ -22,7 +25,7 @@ from sync_core.ghl_appointments import parse_ghl_appointment
 from sync_core.hashing import sync_hash, synced_fields_from_ghl
 from sync_core.models import Appointment
 from sync_core.webhooks import parse_webhook
-from tests.fixtures.app import CALENDAR, LOCATION
+from tests.fixtures.app import CALENDAR, LOCATION, Response
 from tools.ghl_sandbox.keys import SigningKeys
 
 CONTACT = "ct_rosa"
@@ -95,6 +98,28 @@ def signed_headers(keys: SigningKeys, data: bytes, scheme: str = "ed25519") -> d
     if scheme == "ed25519":
         return {"X-GHL-Signature": keys.sign_ed25519(data)}
     return {"x-wh-signature": keys.sign_rsa(data)}
+
+
+def post(data: bytes, headers: dict[str, str] | None = None) -> Response:
+    return asyncio.run(post_async(data, headers))
+
+
+async def post_async(data: bytes, headers: dict[str, str] | None = None) -> Response:
+    request = func.HttpRequest(
+        method="POST",
+        url="http://localhost/api/webhooks/ghl",
+        headers={"content-type": "application/json", **(headers or {})},
+        params={},
+        route_params={},
+        body=data,
+    )
+    response = await webhooks.ghl_webhook(request)
+    return Response(response.status_code, dict(response.headers), json.loads(response.get_body()))
+
+
+def post_signed(keys: SigningKeys, body: dict[str, Any], scheme: str = "ed25519") -> Response:
+    data = raw(body)
+    return post(data, signed_headers(keys, data, scheme))
 
 
 def message(body: dict[str, Any] | bytes) -> dict[str, Any]:

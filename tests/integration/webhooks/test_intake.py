@@ -1,6 +1,7 @@
 """POST /api/webhooks/ghl as GHL calls it: signatures, replay window, shapes, and 429 when storage is down.
 
-Every test runs with the database unreachable: the intake must never need it.
+Every test runs with the database unreachable: the intake must never need it (what it cannot apply at once is
+queued; `test_at_intake` has it with a database).
 """
 
 from __future__ import annotations
@@ -12,18 +13,16 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import azure.functions as func
 import pytest
 from azure.storage.queue import QueueClient
 
-from blueprints import webhooks
 from shared import runtime
 from shared.queues import GHL_TO_RV3
 from tests.fixtures.app import Response
 from tools.azurite import Azurite
 from tools.ghl_sandbox.keys import SigningKeys
 
-from .helpers import appointment_body, contact_body, queued, raw, signed_headers
+from .helpers import appointment_body, contact_body, post, post_async, post_signed, queued, raw, signed_headers
 
 PAUSED_DATABASE = "postgresql+psycopg://postgres@127.0.0.1:9/paused"
 
@@ -47,23 +46,6 @@ def intake(azurite: Azurite, signing_keys: SigningKeys, monkeypatch: pytest.Monk
     runtime.reset()
 
 
-def post(data: bytes, headers: dict[str, str] | None = None) -> Response:
-    return asyncio.run(post_async(data, headers))
-
-
-async def post_async(data: bytes, headers: dict[str, str] | None = None) -> Response:
-    request = func.HttpRequest(
-        method="POST",
-        url="http://localhost/api/webhooks/ghl",
-        headers={"content-type": "application/json", **(headers or {})},
-        params={},
-        route_params={},
-        body=data,
-    )
-    response = await webhooks.ghl_webhook(request)
-    return Response(response.status_code, dict(response.headers), json.loads(response.get_body()))
-
-
 def signed_burst(keys: SigningKeys, count: int) -> list[tuple[bytes, dict[str, str]]]:
     bodies = [raw(appointment_body()) for _ in range(count)]
     return [(data, signed_headers(keys, data)) for data in bodies]
@@ -72,11 +54,6 @@ def signed_burst(keys: SigningKeys, count: int) -> list[tuple[bytes, dict[str, s
 async def post_together(deliveries: list[tuple[bytes, dict[str, str]]]) -> list[Response]:
     """Deliveries arriving at the same moment, as GHL sends a burst (one instance, one event loop)."""
     return list(await asyncio.gather(*(post_async(data, headers) for data, headers in deliveries)))
-
-
-def post_signed(keys: SigningKeys, body: dict[str, Any], scheme: str = "ed25519") -> Response:
-    data = raw(body)
-    return post(data, signed_headers(keys, data, scheme))
 
 
 def minutes_ago(minutes: float) -> str:
