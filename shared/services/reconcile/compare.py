@@ -28,7 +28,7 @@ from sync_core.rv3_reconcile import Rv3Context, Rv3Day, Rv3Finding, classify_rv3
 from sync_core.webhooks import Action, GhlAppointmentEvent
 
 if TYPE_CHECKING:
-    from shared.services.reconcile.worker import Run
+    from shared.services.reconcile.progress import Run
 
 # RV3's rows are read this many at a time (and the sync's RV3 appointments streamed so), as GHL's time slices
 # hold about `SlicePlan.max_events`: what one step holds stays the same however busy a day is.

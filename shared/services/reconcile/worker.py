@@ -9,18 +9,17 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from shared import telemetry
-from shared.ghl.errors import GhlError, NotFound
+from shared.ghl.errors import GhlError
 from shared.http import ApiError
 from shared.queues import GHL_TO_RV3, RECONCILE, QueueUnavailable
 from shared.rv3.port import Rv3Unavailable
 from shared.services import dispatch, locations, rv3_capture
 from shared.services.reconcile import compare, runs
+from shared.services.reconcile.progress import RUN_LEASE, Lease, LeaseLost, Run
 from shared.services.reconcile.runs import ReconcileMessage
 from shared.services.reconcile.walk import walk_ghl
 from shared.services.webhook_intake import WebhookMessage
@@ -30,92 +29,18 @@ from shared.store import outbox, reports
 from shared.store import reconciliation as stored
 from shared.work import Work
 from shared.worker import Job, Later, Outcome, Result, later_for, run
-from sync_core.ghl_appointments import parse_ghl_appointment
 from sync_core.models import ConflictPolicy
-from sync_core.reconcile import Finding, GhlRecord, Heal, Kind, ReconciliationReport, SlicePlan
+from sync_core.reconcile import Kind, ReconciliationReport, SlicePlan
 from sync_core.retry import ErrorKind
-from sync_core.rv3_reconcile import Rv3Context, Rv3Finding, rv3_days
+from sync_core.rv3_reconcile import rv3_days
 
 log = telemetry.get_logger("reconcile")
 
-RUN_LEASE = timedelta(seconds=90)
 # A run hands over to a fresh message after this long, well inside the host's functionTimeout (10 min).
 RUN_BUDGET_S = 240.0
 MAX_HOLDER_WAITS = 20  # a copy of a message whose run another worker holds comes back at most this often
 # The calendar refresh reports GHL's failures as the API would; these two pass.
 API_RETRIES = {"ghl_rate_limited": ErrorKind.rate_limited, "ghl_unavailable": ErrorKind.connection}
-
-
-class LeaseLost(RuntimeError):
-    """Another worker took over the run (our lease expired): stop without writing anything more."""
-
-
-@dataclass
-class Lease:
-    """Our hold on the run; renewed at each checkpoint and before GHL calls once half of it has passed."""
-
-    work: Work
-    report_id: int
-    until: datetime
-    held: bool = True
-
-    def keep(self) -> None:
-        now = self.work.now()
-        if self.until - now > RUN_LEASE / 2:
-            return
-        until = now + RUN_LEASE
-        with self.work.transaction() as conn:
-            renewed = reports.renew(conn, self.report_id, self.until, until)
-        if not renewed:
-            self.held = False
-            raise LeaseLost(f"reconciliation report {self.report_id}")
-        self.until = until
-
-
-@dataclass
-class Run:
-    """One location's run in progress: its inputs, its report so far, and the fixes of the current slice."""
-
-    work: Work
-    message: ReconcileMessage
-    location: location_repo.LocationRecord
-    row: reports.RunRecord
-    lease: Lease
-    report: ReconciliationReport
-    calendars: list[str]
-    policy: ConflictPolicy
-    to_ghl: list[tuple[Finding, Heal]] = field(default_factory=list)
-    to_rv3: list[tuple[Finding, Heal]] = field(default_factory=list)
-    rv3_fixes: list[Rv3Finding] = field(default_factory=list)
-    rv3: Rv3Context | None = None  # RV3's rules for this run, when RV3's own tables are synced here
-
-    @property
-    def window(self) -> tuple[datetime, datetime]:
-        return self.message.desde, self.message.hasta
-
-    def in_scope(self, appointment: stored.StoredAppointment) -> bool:
-        """Whether the stored walk of this run meets the appointment (its start in the window)."""
-        start, end = self.window
-        return appointment.calendar_id in self.calendars and start <= appointment.start_at < end
-
-    def fetch(self, calendar_id: str) -> Callable[[datetime, datetime], Sequence[Mapping[str, object]]]:
-        def events(start: datetime, end: datetime) -> list[dict[str, Any]]:
-            self.lease.keep()
-            found = self.work.ghl.list_events(
-                self.location.ghl_location_id, calendar_id=calendar_id, start=start, end=end
-            )
-            return [event.model_dump() for event in found]
-
-        return events
-
-    def ghl_event(self, event_id: str) -> GhlRecord | None:
-        """GHL's event by id, None when GHL no longer has it (deleted)."""
-        self.lease.keep()
-        try:
-            event = self.work.ghl.get_event(self.location.ghl_location_id, event_id)
-        except NotFound:
-            return None
-        return GhlRecord.of(parse_ghl_appointment(event.model_dump(), tz=self.location.timezone))
 
 
 def process(raw: dict[str, Any], work: Work | None = None, *, dequeue_count: int = 1) -> Result:
