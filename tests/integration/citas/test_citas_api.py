@@ -322,6 +322,27 @@ def test_list_filters_by_status_date_and_sync_state(app: App) -> None:
     assert listing(page_size="1", page="2")["results"][0]["start_time"].startswith("2030-03-13")
 
 
+def test_a_page_shows_each_patient_and_reads_them_in_one_statement(app: App) -> None:
+    people = [("Ana Quispe", "987 000 001"), ("Luis Huamán", "987 000 002"), ("Rosa Flores", "987 000 003")]
+    for day, (name, phone) in enumerate(people, start=12):
+        start, end = f"2030-03-{day}T10:00:00-05:00", f"2030-03-{day}T11:00:00-05:00"
+        create(app, cita(patient={"name": name, "phone": phone}, start_time=start, end_time=end))
+    patient_reads: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if "FROM contacts" in statement:
+            patient_reads.append(statement)
+
+    sa.event.listen(sa.engine.Engine, "before_cursor_execute", seen)  # the app's own engine, whichever it is
+    try:
+        body = app.call(api.citas_list, "GET", "ghl/citas").body
+    finally:
+        sa.event.remove(sa.engine.Engine, "before_cursor_execute", seen)
+    assert sorted(c["patient"]["name"] for c in body["results"]) == sorted(name for name, _ in people)
+    assert {c["patient"]["phone"] for c in body["results"]} == {"+51987000001", "+51987000002", "+51987000003"}
+    assert len(patient_reads) == 1  # not one per appointment of the page
+
+
 @pytest.mark.parametrize("params", [{"page_size": "500"}, {"status": "borrada"}, {"desde": "12/03/2030"}])
 def test_list_rejects_bad_filters(app: App, params: dict[str, str]) -> None:
     response = app.call(api.citas_list, "GET", "ghl/citas", params=params)
