@@ -55,14 +55,17 @@ def wait_for_slot(
     clock: Callable[[], float],
     sleep: Callable[[float], None],
     refused: Callable[[float, str], Exception],
+    following: int = 0,
 ) -> None:
     """Wait for the next call's slot; `refused(retry_after_s, message)` is raised when it is too far away.
+    `following`: calls this thread makes right after on the same key, whose slots are taken in the same reservation.
 
     A slot missed by more than the pacing's slack (the process was not scheduled in time) is given up for a new
     one, up to LATE_SLOTS times, so late wake-ups do not pile up in the API's window; then the call goes (the
     client handles a 429 like any other)."""
     for _ in range(LATE_SLOTS + 1):
-        slot = budget.reserve(key, max_wait_s)
+        slot = budget.reserve(key, max_wait_s, following=following)
+        following = 0  # a slot missed is replaced alone: those kept after it are as late
         if not slot.granted:
             retry_after = retry_after_refusal(slot, clock(), max_wait_s, random.random())
             raise refused(retry_after, f"rate budget {key} is spent for {slot.wait_s:.1f}s")
@@ -91,8 +94,14 @@ class RateBudget(Protocol):
 
     limits: BudgetLimits
 
-    def reserve(self, key: str, max_wait_s: float) -> Reservation:
-        """Take the next slot if it comes within `max_wait_s`; a refused reservation takes nothing."""
+    def reserve(self, key: str, max_wait_s: float, *, following: int = 0) -> Reservation:
+        """Take the next slot if it comes within `max_wait_s`; a refused reservation takes nothing. `following`:
+        the calling thread's next calls on `key`, which may find their slots kept for them (a hint: a budget that
+        keeps none lets them reserve their own)."""
+        ...
+
+    def drop_kept(self, key: str) -> None:
+        """The calling thread makes no more of the calls it took slots for (those slots go unused)."""
         ...
 
     def observe(self, key: str, headers: RateLimitHeaders) -> None:
@@ -123,8 +132,12 @@ class MemoryRateBudget:
             self._states[key] = state
             return result
 
-    def reserve(self, key: str, max_wait_s: float) -> Reservation:
+    def reserve(self, key: str, max_wait_s: float, *, following: int = 0) -> Reservation:
+        # In memory a reservation costs no request: each call takes its own.
         return self._apply(key, _reserving(self.limits, max_wait_s, 1))[0]
+
+    def drop_kept(self, key: str) -> None:
+        return None
 
     def observe(self, key: str, headers: RateLimitHeaders) -> None:
         self._apply(key, _observing(self.limits, headers))
@@ -144,6 +157,7 @@ class _Lane:
     lock: threading.Lock = field(default_factory=threading.Lock)
     waiting: int = 0  # threads wanting a slot (holding or waiting for `lock`), under the budget's guard
     handed: deque[Reservation] = field(default_factory=deque)  # taken by the last writer for those waiting
+    kept: dict[int, deque[Reservation]] = field(default_factory=dict)  # a thread's slots for its own next calls
 
 
 class TableRateBudget:
@@ -152,7 +166,8 @@ class TableRateBudget:
     Threads of one process take turns per key (so they do not fight over the ETag), and the last entity seen
     is kept, so an uncontended reservation costs one conditional write. The thread whose turn it is takes a
     slot for each thread of the process waiting behind it, in the same write: under a backlog one Table
-    request serves several API calls instead of one.
+    request serves several API calls instead of one. It also takes one for each call it says it makes right
+    after (`following`: a contact upsert, then the create it is for), kept for that thread alone.
     """
 
     def __init__(
@@ -171,23 +186,35 @@ class TableRateBudget:
         self._guard = threading.Lock()
         self._table_ready = False
 
-    def reserve(self, key: str, max_wait_s: float) -> Reservation:
+    def reserve(self, key: str, max_wait_s: float, *, following: int = 0) -> Reservation:
         lane = self._lane(key)
+        me = threading.get_ident()
         with self._guard:
             lane.waiting += 1
         try:
             with lane.lock:
-                handed = self._handed(lane)
+                kept = self._fresh(lane.kept.get(me, deque()))
+                if kept is not None:
+                    return kept
+                handed = self._fresh(lane.handed)
                 if handed is not None:
                     return handed
                 with self._guard:
-                    wanted = min(lane.waiting, MAX_SLOTS_PER_WRITE)
+                    wanted = min(lane.waiting + following, MAX_SLOTS_PER_WRITE)
                 first, *others = self._transact_locked(key, _reserving(self.limits, max_wait_s, wanted))
-                lane.handed.extend(others)
+                mine = min(following, len(others))
+                if mine:
+                    lane.kept[me] = deque(others[:mine])
+                lane.handed.extend(others[mine:])
                 return first
         finally:
             with self._guard:
                 lane.waiting -= 1
+
+    def drop_kept(self, key: str) -> None:
+        lane = self._lane(key)
+        with lane.lock:
+            lane.kept.pop(threading.get_ident(), None)
 
     def observe(self, key: str, headers: RateLimitHeaders) -> None:
         decide = _observing(self.limits, headers)
@@ -198,12 +225,14 @@ class TableRateBudget:
                 return  # the usual case: nothing to adapt, no write
             self._transact_locked(key, decide)
             lane.handed.clear()  # slots taken before the API said we are ahead of our pacing: taken again
+            lane.kept.clear()
 
     def rate_limited(self, key: str, retry_after_s: float) -> None:
         lane = self._lane(key)
         with lane.lock:
             self._transact_locked(key, _holding(retry_after_s))
             lane.handed.clear()  # nobody sends before Retry-After, not even on a slot taken earlier
+            lane.kept.clear()
 
     def state(self, key: str) -> BudgetState:
         with self._lane(key).lock:
@@ -213,12 +242,12 @@ class TableRateBudget:
         with self._guard:
             return self._lanes.setdefault(key, _Lane())
 
-    def _handed(self, lane: _Lane) -> Reservation | None:
-        """A slot the previous writer took for us; slots whose moment has long passed are dropped (sending on
-        them now could bunch with the slots taken since)."""
+    def _fresh(self, slots: deque[Reservation]) -> Reservation | None:
+        """The first of `slots` taken earlier (for us, or by us for this call) whose moment has not long passed;
+        older ones are dropped (sending on them now could bunch with the slots taken since)."""
         now = self._clock()
-        while lane.handed:
-            slot = lane.handed.popleft()
+        while slots:
+            slot = slots.popleft()
             if slot.start_at >= now - self.limits.spacing_s:
                 return slot
         return None

@@ -59,7 +59,7 @@ def test_a_slot_missed_by_more_than_the_slack_is_given_up_for_a_new_one() -> Non
 class Busy(MemoryRateBudget):
     """Another worker takes a slot just before each of ours: ours is always ahead, so every wait oversleeps."""
 
-    def reserve(self, key: str, max_wait_s: float) -> Reservation:
+    def reserve(self, key: str, max_wait_s: float, *, following: int = 0) -> Reservation:
         super().reserve(key, max_wait_s)
         return super().reserve(key, max_wait_s)
 

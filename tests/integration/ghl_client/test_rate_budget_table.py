@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from azure.data.tables import TableClient
 
+from shared.ghl.client import GhlClient
 from shared.ghl.errors import RateLimited
 from shared.ghl.rate_budget import TableRateBudget
 from sync_core.rate_budget import BudgetLimits, RateLimitHeaders
@@ -84,6 +85,50 @@ def test_threads_of_one_process_waiting_together_share_table_writes_and_still_ge
     assert len(writes) < len(starts) / 2  # most writes took slots for the threads waiting behind
 
 
+def _counting_writes(budget: TableRateBudget) -> list[int]:
+    writes: list[int] = []
+    store = budget._store
+    budget._store = lambda *args: writes.append(1) or store(*args)  # type: ignore[method-assign]
+    return writes
+
+
+def test_a_call_and_the_one_right_after_it_take_their_slots_in_one_write_kept_for_that_thread(
+    new_table: Callable[[], TableClient],
+) -> None:
+    table = new_table()
+    limits = BudgetLimits(max_requests=100, interval_s=10)
+    budget, other_host = TableRateBudget(table, limits), TableRateBudget(table, limits)
+    writes = _counting_writes(budget)
+    first = budget.reserve(LOC, max_wait_s=60, following=1)  # a contact upsert, then its create
+    taken_elsewhere: list[float] = []
+    thread = threading.Thread(target=lambda: taken_elsewhere.append(budget.reserve(LOC, max_wait_s=60).start_at))
+    thread.start()
+    thread.join()
+    second = budget.reserve(LOC, max_wait_s=60)
+    assert len(writes) == 2  # ours (two slots) and the other thread's: the kept slot was not handed to it
+    assert second.start_at == pytest.approx(first.start_at + limits.spacing_s)
+    assert taken_elsewhere[0] == pytest.approx(second.start_at + limits.spacing_s)
+    later = other_host.reserve(LOC, max_wait_s=60)  # and no other instance gets it either
+    assert later.start_at >= taken_elsewhere[0] + limits.spacing_s - 1e-6
+
+
+def test_a_kept_slot_the_second_call_never_uses_is_given_up_and_not_reused(
+    new_table: Callable[[], TableClient],
+) -> None:
+    limits = BudgetLimits(max_requests=100, interval_s=10)
+    budget = TableRateBudget(new_table(), limits)
+    writes = _counting_writes(budget)
+    first = budget.reserve(LOC, max_wait_s=60, following=1)
+    budget.drop_kept(LOC)  # the upsert failed: there is no create
+    after = budget.reserve(LOC, max_wait_s=60)
+    assert len(writes) == 2
+    assert after.start_at == pytest.approx(first.start_at + 2 * limits.spacing_s)  # the kept one stays unused
+    budget.reserve(LOC, max_wait_s=60, following=1)
+    budget.observe(LOC, RateLimitHeaders(remaining=0))  # GHL counts more than we sent: slots taken are retaken
+    budget.reserve(LOC, max_wait_s=60)
+    assert len(writes) == 5
+
+
 def test_a_429_seen_by_one_instance_holds_the_others(new_table: Callable[[], TableClient]) -> None:
     table = new_table()
     one, other = TableRateBudget(table), TableRateBudget(table)
@@ -149,3 +194,17 @@ def test_two_host_processes_sharing_the_budget_see_no_429(
     assert [status for status, _ in answers] == [200] * 300
     assert sandbox.admin.counts()["rate_limited"] == 0
     print(f"\n2 processes: 300 requests, 0 x 429, {share_of_limit(answers):.1%} of the limit used")
+
+
+def test_a_contact_upsert_and_the_create_after_it_cost_one_budget_write(
+    new_table: Callable[[], TableClient], make_client: Callable[..., GhlClient]
+) -> None:
+    budget = TableRateBudget(new_table())
+    writes = _counting_writes(budget)
+    client = make_client(budget=budget)
+    with client.calls_in_a_row(LOC, 2):
+        contact, _ = client.upsert_contact(LOC, {"firstName": "Rosa", "phone": "+51 987 000 222"})
+        client.find_duplicate_contact(LOC, phone="+51987000222")
+    assert contact.id and len(writes) == 1
+    client.find_duplicate_contact(LOC, phone="+51987000222")  # outside the block: a slot of its own
+    assert len(writes) == 2

@@ -29,8 +29,8 @@ class RecordingBudget(MemoryRateBudget):
         super().__init__(rate_limits(rate_per_s))
         self.reservations: list[tuple[str, Reservation]] = []
 
-    def reserve(self, key: str, max_wait_s: float) -> Reservation:
-        slot = super().reserve(key, max_wait_s)
+    def reserve(self, key: str, max_wait_s: float, *, following: int = 0) -> Reservation:
+        slot = super().reserve(key, max_wait_s, following=following)
         self.reservations.append((key, slot))
         return slot
 
