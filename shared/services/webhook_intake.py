@@ -102,7 +102,8 @@ class _AtOnceGate:
             return True
 
     def left(self, applying: asyncio.Future[bool]) -> None:
-        """An application ended (also one the intake stopped waiting for); its error, if any, was logged."""
+        """An application ended (also one the intake stopped waiting for). Its error was logged when the intake
+        waited for it; a late one is not: its delivery was queued, and the worker reports its own outcome."""
         with self._lock:
             self._running -= 1
         if not applying.cancelled():
