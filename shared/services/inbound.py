@@ -175,10 +175,10 @@ def _apply_appointment(
     before anything is stored or logged as decided."""
     event = message.event
     assert isinstance(event, GhlAppointmentEvent)
-    location = _active_location(conn, event.location_id)
+    location = _active_location(conn, event.location_id, warn=not at_once)
     if isinstance(location, str):
         if at_once:
-            raise _NotAtOnce(location)
+            raise _NotAtOnce(location)  # the worker records it (and warns once)
         return _Applied(location)
     ghl = event.appointment
     seen = protocol.observation_of(
@@ -282,11 +282,14 @@ def _remove_stray(work: Work, message: WebhookMessage, event_id: str) -> None:
     decided(event_id, "remove_stray", "deleted")
 
 
-def _active_location(conn: Connection, ghl_location_id: str | None) -> location_repo.LocationRecord | str:
+def _active_location(
+    conn: Connection, ghl_location_id: str | None, *, warn: bool = True
+) -> location_repo.LocationRecord | str:
     """The configured location the event belongs to, or why the event is recorded and ignored."""
     location = location_repo.find_location(conn, ghl_location_id) if ghl_location_id else None
     if location is None:
-        log.warning("webhook of a location that is not configured", extra={"location_id": ghl_location_id})
+        if warn:
+            log.warning("webhook of a location that is not configured", extra={"location_id": ghl_location_id})
         return "unknown_location"
     if not location.is_active:
         return "location_inactive"

@@ -164,3 +164,15 @@ def test_a_burst_of_echoes_applies_a_few_at_intake_and_queues_the_rest_each_appl
     for message in waiting:
         assert inbound.process(message).detail in ("echo", "known")
     assert len(_inbox(webhook_app)) == count + 1
+
+
+def test_a_webhook_of_an_unconfigured_location_is_queued_and_warned_about_once(
+    webhook_app: App, signing_keys: SigningKeys, caplog: pytest.LogCaptureFixture
+) -> None:
+    body = appointment_body("AppointmentUpdate", locationId="loc_nobody_set_up", dateUpdated=SYNCED)
+    body["locationId"] = "loc_nobody_set_up"
+    assert post_signed(signing_keys, body).status == 200
+    [waiting] = queued()
+    assert inbound.process(waiting).detail == "unknown_location"
+    warnings = [r for r in caplog.records if "location that is not configured" in r.getMessage()]
+    assert len(warnings) == 1  # by the worker that recorded it, not also by the intake that passed it on
