@@ -86,14 +86,13 @@ def _handle(work: Work, message: OutboundMessage) -> Result:
         raise Later(ErrorKind.rate_limited, "appointment changed meanwhile", retry_after=HELD_RETRY_S) from None
     lease.held = True
     try:
-        if first is None:
-            assert due is not None
-            # A new contact: its upsert and the create after it take their two rate slots at once.
-            calls = 2 if due.link.ghl_contact_id is None else 1
-            with work.ghl.calls_in_a_row(record.ghl_location_id, calls):
+        # A new contact: its upsert and the create after it take their two rate slots at once.
+        calls = 2 if due is not None and due.link.ghl_contact_id is None else 1
+        with work.ghl.calls_in_a_row(record.ghl_location_id, calls):
+            if first is None:
+                assert due is not None
                 first = _with_contact(work, message, record, lease, due)
-                return _push(work, message, lease, first)
-        return _push(work, message, lease, first)
+            return _push(work, message, lease, first)
     except repo.LeaseLost:
         raise Later(ErrorKind.rate_limited, "sync lease lost", retry_after=HELD_RETRY_S) from None
     finally:
