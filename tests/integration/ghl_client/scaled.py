@@ -3,10 +3,17 @@
 from sync_core.rate_budget import BudgetLimits
 
 SCALED_MAX = 100
-# GHL's 100 requests / 10 s scaled to 100 / 4 s: same shape. The pacing keeps 3% of the window as slack against
-# scheduling jitter between taking a slot and sending (300 ms in production); 120 ms holds on a busy 2-core
-# machine where 30 ms (a 1 s window) did not, once a process's first call no longer loads telemetry after its slot
-# (~100-250 ms: it pushed the first calls of each host past the slack, and the first window over the limit).
 SCALED_INTERVAL_MS = 4000
-SCALED_LIMITS = BudgetLimits(max_requests=SCALED_MAX, interval_s=SCALED_INTERVAL_MS / 1000)
+# The window is scaled, the slack is not. The slack absorbs the time between taking a slot and the request's
+# arrival being counted, and that time is scheduling jitter, which does not shrink with the window: here the
+# sandbox runs in the test process, so its handler waits for the GIL behind the six client threads. At the
+# production utilization (3% of the window) a 4 s window left 120 ms, and a busy 2-core CI machine once went past
+# it (one 429 in 300 requests); a 1 s window (30 ms) failed more often. So the scaled budget keeps production's
+# 300 ms (3% of 10 s): the test is then exactly as tolerant of jitter as a host in production, no more.
+PRODUCTION_SLACK_S = BudgetLimits().slack_s
+SCALED_LIMITS = BudgetLimits(
+    max_requests=SCALED_MAX,
+    interval_s=SCALED_INTERVAL_MS / 1000,
+    utilization=1 - PRODUCTION_SLACK_S / (SCALED_INTERVAL_MS / 1000),
+)
 SANDBOX_SCALED = {"max_requests": SCALED_MAX, "interval_ms": SCALED_INTERVAL_MS}
