@@ -59,10 +59,11 @@ class LocalSettingsJson(PydanticBaseSettingsSource):
         return self._values.get(key), key, False
 
     def __call__(self) -> dict[str, Any]:
+        # As `func start` does: a variable set in the environment, even empty, hides the file's value.
         found: dict[str, Any] = {}
         for name, field in self.settings_cls.model_fields.items():
             key = field.alias or name
-            if key in self._values and self._values[key] != "":
+            if key in self._values and self._values[key] != "" and key not in os.environ:
                 found[key] = self._values[key]
         return found
 

@@ -75,6 +75,16 @@ def test_local_settings_values_are_read_and_environment_wins(clean_env: Path, mo
     assert s.timezone == "America/Lima"
 
 
+def test_an_empty_environment_variable_hides_the_local_settings_value(
+    clean_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # func start puts a Values entry into the environment only when the variable is not set at all, so a variable
+    # set empty means "unset" and the file's value must not come back through the settings themselves.
+    clean_env.write_text(json.dumps({"Values": {"GHL_REDIRECT_URI": "http://127.0.0.1:7071/api/ghl/oauth/callback"}}))
+    monkeypatch.setenv("GHL_REDIRECT_URI", "")
+    assert load_settings().ghl_redirect_uri is None
+
+
 def test_local_settings_file_is_ignored_in_azure(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     clean_env.write_text(json.dumps({"Values": {"VALIDATION_MODE": "flexible"}}))
     monkeypatch.setenv("WEBSITE_INSTANCE_ID", "abc")

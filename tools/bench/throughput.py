@@ -290,10 +290,10 @@ class World:
         self.sandbox.admin.configure("webhooks", {"url": None, "paused": True, "time_scale": 0.0002})
         with postgres_database() as sql_url:
             settings = self.settings(sql_url)
-            os.environ.update(settings)
+            env = app_env(settings)
+            os.environ.update(env)  # this process installs locations and books citas: no local.settings.json either
             runtime.reset()
             runtime.queues().ensure_queues()
-            env = app_env(settings)
             engine = sa.create_engine(sql_url)
             try:
                 with in_process_client() as app:
