@@ -4,6 +4,7 @@ import azure.functions as func
 
 from shared.api.routing import GHL_FAILURES, Header, api_route
 from shared.http import json_response
+from shared.lazy import serial_imports
 
 bp = func.Blueprint()
 TAG = "citas"
@@ -37,10 +38,11 @@ def _cita_response(cita: object, status: int = 200, correlation: str | None = No
     responses={200: "CitaList", 404: "ErrorResponse", 422: "ErrorResponse"},
 )
 def citas_list(req: func.HttpRequest) -> func.HttpResponse:
-    from shared.api.requests import parse_query
-    from shared.api.schemas import CitasQuery
-    from shared.services import citas
-    from shared.work import Work
+    with serial_imports:
+        from shared.api.requests import parse_query
+        from shared.api.schemas import CitasQuery
+        from shared.services import citas
+        from shared.work import Work
 
     return json_response(citas.list_citas(Work.current(), parse_query(req, CitasQuery)).model_dump(mode="json"))
 
@@ -56,10 +58,11 @@ def citas_list(req: func.HttpRequest) -> func.HttpResponse:
     responses={**GHL_FAILURES, 200: "Cita", 201: "Cita", 409: "ErrorResponse"},
 )
 def citas_create(req: func.HttpRequest) -> func.HttpResponse:
-    from shared.api.requests import correlation_id, idempotency_key, parse_body
-    from shared.api.schemas import CitaIn
-    from shared.services import citas
-    from shared.work import Work
+    with serial_imports:
+        from shared.api.requests import correlation_id, idempotency_key, parse_body
+        from shared.api.schemas import CitaIn
+        from shared.services import citas
+        from shared.work import Work
 
     correlation = correlation_id(req)
     status, body = citas.create(
@@ -79,10 +82,11 @@ def citas_create(req: func.HttpRequest) -> func.HttpResponse:
     responses={200: "CitaList", 404: "ErrorResponse", 422: "ErrorResponse"},
 )
 def citas_upcoming(req: func.HttpRequest) -> func.HttpResponse:
-    from shared.api.requests import parse_query
-    from shared.api.schemas import UpcomingQuery
-    from shared.services import citas
-    from shared.work import Work
+    with serial_imports:
+        from shared.api.requests import parse_query
+        from shared.api.schemas import UpcomingQuery
+        from shared.services import citas
+        from shared.work import Work
 
     return json_response(citas.upcoming(Work.current(), parse_query(req, UpcomingQuery)).model_dump(mode="json"))
 
@@ -96,9 +100,10 @@ def citas_upcoming(req: func.HttpRequest) -> func.HttpResponse:
     responses={200: "Cita"},
 )
 def citas_get(req: func.HttpRequest) -> func.HttpResponse:
-    from shared.api.requests import route_id
-    from shared.services import citas
-    from shared.work import Work
+    with serial_imports:
+        from shared.api.requests import route_id
+        from shared.services import citas
+        from shared.work import Work
 
     return _cita_response(citas.get(Work.current(), route_id(req)))
 
@@ -114,10 +119,11 @@ def citas_get(req: func.HttpRequest) -> func.HttpResponse:
     responses={**GHL_FAILURES, 200: "Cita", 409: "ErrorResponse", 412: "ErrorResponse"},
 )
 def citas_update(req: func.HttpRequest) -> func.HttpResponse:
-    from shared.api.requests import correlation_id, if_match_version, parse_body, route_id
-    from shared.api.schemas import CitaUpdateIn
-    from shared.services import citas
-    from shared.work import Work
+    with serial_imports:
+        from shared.api.requests import correlation_id, if_match_version, parse_body, route_id
+        from shared.api.schemas import CitaUpdateIn
+        from shared.services import citas
+        from shared.work import Work
 
     correlation = correlation_id(req)
     cita = citas.update(
@@ -140,9 +146,10 @@ def citas_update(req: func.HttpRequest) -> func.HttpResponse:
     responses={200: "Cita", 409: "ErrorResponse", 412: "ErrorResponse"},
 )
 def citas_cancel(req: func.HttpRequest) -> func.HttpResponse:
-    from shared.api.requests import correlation_id, if_match_version, route_id
-    from shared.services import citas
-    from shared.work import Work
+    with serial_imports:
+        from shared.api.requests import correlation_id, if_match_version, route_id
+        from shared.services import citas
+        from shared.work import Work
 
     correlation = correlation_id(req)
     cita = citas.cancel(Work.current(), route_id(req), if_match=if_match_version(req), correlation_id=correlation)
@@ -158,9 +165,10 @@ def citas_cancel(req: func.HttpRequest) -> func.HttpResponse:
     responses={202: "Cita", 409: "ErrorResponse"},
 )
 def citas_retry(req: func.HttpRequest) -> func.HttpResponse:
-    from shared.api.requests import correlation_id, route_id
-    from shared.services import citas
-    from shared.work import Work
+    with serial_imports:
+        from shared.api.requests import correlation_id, route_id
+        from shared.services import citas
+        from shared.work import Work
 
     correlation = correlation_id(req)
     cita = citas.retry(Work.current(), route_id(req), correlation_id=correlation)
@@ -176,8 +184,9 @@ def citas_retry(req: func.HttpRequest) -> func.HttpResponse:
     responses={200: "CitaHistory"},
 )
 def citas_history(req: func.HttpRequest) -> func.HttpResponse:
-    from shared.api.requests import route_id
-    from shared.services import citas
-    from shared.work import Work
+    with serial_imports:
+        from shared.api.requests import route_id
+        from shared.services import citas
+        from shared.work import Work
 
     return json_response(citas.history(Work.current(), route_id(req)).model_dump(mode="json"))

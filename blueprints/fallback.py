@@ -3,6 +3,7 @@
 import azure.functions as func
 
 from shared.http import ApiError, http_endpoint
+from shared.lazy import serial_imports
 
 bp = func.Blueprint()
 
@@ -11,7 +12,8 @@ bp = func.Blueprint()
 @http_endpoint
 async def route_fallback(req: func.HttpRequest) -> func.HttpResponse:
     # Anonymous: it only tells whether a route exists, as the OpenAPI document does. Async: it holds no thread.
-    from shared.api.routing import allowed_methods
+    with serial_imports:
+        from shared.api.routing import allowed_methods
 
     allowed = allowed_methods(req.route_params.get("path", "").strip("/"))
     if allowed and req.method.upper() not in allowed:

@@ -4,6 +4,7 @@ import azure.functions as func
 
 from shared.api.routing import api_route
 from shared.http import json_response
+from shared.lazy import serial_imports
 
 bp = func.Blueprint()
 TAG = "health"
@@ -19,7 +20,8 @@ TAG = "health"
     responses={200: "Health", 503: "Health"},
 )
 def health(req: func.HttpRequest) -> func.HttpResponse:
-    from shared.health import readiness
+    with serial_imports:
+        from shared.health import readiness
 
     report = readiness()
     return json_response(report.as_dict(), status=200 if report.ok else 503)
@@ -42,7 +44,8 @@ def ping(req: func.HttpRequest) -> func.HttpResponse:
     responses={200: "Health", 503: "Health"},
 )
 def ghl_health(req: func.HttpRequest) -> func.HttpResponse:
-    from shared.health import readiness
+    with serial_imports:
+        from shared.health import readiness
 
     report = readiness(ghl=True)
     return json_response(report.as_dict(), status=200 if report.ok else 503)

@@ -4,6 +4,7 @@ import azure.functions as func
 
 from shared.api.routing import GHL_FAILURES, api_route
 from shared.http import json_response
+from shared.lazy import serial_imports
 
 bp = func.Blueprint()
 TAG = "locations"
@@ -18,8 +19,9 @@ TAG = "locations"
     responses={200: "LocationList"},
 )
 def locations_list(req: func.HttpRequest) -> func.HttpResponse:
-    from shared.services import locations
-    from shared.work import Work
+    with serial_imports:
+        from shared.services import locations
+        from shared.work import Work
 
     return json_response(locations.list_settings(Work.current()).model_dump(mode="json"))
 
@@ -34,10 +36,11 @@ def locations_list(req: func.HttpRequest) -> func.HttpResponse:
     responses={201: "LocationSettings", 409: "ErrorResponse", 422: "ErrorResponse"},
 )
 def locations_create(req: func.HttpRequest) -> func.HttpResponse:
-    from shared.api.requests import parse_body
-    from shared.api.schemas import LocationSettingsIn
-    from shared.services import locations
-    from shared.work import Work
+    with serial_imports:
+        from shared.api.requests import parse_body
+        from shared.api.schemas import LocationSettingsIn
+        from shared.services import locations
+        from shared.work import Work
 
     created = locations.create_settings(Work.current(), parse_body(req, LocationSettingsIn))
     return json_response(created.model_dump(mode="json"), status=201)
@@ -52,8 +55,9 @@ def locations_create(req: func.HttpRequest) -> func.HttpResponse:
     responses={200: "LocationList"},
 )
 def locations_active(req: func.HttpRequest) -> func.HttpResponse:
-    from shared.services import locations
-    from shared.work import Work
+    with serial_imports:
+        from shared.services import locations
+        from shared.work import Work
 
     return json_response(locations.list_settings(Work.current(), active_only=True).model_dump(mode="json"))
 
@@ -67,9 +71,10 @@ def locations_active(req: func.HttpRequest) -> func.HttpResponse:
     responses={200: "LocationSettings"},
 )
 def locations_get(req: func.HttpRequest) -> func.HttpResponse:
-    from shared.api.requests import route_id
-    from shared.services import locations
-    from shared.work import Work
+    with serial_imports:
+        from shared.api.requests import route_id
+        from shared.services import locations
+        from shared.work import Work
 
     return json_response(locations.get_settings(Work.current(), route_id(req)).model_dump(mode="json"))
 
@@ -84,10 +89,11 @@ def locations_get(req: func.HttpRequest) -> func.HttpResponse:
     responses={200: "LocationSettings", 409: "ErrorResponse", 422: "ErrorResponse"},
 )
 def locations_update(req: func.HttpRequest) -> func.HttpResponse:
-    from shared.api.requests import parse_body, route_id
-    from shared.api.schemas import LocationSettingsIn
-    from shared.services import locations
-    from shared.work import Work
+    with serial_imports:
+        from shared.api.requests import parse_body, route_id
+        from shared.api.schemas import LocationSettingsIn
+        from shared.services import locations
+        from shared.work import Work
 
     updated = locations.update_settings(Work.current(), route_id(req), parse_body(req, LocationSettingsIn))
     return json_response(updated.model_dump(mode="json"))
@@ -102,9 +108,10 @@ def locations_update(req: func.HttpRequest) -> func.HttpResponse:
     responses={204: None, 409: "ErrorResponse"},
 )
 def locations_delete(req: func.HttpRequest) -> func.HttpResponse:
-    from shared.api.requests import route_id
-    from shared.services import locations
-    from shared.work import Work
+    with serial_imports:
+        from shared.api.requests import route_id
+        from shared.services import locations
+        from shared.work import Work
 
     locations.delete_settings(Work.current(), route_id(req))
     return func.HttpResponse(status_code=204)
@@ -120,10 +127,11 @@ def locations_delete(req: func.HttpRequest) -> func.HttpResponse:
     responses={**GHL_FAILURES, 200: "LocationSettings"},
 )
 def locations_set_default_calendar(req: func.HttpRequest) -> func.HttpResponse:
-    from shared.api.requests import parse_body, route_id
-    from shared.api.schemas import DefaultCalendarIn
-    from shared.services import locations
-    from shared.work import Work
+    with serial_imports:
+        from shared.api.requests import parse_body, route_id
+        from shared.api.schemas import DefaultCalendarIn
+        from shared.services import locations
+        from shared.work import Work
 
     body = parse_body(req, DefaultCalendarIn)
     updated = locations.set_default_calendar(Work.current(), route_id(req), body.calendar_id)
@@ -139,9 +147,10 @@ def locations_set_default_calendar(req: func.HttpRequest) -> func.HttpResponse:
     responses={**GHL_FAILURES, 200: "CalendarList"},
 )
 def locations_calendars(req: func.HttpRequest) -> func.HttpResponse:
-    from shared.api.requests import route_id
-    from shared.services import locations
-    from shared.work import Work
+    with serial_imports:
+        from shared.api.requests import route_id
+        from shared.services import locations
+        from shared.work import Work
 
     return json_response(locations.calendars(Work.current(), route_id(req)).model_dump(mode="json"))
 
@@ -155,9 +164,10 @@ def locations_calendars(req: func.HttpRequest) -> func.HttpResponse:
     responses={**GHL_FAILURES, 200: "CalendarList"},
 )
 def locations_sync_calendars(req: func.HttpRequest) -> func.HttpResponse:
-    from shared.api.requests import route_id
-    from shared.services import locations
-    from shared.work import Work
+    with serial_imports:
+        from shared.api.requests import route_id
+        from shared.services import locations
+        from shared.work import Work
 
     return json_response(locations.calendars(Work.current(), route_id(req), refresh=True).model_dump(mode="json"))
 
@@ -172,10 +182,11 @@ def locations_sync_calendars(req: func.HttpRequest) -> func.HttpResponse:
     responses={**GHL_FAILURES, 200: "CalendarList"},
 )
 def ghl_calendars(req: func.HttpRequest) -> func.HttpResponse:
-    from shared.api.requests import parse_query
-    from shared.api.schemas import CalendarsQuery
-    from shared.services import locations
-    from shared.work import Work
+    with serial_imports:
+        from shared.api.requests import parse_query
+        from shared.api.schemas import CalendarsQuery
+        from shared.services import locations
+        from shared.work import Work
 
     query = parse_query(req, CalendarsQuery)
     found = locations.ghl_calendars(Work.current(), query.location_id, refresh=query.refresh)

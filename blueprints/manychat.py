@@ -4,6 +4,7 @@ import azure.functions as func
 
 from shared.api.routing import api_route
 from shared.http import json_response
+from shared.lazy import serial_imports
 from shared.setting_defaults import MANYCHAT_HELD_SWEEP_SCHEDULE, schedule
 
 bp = func.Blueprint()
@@ -40,8 +41,9 @@ async def manychat_campaign_assignment(req: func.HttpRequest) -> func.HttpRespon
 
 
 async def _receive(req: func.HttpRequest, queue: str) -> func.HttpResponse:
-    from shared.services.miasalud import intake
-    from shared.work import Work
+    with serial_imports:
+        from shared.services.miasalud import intake
+        from shared.work import Work
 
     receipt = await intake.receive(Work.current(), intake.INTAKES[queue], req.get_body() or b"")
     return json_response(receipt.body(), status=202)
@@ -49,24 +51,27 @@ async def _receive(req: func.HttpRequest, queue: str) -> func.HttpResponse:
 
 @bp.queue_trigger(arg_name="msg", queue_name="manychat-contact", connection="AzureWebJobsStorage")
 def manychat_contact_worker(msg: func.QueueMessage) -> None:
-    from shared.services.miasalud import records
-    from shared.triggers import run_queue_message
+    with serial_imports:
+        from shared.services.miasalud import records
+        from shared.triggers import run_queue_message
 
     run_queue_message("manychat-contact", msg, records.process_contact)
 
 
 @bp.queue_trigger(arg_name="msg", queue_name="manychat-campaign", connection="AzureWebJobsStorage")
 def manychat_campaign_worker(msg: func.QueueMessage) -> None:
-    from shared.services.miasalud import records
-    from shared.triggers import run_queue_message
+    with serial_imports:
+        from shared.services.miasalud import records
+        from shared.triggers import run_queue_message
 
     run_queue_message("manychat-campaign", msg, records.process_campaign)
 
 
 @bp.timer_trigger(arg_name="timer", schedule=schedule("MANYCHAT_HELD_SWEEP_SCHEDULE", MANYCHAT_HELD_SWEEP_SCHEDULE))
 def manychat_held_sweep(timer: func.TimerRequest) -> None:
-    from shared.services.miasalud import intake
-    from shared.work import Work
+    with serial_imports:
+        from shared.services.miasalud import intake
+        from shared.work import Work
 
     work = Work.current()
     if work.settings.manychat_keys:  # the integration is off: nothing can have been held

@@ -7,6 +7,7 @@ import azure.functions as func
 
 from shared.api.routing import api_route
 from shared.http import json_response
+from shared.lazy import serial_imports
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -18,9 +19,10 @@ TAG = "metrics"
 
 
 def _metrics(req: func.HttpRequest, compute: Callable[["Work", int], "BaseModel"]) -> func.HttpResponse:
-    from shared.api.requests import parse_query
-    from shared.api.schemas import MetricsQuery
-    from shared.work import Work
+    with serial_imports:
+        from shared.api.requests import parse_query
+        from shared.api.schemas import MetricsQuery
+        from shared.work import Work
 
     return json_response(compute(Work.current(), parse_query(req, MetricsQuery).hours).model_dump(mode="json"))
 
@@ -35,7 +37,8 @@ def _metrics(req: func.HttpRequest, compute: Callable[["Work", int], "BaseModel"
     responses={200: "WebhookMetrics"},
 )
 def metrics_webhooks(req: func.HttpRequest) -> func.HttpResponse:
-    from shared.services import metrics
+    with serial_imports:
+        from shared.services import metrics
 
     return _metrics(req, metrics.webhook_metrics)
 
@@ -50,7 +53,8 @@ def metrics_webhooks(req: func.HttpRequest) -> func.HttpResponse:
     responses={200: "SystemMetrics"},
 )
 def metrics_system(req: func.HttpRequest) -> func.HttpResponse:
-    from shared.services import metrics
+    with serial_imports:
+        from shared.services import metrics
 
     return _metrics(req, metrics.system_metrics)
 
@@ -65,7 +69,8 @@ def metrics_system(req: func.HttpRequest) -> func.HttpResponse:
     responses={200: "GhlMetrics"},
 )
 def metrics_ghl(req: func.HttpRequest) -> func.HttpResponse:
-    from shared.services import metrics
+    with serial_imports:
+        from shared.services import metrics
 
     return _metrics(req, metrics.ghl_metrics)
 
@@ -80,6 +85,7 @@ def metrics_ghl(req: func.HttpRequest) -> func.HttpResponse:
     responses={200: "OdooMetrics"},
 )
 def metrics_odoo(req: func.HttpRequest) -> func.HttpResponse:
-    from shared.services import metrics
+    with serial_imports:
+        from shared.services import metrics
 
     return _metrics(req, metrics.odoo_metrics)

@@ -5,6 +5,7 @@ import azure.functions as func
 
 from shared.api.routing import api_route
 from shared.http import json_response
+from shared.lazy import serial_imports
 
 bp = func.Blueprint()
 TAG = "miasalud"
@@ -306,10 +307,11 @@ def advisors_delete(req: func.HttpRequest) -> func.HttpResponse:
     api_key=True,
 )
 def manychat_campaign_contact_update(req: func.HttpRequest) -> func.HttpResponse:
-    from shared.api.miasalud_schemas import CampaignContactUpdateIn
-    from shared.api.requests import parse_body
-    from shared.services.miasalud import admin
-    from shared.work import Work
+    with serial_imports:
+        from shared.api.miasalud_schemas import CampaignContactUpdateIn
+        from shared.api.requests import parse_body
+        from shared.services.miasalud import admin
+        from shared.work import Work
 
     updated = admin.update_campaign_contact(Work.current(), parse_body(req, CampaignContactUpdateIn))
     return json_response(updated.model_dump(mode="json"))
@@ -326,10 +328,11 @@ def manychat_campaign_contact_update(req: func.HttpRequest) -> func.HttpResponse
     api_key=True,
 )
 def manychat_events(req: func.HttpRequest) -> func.HttpResponse:
-    from shared.api.miasalud_schemas import ManychatEventsQuery
-    from shared.api.requests import parse_query
-    from shared.services.miasalud import reports
-    from shared.work import Work
+    with serial_imports:
+        from shared.api.miasalud_schemas import ManychatEventsQuery
+        from shared.api.requests import parse_query
+        from shared.services.miasalud import reports
+        from shared.work import Work
 
     found = reports.list_events(Work.current(), parse_query(req, ManychatEventsQuery))
     return json_response(found.model_dump(mode="json"))
@@ -349,10 +352,11 @@ def manychat_events(req: func.HttpRequest) -> func.HttpResponse:
     api_key=True,
 )
 def reports_summary(req: func.HttpRequest) -> func.HttpResponse:
-    from shared.api.miasalud_schemas import LeadsSummaryQuery
-    from shared.api.requests import parse_query
-    from shared.services.miasalud import reports
-    from shared.work import Work
+    with serial_imports:
+        from shared.api.miasalud_schemas import LeadsSummaryQuery
+        from shared.api.requests import parse_query
+        from shared.services.miasalud import reports
+        from shared.work import Work
 
     found = reports.summary(Work.current(), parse_query(req, LeadsSummaryQuery))
     return json_response(found.model_dump(mode="json"))
@@ -369,8 +373,9 @@ def reports_summary(req: func.HttpRequest) -> func.HttpResponse:
     api_key=True,
 )
 def reports_health(req: func.HttpRequest) -> func.HttpResponse:
-    from shared.services.miasalud import reports
-    from shared.work import Work
+    with serial_imports:
+        from shared.services.miasalud import reports
+        from shared.work import Work
 
     found = reports.health(Work.current())
     # Degraded (Odoo unreachable or paused) is still 200: events are taken and kept until Odoo is back.
@@ -381,9 +386,10 @@ def reports_health(req: func.HttpRequest) -> func.HttpResponse:
 
 
 def _list(req: func.HttpRequest, name: str) -> func.HttpResponse:
-    from shared.api.requests import parse_query
-    from shared.services.miasalud import admin
-    from shared.work import Work
+    with serial_imports:
+        from shared.api.requests import parse_query
+        from shared.services.miasalud import admin
+        from shared.work import Work
 
     resource = admin.RESOURCES[name]
     found = admin.list_rows(Work.current(), resource, parse_query(req, resource.query))
@@ -391,9 +397,10 @@ def _list(req: func.HttpRequest, name: str) -> func.HttpResponse:
 
 
 def _create(req: func.HttpRequest, name: str) -> func.HttpResponse:
-    from shared.api.requests import parse_body
-    from shared.services.miasalud import admin
-    from shared.work import Work
+    with serial_imports:
+        from shared.api.requests import parse_body
+        from shared.services.miasalud import admin
+        from shared.work import Work
 
     resource = admin.RESOURCES[name]
     created = admin.create(Work.current(), resource, parse_body(req, resource.body))
@@ -401,18 +408,20 @@ def _create(req: func.HttpRequest, name: str) -> func.HttpResponse:
 
 
 def _get(req: func.HttpRequest, name: str) -> func.HttpResponse:
-    from shared.api.requests import route_id
-    from shared.services.miasalud import admin
-    from shared.work import Work
+    with serial_imports:
+        from shared.api.requests import route_id
+        from shared.services.miasalud import admin
+        from shared.work import Work
 
     found = admin.get(Work.current(), admin.RESOURCES[name], route_id(req))
     return json_response(found.model_dump(mode="json"))
 
 
 def _replace(req: func.HttpRequest, name: str) -> func.HttpResponse:
-    from shared.api.requests import parse_body, route_id
-    from shared.services.miasalud import admin
-    from shared.work import Work
+    with serial_imports:
+        from shared.api.requests import parse_body, route_id
+        from shared.services.miasalud import admin
+        from shared.work import Work
 
     resource = admin.RESOURCES[name]
     row_id = route_id(req)
@@ -421,9 +430,10 @@ def _replace(req: func.HttpRequest, name: str) -> func.HttpResponse:
 
 
 def _delete(req: func.HttpRequest, name: str) -> func.HttpResponse:
-    from shared.api.requests import route_id
-    from shared.services.miasalud import admin
-    from shared.work import Work
+    with serial_imports:
+        from shared.api.requests import route_id
+        from shared.services.miasalud import admin
+        from shared.work import Work
 
     admin.delete(Work.current(), admin.RESOURCES[name], route_id(req))
     return func.HttpResponse(status_code=204)

@@ -4,6 +4,7 @@ import azure.functions as func
 
 from shared.api.routing import api_route
 from shared.http import json_response
+from shared.lazy import serial_imports
 from shared.setting_defaults import ODOO_RECONCILE_SCHEDULE, ODOO_SWEEP_SCHEDULE, schedule
 
 bp = func.Blueprint()
@@ -12,16 +13,18 @@ TAG = "odoo"
 
 @bp.queue_trigger(arg_name="msg", queue_name="odoo-push", connection="AzureWebJobsStorage")
 def odoo_push_worker(msg: func.QueueMessage) -> None:
-    from shared.services.miasalud import odoo_push
-    from shared.triggers import run_queue_message
+    with serial_imports:
+        from shared.services.miasalud import odoo_push
+        from shared.triggers import run_queue_message
 
     run_queue_message("odoo-push", msg, odoo_push.process)
 
 
 @bp.timer_trigger(arg_name="timer", schedule=schedule("ODOO_SWEEP_SCHEDULE", ODOO_SWEEP_SCHEDULE))
 def odoo_sweep(timer: func.TimerRequest) -> None:
-    from shared.services.miasalud import odoo_push
-    from shared.work import Work
+    with serial_imports:
+        from shared.services.miasalud import odoo_push
+        from shared.work import Work
 
     work = Work.current()
     if work.settings.manychat_keys:  # the integration is off: nothing to push
@@ -38,8 +41,9 @@ def odoo_sweep(timer: func.TimerRequest) -> None:
     api_key=True,
 )
 def odoo_sync_status(req: func.HttpRequest) -> func.HttpResponse:
-    from shared.services.miasalud import odoo_admin
-    from shared.work import Work
+    with serial_imports:
+        from shared.services.miasalud import odoo_admin
+        from shared.work import Work
 
     return json_response(odoo_admin.sync_status(Work.current()))
 
@@ -54,9 +58,10 @@ def odoo_sync_status(req: func.HttpRequest) -> func.HttpResponse:
     api_key=True,
 )
 def odoo_sync_retry(req: func.HttpRequest) -> func.HttpResponse:
-    from shared.api.requests import route_id
-    from shared.services.miasalud import odoo_admin
-    from shared.work import Work
+    with serial_imports:
+        from shared.api.requests import route_id
+        from shared.services.miasalud import odoo_admin
+        from shared.work import Work
 
     kind = req.route_params.get("kind", "")
     return json_response(odoo_admin.retry(Work.current(), kind, route_id(req)), status=202)
@@ -72,8 +77,9 @@ def odoo_sync_retry(req: func.HttpRequest) -> func.HttpResponse:
     api_key=True,
 )
 def odoo_stages(req: func.HttpRequest) -> func.HttpResponse:
-    from shared.services.miasalud import odoo_admin
-    from shared.work import Work
+    with serial_imports:
+        from shared.services.miasalud import odoo_admin
+        from shared.work import Work
 
     return json_response(odoo_admin.stages(Work.current()))
 
@@ -89,10 +95,11 @@ def odoo_stages(req: func.HttpRequest) -> func.HttpResponse:
     api_key=True,
 )
 def odoo_stages_replace(req: func.HttpRequest) -> func.HttpResponse:
-    from shared.api.miasalud_schemas import StageMapIn
-    from shared.api.requests import parse_body
-    from shared.services.miasalud import odoo_admin
-    from shared.work import Work
+    with serial_imports:
+        from shared.api.miasalud_schemas import StageMapIn
+        from shared.api.requests import parse_body
+        from shared.services.miasalud import odoo_admin
+        from shared.work import Work
 
     body = parse_body(req, StageMapIn)
     mapping = [(item.state, item.stage) for item in body.items]
@@ -101,8 +108,9 @@ def odoo_stages_replace(req: func.HttpRequest) -> func.HttpResponse:
 
 @bp.timer_trigger(arg_name="timer", schedule=schedule("ODOO_RECONCILE_SCHEDULE", ODOO_RECONCILE_SCHEDULE))
 def odoo_reconcile_daily(timer: func.TimerRequest) -> None:
-    from shared.services.miasalud import odoo_reconcile
-    from shared.work import Work
+    with serial_imports:
+        from shared.services.miasalud import odoo_reconcile
+        from shared.work import Work
 
     work = Work.current()
     if work.settings.manychat_keys and work.settings.odoo_url:
@@ -120,10 +128,11 @@ def odoo_reconcile_daily(timer: func.TimerRequest) -> None:
     api_key=True,
 )
 def odoo_reconcile_run(req: func.HttpRequest) -> func.HttpResponse:
-    from shared.api.miasalud_schemas import OdooReconcileQuery
-    from shared.api.requests import parse_query
-    from shared.services.miasalud import odoo_reconcile
-    from shared.work import Work
+    with serial_imports:
+        from shared.api.miasalud_schemas import OdooReconcileQuery
+        from shared.api.requests import parse_query
+        from shared.services.miasalud import odoo_reconcile
+        from shared.work import Work
 
     query = parse_query(req, OdooReconcileQuery)
     return json_response(odoo_reconcile.run(Work.current(), trigger="api", heal=query.heal))
@@ -139,8 +148,9 @@ def odoo_reconcile_run(req: func.HttpRequest) -> func.HttpResponse:
     api_key=True,
 )
 def odoo_reconcile_reports(req: func.HttpRequest) -> func.HttpResponse:
-    from shared.services.miasalud import odoo_reconcile
-    from shared.work import Work
+    with serial_imports:
+        from shared.services.miasalud import odoo_reconcile
+        from shared.work import Work
 
     return json_response(odoo_reconcile.reports(Work.current()))
 
@@ -155,9 +165,10 @@ def odoo_reconcile_reports(req: func.HttpRequest) -> func.HttpResponse:
     api_key=True,
 )
 def odoo_reconcile_report(req: func.HttpRequest) -> func.HttpResponse:
-    from shared.api.requests import route_id
-    from shared.services.miasalud import odoo_reconcile
-    from shared.work import Work
+    with serial_imports:
+        from shared.api.requests import route_id
+        from shared.services.miasalud import odoo_reconcile
+        from shared.work import Work
 
     return json_response(odoo_reconcile.report(Work.current(), route_id(req)))
 
@@ -185,10 +196,11 @@ ODOO_FAILURES: dict[int, str | None] = {
     api_key=True,
 )
 def odoo_contacts_list(req: func.HttpRequest) -> func.HttpResponse:
-    from shared.api.miasalud_schemas import OdooPartnersQuery
-    from shared.api.requests import parse_query
-    from shared.services.miasalud import odoo_partners
-    from shared.work import Work
+    with serial_imports:
+        from shared.api.miasalud_schemas import OdooPartnersQuery
+        from shared.api.requests import parse_query
+        from shared.services.miasalud import odoo_partners
+        from shared.work import Work
 
     found = odoo_partners.list_partners(Work.current(), parse_query(req, OdooPartnersQuery))
     return json_response(found.model_dump(mode="json"))
@@ -205,10 +217,11 @@ def odoo_contacts_list(req: func.HttpRequest) -> func.HttpResponse:
     api_key=True,
 )
 def odoo_contacts_create(req: func.HttpRequest) -> func.HttpResponse:
-    from shared.api.miasalud_schemas import OdooPartnerIn
-    from shared.api.requests import parse_body
-    from shared.services.miasalud import odoo_partners
-    from shared.work import Work
+    with serial_imports:
+        from shared.api.miasalud_schemas import OdooPartnerIn
+        from shared.api.requests import parse_body
+        from shared.services.miasalud import odoo_partners
+        from shared.work import Work
 
     created = odoo_partners.create_partner(Work.current(), parse_body(req, OdooPartnerIn))
     return json_response(created.model_dump(mode="json"), status=201)
@@ -224,9 +237,10 @@ def odoo_contacts_create(req: func.HttpRequest) -> func.HttpResponse:
     api_key=True,
 )
 def odoo_contacts_get(req: func.HttpRequest) -> func.HttpResponse:
-    from shared.api.requests import route_id
-    from shared.services.miasalud import odoo_partners
-    from shared.work import Work
+    with serial_imports:
+        from shared.api.requests import route_id
+        from shared.services.miasalud import odoo_partners
+        from shared.work import Work
 
     found = odoo_partners.get_partner(Work.current(), route_id(req))
     return json_response(found.model_dump(mode="json"))
@@ -243,10 +257,11 @@ def odoo_contacts_get(req: func.HttpRequest) -> func.HttpResponse:
     api_key=True,
 )
 def odoo_contacts_update(req: func.HttpRequest) -> func.HttpResponse:
-    from shared.api.miasalud_schemas import OdooPartnerIn
-    from shared.api.requests import parse_body, route_id
-    from shared.services.miasalud import odoo_partners
-    from shared.work import Work
+    with serial_imports:
+        from shared.api.miasalud_schemas import OdooPartnerIn
+        from shared.api.requests import parse_body, route_id
+        from shared.services.miasalud import odoo_partners
+        from shared.work import Work
 
     partner_id = route_id(req)
     updated = odoo_partners.update_partner(Work.current(), partner_id, parse_body(req, OdooPartnerIn))
@@ -263,9 +278,10 @@ def odoo_contacts_update(req: func.HttpRequest) -> func.HttpResponse:
     api_key=True,
 )
 def odoo_contacts_archive(req: func.HttpRequest) -> func.HttpResponse:
-    from shared.api.requests import route_id
-    from shared.services.miasalud import odoo_partners
-    from shared.work import Work
+    with serial_imports:
+        from shared.api.requests import route_id
+        from shared.services.miasalud import odoo_partners
+        from shared.work import Work
 
     odoo_partners.archive_partner(Work.current(), route_id(req))
     return func.HttpResponse(status_code=204)

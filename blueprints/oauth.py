@@ -6,6 +6,7 @@ import azure.functions as func
 
 from shared.api.routing import api_route
 from shared.http import ApiError, json_response
+from shared.lazy import serial_imports
 
 bp = func.Blueprint()
 TAG = "oauth"
@@ -20,8 +21,9 @@ TAG = "oauth"
     responses={302: None},
 )
 def ghl_oauth_authorize(req: func.HttpRequest) -> func.HttpResponse:
-    from shared.ghl.install import authorize_url
-    from shared.settings import get_settings
+    with serial_imports:
+        from shared.ghl.install import authorize_url
+        from shared.settings import get_settings
 
     location = authorize_url(get_settings(), req.url)
     return func.HttpResponse(status_code=302, headers={"Location": location, "Cache-Control": "no-store"})
@@ -38,11 +40,12 @@ def ghl_oauth_authorize(req: func.HttpRequest) -> func.HttpResponse:
     responses={200: None, 400: "ErrorResponse"},
 )
 def ghl_oauth_callback(req: func.HttpRequest) -> func.HttpResponse:
-    from shared import runtime
-    from shared.api.requests import parse_query
-    from shared.api.schemas import OAuthCallbackQuery
-    from shared.ghl.install import Installer
-    from shared.settings import get_settings
+    with serial_imports:
+        from shared import runtime
+        from shared.api.requests import parse_query
+        from shared.api.schemas import OAuthCallbackQuery
+        from shared.ghl.install import Installer
+        from shared.settings import get_settings
 
     query = parse_query(req, OAuthCallbackQuery)
     if query.error:

@@ -4,6 +4,7 @@ import azure.functions as func
 
 from shared.api.routing import api_route
 from shared.http import json_response
+from shared.lazy import serial_imports
 from shared.setting_defaults import RECONCILE_SCHEDULE, schedule
 
 bp = func.Blueprint()
@@ -18,26 +19,29 @@ RUN_RESPONSES: dict[int, str | None] = {
 
 @bp.timer_trigger(arg_name="timer", schedule=schedule("RECONCILE_SCHEDULE", RECONCILE_SCHEDULE))
 def reconciliation_timer(timer: func.TimerRequest) -> None:
-    from shared.services.reconcile import runs
-    from shared.work import Work
+    with serial_imports:
+        from shared.services.reconcile import runs
+        from shared.work import Work
 
     runs.scheduled_run(Work.current())
 
 
 @bp.queue_trigger(arg_name="msg", queue_name="reconcile", connection="AzureWebJobsStorage")
 def reconcile_location(msg: func.QueueMessage) -> None:
-    from shared.services.reconcile import worker
-    from shared.triggers import run_queue_message
+    with serial_imports:
+        from shared.services.reconcile import worker
+        from shared.triggers import run_queue_message
 
     deliveries = msg.dequeue_count or 1
     run_queue_message("reconcile", msg, lambda data: worker.process(data, dequeue_count=deliveries))
 
 
 def _start(req: func.HttpRequest) -> func.HttpResponse:
-    from shared.api.requests import has_body, parse_body, parse_query
-    from shared.api.schemas import ReconciliationRunIn, ReconciliationRunQuery
-    from shared.services.reconcile import runs
-    from shared.work import Work
+    with serial_imports:
+        from shared.api.requests import has_body, parse_body, parse_query
+        from shared.api.schemas import ReconciliationRunIn, ReconciliationRunQuery
+        from shared.services.reconcile import runs
+        from shared.work import Work
 
     request = parse_body(req, ReconciliationRunIn) if has_body(req) else parse_query(req, ReconciliationRunQuery)
     return json_response(runs.start_run(Work.current(), request).model_dump(mode="json"), status=202)
@@ -81,10 +85,11 @@ def reconciliation_reports_create(req: func.HttpRequest) -> func.HttpResponse:
     responses={200: "ReconciliationReportList"},
 )
 def reconciliation_reports(req: func.HttpRequest) -> func.HttpResponse:
-    from shared.api.requests import parse_query
-    from shared.api.schemas import ReportsQuery
-    from shared.services.reconcile import reports
-    from shared.work import Work
+    with serial_imports:
+        from shared.api.requests import parse_query
+        from shared.api.schemas import ReportsQuery
+        from shared.services.reconcile import reports
+        from shared.work import Work
 
     return json_response(reports.list_reports(Work.current(), parse_query(req, ReportsQuery)).model_dump(mode="json"))
 
@@ -98,9 +103,10 @@ def reconciliation_reports(req: func.HttpRequest) -> func.HttpResponse:
     responses={200: "ReconciliationReportOut"},
 )
 def reconciliation_report(req: func.HttpRequest) -> func.HttpResponse:
-    from shared.api.requests import route_id
-    from shared.services.reconcile import reports
-    from shared.work import Work
+    with serial_imports:
+        from shared.api.requests import route_id
+        from shared.services.reconcile import reports
+        from shared.work import Work
 
     return json_response(reports.get_report(Work.current(), route_id(req)).model_dump(mode="json"))
 
@@ -114,7 +120,8 @@ def reconciliation_report(req: func.HttpRequest) -> func.HttpResponse:
     responses={200: "ReconciliationMetrics"},
 )
 def metrics_reconciliation(req: func.HttpRequest) -> func.HttpResponse:
-    from shared.services.reconcile import reports
-    from shared.work import Work
+    with serial_imports:
+        from shared.services.reconcile import reports
+        from shared.work import Work
 
     return json_response(reports.metrics(Work.current()).model_dump(mode="json"))

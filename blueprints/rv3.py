@@ -4,6 +4,7 @@ import azure.functions as func
 
 from shared.api.routing import api_route
 from shared.http import json_response
+from shared.lazy import serial_imports
 from shared.setting_defaults import RV3_POLL_SCHEDULE, schedule
 
 bp = func.Blueprint()
@@ -12,8 +13,9 @@ TAG = "rv3"
 
 @bp.timer_trigger(arg_name="timer", schedule=schedule("RV3_POLL_SCHEDULE", RV3_POLL_SCHEDULE))
 def rv3_poll(timer: func.TimerRequest) -> None:
-    from shared.services import rv3_capture
-    from shared.work import Work
+    with serial_imports:
+        from shared.services import rv3_capture
+        from shared.work import Work
 
     rv3_capture.run(Work.current())
 
@@ -27,8 +29,9 @@ def rv3_poll(timer: func.TimerRequest) -> None:
     responses={200: "Rv3TherapistList", 409: "ErrorResponse"},
 )
 def rv3_therapists_list(req: func.HttpRequest) -> func.HttpResponse:
-    from shared.services import rv3_api
-    from shared.work import Work
+    with serial_imports:
+        from shared.services import rv3_api
+        from shared.work import Work
 
     return json_response(rv3_api.list_therapists(Work.current()).model_dump(mode="json"))
 
@@ -42,9 +45,10 @@ def rv3_therapists_list(req: func.HttpRequest) -> func.HttpResponse:
     responses={200: "Rv3Therapist", 409: "ErrorResponse"},
 )
 def rv3_therapists_get(req: func.HttpRequest) -> func.HttpResponse:
-    from shared.api.requests import route_id
-    from shared.services import rv3_api
-    from shared.work import Work
+    with serial_imports:
+        from shared.api.requests import route_id
+        from shared.services import rv3_api
+        from shared.work import Work
 
     return json_response(rv3_api.get_therapist(Work.current(), route_id(req)).model_dump(mode="json"))
 
@@ -59,10 +63,11 @@ def rv3_therapists_get(req: func.HttpRequest) -> func.HttpResponse:
     responses={200: "Rv3Therapist", 409: "ErrorResponse", 422: "ErrorResponse"},
 )
 def rv3_therapists_put(req: func.HttpRequest) -> func.HttpResponse:
-    from shared.api.requests import parse_body, route_id
-    from shared.api.schemas import Rv3TherapistIn
-    from shared.services import rv3_api
-    from shared.work import Work
+    with serial_imports:
+        from shared.api.requests import parse_body, route_id
+        from shared.api.schemas import Rv3TherapistIn
+        from shared.services import rv3_api
+        from shared.work import Work
 
     therapist = rv3_api.put_therapist(Work.current(), route_id(req), parse_body(req, Rv3TherapistIn))
     return json_response(therapist.model_dump(mode="json"))
@@ -77,9 +82,10 @@ def rv3_therapists_put(req: func.HttpRequest) -> func.HttpResponse:
     responses={204: None, 409: "ErrorResponse"},
 )
 def rv3_therapists_delete(req: func.HttpRequest) -> func.HttpResponse:
-    from shared.api.requests import route_id
-    from shared.services import rv3_api
-    from shared.work import Work
+    with serial_imports:
+        from shared.api.requests import route_id
+        from shared.services import rv3_api
+        from shared.work import Work
 
     rv3_api.delete_therapist(Work.current(), route_id(req))
     return func.HttpResponse(status_code=204)
@@ -94,8 +100,9 @@ def rv3_therapists_delete(req: func.HttpRequest) -> func.HttpResponse:
     responses={200: "Rv3ReviewList", 409: "ErrorResponse"},
 )
 def rv3_review_list(req: func.HttpRequest) -> func.HttpResponse:
-    from shared.services import rv3_api
-    from shared.work import Work
+    with serial_imports:
+        from shared.services import rv3_api
+        from shared.work import Work
 
     return json_response(rv3_api.list_reviews(Work.current()).model_dump(mode="json"))
 
@@ -110,10 +117,11 @@ def rv3_review_list(req: func.HttpRequest) -> func.HttpResponse:
     responses={200: "Rv3Review", 409: "ErrorResponse", 422: "ErrorResponse"},
 )
 def rv3_review_resolve(req: func.HttpRequest) -> func.HttpResponse:
-    from shared.api.requests import parse_body, route_id
-    from shared.api.schemas import Rv3ResolveIn
-    from shared.services import rv3_api
-    from shared.work import Work
+    with serial_imports:
+        from shared.api.requests import parse_body, route_id
+        from shared.api.schemas import Rv3ResolveIn
+        from shared.services import rv3_api
+        from shared.work import Work
 
     review = rv3_api.resolve_review(Work.current(), route_id(req), parse_body(req, Rv3ResolveIn))
     return json_response(review.model_dump(mode="json"))
@@ -128,8 +136,9 @@ def rv3_review_resolve(req: func.HttpRequest) -> func.HttpResponse:
     responses={200: "Rv3SyncStatus"},
 )
 def rv3_status(req: func.HttpRequest) -> func.HttpResponse:
-    from shared.services import rv3_api
-    from shared.work import Work
+    with serial_imports:
+        from shared.services import rv3_api
+        from shared.work import Work
 
     return json_response(rv3_api.status(Work.current()).model_dump(mode="json"))
 
@@ -143,8 +152,9 @@ def rv3_status(req: func.HttpRequest) -> func.HttpResponse:
     responses={200: "Rv3StatusList", 409: "ErrorResponse", 503: "ErrorResponse"},
 )
 def rv3_statuses_get(req: func.HttpRequest) -> func.HttpResponse:
-    from shared.services import rv3_api
-    from shared.work import Work
+    with serial_imports:
+        from shared.services import rv3_api
+        from shared.work import Work
 
     return json_response(rv3_api.list_statuses(Work.current()).model_dump(mode="json"))
 
@@ -159,10 +169,11 @@ def rv3_statuses_get(req: func.HttpRequest) -> func.HttpResponse:
     responses={200: "Rv3StatusList", 409: "ErrorResponse", 422: "ErrorResponse", 503: "ErrorResponse"},
 )
 def rv3_statuses_put(req: func.HttpRequest) -> func.HttpResponse:
-    from shared.api.requests import parse_body
-    from shared.api.schemas import Rv3StatusMapIn
-    from shared.services import rv3_api
-    from shared.work import Work
+    with serial_imports:
+        from shared.api.requests import parse_body
+        from shared.api.schemas import Rv3StatusMapIn
+        from shared.services import rv3_api
+        from shared.work import Work
 
     statuses = rv3_api.put_statuses(Work.current(), parse_body(req, Rv3StatusMapIn))
     return json_response(statuses.model_dump(mode="json"))

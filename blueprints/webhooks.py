@@ -4,6 +4,7 @@ import azure.functions as func
 
 from shared.api.routing import Header, api_route
 from shared.http import json_response
+from shared.lazy import serial_imports
 
 bp = func.Blueprint()
 
@@ -29,8 +30,9 @@ bp = func.Blueprint()
     anonymous=True,
 )
 async def ghl_webhook(req: func.HttpRequest) -> func.HttpResponse:
-    from shared.services import inbound, webhook_intake
-    from shared.work import Work
+    with serial_imports:
+        from shared.services import inbound, webhook_intake
+        from shared.work import Work
 
     receipt = await webhook_intake.receive(
         Work.current(), req.get_body() or b"", req.headers, apply_at_once=inbound.apply_if_echo
@@ -40,7 +42,8 @@ async def ghl_webhook(req: func.HttpRequest) -> func.HttpResponse:
 
 @bp.queue_trigger(arg_name="msg", queue_name="ghl-to-rv3", connection="AzureWebJobsStorage")
 def ghl_to_rv3(msg: func.QueueMessage) -> None:
-    from shared.services import inbound
-    from shared.triggers import run_queue_message
+    with serial_imports:
+        from shared.services import inbound
+        from shared.triggers import run_queue_message
 
     run_queue_message("ghl-to-rv3", msg, inbound.process)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shared import telemetry
+from shared.lazy import serial_imports
 
 log = telemetry.get_logger("health")
 
@@ -45,7 +46,8 @@ def run_check(name: str, probe: Callable[[], str]) -> Check:
 
 
 def sql_probe() -> str:
-    from shared import runtime
+    with serial_imports:
+        from shared import runtime
 
     status = runtime.database().schema_status()
     if not status.up_to_date:
@@ -54,7 +56,8 @@ def sql_probe() -> str:
 
 
 def storage_probe() -> str:
-    from shared import runtime
+    with serial_imports:
+        from shared import runtime
 
     runtime.queues().ping()
     return "ok"
@@ -72,18 +75,20 @@ def ghl_token_probe(location_id: str) -> Callable[[], str]:
     private token for its location, or the OAuth tokens of an install) and GHL did not reject it last time."""
 
     def probe() -> str:
-        import sqlalchemy as sa
+        with serial_imports:
+            import sqlalchemy as sa
 
-        from shared import runtime
-        from shared.store.schema import sync_attempts
+            from shared import runtime
+            from shared.store.schema import sync_attempts
 
         settings = runtime.settings()
         if settings.ghl_mode == "private":
             if location_id != settings.ghl_location_id:
                 raise TokenMissing("el token privado configurado es de otra sede")
         else:
-            from shared.ghl.tables import TOKENS_TABLE, table_client
-            from shared.ghl.token_store import TokenStore
+            with serial_imports:
+                from shared.ghl.tables import TOKENS_TABLE, table_client
+                from shared.ghl.token_store import TokenStore
 
             if TokenStore(table_client(settings, TOKENS_TABLE)).get(location_id) is None:
                 raise TokenMissing("la app no está instalada en esta sede (falta el token OAuth)")
@@ -109,8 +114,9 @@ class TokenMissing(RuntimeError):
 
 
 def _active_locations() -> list[str]:
-    from shared import runtime
-    from shared.store import locations
+    with serial_imports:
+        from shared import runtime
+        from shared.store import locations
 
     with runtime.database().transaction() as conn:
         return [loc.ghl_location_id for loc in locations.list_locations(conn, active_only=True)]
@@ -120,7 +126,8 @@ def readiness(*, ghl: bool = False) -> HealthReport:
     """Settings first: with an invalid setting nothing else can be judged, and the report names the keys.
 
     With `ghl`, also the GHL token of every active location (`ghl:<location id>`)."""
-    from shared.settings import SettingsError, get_settings
+    with serial_imports:
+        from shared.settings import SettingsError, get_settings
 
     try:
         get_settings()
@@ -143,8 +150,9 @@ def readiness(*, ghl: bool = False) -> HealthReport:
 
 def reconciliation_check() -> Check:
     """The daily reconciliation is the safety net and timers are not retried: show a missed or failed run."""
-    from shared.services.reconcile import reports
-    from shared.work import Work
+    with serial_imports:
+        from shared.services.reconcile import reports
+        from shared.work import Work
 
     stale = [state for state in reports.location_states(Work.current()) if state.stale]
     if not stale:

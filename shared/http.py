@@ -16,6 +16,7 @@ from typing import Any
 import azure.functions as func
 
 from shared import telemetry
+from shared.lazy import serial_imports
 
 log = telemetry.get_logger("http")
 
@@ -45,7 +46,8 @@ class ApiError(Exception):
 
 
 def _default(value: Any) -> Any:
-    from pydantic_core import to_jsonable_python
+    with serial_imports:
+        from pydantic_core import to_jsonable_python
 
     return to_jsonable_python(value)
 
@@ -127,7 +129,8 @@ def _failure_response(
     handler: Callable[..., Any], exc: Exception, render: Render = error_response
 ) -> func.HttpResponse:
     """The one place an error of an HTTP function becomes its response (a 500 hides the details)."""
-    from shared.settings import SettingsError
+    with serial_imports:
+        from shared.settings import SettingsError
 
     if isinstance(exc, ApiError):
         if exc.status in VALIDATION_STATUSES:

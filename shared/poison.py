@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from shared.lazy import serial_imports
 from shared.queues import APP_QUEUES, POISON_SUFFIX, grouped_messages
 
 if TYPE_CHECKING:
@@ -68,9 +69,10 @@ class PoisonQueue:
 
     @classmethod
     def from_settings(cls, settings: Settings, name: str) -> PoisonQueue:
-        from azure.storage.queue import QueueClient
+        with serial_imports:
+            from azure.storage.queue import QueueClient
 
-        from shared.queues import storage_credential
+            from shared.queues import storage_credential
 
         def client(queue: str) -> QueueClient:
             conn = settings.storage_connection_string
@@ -81,7 +83,8 @@ class PoisonQueue:
         return cls(client(name), client(name + POISON_SUFFIX))
 
     def _received(self, hold_s: int) -> Iterator[QueueMessage]:
-        from azure.core.exceptions import ResourceNotFoundError
+        with serial_imports:
+            from azure.core.exceptions import ResourceNotFoundError
 
         try:
             yield from self.poison.receive_messages(messages_per_page=PAGE, visibility_timeout=hold_s)
@@ -134,7 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--all", action="store_true", help="replay every poison message of the queue")
     args = parser.parse_args(argv)
 
-    from shared.settings import SettingsError, get_settings
+    with serial_imports:
+        from shared.settings import SettingsError, get_settings
 
     try:
         queue = PoisonQueue.from_settings(get_settings(), args.queue)

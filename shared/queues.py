@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
 
+from shared.lazy import serial_imports
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -71,7 +73,8 @@ class Queues:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Queues:
-        from azure.storage.queue import LinearRetry, QueueServiceClient
+        with serial_imports:
+            from azure.storage.queue import LinearRetry, QueueServiceClient
 
         options: dict[str, Any] = {
             "transport": storage_transport(connection_timeout=CONNECTION_TIMEOUT_S, read_timeout=READ_TIMEOUT_S),
@@ -94,7 +97,8 @@ class Queues:
         )
 
     def client(self, queue: str) -> QueueClient:
-        from azure.storage.queue import TextBase64DecodePolicy, TextBase64EncodePolicy
+        with serial_imports:
+            from azure.storage.queue import TextBase64DecodePolicy, TextBase64EncodePolicy
 
         with self._lock:
             if queue not in self._clients:
@@ -112,7 +116,8 @@ class Queues:
 
     def send_text(self, queue: str, body: str, *, delay_s: float = 0) -> None:
         """Enqueue a message already serialized as JSON."""
-        from azure.core.exceptions import AzureError
+        with serial_imports:
+            from azure.core.exceptions import AzureError
 
         delay = max(0, min(round(delay_s), MAX_VISIBILITY_DELAY_S))
         try:
@@ -133,7 +138,8 @@ class Queues:
 
     def ensure_queues(self, names: tuple[str, ...] = APP_QUEUES) -> None:
         """Create the app's queues and their poison queues when missing (local stack; infra creates them in Azure)."""
-        from azure.core.exceptions import ResourceExistsError
+        with serial_imports:
+            from azure.core.exceptions import ResourceExistsError
 
         for name in (*names, *(n + POISON_SUFFIX for n in names)):
             with contextlib.suppress(ResourceExistsError):
@@ -141,7 +147,8 @@ class Queues:
 
     def depth(self, queue: str) -> int:
         """Approximate number of messages waiting (visible or not) in `queue`; 0 when it does not exist."""
-        from azure.core.exceptions import ResourceNotFoundError
+        with serial_imports:
+            from azure.core.exceptions import ResourceNotFoundError
 
         try:
             return int(self.client(queue).get_queue_properties().approximate_message_count or 0)
@@ -247,10 +254,11 @@ def storage_transport(*, connection_timeout: float, read_timeout: float) -> Any:
     the proxy variables again on every request (a file lookup per queue or table call, measured by the
     throughput benchmark); this one reads the proxies once and never asks for netrc credentials, which a storage
     account does not use."""
-    import urllib.request
+    with serial_imports:
+        import urllib.request
 
-    import requests
-    from azure.core.pipeline.transport import RequestsTransport
+        import requests
+        from azure.core.pipeline.transport import RequestsTransport
 
     session = requests.Session()
     session.trust_env = False
@@ -266,7 +274,8 @@ def storage_transport(*, connection_timeout: float, read_timeout: float) -> Any:
 
 def storage_credential(settings: Settings) -> Any:
     """The token credential of an identity-based storage connection (the app's managed identity in Azure)."""
-    from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
+    with serial_imports:
+        from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
 
     client_id = settings.storage_client_id or settings.azure_client_id
     if client_id:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from shared import telemetry
+from shared.lazy import serial_imports
 from shared.tables import ensure_table
 from sync_core.rate_budget import (
     BudgetLimits,
@@ -254,7 +255,8 @@ class TableRateBudget:
 
     def _transact_locked(self, key: str, decide: Decision[T]) -> T:
         """Apply `decide` to the shared state (the caller holds the key's lane lock)."""
-        from azure.core.exceptions import AzureError
+        with serial_imports:
+            from azure.core.exceptions import AzureError
 
         try:
             for attempt in range(self._max_conflicts):
@@ -283,7 +285,8 @@ class TableRateBudget:
         return BudgetUnavailable(detail)
 
     def _load(self, key: str) -> tuple[BudgetState, str | None]:
-        from azure.core.exceptions import ResourceNotFoundError
+        with serial_imports:
+            from azure.core.exceptions import ResourceNotFoundError
 
         self._ensure_table()
         try:
@@ -297,9 +300,10 @@ class TableRateBudget:
 
     def _store(self, key: str, state: BudgetState, etag: str | None) -> bool:
         """Write `state` if nobody changed the entity since `etag` was read; False on a lost race."""
-        from azure.core import MatchConditions
-        from azure.core.exceptions import HttpResponseError, ResourceExistsError
-        from azure.data.tables import UpdateMode
+        with serial_imports:
+            from azure.core import MatchConditions
+            from azure.core.exceptions import HttpResponseError, ResourceExistsError
+            from azure.data.tables import UpdateMode
 
         entity = {"PartitionKey": key, "RowKey": ROW_KEY, **_entity_of(state)}
         try:

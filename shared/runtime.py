@@ -6,6 +6,7 @@ import atexit
 import threading
 from typing import TYPE_CHECKING
 
+from shared.lazy import serial_imports
 from shared.settings import Settings, get_settings
 
 if TYPE_CHECKING:
@@ -33,7 +34,8 @@ def database() -> Database:
     global _database  # noqa: PLW0603 - one engine (and pool) per worker process
     with _lock:
         if _database is None:
-            from shared.store.database import Database
+            with serial_imports:
+                from shared.store.database import Database
 
             settings = get_settings()
             _database = Database.connect_url(
@@ -48,7 +50,8 @@ def queues() -> Queues:
     global _queues  # noqa: PLW0603 - one storage client (and connection pool) per worker process
     with _lock:
         if _queues is None:
-            from shared.queues import Queues
+            with serial_imports:
+                from shared.queues import Queues
 
             _queues = Queues.from_settings(get_settings())
         return _queues
@@ -58,7 +61,8 @@ def ghl() -> GhlClient:
     global _ghl  # noqa: PLW0603 - one HTTP connection pool and token cache per worker process
     with _lock:
         if _ghl is None:
-            from shared.ghl import build_client
+            with serial_imports:
+                from shared.ghl import build_client
 
             _ghl = build_client(get_settings(), on_call=_calls().record)
         return _ghl
@@ -68,7 +72,8 @@ def _calls() -> CallLog:
     """The call log the GHL and Odoo clients record into (taken under `_lock`)."""
     global _call_log  # noqa: PLW0603 - one batch writer per worker process
     if _call_log is None:
-        from shared.services.attempts import CallLog
+        with serial_imports:
+            from shared.services.attempts import CallLog
 
         # The database is reached when the calls are written, not here: this lock is not reentrant.
         _call_log = CallLog(database)
@@ -86,8 +91,9 @@ def rv3() -> Rv3Database:
     global _rv3  # noqa: PLW0603 - one engine (and pool) per worker process
     with _lock:
         if _rv3 is None:
-            from shared.rv3.database import Rv3Database
-            from shared.rv3.port import Rv3Unavailable
+            with serial_imports:
+                from shared.rv3.database import Rv3Database
+                from shared.rv3.port import Rv3Unavailable
 
             url = get_settings().rv3_sql_url
             if url is None:
@@ -101,7 +107,8 @@ def odoo() -> OdooClient:
     global _odoo  # noqa: PLW0603 - one HTTP connection pool and session per worker process
     with _lock:
         if _odoo is None:
-            from shared.odoo.client import OdooClient
+            with serial_imports:
+                from shared.odoo.client import OdooClient
 
             _odoo = OdooClient.from_settings(get_settings(), on_call=_calls().record)
         return _odoo

@@ -15,6 +15,7 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from shared import setting_defaults
+from shared.lazy import serial_imports
 
 APP_ROOT = Path(__file__).resolve().parent.parent
 LOCAL_SETTINGS_FILE = APP_ROOT / "local.settings.json"
@@ -166,7 +167,8 @@ class Settings(BaseSettings):
     @field_validator("default_phone_region")
     @classmethod
     def _phone_region(cls, value: str) -> str:
-        import phonenumbers
+        with serial_imports:
+            import phonenumbers
 
         region = value.strip().upper()
         if region not in phonenumbers.SUPPORTED_REGIONS:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from shared import telemetry
+from shared.lazy import serial_imports
 
 if TYPE_CHECKING:
     from azure.data.tables import TableClient
@@ -22,9 +23,10 @@ log = telemetry.get_logger("tables")
 
 def table_client(settings: Settings, name: str) -> TableClient:
     """A client of table `name` in the app's storage account (connection string locally, identity in Azure)."""
-    from azure.data.tables import TableServiceClient
+    with serial_imports:
+        from azure.data.tables import TableServiceClient
 
-    from shared.queues import storage_credential, storage_transport
+        from shared.queues import storage_credential, storage_transport
 
     options: dict[str, Any] = {
         "transport": storage_transport(connection_timeout=CONNECTION_TIMEOUT_S, read_timeout=READ_TIMEOUT_S),
@@ -43,7 +45,8 @@ def table_client(settings: Settings, name: str) -> TableClient:
 
 def ensure_table(table: TableClient) -> None:
     """Create the table when missing (local stack); infra creates it in Azure, where creating may be denied."""
-    from azure.core.exceptions import HttpResponseError, ResourceExistsError
+    with serial_imports:
+        from azure.core.exceptions import HttpResponseError, ResourceExistsError
 
     try:
         table.create_table()

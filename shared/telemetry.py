@@ -19,6 +19,8 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from shared.lazy import serial_imports
+
 if TYPE_CHECKING:
     from opentelemetry.context import Context
     from opentelemetry.trace import Span
@@ -118,7 +120,8 @@ def warm() -> None:
 
 
 def _configure_exporter() -> None:
-    from shared.settings import SettingsError, get_settings
+    with serial_imports:
+        from shared.settings import SettingsError, get_settings
 
     try:
         settings = get_settings()
@@ -127,26 +130,30 @@ def _configure_exporter() -> None:
     secret = settings.applicationinsights_connection_string
     if secret is None:
         return
-    from azure.monitor.opentelemetry import configure_azure_monitor
+    with serial_imports:
+        from azure.monitor.opentelemetry import configure_azure_monitor
 
     options: dict[str, Any] = {"connection_string": secret.get_secret_value(), "logger_name": LOGGER_NAME}
     if settings.azure_client_id:  # App Insights with local auth disabled accepts Entra tokens only
-        from azure.identity import ManagedIdentityCredential
+        with serial_imports:
+            from azure.identity import ManagedIdentityCredential
 
         options["credential"] = ManagedIdentityCredential(client_id=settings.azure_client_id)
     configure_azure_monitor(**options)
 
 
 def _tracer() -> Any:
-    from opentelemetry import trace
+    with serial_imports:
+        from opentelemetry import trace
 
     return trace.get_tracer(TRACER_NAME)
 
 
 def _parent(traceparent: str | None, correlation_id: str | None) -> Context | None:
     """The parent context of work that continues a trace: the exact span when known, else the trace id."""
-    from opentelemetry import trace
-    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+    with serial_imports:
+        from opentelemetry import trace
+        from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
     if traceparent:
         context = TraceContextTextMapPropagator().extract({"traceparent": traceparent})
@@ -174,7 +181,8 @@ def span(
 ) -> Iterator[Span]:
     """A span (HTTP request, queue message, GHL call, SQL transaction) that also sets the correlation id."""
     configure()
-    from opentelemetry.trace import SpanKind, Status, StatusCode
+    with serial_imports:
+        from opentelemetry.trace import SpanKind, Status, StatusCode
 
     kinds = {"server": SpanKind.SERVER, "client": SpanKind.CLIENT, "consumer": SpanKind.CONSUMER}
     parent = _parent(traceparent, correlation_id) if (traceparent or correlation_id) else None
@@ -203,7 +211,8 @@ def span(
 
 def current_traceparent() -> str | None:
     """The W3C traceparent of the current span, to put in a queue message (None when nothing is traced)."""
-    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+    with serial_imports:
+        from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
     carrier: dict[str, str] = {}
     TraceContextTextMapPropagator().inject(carrier)
@@ -268,7 +277,8 @@ def _instrument(kind: str, name: str, unit: str) -> Any:
         with _instruments_lock:
             instrument = _instruments.get(name)
             if instrument is None:
-                from opentelemetry import metrics
+                with serial_imports:
+                    from opentelemetry import metrics
 
                 meter = metrics.get_meter(TRACER_NAME)
                 factory = meter.create_histogram if kind == "histogram" else meter.create_counter

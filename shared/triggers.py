@@ -9,6 +9,7 @@ from typing import Any
 import azure.functions as func
 
 from shared import telemetry
+from shared.lazy import serial_imports
 from shared.queues import MAX_DEQUEUE_COUNT, grouped_messages
 from sync_core.json_input import read_json
 
@@ -80,7 +81,8 @@ def _run_group(
             try:
                 handle(data)
             except Exception as exc:  # noqa: BLE001 - isolated: the message is retried on its own
-                from shared import runtime
+                with serial_imports:
+                    from shared import runtime
 
                 runtime.queues().send(queue, data)
                 sent_back += 1

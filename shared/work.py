@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from shared.lazy import serial_imports
+
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
@@ -49,7 +51,8 @@ class Work:
     @classmethod
     def current(cls) -> Work:
         """The process's adapters (built once per worker process, see `shared.runtime`)."""
-        from shared import runtime
+        with serial_imports:
+            from shared import runtime
 
         return cls(
             _settings=runtime.settings,

@@ -12,13 +12,15 @@ import hmac
 import azure.functions as func
 
 from shared.http import ApiError
+from shared.lazy import serial_imports
 
 API_KEY_HEADER = "X-API-KEY"
 
 
 def require_api_key(req: func.HttpRequest) -> None:
     """Return when the request carries one of the configured keys; raise the ApiError to answer otherwise."""
-    from shared import runtime
+    with serial_imports:
+        from shared import runtime
 
     keys = runtime.settings().manychat_keys
     if not keys:

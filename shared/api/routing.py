@@ -17,6 +17,7 @@ from typing import Any
 import azure.functions as func
 
 from shared.http import http_endpoint
+from shared.lazy import serial_imports
 
 Handler = Callable[[func.HttpRequest], func.HttpResponse]
 
@@ -129,7 +130,8 @@ def api_route(
 
 def _keyed(handler: Handler) -> Any:
     """`handler` behind the `X-API-KEY` check (sync or async, like the handler)."""
-    from shared.api.keys import require_api_key
+    with serial_imports:
+        from shared.api.keys import require_api_key
 
     if inspect.iscoroutinefunction(handler):
 

@@ -11,6 +11,7 @@ from typing import Any
 import azure.functions as func
 
 from shared.http import ApiError, http_endpoint
+from shared.lazy import serial_imports
 
 Handler = Callable[[func.HttpRequest], func.HttpResponse]
 # Every console route: anonymous for the host because the console checks the signed-in principal itself.
@@ -30,6 +31,7 @@ def console_route(bp: func.Blueprint, route: str, *, methods: Sequence[str]) -> 
 
 
 def _error_page(error: ApiError) -> func.HttpResponse:
-    from shared.console.web import error_page
+    with serial_imports:
+        from shared.console.web import error_page
 
     return error_page(error)

@@ -12,6 +12,7 @@ from shared.api.requests import correlation_id, route_id, validation_error
 from shared.console import auth, texts
 from shared.console.web import Session, logged_action, operator, page, read_form, redirect, viewer
 from shared.http import ApiError
+from shared.lazy import serial_imports
 from shared.settings import running_in_azure
 from shared.work import Work
 from sync_core.times import zone
@@ -56,8 +57,9 @@ VIEWS = ("hoy", "proximas", "todas")
 
 
 def citas_page(req: func.HttpRequest) -> func.HttpResponse:
-    from shared.api.schemas import CitasQuery, UpcomingQuery
-    from shared.services import citas
+    with serial_imports:
+        from shared.api.schemas import CitasQuery, UpcomingQuery
+        from shared.services import citas
 
     work = Work.current()
     session = viewer(req, work)
@@ -91,7 +93,8 @@ def citas_page(req: func.HttpRequest) -> func.HttpResponse:
 
 
 def cita_page(req: func.HttpRequest) -> func.HttpResponse:
-    from shared.services import citas
+    with serial_imports:
+        from shared.services import citas
 
     work = Work.current()
     session = viewer(req, work)
@@ -103,7 +106,8 @@ def cita_page(req: func.HttpRequest) -> func.HttpResponse:
 
 
 def cita_retry(req: func.HttpRequest) -> func.HttpResponse:
-    from shared.services import citas
+    with serial_imports:
+        from shared.services import citas
 
     work = Work.current()
     session, _form = operator(req, work)
@@ -133,7 +137,8 @@ def dev_sign_in_page(req: func.HttpRequest) -> func.HttpResponse:
 
 
 def dev_sign_in(req: func.HttpRequest) -> func.HttpResponse:
-    from shared.console.web import check_form
+    with serial_imports:
+        from shared.console.web import check_form
 
     work = Work.current()
     _dev_only()
@@ -155,7 +160,8 @@ def dev_sign_in(req: func.HttpRequest) -> func.HttpResponse:
 
 
 def dev_sign_out(req: func.HttpRequest) -> func.HttpResponse:
-    from shared.console.web import check_form
+    with serial_imports:
+        from shared.console.web import check_form
 
     work = Work.current()
     _dev_only()
@@ -172,7 +178,8 @@ def _dev_only() -> None:
 
 
 def static(req: func.HttpRequest) -> func.HttpResponse:
-    from shared.console.web import static_file
+    with serial_imports:
+        from shared.console.web import static_file
 
     return static_file(req.route_params.get("name", ""))
 
@@ -181,7 +188,8 @@ def static(req: func.HttpRequest) -> func.HttpResponse:
 
 
 def review_page(req: func.HttpRequest) -> func.HttpResponse:
-    from shared.services import rv3_api
+    with serial_imports:
+        from shared.services import rv3_api
 
     work = Work.current()
     session = viewer(req, work)
@@ -196,8 +204,9 @@ def review_page(req: func.HttpRequest) -> func.HttpResponse:
 
 
 def review_resolve(req: func.HttpRequest) -> func.HttpResponse:
-    from shared.api.schemas import Rv3ResolveIn
-    from shared.services import rv3_api
+    with serial_imports:
+        from shared.api.schemas import Rv3ResolveIn
+        from shared.services import rv3_api
 
     work = Work.current()
     session, form = operator(req, work)
@@ -214,8 +223,9 @@ def review_resolve(req: func.HttpRequest) -> func.HttpResponse:
 
 
 def _poison_queue(work: Work, name: str) -> Any:
-    from shared.poison import PoisonQueue
-    from shared.queues import APP_QUEUES
+    with serial_imports:
+        from shared.poison import PoisonQueue
+        from shared.queues import APP_QUEUES
 
     if name not in APP_QUEUES:
         raise ApiError(422, "unknown_queue", "La cola no existe.")
@@ -223,7 +233,8 @@ def _poison_queue(work: Work, name: str) -> Any:
 
 
 def poison_page(req: func.HttpRequest) -> func.HttpResponse:
-    from shared.queues import APP_QUEUES
+    with serial_imports:
+        from shared.queues import APP_QUEUES
 
     work = Work.current()
     session = viewer(req, work)
@@ -256,8 +267,9 @@ def poison_replay(req: func.HttpRequest) -> func.HttpResponse:
 
 
 def reconciliation_page(req: func.HttpRequest) -> func.HttpResponse:
-    from shared.api.schemas import ReportsQuery
-    from shared.services.reconcile import reports
+    with serial_imports:
+        from shared.api.schemas import ReportsQuery
+        from shared.services.reconcile import reports
 
     work = Work.current()
     session = viewer(req, work)
@@ -278,7 +290,8 @@ def reconciliation_page(req: func.HttpRequest) -> func.HttpResponse:
 
 
 def report_page(req: func.HttpRequest) -> func.HttpResponse:
-    from shared.services.reconcile import reports
+    with serial_imports:
+        from shared.services.reconcile import reports
 
     work = Work.current()
     session = viewer(req, work)
@@ -288,8 +301,9 @@ def report_page(req: func.HttpRequest) -> func.HttpResponse:
 
 
 def _start(work: Work, session: Session, values: dict[str, Any]) -> int:
-    from shared.api.schemas import ReconciliationRunIn
-    from shared.services.reconcile import runs
+    with serial_imports:
+        from shared.api.schemas import ReconciliationRunIn
+        from shared.services.reconcile import runs
 
     request = _model(ReconciliationRunIn, values)
     run = logged_action(
@@ -313,7 +327,8 @@ def reconciliation_run(req: func.HttpRequest) -> func.HttpResponse:
 
 def report_heal(req: func.HttpRequest) -> func.HttpResponse:
     """Fix what a report found: the same location and window reconciled again, healing through the sync."""
-    from shared.services.reconcile import reports
+    with serial_imports:
+        from shared.services.reconcile import reports
 
     work = Work.current()
     session, _form = operator(req, work)
@@ -332,8 +347,9 @@ def report_heal(req: func.HttpRequest) -> func.HttpResponse:
 
 
 def health_page(req: func.HttpRequest) -> func.HttpResponse:
-    from shared.health import readiness
-    from shared.services import metrics
+    with serial_imports:
+        from shared.health import readiness
+        from shared.services import metrics
 
     work = Work.current()
     session = viewer(req, work)
@@ -384,8 +400,9 @@ REJECTED_SHOWN = 20
 
 
 def leads_page(req: func.HttpRequest) -> func.HttpResponse:
-    from shared.api.miasalud_schemas import ContactsQuery, ManychatEventsQuery
-    from shared.services.miasalud import admin, odoo_admin, reports
+    with serial_imports:
+        from shared.api.miasalud_schemas import ContactsQuery, ManychatEventsQuery
+        from shared.services.miasalud import admin, odoo_admin, reports
 
     work = Work.current()
     session = viewer(req, work)
@@ -415,7 +432,8 @@ def leads_page(req: func.HttpRequest) -> func.HttpResponse:
 
 
 def lead_retry(req: func.HttpRequest) -> func.HttpResponse:
-    from shared.services.miasalud import odoo_admin
+    with serial_imports:
+        from shared.services.miasalud import odoo_admin
 
     work = Work.current()
     session, _form = operator(req, work)

@@ -17,6 +17,7 @@ import azure.functions as func
 from shared import telemetry
 from shared.console import auth
 from shared.http import ApiError
+from shared.lazy import serial_imports
 
 if TYPE_CHECKING:
     from jinja2 import Environment
@@ -130,7 +131,8 @@ def redirect(location: str, headers: Mapping[str, str] | None = None) -> func.Ht
 
 @cache
 def _environment() -> Environment:
-    from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+    with serial_imports:
+        from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
     env = Environment(
         loader=FileSystemLoader(HERE / "templates"),
@@ -148,8 +150,9 @@ def _environment() -> Environment:
 
 def local_time(value: Any) -> Any:
     """A date and time (or its ISO text, as reports store it) in the app's time zone, as staff read it."""
-    from shared.settings import get_settings
-    from sync_core.times import zone
+    with serial_imports:
+        from shared.settings import get_settings
+        from sync_core.times import zone
 
     moment = value
     if isinstance(value, str):

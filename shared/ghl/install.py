@@ -15,6 +15,7 @@ from shared import telemetry
 from shared.ghl.errors import GhlError, TokenRejected, Unavailable
 from shared.ghl.oauth import CALLBACK_ROUTE, InvalidState, OAuthApp
 from shared.http import ApiError
+from shared.lazy import serial_imports
 
 if TYPE_CHECKING:
     from shared.ghl.client import GhlClient
@@ -75,12 +76,13 @@ class Installer:
     @classmethod
     @contextmanager
     def from_settings(cls, settings: Settings, database: Database) -> Iterator[Installer]:
-        from shared.ghl import rate_limits
-        from shared.ghl.client import GhlClient
-        from shared.ghl.rate_budget import TableRateBudget
-        from shared.ghl.tables import RATE_BUDGET_TABLE, TOKENS_TABLE, table_client
-        from shared.ghl.token_store import TokenStore
-        from shared.ghl.tokens import OAuthTokenProvider
+        with serial_imports:
+            from shared.ghl import rate_limits
+            from shared.ghl.client import GhlClient
+            from shared.ghl.rate_budget import TableRateBudget
+            from shared.ghl.tables import RATE_BUDGET_TABLE, TOKENS_TABLE, table_client
+            from shared.ghl.token_store import TokenStore
+            from shared.ghl.tokens import OAuthTokenProvider
 
         app = OAuthApp.from_settings(settings)
         store = TokenStore(table_client(settings, TOKENS_TABLE))
@@ -163,9 +165,10 @@ def _known_zone(name: str | None, default: str) -> str:
 
 def upsert_location(database: Database, location_id: str, name: str, timezone: str) -> bool:
     """Add the location as active if new, else refresh its name and zone; True when it was added."""
-    import sqlalchemy as sa
+    with serial_imports:
+        import sqlalchemy as sa
 
-    from shared.store.schema import locations
+        from shared.store.schema import locations
 
     now = datetime.now(UTC)
     changes = {"name": name, "timezone": timezone, "updated_at": now}

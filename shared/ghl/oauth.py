@@ -17,6 +17,7 @@ from pydantic import SecretStr, ValidationError
 from shared import telemetry
 from shared.ghl.errors import TokenRejected, Unavailable
 from shared.ghl.models import TokenResponse
+from shared.lazy import serial_imports
 from sync_core.hashing import same_secret
 
 if TYPE_CHECKING:
@@ -113,7 +114,8 @@ class OAuthApp:
 
     @classmethod
     def from_settings(cls, settings: Settings, transport: httpx.BaseTransport | None = None) -> OAuthApp:
-        from shared.settings import SettingsError
+        with serial_imports:
+            from shared.settings import SettingsError
 
         if not settings.ghl_client_id or not settings.ghl_client_secret:
             raise SettingsError(

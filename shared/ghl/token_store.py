@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from shared.ghl.errors import Unavailable
 from shared.ghl.tables import ensure_table
+from shared.lazy import serial_imports
 
 if TYPE_CHECKING:
     from azure.data.tables import TableClient
@@ -52,7 +53,8 @@ class TokenStore:
         self._table_ready = False
 
     def get(self, location_id: str) -> StoredTokens | None:
-        from azure.core.exceptions import ResourceNotFoundError
+        with serial_imports:
+            from azure.core.exceptions import ResourceNotFoundError
 
         with self._storage("read tokens"):
             try:
@@ -63,7 +65,8 @@ class TokenStore:
 
     def save(self, location_id: str, tokens: TokenResponse) -> StoredTokens:
         """Store a new pair (install or refresh), replacing the old one and any lease on it."""
-        from azure.data.tables import UpdateMode
+        with serial_imports:
+            from azure.data.tables import UpdateMode
 
         if tokens.refresh_token is None:
             raise ValueError("GHL answered no refresh token")
@@ -85,9 +88,10 @@ class TokenStore:
 
     def try_lease(self, current: StoredTokens, owner: str, seconds: float) -> StoredTokens | None:
         """Take the refresh lease if `current` is still what is stored; None when another worker got there first."""
-        from azure.core import MatchConditions
-        from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
-        from azure.data.tables import UpdateMode
+        with serial_imports:
+            from azure.core import MatchConditions
+            from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+            from azure.data.tables import UpdateMode
 
         lease_until = self._clock() + seconds
         lease = {
@@ -122,9 +126,10 @@ class TokenStore:
 
     def release(self, leased: StoredTokens) -> None:
         """Give the lease back without changing the tokens (a refresh that failed and may be tried again)."""
-        from azure.core import MatchConditions
-        from azure.core.exceptions import AzureError
-        from azure.data.tables import UpdateMode
+        with serial_imports:
+            from azure.core import MatchConditions
+            from azure.core.exceptions import AzureError
+            from azure.data.tables import UpdateMode
 
         entity = {"PartitionKey": leased.location_id, "RowKey": TOKENS_ROW, "lease_owner": "", "lease_until": 0.0}
         # On failure the lease simply expires; someone may already hold a newer one.
@@ -141,7 +146,8 @@ class TokenStore:
 
     def claim_state(self, nonce: str, expires_at: float) -> bool:
         """Mark an install `state` as used; False when it was used before (a replayed callback)."""
-        from azure.core.exceptions import ResourceExistsError
+        with serial_imports:
+            from azure.core.exceptions import ResourceExistsError
 
         entity = {"PartitionKey": STATES_PARTITION, "RowKey": nonce, "expires_at": expires_at}
         with self._storage("claim state"):
@@ -154,7 +160,8 @@ class TokenStore:
     @contextmanager
     def _storage(self, what: str) -> Iterator[None]:
         """Turn any storage failure into Unavailable, naming the operation but nothing stored."""
-        from azure.core.exceptions import AzureError
+        with serial_imports:
+            from azure.core.exceptions import AzureError
 
         try:
             if not self._table_ready:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from shared.lazy import serial_imports
+
 if TYPE_CHECKING:
     from sync_core.rate_budget import BudgetLimits
 
@@ -19,6 +21,7 @@ def budget_key(db: str) -> str:
 
 def rate_limits(rate_per_s: float) -> BudgetLimits:
     """One call every 1/ODOO_RATE_PER_S seconds, across every instance of the app."""
-    from sync_core.rate_budget import BudgetLimits
+    with serial_imports:
+        from sync_core.rate_budget import BudgetLimits
 
     return BudgetLimits(max_requests=1, interval_s=1 / rate_per_s, daily_limit=NO_DAILY_LIMIT, utilization=1.0)

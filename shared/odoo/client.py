@@ -20,6 +20,7 @@ import httpx
 
 from shared import telemetry
 from shared.calls import CallRecord
+from shared.lazy import serial_imports
 from shared.odoo import budget_key, rate_limits
 from shared.odoo.errors import OdooConflict, OdooError, OdooOutcomeUnknown, OdooRateLimited, OdooUnavailable
 from shared.odoo.transports import Call, Json2Transport, JsonRpcTransport, Transport
@@ -95,7 +96,8 @@ class OdooClient:
     def from_settings(cls, settings: Settings, *, rate_budget: RateBudget | None = None, **options: Any) -> OdooClient:
         """The client of ODOO_URL / ODOO_DB as ODOO_USERNAME with ODOO_API_KEY over ODOO_PROTOCOL, paced at
         ODOO_RATE_PER_S by `rate_budget` (default: the budget every instance shares in Table storage)."""
-        from shared.settings import SettingsError
+        with serial_imports:
+            from shared.settings import SettingsError
 
         if not (settings.odoo_url and settings.odoo_db and settings.odoo_api_key):
             raise SettingsError([("ODOO_URL", "set, with ODOO_DB and ODOO_API_KEY, to reach Odoo")])
@@ -107,8 +109,9 @@ class OdooClient:
                 raise SettingsError([("ODOO_USERNAME", "set with ODOO_URL when ODOO_PROTOCOL is jsonrpc")])
             transport = JsonRpcTransport(settings.odoo_db, settings.odoo_username, settings.odoo_api_key)
         if rate_budget is None:
-            from shared.odoo.rate_budget import TableRateBudget
-            from shared.tables import RATE_BUDGET_TABLE, table_client
+            with serial_imports:
+                from shared.odoo.rate_budget import TableRateBudget
+                from shared.tables import RATE_BUDGET_TABLE, table_client
 
             limits = rate_limits(settings.odoo_rate_per_s)
             rate_budget = TableRateBudget(table_client(settings, RATE_BUDGET_TABLE), limits)

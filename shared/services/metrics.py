@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from shared.api.schemas import (
     SystemMetrics,
     WebhookMetrics,
 )
+from shared.lazy import serial_imports
 from shared.queues import APP_QUEUES, POISON_SUFFIX
 from shared.store import inbox
 from shared.store.schema import appointments, sync_attempts
@@ -67,12 +69,11 @@ def webhook_metrics(work: Work, hours: int = 24, now: datetime | None = None) ->
 
 def _rate_budgets(work: Work) -> dict[str, RateBudgetOut]:
     """Each active location's shared budget (read from Table storage), with the headers this instance saw."""
-    import time
-
-    from shared.ghl import rate_limits
-    from shared.ghl.rate_budget import TableRateBudget
-    from shared.ghl.tables import RATE_BUDGET_TABLE, table_client
-    from shared.store import locations
+    with serial_imports:
+        from shared.ghl import rate_limits
+        from shared.ghl.rate_budget import TableRateBudget
+        from shared.ghl.tables import RATE_BUDGET_TABLE, table_client
+        from shared.store import locations
 
     settings = work.settings
     limits = rate_limits(settings)
@@ -207,7 +208,8 @@ def system_metrics(work: Work, hours: int = 24, now: datetime | None = None) -> 
         webhook_health_percentage=hooks.webhook_health_percentage,
         overall_health=round((ghl.ghl_health_percentage + hooks.webhook_health_percentage) / 2, 2),
     )
-    from shared.services.reconcile import reports
+    with serial_imports:
+        from shared.services.reconcile import reports
 
     return SystemMetrics(
         window=ghl.window,

@@ -10,6 +10,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
 
+from shared.lazy import serial_imports
+
 CONNECT_TIMEOUT_S = 15
 # A pooled connection unused for longer is pinged before it is handed out (a server, or Azure SQL's gateway,
 # may have dropped it meanwhile); one returned a moment ago is not.
@@ -51,9 +53,8 @@ def create_db_engine(url: str, *, entra_client_id: str | None = None, sql_auth: 
     engine = sa.create_engine(url, **kwargs)
     _ping_when_idle(engine)
     if backend == "mssql" and sql_auth == "entra":
-        import os
-
-        from shared.store.entra import install_entra_token, token_source_from_env
+        with serial_imports:
+            from shared.store.entra import install_entra_token, token_source_from_env
 
         env = dict(os.environ)
         if entra_client_id:

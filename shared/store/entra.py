@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import event
 
+from shared.lazy import serial_imports
+
 if TYPE_CHECKING:
     import requests
     from sqlalchemy import Engine
@@ -84,7 +86,8 @@ class MsalTokenSource:
         def acquire() -> Mapping[str, Any]:
             nonlocal client
             if client is None:  # built on first use so msal and requests stay out of cold start
-                import msal
+                with serial_imports:
+                    import msal
 
                 identity = (
                     msal.UserAssignedManagedIdentity(client_id=client_id)
@@ -105,7 +108,8 @@ class MsalTokenSource:
         def acquire() -> Mapping[str, Any]:
             nonlocal app
             if app is None:
-                import msal
+                with serial_imports:
+                    import msal
 
                 app = msal.ConfidentialClientApplication(
                     client_id,
@@ -136,8 +140,9 @@ class DeveloperLoginTokenSource:
     """Uses the developer's own `azd auth login` / `az login`, for migrations and tools run by hand."""
 
     def get_token(self, now: datetime) -> AccessToken:
-        from azure.core.exceptions import ClientAuthenticationError
-        from azure.identity import AzureCliCredential, AzureDeveloperCliCredential, ChainedTokenCredential
+        with serial_imports:
+            from azure.core.exceptions import ClientAuthenticationError
+            from azure.identity import AzureCliCredential, AzureDeveloperCliCredential, ChainedTokenCredential
 
         credential = ChainedTokenCredential(AzureDeveloperCliCredential(), AzureCliCredential())
         try:
@@ -228,9 +233,10 @@ def _split_odbc_attributes(connection_string: str) -> list[str]:
 
 def _token_http_client() -> requests.Session:
     """HTTP session for msal with a timeout on every call and a short, jittered, bounded retry."""
-    import requests
-    from requests.adapters import HTTPAdapter
-    from urllib3.util.retry import Retry
+    with serial_imports:
+        import requests
+        from requests.adapters import HTTPAdapter
+        from urllib3.util.retry import Retry
 
     class _TimeoutSession(requests.Session):
         def request(self, *args: Any, **kwargs: Any) -> requests.Response:
